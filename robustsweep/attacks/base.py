@@ -1,0 +1,64 @@
+"""Shared pieces of every attack: the [0, 1] box, ε-ball projections and the (EOT-averaged) loss gradient.
+
+An attack is a plain function registered with ``@ATTACKS.register("name")``::
+
+    def pgd(model, x, y, eps: float = 0.1, steps: int = 40, step_size: float = 0.01, ...) -> x_adv
+
+It takes a whole batch (N, ...) of inputs in [0, 1] and true labels, returns adversarial inputs of the same shape,
+and never loops in Python over examples. Hyperparameters are keyword arguments so that an experiment file can
+set and sweep them; at most one of them may be given as a list in a spec (the attack's grid, usually ``eps``),
+and the trial evaluates the whole grid on one trained model.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def clamp01(x: torch.Tensor) -> torch.Tensor:
+    return x.clamp(0.0, 1.0)
+
+
+def _flat_norm(d: torch.Tensor) -> torch.Tensor:
+    """Per-example ℓ2 norm, shaped to broadcast against d."""
+    n = d.flatten(1).norm(dim=1).clamp_min(1e-12)
+    return n.view(-1, *([1] * (d.dim() - 1)))
+
+
+def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Project onto the ℓ∞ ball of radius eps around x, intersected with [0, 1]."""
+    return clamp01(torch.min(torch.max(x_adv, x - eps), x + eps))
+
+
+def project_l2(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Project onto the ℓ2 ball of radius eps around x, then clip to [0, 1]."""
+    d = x_adv - x
+    factor = torch.clamp(eps / _flat_norm(d), max=1.0)
+    return clamp01(x + d * factor)
+
+
+def normalize_l2(g: torch.Tensor) -> torch.Tensor:
+    return g / _flat_norm(g)
+
+
+def loss_grad(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eot: int = 1,
+    loss_fn=None,
+) -> torch.Tensor:
+    """Gradient of the (summed) loss w.r.t. x, averaged over ``eot`` forward passes.
+
+    EOT (expectation over transformation) matters for stochastic models such as the deep-Bayes classifiers,
+    whose logits are Monte-Carlo estimates drawn afresh on every call. Default loss: cross-entropy on logits.
+    """
+    loss_fn = loss_fn or (lambda logits, y: F.cross_entropy(logits, y, reduction="sum"))
+    grad = torch.zeros_like(x)
+    for _ in range(max(1, int(eot))):
+        xr = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            loss = loss_fn(model(xr), y)
+            (g,) = torch.autograd.grad(loss, xr)
+        grad += g
+    return grad / max(1, int(eot))
