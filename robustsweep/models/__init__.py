@@ -1,0 +1,1 @@
+from robustsweep.models import baselines  # noqa: F401

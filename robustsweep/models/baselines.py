@@ -1,0 +1,58 @@
+"""Discriminative baselines: plain MLP and small CNN classifiers trained with cross-entropy.
+
+Their logits are ordinary scores, so the energy E(x) = -logsumexp(logits) of Beadini & Masi (paper 004) is the
+only density-like quantity they offer (see ``robustsweep.models.base.energy``).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from robustsweep.registry import MODELS
+
+
+class Classifier(nn.Module):
+    """Wraps a network mapping x -> logits; adds the cross-entropy ``loss`` the trainer minimises."""
+
+    def __init__(self, net: nn.Module, num_classes: int):
+        super().__init__()
+        self.net = net
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self(x), y)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return -torch.logsumexp(self(x), dim=1)
+
+
+@MODELS.register("mlp")
+def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 256, layers: int = 2) -> Classifier:
+    """Discriminative MLP baseline (ReLU, `layers` hidden layers of width `hidden`)."""
+    d = math.prod(input_shape)
+    mods: list[nn.Module] = [nn.Flatten()]
+    for _ in range(layers):
+        mods += [nn.Linear(d, hidden), nn.ReLU()]
+        d = hidden
+    mods.append(nn.Linear(d, num_classes))
+    return Classifier(nn.Sequential(*mods), num_classes)
+
+
+@MODELS.register("cnn")
+def cnn(input_shape: tuple[int, ...], num_classes: int, channels: int = 32, hidden: int = 256) -> Classifier:
+    """Discriminative small CNN baseline (two conv blocks + one dense layer) for MNIST/digits-size images."""
+    c, h, w = input_shape
+    net = nn.Sequential(
+        nn.Conv2d(c, channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(2 * channels * (h // 4) * (w // 4), hidden), nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )
+    return Classifier(net, num_classes)
