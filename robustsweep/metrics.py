@@ -38,3 +38,119 @@ def attack_metrics(
         "rho": _mean((l2 / xnorm)[success]),
         "n_success": float(success.sum().item()),
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Added for issue 4: minimum perturbation over an ε grid, ROC/AUC, detection rates, counterfactual speed.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def minimum_perturbation(
+    eps_grid: "list[float] | tuple[float, ...]",
+    success: torch.Tensor,
+    dist: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-example minimum perturbation over an ε grid (paper 001, footnote 4).
+
+    ``success`` is (G, N) bool, row g = which inputs the attack at ``eps_grid[g]`` fooled. The minimum
+    perturbation of an input is the smallest ε (or, when ``dist`` (G, N) is given, the measured distortion of
+    that attack, e.g. its ℓ∞ or ℓ2 norm) at which it was fooled, and max(ε grid) + 0.1 if no attack succeeded.
+    """
+    eps = torch.as_tensor([float(e) for e in eps_grid], dtype=torch.float64)
+    success = torch.as_tensor(success).bool().cpu()
+    if success.dim() != 2 or success.shape[0] != len(eps):
+        raise ValueError(f"success must be (len(eps_grid)={len(eps)}, N), got {tuple(success.shape)}")
+    order = torch.argsort(eps)
+    eps, success = eps[order], success[order]
+    vals = eps[:, None].expand_as(success) if dist is None else torch.as_tensor(dist).double().cpu()[order]
+    none = ~success.any(0)
+    first = success.int().argmax(0)  # first True in ascending ε (0 when none; masked below)
+    out = vals.gather(0, first[None]).squeeze(0)
+    return torch.where(none, torch.full_like(out, eps.max().item() + 0.1), out)
+
+
+def mean_minimum_perturbation(
+    eps_grid: "list[float] | tuple[float, ...]",
+    success: torch.Tensor,
+    dist: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+) -> float:
+    """Mean of :func:`minimum_perturbation` over the inputs in ``mask`` (pass the initially-correct ones; all
+    inputs when None). Paper 001 Tables 1-2 report this with the max + 0.1 rule for inputs never fooled."""
+    mp = minimum_perturbation(eps_grid, success, dist)
+    if mask is not None:
+        mp = mp[torch.as_tensor(mask).bool().cpu()]
+    return _mean(mp)
+
+
+def roc_curve(
+    neg: torch.Tensor, pos: torch.Tensor, max_points: int = 201
+) -> tuple[list[float], list[float], float]:
+    """ROC of a score where larger = positive: (fpr list, tpr list, AUC), store-friendly plain floats.
+
+    Every distinct score is a threshold (ties move FPR and TPR together, i.e. a diagonal segment, as in
+    scikit-learn), the curve runs from (0, 0) to (1, 1), and AUC is the trapezoidal area of the full curve
+    (= P(score_pos > score_neg) + ½ P(tie)). The returned points are thinned evenly to at most ``max_points``
+    (end points kept) so a Parquet row stays small; the AUC is always computed before thinning.
+    """
+    neg = torch.as_tensor(neg).detach().double().flatten().cpu()
+    pos = torch.as_tensor(pos).detach().double().flatten().cpu()
+    if len(neg) == 0 or len(pos) == 0:
+        return [], [], math.nan
+    scores = torch.cat([pos, neg])
+    labels = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).double()
+    order = torch.argsort(scores, descending=True, stable=True)
+    s, l = scores[order], labels[order]
+    tps, fps = torch.cumsum(l, 0), torch.cumsum(1 - l, 0)
+    last_of_tie = torch.ones(len(s), dtype=torch.bool)
+    last_of_tie[:-1] = s[1:] != s[:-1]
+    tpr = torch.cat([torch.zeros(1), tps[last_of_tie] / len(pos)])
+    fpr = torch.cat([torch.zeros(1), fps[last_of_tie] / len(neg)])
+    auc = torch.trapezoid(tpr, fpr).item()
+    if len(fpr) > max_points:
+        idx = torch.linspace(0, len(fpr) - 1, max_points).round().long().unique()
+        fpr, tpr = fpr[idx], tpr[idx]
+    return fpr.tolist(), tpr.tolist(), auc
+
+
+def detection_metrics(
+    detector, model: torch.nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, success_mask: torch.Tensor
+) -> dict[str, "float | list[float]"]:
+    """Detection of successful adversarials by a fitted detector (paper 001: TP rate on successful attacks,
+    threshold at 5% FPR on clean training data).
+
+    Returns tpr (flagged fraction of ``x_adv[success_mask]``), fpr (flagged fraction of ``x_clean``), auc and the
+    ROC points roc_fpr / roc_tpr of the detector score (clean = negatives, successful adversarials = positives),
+    plus n_pos. One score pass per input set: rejection is read off the score with the detector's ``threshold``
+    where it has one (so a stochastic model's rejection and ROC come from the same draw), else via ``reject``.
+    """
+    success_mask = torch.as_tensor(success_mask).bool().to(x_adv.device)
+    s_clean = detector.score(model, x_clean).detach().float()
+    x_pos = x_adv[success_mask]
+    s_pos = detector.score(model, x_pos).detach().float() if len(x_pos) else torch.empty(0)
+    thr = getattr(detector, "threshold", None)
+    if isinstance(thr, (int, float)):
+        rej_clean, rej_pos = s_clean > thr, s_pos > thr
+    else:
+        rej_clean = detector.reject(model, x_clean)
+        rej_pos = detector.reject(model, x_pos) if len(x_pos) else torch.empty(0, dtype=torch.bool)
+    roc_fpr, roc_tpr, auc = roc_curve(s_clean, s_pos)
+    return {
+        "tpr": _mean(rej_pos.cpu()),
+        "fpr": _mean(rej_clean.cpu()),
+        "auc": auc,
+        "roc_fpr": roc_fpr,
+        "roc_tpr": roc_tpr,
+        "n_pos": float(len(x_pos)),
+    }
+
+
+def counterfactual_speed(acc_per_iter: "list[float]", threshold: float = 0.4, max_iter: int = 30) -> dict[str, float]:
+    """Counterfactual speed of paper 000: fewest attack iterations (0 = clean, up to ``max_iter``) after which
+    accuracy is below ``threshold``; ``acc_per_iter[k]`` is the accuracy after k iterations (see
+    ``robustsweep.attacks.speed.accuracy_per_iteration``). When it is never reached the speed is ``max_iter``
+    (how the paper plots it) and ``cf_reached`` is 0."""
+    for k, a in enumerate(acc_per_iter[: max_iter + 1]):
+        if a < threshold:
+            return {"cf_speed": float(k), "cf_reached": 1.0}
+    return {"cf_speed": float(max_iter), "cf_reached": 0.0}

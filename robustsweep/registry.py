@@ -6,6 +6,7 @@ of help each. Modelled on timm's ``register_model``: a decorator on a plain func
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -27,11 +28,13 @@ class Entry:
 class Registry:
     """Name -> factory function. ``kind`` is only used in error messages."""
 
-    def __init__(self, kind: str, hidden_params: tuple[str, ...] = ()):
+    def __init__(self, kind: str, package: str, hidden_params: tuple[str, ...] = ()):
         self.kind = kind
+        self.package = package  # imported on first lookup; its modules register themselves
         # arguments the runner passes itself (e.g. input_shape, num_classes); not settable from a spec
         self.hidden_params = hidden_params
         self._entries: dict[str, Entry] = {}
+        self._loaded = False
 
     def register(self, name: str, help: str | None = None) -> Callable:
         def deco(fn: Callable) -> Callable:
@@ -44,7 +47,7 @@ class Registry:
         return deco
 
     def get(self, name: str) -> Entry:
-        _load_builtins()
+        self._load()
         try:
             return self._entries[name]
         except KeyError:
@@ -56,35 +59,28 @@ class Registry:
         return {k: p for k, p in self.get(name).params().items() if k not in self.hidden_params}
 
     def names(self) -> list[str]:
-        _load_builtins()
+        self._load()
         return sorted(self._entries)
 
     def entries(self) -> list[Entry]:
-        _load_builtins()
+        self._load()
         return [self._entries[n] for n in sorted(self._entries)]
 
     def __contains__(self, name: str) -> bool:
-        _load_builtins()
+        self._load()
         return name in self._entries
 
+    def _load(self) -> None:
+        """Import the package whose modules register entries (lazily: importing the registry stays cheap, and a
+        broken attack module cannot break data loading)."""
+        if not self._loaded:
+            importlib.import_module(self.package)
+            self._loaded = True
 
-DATASETS = Registry("dataset", hidden_params=("root", "seed"))
-MODELS = Registry("model", hidden_params=("input_shape", "num_classes"))
-ATTACKS = Registry("attack", hidden_params=("model", "x", "y"))
-DETECTORS = Registry("detector", hidden_params=())
+
+DATASETS = Registry("dataset", "robustsweep.data", hidden_params=("root", "seed"))
+MODELS = Registry("model", "robustsweep.models", hidden_params=("input_shape", "num_classes"))
+ATTACKS = Registry("attack", "robustsweep.attacks", hidden_params=("model", "x", "y"))
+DETECTORS = Registry("detector", "robustsweep.detect")
 
 REGISTRIES = {"datasets": DATASETS, "models": MODELS, "attacks": ATTACKS, "detectors": DETECTORS}
-
-_loaded = False
-
-
-def _load_builtins() -> None:
-    """Import the packages whose modules register themselves (lazily, so importing the registry is cheap)."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import importlib
-
-    for pkg in ("robustsweep.data", "robustsweep.models", "robustsweep.attacks", "robustsweep.detect"):
-        importlib.import_module(pkg)

@@ -1,2 +1,15 @@
 """Attacks register themselves on import; one attack per module on the shared helpers of ``base``."""
-from robustsweep.attacks import fgsm, pgd  # noqa: F401
+from robustsweep.attacks import (  # noqa: F401
+    cw,
+    deepfool,
+    fgsm,
+    gmm_vae,
+    he_pgd,
+    ifgsm,
+    mim,
+    pgd,
+    speed,
+    spsa,
+    transfer,
+    zoo,
+)

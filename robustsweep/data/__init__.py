@@ -1,0 +1,48 @@
+"""Data-set registry: every loader module registers itself on import; :func:`load_dataset` is the one entry point.
+
+Loaders are plain functions ``(root, seed, **options) -> DataSplit`` registered in
+:data:`robustsweep.registry.DATASETS`; ``robustsweep list`` prints them with their one-line docstrings, and the
+spec validator reads their keyword options (``DATASETS.settable_params(name)``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..registry import DATASETS
+from . import digits, folders, rings, torchvision_sets  # noqa: F401 — imported for their @DATASETS.register
+from .base import DataNotStagedError, DataSplit, not_staged
+from .rings import RingGeometry, two_rings_geometry
+
+ENV_VAR = "ROBUSTSWEEP_DATA"
+
+__all__ = [
+    "DataNotStagedError", "DataSplit", "ENV_VAR", "RingGeometry", "default_data_root", "load_dataset", "not_staged",
+    "two_rings_geometry",
+]
+
+
+def default_data_root(root: str | Path | None = None) -> Path:
+    """Where staged data live: ``root`` if given, else $ROBUSTSWEEP_DATA, else ~/.cache/robustsweep/data.
+
+    The environment variable lets a cluster point every job at a shared, pre-staged folder without touching specs.
+    """
+    if root is not None and str(root) != "":
+        return Path(root).expanduser()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "robustsweep" / "data"
+
+
+def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **opts: Any) -> DataSplit:
+    """Load data set ``name`` with its options; unknown option names fail before anything is read."""
+    allowed = DATASETS.settable_params(name)  # KeyError listing the known names if ``name`` is unknown
+    bad = sorted(set(opts) - set(allowed))
+    if bad:
+        raise TypeError(
+            f"dataset {name!r} has no option(s) {', '.join(map(repr, bad))}; "
+            f"allowed: {', '.join(allowed) if allowed else '(none)'}"
+        )
+    return DATASETS.get(name).fn(root=default_data_root(root), seed=int(seed), **opts)

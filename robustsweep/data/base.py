@@ -27,6 +27,11 @@ class DataSplit:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def mean(self) -> torch.Tensor:
+        """Per-feature mean of ``x_train``, shape ``input_shape`` (the value ROAR puts in removed pixels)."""
+        return self.x_train.mean(dim=0)
+
     def __post_init__(self) -> None:
         for a in ("x_train", "x_test"):
             t = getattr(self, a)

@@ -1,0 +1,57 @@
+"""Detectors register themselves on import; :func:`fit_detectors` builds and fits the ones a trial asks for."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from robustsweep.detect import density, energy, tau  # noqa: F401
+from robustsweep.detect._common import NotApplicable
+from robustsweep.detect.base import Detector
+from robustsweep.registry import DETECTORS
+
+__all__ = ["Detector", "NotApplicable", "detector_key", "fit_detectors"]
+
+
+def detector_key(spec: dict[str, Any], taken: set[str]) -> str:
+    """Column-friendly name of a detector spec: its ``id`` if given, else its ``name``; a repeated name gets its
+    parameters appended (``logit`` twice with different α -> ``logit`` and ``logit_alpha1.5``)."""
+    if "id" in spec:
+        key = str(spec["id"])
+    else:
+        key = spec["name"]
+        if key in taken:
+            params = "_".join(f"{k}{v}" for k, v in sorted(spec.items()) if k not in ("name", "id"))
+            key = f"{key}_{params}" if params else key
+    base, i = key, 2
+    while key in taken:
+        key, i = f"{base}_{i}", i + 1
+    return key
+
+
+def fit_detectors(
+    specs: list[dict[str, Any]],
+    model: torch.nn.Module,
+    x_fit: torch.Tensor,
+    y_fit: torch.Tensor,
+    skip_inapplicable: bool = False,
+) -> dict[str, Detector]:
+    """Build every detector of ``specs`` (``{"name": "logit", "alpha": 1.5}`` …) and fit it on clean data.
+
+    ``x_fit``/``y_fit`` must be clean training or validation data, never the test set. Returns
+    {key: fitted detector} in spec order (keys from :func:`detector_key`, used as ``det.<key>.*`` columns).
+    A detector that does not apply to the model (``gmmvae-tau`` on a model without τ thresholds) raises
+    :class:`NotApplicable` unless ``skip_inapplicable`` is set, in which case it is left out.
+    """
+    out: dict[str, Detector] = {}
+    for spec in specs:
+        params = {k: v for k, v in spec.items() if k not in ("name", "id")}
+        det = DETECTORS.get(spec["name"]).fn(**params)
+        try:
+            det.fit(model, x_fit, y_fit)
+        except NotApplicable:
+            if skip_inapplicable:
+                continue
+            raise
+        out[detector_key(spec, set(out))] = det
+    return out

@@ -1,1 +1,3 @@
+"""Model zoo: importing this package registers every model factory with ``robustsweep.registry.MODELS``."""
 from robustsweep.models import baselines  # noqa: F401
+from robustsweep.models import deep_bayes  # noqa: F401

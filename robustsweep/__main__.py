@@ -1,0 +1,5 @@
+import sys
+
+from robustsweep.cli import main
+
+sys.exit(main())

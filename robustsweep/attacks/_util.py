@@ -1,0 +1,71 @@
+"""Small helpers shared by the attacks of this package that are not part of the lead's ``base`` contract.
+
+Kept separate from ``base.py`` (whose helpers every attack file relies on) so that additions here cannot change
+the behaviour of FGSM/PGD.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+Target = str | int
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Device of the model's first parameter or buffer (CPU for a parameter-free module)."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def batched_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Logits for many inputs without building a graph, in chunks so large query sets fit in memory."""
+    if len(x) == 0:
+        return torch.empty(0, getattr(model, "num_classes", 0), device=x.device)
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """z_y - max_{i != y} z_i per example (negative = misclassified).
+
+    Masks the true class with -inf rather than multiplying by (1 - one_hot): the latter silently picks 0 as
+    "best other logit" when all logits are negative, which is always the case for generative classifiers whose
+    logits are log p(x, y_c).
+    """
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    other = logits.masked_fill(torch.nn.functional.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
+    return true - other
+
+
+def choose_targets(y: torch.Tensor, num_classes: int, target: Target, seed: int = 0) -> torch.Tensor:
+    """Target labels for targeted attacks: ``"next"`` = (y + 1) mod C, ``"random"`` = uniform over the other
+    classes (seeded), or an int = that class for every input (inputs already of that class get the next one)."""
+    if target == "next":
+        return (y + 1) % num_classes
+    if target == "random":
+        g = torch.Generator().manual_seed(seed)
+        off = torch.randint(1, num_classes, (len(y),), generator=g).to(y.device)
+        return (y + off) % num_classes
+    if isinstance(target, int) or (isinstance(target, str) and target.lstrip("-").isdigit()):
+        t = int(target)
+        if not 0 <= t < num_classes:
+            raise ValueError(f"target class {t} outside [0, {num_classes})")
+        out = torch.full_like(y, t)
+        return torch.where(out == y, (y + 1) % num_classes, out)
+    raise ValueError(f"target must be 'next', 'random' or a class index, got {target!r}")
+
+
+def num_classes_of(model: torch.nn.Module, x: torch.Tensor) -> int:
+    n = getattr(model, "num_classes", None)
+    if n is None:
+        n = batched_logits(model, x[:1]).shape[1]
+    return int(n)
+
+
+def chunked(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Apply ``fn`` to x in chunks along dim 0 and concatenate (for query-heavy black-box attacks)."""
+    return torch.cat([fn(x[i : i + chunk]) for i in range(0, len(x), chunk)])

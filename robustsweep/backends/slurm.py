@@ -1,0 +1,167 @@
+"""``robustsweep submit --backend slurm``: check the cluster, build the sbatch job with submitit, submit, return.
+
+Runs on the login node and returns within seconds: the sweep folder (``sweep.json``) is written first, then one
+job is submitted -- ``mode: ray`` (one multi-node allocation running a Ray cluster and the Tune driver, see
+:mod:`robustsweep.backends.slurm_job`) or ``mode: array`` (one SLURM array task per trial, see
+:mod:`robustsweep.backends.array`). The job id goes into ``<sweep>/slurm/jobs.jsonl`` for ``status``/``resume``.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from robustsweep.backends.jobs import JobRecord, append_record
+from robustsweep.backends.slurm_checks import (
+    SlurmSetupError,
+    check_partition,
+    check_results_shared,
+    explain_sbatch_error,
+    list_partitions,
+    python_path_setup,
+    require_slurm_commands,
+    warn,
+)
+from robustsweep.backends.slurm_options import SlurmOptions, SlurmOptionsError, resolve_options
+
+__all__ = ["SlurmOptions", "SlurmOptionsError", "SlurmSetupError", "resolve_options", "executor_parameters",
+           "validate_resources", "preflight", "submit"]
+
+
+def log_folder(sweep_dir: Path) -> Path:
+    """submitit's folder (``%j`` = job id, or ``<id>_<index>`` for array tasks)."""
+    return sweep_dir / "slurm" / "logs" / "%j"
+
+
+def validate_resources(opts: SlurmOptions, cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """A trial must fit on one node of the request, else Tune would wait forever for resources."""
+    if opts.mode == "ray":
+        if opts.cpus_per_node is not None and cpus_per_trial > opts.cpus_per_node:
+            raise SlurmOptionsError(f"a trial needs {cpus_per_trial:g} CPUs (resources.cpus_per_trial) but a node "
+                                    f"gets {opts.cpus_per_node} (--cpus-per-node): raise --cpus-per-node or lower "
+                                    f"resources.cpus_per_trial")
+        if gpus_per_trial > 0 and gpus_per_trial > opts.gpus_per_node:
+            raise SlurmOptionsError(f"a trial needs {gpus_per_trial:g} GPU(s) (resources.gpus_per_trial) but a node "
+                                    f"gets {opts.gpus_per_node} (--gpus-per-node): request GPUs with "
+                                    f"--gpus-per-node, or set resources.gpus_per_trial: 0 for CPU-only trials")
+    elif gpus_per_trial and gpus_per_trial % 1:
+        warn(f"array mode gives each trial whole GPUs: resources.gpus_per_trial={gpus_per_trial:g} becomes "
+             f"{math.ceil(gpus_per_trial)}; use mode: ray to pack several trials onto one GPU")
+
+
+def executor_parameters(opts: SlurmOptions, *, sweep_name: str, cpus_per_trial: float,
+                        gpus_per_trial: float) -> dict[str, Any]:
+    """The submitit ``SlurmExecutor.update_parameters`` keywords for this sweep (pure; unit-tested)."""
+    p: dict[str, Any] = {
+        "job_name": f"rs-{sweep_name}",
+        "time": opts.time_minutes,
+        "signal_delay_s": opts.signal_delay_s,
+        "setup": python_path_setup() + list(opts.setup),
+        # a pre-empted job must be allowed back into the queue (submitit requeues it via scontrol)
+        "additional_parameters": {"requeue": True, **opts.additional},
+    }
+    if opts.mode == "ray":
+        p["nodes"] = opts.nodes
+        p["ntasks_per_node"] = 1  # one submitit task per node: the Ray head or a Ray worker
+        if opts.cpus_per_node is not None:
+            p["cpus_per_task"] = opts.cpus_per_node
+        if opts.gpus_per_node:
+            p["gpus_per_node"] = opts.gpus_per_node
+    else:
+        p["nodes"] = 1
+        p["ntasks_per_node"] = 1
+        p["cpus_per_task"] = opts.cpus_per_node or max(1, math.ceil(cpus_per_trial))
+        gpus = opts.gpus_per_node or math.ceil(gpus_per_trial)
+        if gpus:
+            p["gpus_per_node"] = gpus
+        p["array_parallelism"] = opts.array_parallelism
+    for key in ("partition", "mem", "account", "qos", "constraint"):
+        value = getattr(opts, key)
+        if value is not None:
+            p[key] = value
+    return p
+
+
+def preflight(opts: SlurmOptions, results: Path) -> list[str]:
+    """Everything checkable before submitting; raises SlurmSetupError, returns warnings."""
+    require_slurm_commands()
+    warnings = []
+    w = check_partition(opts.partition, list_partitions())
+    if w:
+        warnings.append(w)
+    w = check_results_shared(results, opts.nodes, opts.allow_local_results, array_mode=opts.mode == "array")
+    if w:
+        warnings.append(w)
+    return warnings
+
+
+def _executor(folder: Path, opts: SlurmOptions, params: dict[str, Any]):
+    import submitit
+
+    ex = submitit.SlurmExecutor(folder=str(folder), max_num_timeout=opts.max_requeues, python=opts.python)
+    ex.update_parameters(**params)
+    return ex
+
+
+def _explain_submit_failure(e: Exception, opts: SlurmOptions) -> SlurmSetupError:
+    text = str(e)
+    return SlurmSetupError(explain_sbatch_error(text, opts.partition))
+
+
+def submit(sweep: Any, opts: SlurmOptions, runtime: Any, *, cpus_per_trial: float, gpus_per_trial: float,
+           trials: list[dict[str, Any]] | None = None, restart_errored: bool = False,
+           max_concurrent: int | None = None, command: str = "submit") -> JobRecord | None:
+    """Submit the sweep's unfinished trials (or ``trials``) as one SLURM job; return its record.
+
+    Returns None (nothing submitted) when every trial already has an ``ok`` result.
+
+    ``sweep`` is a :class:`robustsweep.sweep.Sweep`, ``runtime`` a :class:`robustsweep.trial.Runtime`.
+    """
+    from submitit.core.utils import FailedJobError
+
+    todo = trials if trials is not None else sweep.pending()
+    if not todo:
+        return None
+    validate_resources(opts, cpus_per_trial, gpus_per_trial)
+    for w in preflight(opts, Path(sweep.results)):
+        warn(w)
+    params = executor_parameters(opts, sweep_name=sweep.name, cpus_per_trial=cpus_per_trial,
+                                 gpus_per_trial=gpus_per_trial)
+    folder = log_folder(Path(sweep.dir))
+    ex = _executor(folder, opts, params)
+    rt = asdict(runtime)
+    try:
+        if opts.mode == "array":
+            from robustsweep.backends.array import ArrayTrial
+
+            rt["threads"] = rt.get("threads") or params["cpus_per_task"]
+            jobs = ex.map_array(ArrayTrial(str(sweep.results), sweep.name, rt), todo)
+            job_id = jobs[0].job_id.split("_")[0]
+            rec = JobRecord(job_id=job_id, mode="array", sweep=sweep.name, folder=str(folder),
+                            trial_ids=[t["trial_id"] for t in todo], nodes=1, command=command)
+        else:
+            from robustsweep.backends.slurm_job import JobConfig, RaySweepJob
+
+            cfg = JobConfig(results=str(sweep.results), sweep=sweep.name, runtime=rt,
+                            cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                            max_concurrent=max_concurrent, restart_errored=restart_errored,
+                            ray_interface=opts.ray_interface, head_timeout_s=opts.ray_head_timeout_s)
+            job = ex.submit(RaySweepJob(cfg))
+            rec = JobRecord(job_id=str(job.job_id), mode="ray", sweep=sweep.name, folder=str(folder),
+                            trial_ids=[t["trial_id"] for t in todo], nodes=opts.nodes, command=command)
+    except FailedJobError as e:  # submitit wraps sbatch's stderr in FailedJobError
+        raise _explain_submit_failure(e, opts) from None
+    append_record(Path(sweep.dir), rec)
+    return rec
+
+
+def print_submitted(rec: JobRecord, sweep: Any, n_todo: int, out=sys.stdout) -> None:
+    what = (f"an array of {n_todo} task(s)" if rec.mode == "array" and n_todo > 1 else
+            f"one job on {rec.nodes} node(s) (Ray head + Tune driver)" if rec.mode == "ray" else "one task")
+    stdout, _ = rec.log_paths(rec.task_ids()[0])
+    print(f"sweep {sweep.name}: {len(sweep.trials)} trials, {n_todo} to run -> {sweep.dir}", file=out)
+    print(f"submitted SLURM job {rec.job_id} ({rec.mode} mode, {what})", file=out)
+    print(f"  status: robustsweep status {sweep.name} --results {sweep.results}", file=out)
+    print(f"  log:    {stdout}", file=out)

@@ -1,0 +1,73 @@
+"""``robustsweep resume SWEEP``: run only the trials that failed or never ran, locally or on SLURM.
+
+Exactly-once rests on three things: the Parquet files keyed by trial config hash decide what is left
+(:meth:`Sweep.pending`); resume refuses to start while a job of the sweep is still queued or running (two
+copies of one trial would otherwise race); and every runner re-checks the store before running a trial.
+"""
+from __future__ import annotations
+
+import contextlib
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from robustsweep.backends.jobs import active_jobs, job_states, read_records
+from robustsweep.backends.tune_runner import marker_path, read_markers
+from robustsweep.store.parquet import trial_status
+from robustsweep.sweep import Sweep
+
+
+class ResumeBlocked(RuntimeError):
+    """Something of this sweep still runs; the message says what and how to stop it."""
+
+
+@dataclass
+class ResumePlan:
+    failed: list[dict[str, Any]]  # have a failed/unreadable result file
+    missing: list[dict[str, Any]]  # no result file at all (never ran, or killed before writing)
+
+    @property
+    def trials(self) -> list[dict[str, Any]]:
+        return self.failed + self.missing
+
+
+def plan_resume(sweep: Sweep) -> ResumePlan:
+    """Split the trials without an ``ok`` result into failed and missing (order: the sweep's order)."""
+    store = trial_status(sweep.results, sweep.name)
+    failed, missing = [], []
+    for t in sweep.trials:
+        s = store.get(t["trial_id"])
+        if s is None:
+            missing.append(t)
+        elif s["status"] != "ok":
+            failed.append(t)
+    return ResumePlan(failed, missing)
+
+
+def ensure_nothing_running(sweep: Sweep) -> None:
+    """Raise ResumeBlocked if a SLURM job of this sweep is active or a local run of it is alive."""
+    from robustsweep.status import marker_alive
+
+    records = read_records(sweep.dir)
+    states = job_states(records) if records else {}
+    active = active_jobs(records, states)
+    if active:
+        listing = ", ".join(f"{t} ({states[t][0]})" for t in active)
+        ids = " ".join(sorted({t.split("_")[0] for t in active}))
+        raise ResumeBlocked(f"sweep {sweep.name} still has SLURM job(s) queued or running: {listing}. Wait for "
+                            f"them (robustsweep status {sweep.name}) or cancel them (scancel {ids}), then resume")
+    alive = [tid for tid, m in read_markers(sweep.results, sweep.name).items()
+             if not m.get("slurm_job") and m.get("host") == socket.gethostname() and marker_alive(m, states)[0]]
+    if alive:
+        raise ResumeBlocked(f"sweep {sweep.name} is still running on this machine ({len(alive)} trial(s) in "
+                            f"progress, e.g. {alive[0]}); wait for that run to finish or stop it, then resume")
+
+
+def clear_stale_markers(sweep: Sweep) -> int:
+    """Remove running-markers of interrupted trials (they are about to be rerun)."""
+    n = 0
+    for tid in read_markers(sweep.results, sweep.name):
+        with contextlib.suppress(FileNotFoundError):
+            marker_path(sweep.results, sweep.name, tid).unlink()
+            n += 1
+    return n

@@ -1,0 +1,363 @@
+"""Experiment files: parse (safe YAML), validate (pydantic + the registries), expand into concrete trials.
+
+Why we expand the search space ourselves instead of handing Ray Tune its own ``grid_search``/``uniform`` objects:
+the list of trials must be known *before* anything runs, so that ``status`` can count pending trials, ``resume``
+can tell which trials are missing, the SLURM array mode can map one task per trial, and each trial has a stable
+identity (a hash of its full config) that makes the Parquet store exactly-once. Random dimensions (uniform,
+loguniform, choice) are drawn from a generator seeded by ``sample_seed``, so expansion is reproducible.
+Tune then runs the concrete list (``grid_search`` over the trial configs).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry
+
+
+class SpecError(ValueError):
+    """A malformed experiment file. The message names the bad key and what is allowed; nothing has run."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component(BaseModel):
+    """A registry entry by name plus its keyword parameters (checked against the entry's signature later)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class TrainSpec(_Strict):
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+class EvalSpec(_Strict):
+    n_eval: int | None = 500  # test examples attacked (a fixed seeded subset); None = whole test set
+    batch_size: int = 500  # attack batch size (memory knob, not a result-changing setting)
+    device: str = "auto"  # auto = cuda when available
+
+
+class ResourcesSpec(_Strict):
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # fractional values pack several small trials onto one GPU
+
+
+class SearchDim(_Strict):
+    """One axis of the search space: exactly one of the fields is set."""
+
+    grid: list[Any] | None = None
+    choice: list[Any] | None = None
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[float, float] | None = None
+    randint: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "SearchDim":
+        set_ = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(set_) != 1:
+            raise ValueError(f"give exactly one of grid, choice, uniform, loguniform, randint (got {set_ or 'none'})")
+        kind = set_[0]
+        if kind in ("grid", "choice") and not getattr(self, kind):
+            raise ValueError(f"{kind} is empty: list at least one value")
+        if kind == "loguniform" and min(self.loguniform) <= 0:
+            raise ValueError("loguniform bounds must be > 0")
+        if kind in ("uniform", "loguniform", "randint"):
+            lo, hi = getattr(self, kind)
+            if not lo < hi:
+                raise ValueError(f"{kind} needs lower < upper, got [{lo}, {hi}]")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+
+class Spec(_Strict):
+    name: str
+    paper: str | None = None  # which seed paper / table / figure this reproduces
+    description: str | None = None
+    dataset: Component
+    model: Component
+    train: TrainSpec = TrainSpec()
+    eval: EvalSpec = EvalSpec()
+    attacks: list[Component] = []
+    detectors: list[Component] = []
+    seed: int = 0
+    search: dict[str, SearchDim] = {}
+    num_samples: int = 1  # draws of the random dimensions (multiplies the grid)
+    sample_seed: int = 0
+    resources: ResourcesSpec = ResourcesSpec()
+    slurm: dict[str, Any] = {}  # cluster options; validated by the SLURM backend
+
+    def base_config(self) -> dict[str, Any]:
+        """The per-trial config before search values are applied (what a trial is a pure function of)."""
+        return {
+            "dataset": self.dataset.model_dump(),
+            "model": self.model.model_dump(),
+            "train": self.train.model_dump(),
+            "eval": {"n_eval": self.eval.n_eval},
+            "attacks": [a.model_dump() for a in self.attacks],
+            "detectors": [d.model_dump() for d in self.detectors],
+            "seed": self.seed,
+        }
+
+    def expand(self) -> list[dict[str, Any]]:
+        """All concrete trial configs, each with ``trial_id`` (hash of the config) and ``config_hash`` (same,
+        seed excluded: the key that groups a config's seeds for mean/std). Validated against the registries."""
+        return expand(self)
+
+
+# ---------------------------------------------------------------------------------------------------- hashing
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(cfg: dict[str, Any], exclude: tuple[str, ...] = ("trial_id", "config_hash")) -> str:
+    """Stable 16-hex-digit identity of a config (key order and float formatting independent)."""
+    body = {k: v for k, v in cfg.items() if k not in exclude}
+    return hashlib.sha256(_canonical(body).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------------- expansion
+def _set_path(cfg: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``a.b.0.c`` in nested dicts/lists; numeric segments index lists (``attacks.0.eps``)."""
+    parts = path.split(".")
+    node: Any = cfg
+    for i, p in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            if not p.isdigit() or int(p) >= len(node):
+                raise SpecError(f"search.{path}: {'.'.join(parts[:i + 1])} has no item {p}")
+            node = node[int(p)]
+        else:
+            if p not in node:
+                raise SpecError(f"search.{path}: no key {p!r} at {'.'.join(parts[:i]) or 'top level'}; "
+                                f"allowed: {', '.join(sorted(node))}")
+            node = node[p]
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise SpecError(f"search.{path}: list has no item {last}")
+        node[int(last)] = copy.deepcopy(value)
+    elif isinstance(node, dict):
+        node[last] = copy.deepcopy(value)
+    else:
+        raise SpecError(f"search.{path}: {'.'.join(parts[:-1])} is a value, not a section")
+
+
+def _sample(dim: SearchDim, rng: np.random.Generator) -> Any:
+    k = dim.kind
+    if k == "choice":
+        return copy.deepcopy(dim.choice[int(rng.integers(len(dim.choice)))])
+    if k == "uniform":
+        return float(rng.uniform(*dim.uniform))
+    if k == "loguniform":
+        lo, hi = dim.loguniform
+        return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    lo, hi = dim.randint
+    return int(rng.integers(lo, hi))
+
+
+def expand(spec: Spec) -> list[dict[str, Any]]:
+    grid_keys = [k for k, d in spec.search.items() if d.kind == "grid"]
+    rand_keys = [k for k, d in spec.search.items() if d.kind != "grid"]
+    rng = np.random.default_rng(spec.sample_seed)
+    trials: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _ in range(spec.num_samples):
+        draws = {k: _sample(spec.search[k], rng) for k in rand_keys}
+        for combo in itertools.product(*(spec.search[k].grid for k in grid_keys)):
+            cfg = spec.base_config()
+            # whole-section values first (``model: {grid: [{...}, {...}]}``), then finer keys on top of them
+            for key, value in sorted([*zip(grid_keys, combo), *draws.items()], key=lambda kv: kv[0].count(".")):
+                _set_path(cfg, key, value)
+            validate_trial(cfg)
+            cfg["config_hash"] = config_hash(cfg, exclude=("trial_id", "config_hash", "seed"))
+            cfg["trial_id"] = config_hash(cfg)
+            if cfg["trial_id"] not in seen:  # identical points (e.g. a grid repeated) run once
+                seen.add(cfg["trial_id"])
+                trials.append(cfg)
+    return trials
+
+
+# ---------------------------------------------------------------------------------------------------- registry checks
+def _check_component(where: str, comp: Any, reg: Registry, grid_ok: bool = False) -> None:
+    if not isinstance(comp, dict) or "name" not in comp:
+        raise SpecError(f"{where}: expected a mapping with a 'name' key (one of: {', '.join(reg.names())})")
+    name = comp["name"]
+    if name not in reg:
+        raise SpecError(f"{where}.name: unknown {reg.kind} {name!r}; allowed: {', '.join(reg.names())}")
+    params = reg.settable_params(name)
+    try:
+        hints = typing.get_type_hints(reg.get(name).fn)
+    except Exception:  # unresolvable annotation: skip type checks, keep key checks
+        hints = {}
+    lists = []
+    for key, value in comp.items():
+        if key == "name":
+            continue
+        if key not in params:
+            raise SpecError(f"{where}.{key}: not a parameter of {reg.kind} {name!r}; "
+                            f"allowed: {', '.join(sorted(params)) or '(none)'}")
+        values = [value]
+        if grid_ok and isinstance(value, list) and not _annotation_is_list(hints.get(key)):
+            if not value:
+                raise SpecError(f"{where}.{key}: empty grid; list at least one value")
+            lists.append(key)
+            values = value
+        if key in hints:
+            from pydantic import TypeAdapter
+
+            ta = TypeAdapter(hints[key])
+            for v in values:
+                try:
+                    ta.validate_python(v, strict=False)
+                except ValidationError as e:
+                    msg = e.errors()[0]["msg"]
+                    raise SpecError(f"{where}.{key}: {msg} (got {v!r}; expected {_type_name(hints[key])})") from None
+    if len(lists) > 1:
+        raise SpecError(f"{where}: only one parameter may be a list (the attack's grid), got {', '.join(lists)}; "
+                        f"use one attack entry per grid")
+
+
+def _annotation_is_list(hint: Any) -> bool:
+    if hint is None:
+        return False
+    origins = {typing.get_origin(a) for a in (typing.get_args(hint) or ())} | {typing.get_origin(hint)}
+    return bool(origins & {list, tuple}) or hint in (list, tuple)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def validate_trial(cfg: dict[str, Any]) -> None:
+    """Check every component of one concrete trial against its registry (names, parameter keys and types)."""
+    _check_component("dataset", cfg["dataset"], DATASETS)
+    _check_component("model", cfg["model"], MODELS)
+    for i, a in enumerate(cfg["attacks"]):
+        _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True)
+    for i, d in enumerate(cfg["detectors"]):
+        _check_component(f"detectors.{i}", d, DETECTORS)
+    for section, model in (("train", TrainSpec), ("eval", None)):
+        if model is not None:
+            try:
+                model.model_validate(cfg[section])
+            except ValidationError as e:
+                raise SpecError(_format_pydantic(e, prefix=section)) from None
+    if not isinstance(cfg["seed"], int):
+        raise SpecError(f"seed: expected an integer, got {cfg['seed']!r}")
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+def _format_pydantic(e: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> str:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_at(root, err["loc"][:-1]) if root else None
+            hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"{loc}: unknown key{hint}")
+        elif err["type"] == "missing":
+            lines.append(f"{loc}: required key is missing")
+        else:
+            lines.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _allowed_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
+    """Field names valid at a location of the spec, for 'unknown key' messages."""
+    cur: Any = model
+    for part in loc:
+        if isinstance(part, int) or cur is None:
+            continue
+        field = cur.model_fields.get(part) if isinstance(cur, type) and issubclass(cur, BaseModel) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        cur = next((a for a in (typing.get_args(ann) or (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)),
+                   None)
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return sorted(cur.model_fields)
+    return None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``--set train.epochs=2`` -> ("train.epochs", 2); the value is parsed as YAML (safe)."""
+    if "=" not in text:
+        raise SpecError(f"--set {text!r}: expected KEY=VALUE, e.g. --set train.epochs=2")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def _apply_override(doc: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = doc
+    for p in parts[:-1]:
+        if isinstance(node, list):
+            node = node[int(p)]
+        else:
+            node = node.setdefault(p, {})
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+    """Read and validate an experiment file; raise SpecError (nothing run) on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SpecError(f"cannot read experiment file {path}: {e.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)  # safe loader: a spec can never construct objects or run code
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(doc, dict):
+        raise SpecError(f"{path}: expected a mapping at top level (name, dataset, model, attacks, …)")
+    for o in overrides:
+        k, v = parse_override(o)
+        try:
+            _apply_override(doc, k, v)
+        except (IndexError, ValueError, TypeError, AttributeError):
+            raise SpecError(f"--set {o}: no such place in the experiment file") from None
+    return spec_from_dict(doc, source=str(path))
+
+
+def spec_from_dict(doc: dict[str, Any], source: str = "<spec>") -> Spec:
+    try:
+        spec = Spec.model_validate(doc)
+    except ValidationError as e:
+        raise SpecError(f"{source}: invalid experiment file\n" + _indent(_format_pydantic(e, root=Spec))) from None
+    try:
+        trials = spec.expand()
+    except SpecError as e:
+        raise SpecError(f"{source}: invalid experiment file\n" + _indent(str(e))) from None
+    if not trials:
+        raise SpecError(f"{source}: the search space is empty (no trials)")
+    return spec
+
+
+def _indent(s: str) -> str:
+    return "\n".join("  " + line for line in s.splitlines())
+
+
+Mode = Literal["grid", "choice", "uniform", "loguniform", "randint"]

@@ -1,0 +1,176 @@
+"""``robustsweep status SWEEP``: where a sweep stands, from the store, the running markers and SLURM.
+
+A trial is
+  done     -- its Parquet file says ok (the store is the truth);
+  running  -- a process announced it (``<sweep>/running/<id>.json``) and that process's job is still alive;
+  failed   -- its Parquet file says failed, or it was announced but its job/process is gone (interrupted);
+  pending  -- none of the above (never started).
+SLURM states come from squeue first (sacct is often unavailable, see :mod:`robustsweep.backends.jobs`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from robustsweep.backends.jobs import ACTIVE_STATES, JobRecord, job_states, read_records
+from robustsweep.backends.tune_runner import read_markers
+from robustsweep.store.parquet import trial_status
+from robustsweep.sweep import Sweep, load_sweep
+
+
+@dataclass
+class TrialState:
+    trial_id: str
+    state: str  # done | running | failed | pending
+    label: str
+    error: str | None = None
+    log: str | None = None  # the trial's own log
+    job: str | None = None  # SLURM task that ran / runs it
+    job_log: str | None = None  # that task's stdout
+
+
+@dataclass
+class JobState:
+    task_id: str
+    mode: str
+    state: str
+    nodes: str
+    log: str
+    command: str
+
+
+@dataclass
+class SweepStatus:
+    sweep: str
+    dir: str
+    jobs: list[JobState] = field(default_factory=list)
+    trials: list[TrialState] = field(default_factory=list)
+
+    def count(self, state: str) -> int:
+        return sum(1 for t in self.trials if t.state == state)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["counts"] = {s: self.count(s) for s in ("done", "running", "failed", "pending")}
+        return d
+
+
+def trial_label(cfg: dict[str, Any]) -> str:
+    m = cfg.get("model", {})
+    extra = " ".join(f"{k}={v}" for k, v in m.items() if k != "name")
+    return f"{m.get('name', '?')}{' ' + extra if extra else ''} seed={cfg.get('seed')}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def marker_alive(marker: dict[str, Any], states: dict[str, tuple[str, str]]) -> tuple[bool, str]:
+    """Is the process that announced a trial still there? (alive, why-not text)."""
+    job = marker.get("slurm_job")
+    if job:
+        state = states.get(job, states.get(str(job).split("_")[0], ("UNKNOWN", "")))[0]
+        if state in ACTIVE_STATES:
+            return True, ""
+        if state == "UNKNOWN" and marker.get("host") != socket.gethostname():
+            return True, ""  # SLURM cannot tell us; do not call a possibly running trial failed
+        return False, f"interrupted: its SLURM job {job} is {state} but the trial never wrote a result"
+    if marker.get("host") == socket.gethostname():
+        if _pid_alive(int(marker.get("pid", -1))):
+            return True, ""
+        return False, f"interrupted: process {marker.get('pid')} on {marker.get('host')} is gone"
+    return True, ""  # a local run on another machine: cannot check
+
+
+def _job_of_trials(records: list[JobRecord]) -> dict[str, tuple[JobRecord, str]]:
+    """trial id -> (record, task id) of the latest submission that included it."""
+    out: dict[str, tuple[JobRecord, str]] = {}
+    for rec in records:
+        tasks = rec.task_ids()
+        for i, tid in enumerate(rec.trial_ids):
+            task = tasks[i] if rec.mode == "array" and len(tasks) > 1 else tasks[0]
+            out[tid] = (rec, task)
+    return out
+
+
+def sweep_status(results: str | Path, name: str) -> SweepStatus:
+    sw: Sweep = load_sweep(results, name)
+    store = trial_status(sw.results, sw.name)
+    markers = read_markers(sw.results, sw.name)
+    records = read_records(sw.dir)
+    states = job_states(records) if records else {}
+    st = SweepStatus(sw.name, str(sw.dir))
+    for rec in records:
+        for task in rec.task_ids():
+            state, nodes = states.get(task, ("UNKNOWN", ""))
+            st.jobs.append(JobState(task, rec.mode, state, nodes, str(rec.log_paths(task)[0]), rec.command))
+    job_of = _job_of_trials(records)
+    for cfg in sw.trials:
+        tid = cfg["trial_id"]
+        log = sw.log_path(tid)
+        ts = TrialState(tid, "pending", trial_label(cfg), log=str(log) if log.exists() else None)
+        if tid in job_of:
+            rec, task = job_of[tid]
+            ts.job, ts.job_log = task, str(rec.log_paths(task)[0])
+        s = store.get(tid)
+        alive, why = marker_alive(markers[tid], states) if tid in markers else (False, "")
+        if tid in markers and markers[tid].get("slurm_job"):
+            ts.job = str(markers[tid]["slurm_job"])
+        if s and s["status"] == "ok":
+            ts.state = "done"
+        elif alive:
+            ts.state = "running"
+        elif s:
+            ts.state, ts.error = "failed", s.get("error") or f"result file is {s['status']}"
+        elif tid in markers:
+            ts.state, ts.error = "failed", why
+        st.trials.append(ts)
+    return st
+
+
+def print_status(st: SweepStatus, out: TextIO = sys.stdout, results: str | None = None) -> None:
+    print(f"sweep {st.sweep} — {st.dir}", file=out)
+    if st.jobs:
+        print("SLURM jobs:", file=out)
+        for j in st.jobs:
+            print(f"  {j.task_id:<12} {j.mode:<5} {j.state:<11} {j.nodes or '-':<10} {j.command:<7} {j.log}",
+                  file=out)
+    else:
+        print("SLURM jobs: none submitted for this sweep", file=out)
+    n = len(st.trials)
+    print(f"trials: {n} total — {st.count('done')} done, {st.count('running')} running, "
+          f"{st.count('failed')} failed, {st.count('pending')} pending", file=out)
+    running = [t for t in st.trials if t.state == "running"]
+    for t in running:
+        print(f"  running {t.trial_id}  {t.label}" + (f"  (job {t.job})" if t.job else ""), file=out)
+    failed = [t for t in st.trials if t.state == "failed"]
+    if failed:
+        print("failed trials:", file=out)
+        for t in failed:
+            print(f"  {t.trial_id}  {t.label}", file=out)
+            print(f"    error:     {t.error}", file=out)
+            if t.log:
+                print(f"    trial log: {t.log}", file=out)
+            if t.job_log:
+                print(f"    job log:   {t.job_log}" + (f" (job {t.job})" if t.job else ""), file=out)
+    if failed or st.count("pending"):
+        active = any(j.state in ACTIVE_STATES for j in st.jobs) or running
+        res = f" --results {results}" if results else ""
+        if not active:
+            print(f"next: robustsweep resume {st.sweep}{res}   (runs only the failed and pending trials)", file=out)
+
+
+def print_json(st: SweepStatus, out: TextIO = sys.stdout) -> None:
+    json.dump(st.to_dict(), out, indent=1)
+    out.write("\n")

@@ -1,0 +1,92 @@
+"""A sweep on disk: ``<results>/<sweep>/sweep.json`` holds the validated spec and the full list of trials.
+
+Written before anything runs, so ``status`` knows what is pending and ``resume`` knows what is missing, whichever
+machine (laptop, login node, compute node) asks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from robustsweep.spec import Spec, spec_from_dict
+from robustsweep.store.parquet import sweep_dir, trial_status
+
+SWEEP_FILE = "sweep.json"
+
+
+class SweepExists(ValueError):
+    """A different spec already owns this sweep name."""
+
+
+@dataclass
+class Sweep:
+    name: str
+    results: Path
+    spec: Spec
+    trials: list[dict[str, Any]]
+
+    @property
+    def dir(self) -> Path:
+        return sweep_dir(self.results, self.name)
+
+    def log_path(self, trial_id: str) -> Path:
+        return self.dir / "logs" / f"{trial_id}.log"
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Trials without a successful result file: never ran, failed, or left a corrupt file."""
+        done = {tid for tid, s in trial_status(self.results, self.name).items() if s["status"] == "ok"}
+        return [t for t in self.trials if t["trial_id"] not in done]
+
+
+def _write_json_atomic(obj: Any, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, dest)
+
+
+def prepare_sweep(spec: Spec, results: str | Path, name: str | None = None) -> Sweep:
+    """Create (or reopen, if the spec is identical) the sweep folder and its trial list."""
+    name = name or spec.name
+    trials = spec.expand()
+    sw = Sweep(name, Path(results).expanduser().resolve(), spec, trials)
+    path = sw.dir / SWEEP_FILE
+    doc = {"name": name, "spec": spec.model_dump(mode="json"), "trials": trials}
+    if path.exists():
+        old = json.loads(path.read_text())
+        if {t["trial_id"] for t in old["trials"]} != {t["trial_id"] for t in trials}:
+            raise SweepExists(
+                f"sweep {name!r} already exists in {sw.dir} with a different set of trials.\n"
+                f"Pick a new name (--name), or `robustsweep resume {name}` to finish the existing one."
+            )
+        return sw
+    doc["created_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    _write_json_atomic(doc, path)
+    return sw
+
+
+def load_sweep(results: str | Path, name: str) -> Sweep:
+    path = sweep_dir(results, name) / SWEEP_FILE
+    if not path.exists():
+        root = Path(results).expanduser().resolve()
+        known = sorted(p.parent.name for p in root.glob(f"*/{SWEEP_FILE}")) if root.is_dir() else []
+        raise FileNotFoundError(
+            f"no sweep {name!r} under {root}" + (f"; sweeps there: {', '.join(known)}" if known else
+                                                 "; pass --results DIR where the sweep was written")
+        )
+    doc = json.loads(path.read_text())
+    spec = spec_from_dict(doc["spec"], source=str(path))
+    return Sweep(name, Path(results).expanduser().resolve(), spec, doc["trials"])
+
+
+def list_sweeps(results: str | Path) -> list[str]:
+    root = Path(results).expanduser().resolve()
+    return sorted(p.parent.name for p in root.glob(f"*/{SWEEP_FILE}")) if root.is_dir() else []

@@ -1,0 +1,148 @@
+"""``run_trial(config)``: data -> model (trained once, cached by content hash) -> attacks over the grid -> rows.
+
+A trial is a pure function of its config (and seed): rerunning it gives the same rows, and its config hash is its
+identity in the store, which is what makes ``resume`` exactly-once. Every failure inside a trial (bad data root,
+NaN loss, an attack crashing) is caught here and recorded as a ``failed`` row with the error, so the neighbours of a
+crashed trial keep their results; the exception is then re-raised as :class:`TrialFailed` for the scheduler.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from robustsweep import provenance
+from robustsweep.store.parquet import sweep_dir, write_trial
+from robustsweep.store.schema import SCHEMA_VERSION, flatten_config
+
+
+class TrialFailed(RuntimeError):
+    """Raised after a failed trial's row is safely in the store (so Tune also marks the trial errored)."""
+
+
+@dataclass
+class Runtime:
+    """Settings that change where/how fast a trial runs, never its results (so they are not in the hash)."""
+
+    results: str
+    sweep: str
+    data_root: str | None = None
+    cache_dir: str | None = None  # None = <results>/.model-cache
+    device: str = "auto"
+    eval_batch_size: int = 500
+    threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_data(name: str, opts_json: str, seed: int, root: str | None):
+    from robustsweep.data import load_dataset
+
+    return load_dataset(name, root=root, seed=seed, **json.loads(opts_json))
+
+
+def load_data(dataset_cfg: dict[str, Any], seed: int, root: str | None):
+    opts = {k: v for k, v in dataset_cfg.items() if k != "name"}
+    return _load_data(dataset_cfg["name"], json.dumps(opts, sort_keys=True), seed, root)
+
+
+def train_model(cfg: dict[str, Any], data, device: torch.device, cache_dir: Path | None,
+                log: Callable[[str], None]) -> tuple[torch.nn.Module, bool]:
+    """Build the model of ``cfg`` and train it, or load it from the content-addressed cache."""
+    from robustsweep.models.cache import load_or_train
+    from robustsweep.registry import MODELS
+    from robustsweep.train import TrainConfig, fit, seed_everything
+
+    mcfg = {k: v for k, v in cfg["model"].items() if k != "name"}
+    seed = int(cfg["seed"])
+
+    def build() -> torch.nn.Module:
+        seed_everything(seed)
+        return MODELS.get(cfg["model"]["name"]).fn(input_shape=data.input_shape, num_classes=data.num_classes,
+                                                    **mcfg)
+
+    def train(model: torch.nn.Module) -> None:
+        seed_everything(seed)
+        fit(model, data, TrainConfig(**cfg["train"]), device, log, seed=seed)
+
+    key = {"model": cfg["model"], "dataset": cfg["dataset"], "seed": seed, "train": cfg["train"]}
+    model, cached = load_or_train(key, build, train, cache_dir, progress=log)
+    return model.to(device).eval(), cached
+
+
+def _eval_subset(data, n_eval: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    n = len(data.x_test)
+    if n_eval is None or n_eval >= n:
+        return data.x_test, data.y_test
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:n_eval]
+    return data.x_test[idx], data.y_test[idx]
+
+
+def run_trial(cfg: dict[str, Any], rt: Runtime, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Run one trial and write its Parquet file; return its rows. Raises TrialFailed after recording a failure."""
+    from robustsweep.evaluate import evaluate
+    from robustsweep.train import resolve_device
+
+    log = log or (lambda msg: None)
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.time()
+    ident = {
+        "sweep": rt.sweep,
+        "trial_id": cfg["trial_id"],
+        "config_hash": cfg["config_hash"],
+        "seed": int(cfg["seed"]),
+        **flatten_config({k: v for k, v in cfg.items() if k not in ("trial_id", "config_hash")}),
+    }
+    prov = {
+        "host": provenance.host(),
+        "versions": provenance.versions(),
+        "git_rev": provenance.git_rev(),
+        "config_json": json.dumps(cfg, sort_keys=True),
+        "schema_version": SCHEMA_VERSION,
+        "started_at": started,
+    }
+    try:
+        if rt.threads:
+            torch.set_num_threads(rt.threads)
+        device = resolve_device(rt.device)
+        data = load_data(cfg["dataset"], int(cfg["seed"]), rt.data_root)
+        cache = Path(rt.cache_dir) if rt.cache_dir else sweep_dir(rt.results, "") / ".model-cache"
+        t_train = time.time()
+        model, cached = train_model(cfg, data, device, cache, log)
+        train_time = 0.0 if cached else time.time() - t_train
+        x, y = _eval_subset(data, cfg["eval"].get("n_eval"), int(cfg["seed"]))
+        x, y = x.to(device), y.to(device)
+        detectors = _fit_detectors(cfg.get("detectors", []), model, data, device)
+        rows = []
+        for m in evaluate(model, x, y, cfg["attacks"], detectors, rt.eval_batch_size, log):
+            rows.append({**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached})
+    except Exception as e:  # record, then tell the scheduler
+        err = f"{type(e).__name__}: {e}"
+        log("FAILED " + err)
+        log(traceback.format_exc())
+        row = {**ident, **prov, "status": "failed", "error": err, "trial_time_s": time.time() - t0,
+               "finished_at": dt.datetime.now(dt.timezone.utc)}
+        write_trial([row], rt.results, rt.sweep, cfg["trial_id"])
+        raise TrialFailed(err) from e
+    finished = dt.datetime.now(dt.timezone.utc)
+    for r in rows:
+        r.update(prov, trial_time_s=time.time() - t0, finished_at=finished)
+    write_trial(rows, rt.results, rt.sweep, cfg["trial_id"])
+    return rows
+
+
+def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int = 2000) -> dict[str, Any]:
+    """Fit detector thresholds on clean TRAINING data (never the test set)."""
+    if not specs:
+        return {}
+    from robustsweep.detect import fit_detectors
+
+    x, y = data.x_train[:n_fit].to(device), data.y_train[:n_fit].to(device)
+    return fit_detectors(specs, model, x, y)

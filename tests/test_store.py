@@ -1,0 +1,89 @@
+"""The Parquet store: atomic files (a crash mid-write leaves nothing visible), schema, reading with polars."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from robustsweep.store import parquet as store
+from robustsweep.store.schema import CORE, to_table
+
+
+def _row(tid: str, **kw):
+    return {"sweep": "s", "trial_id": tid, "status": "ok", "seed": 0, "attack": "fgsm", "value": 0.1, **kw}
+
+
+def test_crash_mid_write_leaves_no_visible_file_and_keeps_old_version(tmp_path, monkeypatch):
+    store.write_trial([_row("a", clean_accuracy=0.5)], tmp_path, "s", "a")
+    real = pq.write_table
+
+    def half_then_die(table, where, **kw):
+        real(table.slice(0, 1), where, **kw)
+        where.write(b"garbage")
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(pq, "write_table", half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_trial([_row("a", clean_accuracy=0.9), _row("a", clean_accuracy=0.9)], tmp_path, "s", "a")
+    with pytest.raises(KeyboardInterrupt):
+        store.write_trial([_row("b")], tmp_path, "s", "b")
+    monkeypatch.setattr(pq, "write_table", real)
+    assert [p.name for p in store.trial_files(tmp_path, "s")] == ["a.parquet"]
+    assert list((tmp_path / "s" / "trials").iterdir()) == [tmp_path / "s" / "trials" / "a.parquet"]  # no temp left
+    assert store.read_sweep(tmp_path, "s")["clean_accuracy"].to_list() == [0.5]
+
+
+def _slow_writer(path: str) -> None:
+    """Child process: write a large table through write_atomic (killed with SIGKILL while writing)."""
+    import pyarrow as pa
+
+    from robustsweep.store.parquet import write_atomic
+    from pathlib import Path
+
+    t = pa.table({"x": pa.array(range(3_000_000))})
+    while True:
+        write_atomic(t, Path(path))
+
+
+def test_sigkill_during_writes_never_exposes_partial_file(tmp_path):
+    dest = tmp_path / "s" / "trials" / "big.parquet"
+    ctx = mp.get_context("spawn")
+    p = ctx.Process(target=_slow_writer, args=(str(dest),))
+    p.start()
+    deadline = time.time() + 60
+    while not dest.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(p.pid, signal.SIGKILL)
+    p.join()
+    # whatever moment it died at, the visible file is complete and readable
+    assert dest.exists()
+    assert pq.read_table(dest).num_rows == 3_000_000
+    assert [f.name for f in store.trial_files(tmp_path, "s")] == ["big.parquet"]
+
+
+def test_schema_core_types_and_prefixed_extras():
+    t = to_table([_row("a", **{"cfg.model.name": "gfz", "det.logit.roc_fpr": [0.0, 0.5, 1.0], "m.cf_speed": 3})])
+    assert t.schema.field("seed").type == CORE["seed"]
+    assert t.schema.field("error").type == CORE["error"]  # present even when every value is null
+    assert t.column("det.logit.roc_fpr").to_pylist() == [[0.0, 0.5, 1.0]]
+    with pytest.raises(KeyError, match="not in store/schema.py"):
+        to_table([_row("a", accuracy=1.0)])
+
+
+def test_union_of_columns_across_trials_and_status(tmp_path):
+    store.write_trial([_row("a", **{"cfg.model.dim_z": 8})], tmp_path, "s", "a")
+    store.write_trial([_row("b", status="failed", error="ValueError: x", **{"cfg.train.lr": 0.1})], tmp_path, "s", "b")
+    (tmp_path / "s" / "trials" / "c.parquet").write_bytes(b"PAR1 not really")
+    with pytest.warns(UserWarning, match="c.parquet"):
+        df = store.read_sweep(tmp_path, "s").sort("trial_id")
+    assert df["trial_id"].to_list() == ["a", "b"]
+    assert df["cfg.model.dim_z"].to_list() == [8, None] and df["cfg.train.lr"].to_list() == [None, 0.1]
+    st = store.trial_status(tmp_path, "s")
+    assert st["a"]["status"] == "ok" and st["b"] == {"status": "failed", "error": "ValueError: x"}
+    assert st["c"]["status"] == "corrupt"

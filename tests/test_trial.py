@@ -1,0 +1,94 @@
+"""One trial without Ray: rows per (attack, grid value), failure recorded with its error, neighbours intact."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from robustsweep.registry import MODELS
+from robustsweep.spec import spec_from_dict
+from robustsweep.store.parquet import read_sweep, trial_status
+from robustsweep.trial import Runtime, TrialFailed, run_trial
+
+
+def _trials(tmp_path, **over):
+    doc = {
+        "name": "t",
+        "dataset": {"name": "digits"},
+        "model": {"name": "mlp", "hidden": 64},
+        "train": {"epochs": 15, "lr": 3e-3},
+        "eval": {"n_eval": 120},
+        "attacks": [{"name": "fgsm", "eps": [0.0, 0.1, 0.3]}, {"name": "pgd", "eps": [0.1], "steps": 5, "step_size": 0.05}],
+        **over,
+    }
+    return spec_from_dict(doc).expand()
+
+
+@pytest.fixture
+def nan_model():
+    """A registered model whose loss turns NaN after a few steps (in-process only)."""
+
+    @MODELS.register("test-nan")
+    def build(input_shape, num_classes):
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, num_classes))
+        net.num_classes = num_classes
+        calls = {"n": 0}
+
+        def loss(x, y):
+            calls["n"] += 1
+            out = torch.nn.functional.cross_entropy(net(x), y)
+            return out * float("nan") if calls["n"] > 3 else out
+
+        net.loss = loss
+        return net
+
+    yield "test-nan"
+    MODELS._entries.pop("test-nan")
+
+
+def test_rows_cover_every_attack_point(tmp_path):
+    (cfg,) = _trials(tmp_path)
+    rt = Runtime(results=str(tmp_path), sweep="t")
+    rows = run_trial(cfg, rt)
+    assert [(r["attack"], r["value"]) for r in rows] == [("fgsm", 0.0), ("fgsm", 0.1), ("fgsm", 0.3), ("pgd", 0.1)]
+    df = read_sweep(tmp_path, "t")
+    assert len(df) == 4 and set(df["status"]) == {"ok"} and df["trial_id"].unique().to_list() == [cfg["trial_id"]]
+    assert df["cfg.model.hidden"].to_list() == [64] * 4
+    assert json.loads(df["config_json"][0])["trial_id"] == cfg["trial_id"]
+    fg = df.filter(df["attack"] == "fgsm").sort("value")
+    # eps = 0 changes nothing; accuracy falls as eps grows; perturbations respect eps
+    assert fg["adv_accuracy"][0] == pytest.approx(fg["clean_accuracy"][0])
+    assert fg["adv_accuracy"][2] < fg["adv_accuracy"][1] < fg["clean_accuracy"][0]
+    assert (fg["mean_linf"].drop_nulls() <= fg.filter(fg["mean_linf"].is_not_null())["value"] + 1e-6).all()
+    assert df["clean_accuracy"][0] > 0.9
+    assert df["host"][0] and json.loads(df["versions"][0])["torch"].startswith("2.13")
+
+
+def test_nan_loss_is_a_failed_trial_with_its_error(tmp_path, nan_model):
+    ok, bad = _trials(tmp_path, search={"model": {"grid": [{"name": "mlp", "hidden": 32}, {"name": nan_model}]}})
+    rt = Runtime(results=str(tmp_path), sweep="t")
+    run_trial(ok, rt)
+    with pytest.raises(TrialFailed, match="training loss became nan"):
+        run_trial(bad, rt)
+    st = trial_status(tmp_path, "t")
+    assert st[ok["trial_id"]]["status"] == "ok"
+    assert st[bad["trial_id"]]["status"] == "failed"
+    assert "TrainingDiverged: training loss became nan" in st[bad["trial_id"]]["error"]
+    assert len(read_sweep(tmp_path, "t").filter(trial_id=ok["trial_id"])) == 4  # neighbour intact
+
+
+def test_missing_data_is_a_failed_trial_naming_the_root(tmp_path):
+    (cfg,) = _trials(tmp_path, dataset={"name": "mnist"})
+    rt = Runtime(results=str(tmp_path), sweep="t", data_root=str(tmp_path / "nodata"))
+    with pytest.raises(TrialFailed, match="not available under"):
+        run_trial(cfg, rt)
+    assert str(tmp_path / "nodata") in trial_status(tmp_path, "t")[cfg["trial_id"]]["error"]
+
+
+def test_trial_is_deterministic_for_its_seed(tmp_path):
+    (cfg,) = _trials(tmp_path, attacks=[{"name": "fgsm", "eps": [0.1]}])
+    a = run_trial(cfg, Runtime(results=str(tmp_path / "a"), sweep="t"))
+    b = run_trial(cfg, Runtime(results=str(tmp_path / "b"), sweep="t"))
+    assert a[0]["clean_accuracy"] == b[0]["clean_accuracy"] and a[0]["adv_accuracy"] == b[0]["adv_accuracy"]
+    assert a[0]["model_cached"] is False and b[0]["model_cached"] is False
