@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from robustsweep.metrics import attack_metrics
+from robustsweep.metrics import attack_metrics, counterfactual_speed, mean_minimum_perturbation
 from robustsweep.registry import ATTACKS
 from robustsweep.train import predict
 
@@ -44,19 +44,26 @@ def evaluate(
     detectors: dict[str, Any] | None = None,
     batch_size: int = 500,
     progress: Callable[[str], None] | None = None,
+    counterfactual: dict[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield one metrics row per (attack, grid value). ``x``/``y`` must already be on the model's device."""
+    """Yield one metrics row per (attack, grid value). ``x``/``y`` must already be on the model's device.
+
+    An ε grid of two or more values also gets ``m.min_perturbation``: the mean over initially-correct inputs of
+    the smallest ε that fooled each one, max(ε)+0.1 when none did (paper 001, footnote 4), on every row of that
+    attack. ``counterfactual`` adds one row per method with the counterfactual speed of paper 000."""
     detectors = detectors or {}
     pred_clean = predict(model, x, batch_size).to(y.device)
     clean_acc = (pred_clean == y).float().mean().item()
     base = {"n_eval": len(x), "clean_accuracy": clean_acc}
-    if not attacks:
+    if not attacks and not counterfactual:
         yield {**base, "attack": "none"}
         return
+    correct = pred_clean == y
     for spec in attacks:
         name = spec["name"]
         fn = ATTACKS.get(name).fn
         key, values, fixed = attack_grid(spec)
+        rows, successes = [], []
         for v in values:
             params = dict(fixed) if key is None else {**fixed, key: v}
             t0 = time.time()
@@ -73,13 +80,37 @@ def evaluate(
                 "attack_time_s": attack_time,
                 **attack_metrics(x, x_adv, y, pred_clean, pred_adv),
             }
-            success = (pred_clean == y) & (pred_adv != y)
+            success = correct & (pred_adv != y)
+            successes.append(success)
             for dname, det in detectors.items():
                 row.update(_detection_columns(dname, det, model, x, x_adv, success))
             if progress:
                 shown = "" if key is None else f" {key}={v}"
                 progress(f"{name}{shown}: adv_accuracy {row['adv_accuracy']:.3f} ({attack_time:.1f}s)")
-            yield row
+            rows.append(row)
+        if key == "eps" and len(values) > 1:
+            mmp = mean_minimum_perturbation(values, torch.stack(successes), mask=correct)
+            for r in rows:
+                r["m.min_perturbation"] = mmp
+        yield from rows
+    if counterfactual:
+        yield from _counterfactual_rows(model, x, y, base, counterfactual, progress)
+
+
+def _counterfactual_rows(model, x, y, base, cf: dict[str, Any], progress) -> Iterator[dict[str, Any]]:
+    from robustsweep.attacks.speed import accuracy_per_iteration
+
+    for method in cf["methods"]:
+        t0 = time.time()
+        accs = accuracy_per_iteration(model, x, y, method=method, eps=cf["eps"], step_size=cf["step_size"],
+                                      max_iter=cf["max_iter"])
+        speed = counterfactual_speed(accs, cf["threshold"], cf["max_iter"])
+        if progress:
+            progress(f"counterfactual speed ({method}): {speed['cf_speed']:.0f} iterations")
+        yield {**base, "attack": f"cf-{method}", "param": "iterations", "value": speed["cf_speed"],
+               "eps": float(cf["eps"]), "attack_params": json.dumps(cf, sort_keys=True),
+               "adv_accuracy": accs[int(speed["cf_speed"])], "attack_time_s": time.time() - t0,
+               "m.cf_speed": speed["cf_speed"], "m.cf_reached": speed["cf_reached"], "m.acc_curve": accs}
 
 
 def _detection_columns(name: str, det: Any, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,

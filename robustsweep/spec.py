@@ -47,7 +47,19 @@ class TrainSpec(_Strict):
     weight_decay: float = 0.0
 
 
+class CounterfactualSpec(_Strict):
+    """Counterfactual speed of paper 000: fewest I-FGSM / PGD iterations (<= max_iter) that bring accuracy below
+    ``threshold``; one row per method, from one max_iter-step run each."""
+
+    methods: list[Literal["ifgsm", "pgd"]] = ["ifgsm", "pgd"]
+    eps: float = 0.1
+    step_size: float = 0.01
+    threshold: float = 0.4
+    max_iter: int = 30
+
+
 class EvalSpec(_Strict):
+    counterfactual: CounterfactualSpec | None = None
     n_eval: int | None = 500  # test examples attacked (a fixed seeded subset); None = whole test set
     batch_size: int = 500  # attack batch size (memory knob, not a result-changing setting)
     device: str = "auto"  # auto = cuda when available
@@ -111,7 +123,8 @@ class Spec(_Strict):
             "dataset": self.dataset.model_dump(),
             "model": self.model.model_dump(),
             "train": self.train.model_dump(),
-            "eval": {"n_eval": self.eval.n_eval},
+            "eval": {"n_eval": self.eval.n_eval}
+            | ({"counterfactual": self.eval.counterfactual.model_dump()} if self.eval.counterfactual else {}),
             "attacks": [a.model_dump() for a in self.attacks],
             "detectors": [d.model_dump() for d in self.detectors],
             "seed": self.seed,
@@ -254,12 +267,11 @@ def validate_trial(cfg: dict[str, Any]) -> None:
         _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True)
     for i, d in enumerate(cfg["detectors"]):
         _check_component(f"detectors.{i}", d, DETECTORS)
-    for section, model in (("train", TrainSpec), ("eval", None)):
-        if model is not None:
-            try:
-                model.model_validate(cfg[section])
-            except ValidationError as e:
-                raise SpecError(_format_pydantic(e, prefix=section)) from None
+    for section, model in (("train", TrainSpec), ("eval", EvalSpec)):
+        try:
+            model.model_validate(cfg[section])
+        except ValidationError as e:
+            raise SpecError(_format_pydantic(e, prefix=section, root=model)) from None
     if not isinstance(cfg["seed"], int):
         raise SpecError(f"seed: expected an integer, got {cfg['seed']!r}")
 
@@ -360,4 +372,3 @@ def _indent(s: str) -> str:
     return "\n".join("  " + line for line in s.splitlines())
 
 
-Mode = Literal["grid", "choice", "uniform", "loguniform", "randint"]

@@ -120,8 +120,13 @@ def run_trial(cfg: dict[str, Any], rt: Runtime, log: Callable[[str], None] | Non
         x, y = _eval_subset(data, cfg["eval"].get("n_eval"), int(cfg["seed"]))
         x, y = x.to(device), y.to(device)
         detectors = _fit_detectors(cfg.get("detectors", []), model, data, device)
+        if any(a["name"].startswith("transfer-") for a in cfg["attacks"]):
+            from robustsweep.attacks.transfer import register_substitute_data
+
+            register_substitute_data(model, data.x_train.to(device))  # substitutes learn from training inputs
         rows = []
-        for m in evaluate(model, x, y, cfg["attacks"], detectors, rt.eval_batch_size, log):
+        for m in evaluate(model, x, y, cfg["attacks"], detectors, rt.eval_batch_size, log,
+                          cfg["eval"].get("counterfactual")):
             rows.append({**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached})
     except Exception as e:  # record, then tell the scheduler
         err = f"{type(e).__name__}: {e}"

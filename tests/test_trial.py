@@ -92,3 +92,23 @@ def test_trial_is_deterministic_for_its_seed(tmp_path):
     b = run_trial(cfg, Runtime(results=str(tmp_path / "b"), sweep="t"))
     assert a[0]["clean_accuracy"] == b[0]["clean_accuracy"] and a[0]["adv_accuracy"] == b[0]["adv_accuracy"]
     assert a[0]["model_cached"] is False and b[0]["model_cached"] is False
+
+
+def test_grid_metrics_min_perturbation_and_counterfactual_speed(tmp_path):
+    (cfg,) = _trials(tmp_path, attacks=[{"name": "fgsm", "eps": [0.05, 0.1, 0.5]}],
+                     eval={"n_eval": 100, "counterfactual": {"methods": ["ifgsm"], "eps": 0.3, "step_size": 0.02,
+                                                             "max_iter": 30}})
+    rows = run_trial(cfg, Runtime(results=str(tmp_path), sweep="t"))
+    fg = [r for r in rows if r["attack"] == "fgsm"]
+    mmp = {r["m.min_perturbation"] for r in fg}
+    assert len(mmp) == 1  # one value per attack, repeated on its rows
+    (mmp,) = mmp
+    # every initially-correct input fooled at eps=0.5 => the minimum over the grid is at most 0.5, never the +0.1
+    assert fg[-1]["success_rate"] == 1.0 and 0.05 <= mmp <= 0.5
+    (cf,) = [r for r in rows if r["attack"] == "cf-ifgsm"]
+    curve = cf["m.acc_curve"]
+    assert len(curve) == 31 and curve[0] == pytest.approx(cf["clean_accuracy"])  # I-FGSM starts at x
+    k = int(cf["m.cf_speed"])
+    assert cf["m.cf_reached"] == 1.0 and curve[k] < 0.4 and all(a >= 0.4 for a in curve[:k])
+    df = read_sweep(tmp_path, "t")
+    assert df.filter(df["attack"] == "cf-ifgsm")["m.acc_curve"].to_list()[0] == curve

@@ -32,7 +32,8 @@ class JobRecord:
     trial_ids: list[str] = field(default_factory=list)  # array mode: trial of task i
     nodes: int = 1
     submitted_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
-    command: str = "submit"  # submit | resume
+    command: str = "submit"  # submit | resume | sbatch (slurm/sbatch_template.sh)
+    log: str | None = None  # stdout of a plain-sbatch job (submitit jobs: derived from ``folder``)
 
     def task_ids(self) -> list[str]:
         """SLURM ids of the job's tasks: ``<id>_<i>`` for arrays, ``<id>`` otherwise."""
@@ -42,6 +43,8 @@ class JobRecord:
 
     def log_paths(self, task_id: str) -> tuple[Path, Path]:
         """(stdout, stderr) of the job's first SLURM task (rank 0 = the Ray head in ray mode)."""
+        if self.log:
+            return Path(self.log), Path(self.log)
         folder = Path(self.folder.replace("%j", task_id))  # submitit puts array task 12_3 in .../12_3/
         stem = f"{task_id}_0_log"
         return folder / f"{stem}.out", folder / f"{stem}.err"

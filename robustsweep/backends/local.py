@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from robustsweep.trial import Runtime
 
@@ -52,7 +52,7 @@ def _label(cfg: dict[str, Any]) -> str:
     return f"{m['name']}{' ' + extra if extra else ''} seed={cfg['seed']}"
 
 
-def _progress_callback(total: int, concurrency: int, out: TextIO):
+def _progress_callback(total: int, concurrency: int):
     from ray import tune
 
     class Progress(tune.Callback):
@@ -74,7 +74,7 @@ def _progress_callback(total: int, concurrency: int, out: TextIO):
             else:
                 eta = "?"
             print(f"[{finished:>3}/{total}] done {self.done} · running {self.running} · failed {self.failed} · "
-                  f"pending {pending} · {el:.0f}s elapsed · ETA {eta}  {event}", file=out, flush=True)
+                  f"pending {pending} · {el:.0f}s elapsed · ETA {eta}  {event}", file=sys.stdout, flush=True)
 
         def on_trial_start(self, iteration, trials, trial, **info):
             self.running += 1
@@ -126,7 +126,6 @@ def run_tune(
     max_concurrent: int | None = None,
     cpus: int | None = None,
     address: str | None = None,
-    out: TextIO = sys.stdout,
 ) -> RunSummary:
     """Run ``trials`` with Ray Tune; every trial writes its own Parquet file. Returns counts and errors."""
     from ray import tune
@@ -156,7 +155,7 @@ def run_tune(
                                     trial_name_creator=lambda t: t.config["trial"]["trial_id"]),
         run_config=tune.RunConfig(
             name="tune", storage_path=str(storage), verbose=0,
-            callbacks=[_progress_callback(len(trials), min(concurrency, len(trials)), out)],
+            callbacks=[_progress_callback(len(trials), min(concurrency, len(trials)))],
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )

@@ -113,12 +113,15 @@ class RaySweepJob(submitit.helpers.Checkpointable):
         self.cfg = cfg
 
     def __call__(self) -> dict[str, Any]:
-        env = submitit.JobEnvironment()
+        # SLURM's own variables (not submitit.JobEnvironment): the same code runs under a plain sbatch script
+        job_id = os.environ["SLURM_JOB_ID"]
+        rank = int(os.environ.get("SLURM_PROCID", "0"))
+        nnodes = int(os.environ.get("SLURM_JOB_NUM_NODES", os.environ.get("SLURM_NNODES", "1")))
         restart = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
-        rdv = Rendezvous.for_job(self.cfg.sweep_dir, env.job_id, restart)
-        if env.global_rank == 0:
-            return self._head(rdv, env.job_id, env.num_nodes, restart)
-        self._worker(rdv, env.job_id)
+        rdv = Rendezvous.for_job(self.cfg.sweep_dir, job_id, restart)
+        if rank == 0:
+            return self._head(rdv, job_id, nnodes, restart)
+        self._worker(rdv, job_id)
         return {"role": "worker", "host": socket.gethostname()}
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
@@ -215,3 +218,79 @@ class RaySweepJob(submitit.helpers.Checkpointable):
                 time.sleep(2.0)
         finally:
             node.stop()
+
+
+# ------------------------------------------------------------------------------------------ plain sbatch
+def main(argv: list[str] | None = None) -> int:
+    """``srun python -m robustsweep.backends.slurm_job --spec S --results R`` in a plain sbatch script.
+
+    The same head/worker logic as ``robustsweep submit`` without submitit on the login node (see
+    slurm/sbatch_template.sh). Rank 0 prepares the sweep folder and records the job so that ``status`` and
+    ``resume`` know about it; a requeued job (``#SBATCH --requeue``) restores Tune and skips finished trials.
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m robustsweep.backends.slurm_job",
+                                 description="Run a robustsweep sweep on a Ray cluster spanning this SLURM job.")
+    ap.add_argument("--spec", help="experiment file; prepares the sweep (rank 0) before running it")
+    ap.add_argument("--sweep", help="sweep name (default: the spec's name)")
+    ap.add_argument("--results", required=True, help="results folder on a filesystem every node mounts")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--max-concurrent", type=int, default=None)
+    ap.add_argument("--restart-errored", action="store_true")
+    ap.add_argument("--ray-interface", default=None, help="network interface for Ray, e.g. ib0")
+    ap.add_argument("--head-timeout", type=float, default=180.0)
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--device", default=None)
+    a = ap.parse_args(argv)
+    if "SLURM_JOB_ID" not in os.environ:
+        ap.error("run this inside a SLURM job step: srun python -m robustsweep.backends.slurm_job ...")
+    from robustsweep.spec import SpecError, load_spec
+    from robustsweep.sweep import load_sweep, prepare_sweep
+
+    results = str(Path(a.results).expanduser().resolve())
+    rank = int(os.environ.get("SLURM_PROCID", "0"))
+    try:
+        if a.spec:
+            spec = load_spec(a.spec, a.overrides)
+            name = a.sweep or spec.name
+            if rank == 0:
+                sw = prepare_sweep(spec, results, name)
+                _record_sbatch_job(sw)
+        elif not a.sweep:
+            ap.error("give --spec (and optionally --sweep) or --sweep of an existing sweep")
+        else:
+            name = a.sweep
+        sw_spec = load_sweep(results, name).spec if rank == 0 else None
+    except (SpecError, FileNotFoundError) as e:
+        print(f"robustsweep: error: {e}", file=sys.stderr)
+        return 2
+    runtime = {"results": results, "sweep": name, "data_root": a.data_root, "cache_dir": a.cache_dir,
+               "device": a.device or (sw_spec.eval.device if sw_spec else "auto"),
+               "eval_batch_size": sw_spec.eval.batch_size if sw_spec else 500}
+    res = sw_spec.resources if sw_spec else None
+    cfg = JobConfig(results=results, sweep=name, runtime=runtime,
+                    cpus_per_trial=res.cpus_per_trial if res else 1.0,
+                    gpus_per_trial=res.gpus_per_trial if res else 0.0, max_concurrent=a.max_concurrent,
+                    restart_errored=a.restart_errored, ray_interface=a.ray_interface, head_timeout_s=a.head_timeout)
+    out = RaySweepJob(cfg)()
+    return 0 if out.get("role") == "worker" or not out.get("failed") else 1
+
+
+def _record_sbatch_job(sw: Any) -> None:
+    """Add this plain-sbatch job to the sweep's job list (once, even when the job is requeued)."""
+    from robustsweep.backends.jobs import JobRecord, append_record, read_records
+
+    job_id = os.environ["SLURM_JOB_ID"]
+    if any(r.job_id == job_id for r in read_records(sw.dir)):
+        return
+    log = os.environ.get("RS_SBATCH_LOG")  # the template exports the resolved --output path
+    append_record(sw.dir, JobRecord(job_id=job_id, mode="ray", sweep=sw.name, folder=str(sw.dir / "slurm"),
+                                    trial_ids=[t["trial_id"] for t in sw.pending()],
+                                    nodes=int(os.environ.get("SLURM_JOB_NUM_NODES", "1")), command="sbatch",
+                                    log=log))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from robustsweep.backends.local import RunSummary, _progress_callback, _trainable, ensure_ray
+from robustsweep.backends.local import RunSummary, _progress_callback, _quiet_tune, _trainable, ensure_ray
 from robustsweep.store.parquet import sweep_dir, trial_path, trial_status, write_trial
 from robustsweep.store.schema import flatten_config
 
@@ -124,15 +124,30 @@ def record_lost_trial(cfg: dict[str, Any], results: str | Path, sweep: str, erro
     return True
 
 
-def summarize_tune_error(text: str | None, limit: int = 400) -> str:
-    """One line from Tune's error trace: the exception line, which says e.g. that the worker was SIGKILLed."""
+def summarize_tune_error(text: str | None, limit: int = 300) -> str:
+    """A short line from Tune's error text for the store, e.g. that the trial's worker process died."""
+    prefix = "trial process died without writing a result"
     if not text:
-        return "trial process died without writing a result (killed, out of memory, or node lost)"
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    interesting = [ln for ln in lines if ("Error" in ln or "died" in ln or "SIG" in ln or "killed" in ln)
-                   and not ln.startswith("File ")]
-    line = (interesting[-1] if interesting else lines[-1])[:limit]
-    return f"trial process died without writing a result: {line}"
+        return f"{prefix} (killed, out of memory, or node lost)"
+    lines = [ln.strip() for ln in text.strip().splitlines()
+             if ln.strip() and not ln.startswith("Failure #") and not ln.strip().startswith(("File ", "^"))]
+    picked = [ln for ln in lines if "died" in ln or "exit" in ln.lower() or "Error" in ln][:2] or lines[-1:]
+    detail = " | ".join(picked)
+    if len(detail) > limit:
+        detail = detail[:limit - 3] + "..."
+    return f"{prefix}: {detail}"
+
+
+def _tune_error_text(trial: Any) -> str | None:
+    """Tune's error text for a trial: the local error.txt, else via the storage filesystem."""
+    with contextlib.suppress(Exception):
+        path = trial.error_file
+        if path and os.path.exists(path):
+            return Path(path).read_text(errors="replace")
+    with contextlib.suppress(Exception):
+        err = trial.get_error()
+        return str(err) if err is not None else None
+    return None
 
 
 def _lost_trials_callback():
@@ -144,12 +159,7 @@ def _lost_trials_callback():
         def on_trial_error(self, iteration, trials, trial, **info):
             cfg, rt = trial.config["trial"], trial.config["runtime"]
             try:
-                err = trial.get_error()
-                text = str(err) if err is not None else None
-            except Exception:
-                text = None
-            try:
-                record_lost_trial(cfg, rt["results"], rt["sweep"], summarize_tune_error(text))
+                record_lost_trial(cfg, rt["results"], rt["sweep"], summarize_tune_error(_tune_error_text(trial)))
             except Exception as e:  # never let bookkeeping crash the driver
                 print(f"robustsweep: could not record failure of {cfg.get('trial_id')}: {e}", file=sys.stderr)
 
@@ -227,7 +237,9 @@ def run_pending(
 
     total_cpus = ray.cluster_resources().get("CPU", 1)
     concurrency = max_concurrent or max(1, int(total_cpus // max(cpus_per_trial, 1e-9)))
-    callbacks = [_progress_callback(len(pending), min(concurrency, len(pending)), out), _lost_trials_callback()]
+
+    def callbacks(n: int) -> list:
+        return [_progress_callback(n, min(concurrency, max(n, 1))), _lost_trials_callback()]
 
     ok, why = restorable(exp_dir, set(ids))
     ran: set[str] = set()
@@ -238,7 +250,11 @@ def run_pending(
         try:
             tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
                                        resume_errored=not restart_errored, restart_errored=restart_errored)
-            tuner._local_tuner._run_config.callbacks = callbacks  # progress + lost-trial bookkeeping
+            # Tune restarts every trial of its state that is not TERMINATED (ours skip themselves if done)
+            n_start = len(read_sidecar(exp_dir)["trial_ids"]) - tuner.get_results().num_terminated
+            # the restored RunConfig carries the old run's callbacks; progress must count this run's trials
+            tuner._local_tuner.get_run_config().callbacks = callbacks(n_start)
+            _quiet_tune()
             tuner.fit()
             ran = set(ids)
         except Exception as e:  # unreadable/corrupt state: the Parquet files still say what is left
@@ -256,16 +272,23 @@ def run_pending(
         tuner = tune.Tuner(
             trainable,
             param_space={"trial": tune.grid_search(left), "runtime": dataclasses.asdict(rt)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=False),
+            # same settings as the local runner: warm worker processes, trial folders named by trial id
+            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
+                                        trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname),
             run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(Path(sweep.dir)), verbose=0,
-                                      callbacks=callbacks, failure_config=tune.FailureConfig(max_failures=0)),
+                                      callbacks=callbacks(len(left)), failure_config=tune.FailureConfig(max_failures=0)),
         )
+        _quiet_tune()
         tuner.fit()
     status = trial_status(rt.results, rt.sweep)
     n_ok = sum(1 for i in ids if status.get(i, {}).get("status") == "ok")
     errors = {i: (status.get(i) or {}).get("error") or "no result file (trial crashed or was killed)"
               for i in ids if status.get(i, {}).get("status") != "ok"}
     return RunSummary(len(ids), n_ok, len(errors), errors, time.time() - t0)
+
+
+def _trial_dirname(trial: Any) -> str:
+    return trial.config["trial"]["trial_id"]
 
 
 def _has_file(rt: Any, trial: dict[str, Any]) -> bool:

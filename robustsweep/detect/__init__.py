@@ -10,18 +10,21 @@ from robustsweep.detect._common import NotApplicable
 from robustsweep.detect.base import Detector
 from robustsweep.registry import DETECTORS
 
+_META = ("name", "label", "id")  # spec keys that are not detector parameters
+
 __all__ = ["Detector", "NotApplicable", "detector_key", "fit_detectors"]
 
 
 def detector_key(spec: dict[str, Any], taken: set[str]) -> str:
-    """Column-friendly name of a detector spec: its ``id`` if given, else its ``name``; a repeated name gets its
-    parameters appended (``logit`` twice with different α -> ``logit`` and ``logit_alpha1.5``)."""
-    if "id" in spec:
-        key = str(spec["id"])
+    """Column-friendly name of a detector spec: its ``label`` (or ``id``) if given, else its ``name``; a repeated
+    name gets its parameters appended (``logit`` twice with different α -> ``logit`` and ``logit_alpha1.5``)."""
+    label = spec.get("label", spec.get("id"))
+    if label is not None:
+        key = str(label)
     else:
         key = spec["name"]
         if key in taken:
-            params = "_".join(f"{k}{v}" for k, v in sorted(spec.items()) if k not in ("name", "id"))
+            params = "_".join(f"{k}{v}" for k, v in sorted(spec.items()) if k not in _META)
             key = f"{key}_{params}" if params else key
     base, i = key, 2
     while key in taken:
@@ -36,7 +39,8 @@ def fit_detectors(
     y_fit: torch.Tensor,
     skip_inapplicable: bool = False,
 ) -> dict[str, Detector]:
-    """Build every detector of ``specs`` (``{"name": "logit", "alpha": 1.5}`` …) and fit it on clean data.
+    """Build every detector of ``specs`` (``{"name": "logit", "alpha": 1.5, "label": "logit15"}`` …; ``label``
+    optional) and fit it on clean data.
 
     ``x_fit``/``y_fit`` must be clean training or validation data, never the test set. Returns
     {key: fitted detector} in spec order (keys from :func:`detector_key`, used as ``det.<key>.*`` columns).
@@ -45,7 +49,7 @@ def fit_detectors(
     """
     out: dict[str, Detector] = {}
     for spec in specs:
-        params = {k: v for k, v in spec.items() if k not in ("name", "id")}
+        params = {k: v for k, v in spec.items() if k not in _META}
         det = DETECTORS.get(spec["name"]).fn(**params)
         try:
             det.fit(model, x_fit, y_fit)

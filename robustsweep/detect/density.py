@@ -12,7 +12,8 @@ and rejects when the standardised value z(x) = (d(x) - d̄)/σ exceeds α, i.e. 
 α is either given (a sweepable hyperparameter) or, when ``alpha`` is None, found by bisection in [0, 3] so that
 the fraction of fit data rejected equals ``target_fpr`` (5% in the papers; statistics are computed once at fit
 time, so the bisection is exact even for stochastic models). ``score`` returns z, so ROC curves from different
-classes' thresholds are comparable and the operating point is ``z > alpha``.
+classes' thresholds are comparable and the operating point is ``z > alpha``. Where many fit inputs share the
+same statistic (ties) the exact target FPR may be unattainable; the achieved value is kept in ``fit_fpr``.
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ class DensityDetector:
         c = logits.argmax(1) if y is None else y.to(logits.device)
         if self.kind == "logit":
             return -logits.gather(1, c[:, None]).squeeze(1), c
-        p = logits.softmax(1)
+        logp = logits.log_softmax(1)  # exact log-probabilities: log(p.clamp(eps)) would tie all confident inputs
+        p = logp.exp()
         if y is not None:  # fit time: class-mean probability vectors
             self.p_bar = torch.stack([
                 p[c == k].mean(0) if (c == k).any() else torch.full((p.shape[1],), 1.0 / p.shape[1])
@@ -70,7 +72,7 @@ class DensityDetector:
             ]).to(p.device)
         q = self.p_bar[c]
         if self.kind == "kl":
-            d = (q * (q.clamp_min(1e-12).log() - p.clamp_min(1e-12).log())).sum(1)
+            d = (torch.xlogy(q, q) - q * logp).sum(1)
         else:
             d = 0.5 * (q - p).abs().sum(1)
         return d, c

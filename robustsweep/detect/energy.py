@@ -7,6 +7,11 @@ adversarial versions of the same inputs crafted by ``fit_attack`` (their code: P
 10 steps); t maximises Youden's J = TPR - FPR (their code, ``rule="youden"``) or the G-mean
 sqrt(TPR·(1 - FPR)) (their paper, ``rule="gmean"``). ``rule="fpr"`` instead takes the clean-data quantile for
 ``target_fpr`` and needs no attack.
+
+The direction is not universal: on a small undefended MLP, weak PGD makes inputs *less* confident (higher
+energy) and only strong PGD lowers it, while paper 004 reports low energy for its (robust) models. So
+``direction="auto"`` picks, on the validation split, whichever direction gives the better criterion
+(``rule="fpr"`` has no positives and then keeps "low").
 """
 from __future__ import annotations
 
@@ -24,12 +29,18 @@ def best_threshold(neg: torch.Tensor, pos: torch.Tensor, rule: str = "youden") -
     """Threshold t on scores (reject iff score > t) maximising Youden's J or the G-mean over all ROC points."""
     neg, pos = neg.detach().float().cpu(), pos.detach().float().cpu()
     cand = torch.unique(torch.cat([neg, pos]))
-    # thresholds just below every observed score, plus one above all (reject nothing)
-    ts = torch.cat([cand - 1e-7 * cand.abs().clamp_min(1.0), cand[-1:] + 1.0])
+    # "reject nothing" first (so it wins ties, e.g. when no threshold separates better than chance), then
+    # thresholds just below every observed score
+    ts = torch.cat([cand[-1:] + 1.0, cand - 1e-7 * cand.abs().clamp_min(1.0)])
     tpr = (pos[None, :] > ts[:, None]).float().mean(1)
     fpr = (neg[None, :] > ts[:, None]).float().mean(1)
     crit = tpr - fpr if rule == "youden" else (tpr * (1 - fpr)).clamp_min(0).sqrt()
     return float(ts[crit.argmax()])
+
+
+def _criterion(neg: torch.Tensor, pos: torch.Tensor, t: float, rule: str) -> float:
+    tpr, fpr = (pos > t).float().mean().item(), (neg > t).float().mean().item()
+    return tpr - fpr if rule == "youden" else max(tpr * (1 - fpr), 0.0) ** 0.5
 
 
 class EnergyDetector:
@@ -38,9 +49,10 @@ class EnergyDetector:
                  fit_step_size: float = 1 / 255):
         if rule not in _RULES:
             raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
-        if direction not in ("low", "high"):
-            raise ValueError(f"direction must be 'low' or 'high', got {direction!r}")
+        if direction not in ("low", "high", "auto"):
+            raise ValueError(f"direction must be 'low', 'high' or 'auto', got {direction!r}")
         self.rule, self.direction, self.target_fpr = rule, direction, target_fpr
+        self.auto = direction == "auto"
         self.fit_attack = fit_attack
         self.fit_params = {"eps": fit_eps, "steps": fit_steps, "step_size": fit_step_size}
         self.threshold: float | None = None
@@ -48,9 +60,11 @@ class EnergyDetector:
     def score(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         """-E(x) for direction "low" (low energy is suspicious), E(x) for "high"."""
         neg_energy = torch.logsumexp(logits_of(model, x).float(), dim=1)
-        return neg_energy if self.direction == "low" else -neg_energy
+        return -neg_energy if self.direction == "high" else neg_energy
 
     def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> "EnergyDetector":
+        if self.direction == "auto":
+            self.direction = "low"  # scores are computed as "low" first; flipped below if "high" separates better
         neg = self.score(model, x)
         if self.rule == "fpr":
             self.threshold = float(torch.quantile(neg, 1 - self.target_fpr))
@@ -65,6 +79,10 @@ class EnergyDetector:
         success = (pred_clean == y) & (pred_adv != y)
         pos = self.score(model, x_adv[success] if success.any() else x_adv)
         self.threshold = best_threshold(neg, pos, self.rule)
+        if self.auto:
+            t_high = best_threshold(-neg, -pos, self.rule)
+            if _criterion(-neg, -pos, t_high, self.rule) > _criterion(neg, pos, self.threshold, self.rule):
+                self.direction, self.threshold = "high", t_high
         return self
 
     def reject(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
