@@ -5,8 +5,6 @@ the behaviour of FGSM/PGD.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
 Target = str | int
@@ -57,15 +55,3 @@ def choose_targets(y: torch.Tensor, num_classes: int, target: Target, seed: int 
         out = torch.full_like(y, t)
         return torch.where(out == y, (y + 1) % num_classes, out)
     raise ValueError(f"target must be 'next', 'random' or a class index, got {target!r}")
-
-
-def num_classes_of(model: torch.nn.Module, x: torch.Tensor) -> int:
-    n = getattr(model, "num_classes", None)
-    if n is None:
-        n = batched_logits(model, x[:1]).shape[1]
-    return int(n)
-
-
-def chunked(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int) -> torch.Tensor:
-    """Apply ``fn`` to x in chunks along dim 0 and concatenate (for query-heavy black-box attacks)."""
-    return torch.cat([fn(x[i : i + chunk]) for i in range(0, len(x), chunk)])

@@ -1,8 +1,6 @@
 """Shared machinery of the threshold detectors: batched logits, α by bisection, thresholds on scores."""
 from __future__ import annotations
 
-import math
-
 import torch
 
 from robustsweep.attacks._util import model_device
@@ -73,7 +71,3 @@ def group_stats(stat: torch.Tensor, group: torch.Tensor, n_groups: int) -> tuple
             std[g] = stat[sel].std()
     std = torch.where(std > 0, std, torch.full_like(std, max(float(pooled_s), 1e-12)))
     return mean, std.clamp_min(1e-12)
-
-
-def finite_or(x: float, default: float = math.nan) -> float:
-    return x if math.isfinite(x) else default
