@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robustsweep.atomic import atomic_write_bytes
 from robustsweep.spec import Spec, spec_from_dict
 from robustsweep.store.parquet import sweep_dir, trial_status
 
@@ -43,16 +42,6 @@ class Sweep:
         return [t for t in self.trials if t["trial_id"] not in done]
 
 
-def _write_json_atomic(obj: Any, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
-
-
 def prepare_sweep(spec: Spec, results: str | Path, name: str | None = None) -> Sweep:
     """Create (or reopen, if the spec is identical) the sweep folder and its trial list."""
     name = name or spec.name
@@ -69,7 +58,7 @@ def prepare_sweep(spec: Spec, results: str | Path, name: str | None = None) -> S
             )
         return sw
     doc["created_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
-    _write_json_atomic(doc, path)
+    atomic_write_bytes(path, json.dumps(doc, indent=1, sort_keys=True, default=str).encode())
     return sw
 
 

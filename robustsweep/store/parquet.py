@@ -7,8 +7,6 @@ replaces its file, so the store never holds two versions of one trial.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from robustsweep.atomic import atomic_open
 from robustsweep.store.schema import to_table
 
 TRIALS_DIR = "trials"
@@ -30,36 +29,10 @@ def trial_path(results: str | Path, sweep: str, trial_id: str) -> Path:
     return sweep_dir(results, sweep) / TRIALS_DIR / f"{trial_id}.parquet"
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_atomic(table: pa.Table, dest: Path) -> Path:
-    """Write ``table`` to ``dest`` so that readers see either nothing or the whole file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(table, f, compression="zstd")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(dest.parent)
+    """Write ``table`` to ``dest`` so that readers see either nothing (or the old version) or the whole file."""
+    with atomic_open(dest, "wb") as f:
+        pq.write_table(table, f, compression="zstd")
     return dest
 
 
