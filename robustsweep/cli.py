@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------------------------------- commands
 def cmd_run(a: argparse.Namespace) -> int:
-    from robustsweep.backends.local import run_tune
+    from robustsweep.backends.tune_runner import run_pending
     from robustsweep.spec import SpecError, load_spec
     from robustsweep.sweep import SweepExists, prepare_sweep
     from robustsweep.trial import Runtime
@@ -122,8 +122,9 @@ def cmd_run(a: argparse.Namespace) -> int:
           f"{len(pending)} to run -> {sw.dir}")
     rt = Runtime(results=str(sw.results), sweep=sw.name, data_root=a.data_root, cache_dir=a.cache_dir,
                  device=a.device or spec.eval.device, eval_batch_size=spec.eval.batch_size)
-    summary = run_tune(pending, rt, spec.resources.cpus_per_trial, spec.resources.gpus_per_trial,
-                       a.max_concurrent, a.cpus, a.address)
+    summary = run_pending(sw, rt, cpus_per_trial=spec.resources.cpus_per_trial,
+                          gpus_per_trial=spec.resources.gpus_per_trial, address=a.address, cpus=a.cpus,
+                          max_concurrent=a.max_concurrent)
     return finish(sw.results, sw.name, summary)
 
 

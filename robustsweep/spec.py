@@ -115,7 +115,7 @@ class Spec(_Strict):
     num_samples: int = 1  # draws of the random dimensions (multiplies the grid)
     sample_seed: int = 0
     resources: ResourcesSpec = ResourcesSpec()
-    slurm: dict[str, Any] = {}  # cluster options; validated by the SLURM backend
+    slurm: dict[str, Any] = {}  # cluster options (backends/slurm_options.py); flags of `submit` override them
 
     def base_config(self) -> dict[str, Any]:
         """The per-trial config before search values are applied (what a trial is a pure function of)."""
@@ -360,6 +360,13 @@ def spec_from_dict(doc: dict[str, Any], source: str = "<spec>") -> Spec:
     except ValidationError as e:
         raise SpecError(f"{source}: invalid experiment file\n" + _indent(_format_pydantic(e, root=Spec))) from None
     try:
+        if spec.slurm:
+            from robustsweep.backends.slurm_options import SlurmOptions
+
+            try:
+                SlurmOptions.model_validate(spec.slurm)
+            except ValidationError as e:
+                raise SpecError(_format_pydantic(e, prefix="slurm", root=SlurmOptions)) from None
         trials = spec.expand()
     except SpecError as e:
         raise SpecError(f"{source}: invalid experiment file\n" + _indent(str(e))) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -54,11 +55,42 @@ def fit(
     device: torch.device,
     progress: Progress | None = None,
     seed: int = 0,
+    checkpoint: Path | None = None,
 ) -> torch.nn.Module:
     if hasattr(model, "fit"):
         model.fit(data, cfg, device, progress)
         return model
-    return fit_loss(model, data.x_train, data.y_train, cfg, device, progress, seed)
+    return fit_loss(model, data.x_train, data.y_train, cfg, device, progress, seed, checkpoint=checkpoint)
+
+
+def _save_checkpoint(path: Path, model, opt, epoch: int, gen: torch.Generator) -> None:
+    import io
+
+    from robustsweep.atomic import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch,
+                "gen": gen.get_state(), "rng": torch.get_rng_state()}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_checkpoint(path: Path, model, opt, gen: torch.Generator, progress: Progress | None) -> int:
+    """Restore model, optimiser and RNG state; return the number of finished epochs (0 when none/unusable)."""
+    if not path.exists():
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["rng"])
+    except Exception as e:  # a corrupt checkpoint costs the epochs it held, never the trial
+        if progress:
+            progress(f"ignoring unusable training checkpoint {path.name}: {type(e).__name__}: {e}")
+        return 0
+    if progress:
+        progress(f"resuming training from checkpoint after epoch {state['epoch']}")
+    return int(state["epoch"])
 
 
 def fit_loss(
@@ -70,17 +102,25 @@ def fit_loss(
     progress: Progress | None = None,
     seed: int = 0,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every_s: float = 30.0,
 ) -> torch.nn.Module:
-    """Minimise ``loss_fn(x, y)`` (default ``model.loss``) with Adam; raises TrainingDiverged on NaN."""
+    """Minimise ``loss_fn(x, y)`` (default ``model.loss``) with Adam; raises TrainingDiverged on NaN.
+
+    With ``checkpoint``, the model, optimiser, epoch and RNG states are saved there (atomically) at most every
+    ``checkpoint_every_s`` seconds, and a run that finds one continues from it: a pre-empted or killed trial
+    resumes training where it stopped, and on CPU ends with exactly the weights of an uninterrupted run.
+    """
     model.to(device).train()
     loss_fn = loss_fn or model.loss
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
+    start = _load_checkpoint(checkpoint, model, opt, gen, progress) if checkpoint else 0
     n = len(x)
     x, y = x.to(device), y.to(device)
     t0 = time.time()
-    last_report = t0
-    for epoch in range(cfg.epochs):
+    last_report = last_save = t0
+    for epoch in range(start, cfg.epochs):
         perm = torch.randperm(n, generator=gen).to(device)
         total, count = 0.0, 0
         for i in range(0, n, cfg.batch_size):
@@ -97,9 +137,12 @@ def fit_loss(
             total += loss.item() * len(idx)
             count += len(idx)
         now = time.time()
+        if checkpoint and now - last_save >= checkpoint_every_s and epoch + 1 < cfg.epochs:
+            _save_checkpoint(checkpoint, model, opt, epoch + 1, gen)
+            last_save = now
         if progress and (now - last_report > 5 or epoch + 1 == cfg.epochs):
             last_report = now
-            eta = (now - t0) / (epoch + 1) * (cfg.epochs - epoch - 1)
+            eta = (now - t0) / (epoch + 1 - start) * (cfg.epochs - epoch - 1)
             progress(f"epoch {epoch + 1}/{cfg.epochs} loss {total / max(count, 1):.4g} eta {eta:.0f}s")
     model.eval()
     return model

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from robustsweep import provenance
-from robustsweep.store.parquet import sweep_dir, write_trial
+from robustsweep.store.parquet import write_trial
 from robustsweep.store.schema import SCHEMA_VERSION, flatten_config
 
 
@@ -56,7 +56,7 @@ def load_data(dataset_cfg: dict[str, Any], seed: int, root: str | None):
 def train_model(cfg: dict[str, Any], data, device: torch.device, cache_dir: Path | None,
                 log: Callable[[str], None]) -> tuple[torch.nn.Module, bool]:
     """Build the model of ``cfg`` and train it, or load it from the content-addressed cache."""
-    from robustsweep.models.cache import load_or_train
+    from robustsweep.models.cache import key_hash, load_or_train
     from robustsweep.registry import MODELS
     from robustsweep.train import TrainConfig, fit, seed_everything
 
@@ -68,12 +68,17 @@ def train_model(cfg: dict[str, Any], data, device: torch.device, cache_dir: Path
         return MODELS.get(cfg["model"]["name"]).fn(input_shape=data.input_shape, num_classes=data.num_classes,
                                                     **mcfg)
 
+    key = {"model": cfg["model"], "dataset": cfg["dataset"], "seed": seed, "train": cfg["train"]}
+    # training checkpoint next to the cache entry: a killed/pre-empted trial continues training where it stopped
+    ckpt = cache_dir / f"{key_hash(key)}.ckpt" if cache_dir else None
+
     def train(model: torch.nn.Module) -> None:
         seed_everything(seed)
-        fit(model, data, TrainConfig(**cfg["train"]), device, log, seed=seed)
+        fit(model, data, TrainConfig(**cfg["train"]), device, log, seed=seed, checkpoint=ckpt)
 
-    key = {"model": cfg["model"], "dataset": cfg["dataset"], "seed": seed, "train": cfg["train"]}
     model, cached = load_or_train(key, build, train, cache_dir, progress=log)
+    if ckpt is not None:
+        ckpt.unlink(missing_ok=True)  # the finished model is in the cache now
     return model.to(device).eval(), cached
 
 
@@ -113,7 +118,7 @@ def run_trial(cfg: dict[str, Any], rt: Runtime, log: Callable[[str], None] | Non
             torch.set_num_threads(rt.threads)
         device = resolve_device(rt.device)
         data = load_data(cfg["dataset"], int(cfg["seed"]), rt.data_root)
-        cache = Path(rt.cache_dir) if rt.cache_dir else sweep_dir(rt.results, "") / ".model-cache"
+        cache = Path(rt.cache_dir) if rt.cache_dir else Path(rt.results).resolve() / ".model-cache"
         t_train = time.time()
         model, cached = train_model(cfg, data, device, cache, log)
         train_time = 0.0 if cached else time.time() - t_train

@@ -67,7 +67,8 @@ def slurm_env():
         yield env
 
 
-def rs(env: dict[str, str], *args: str, timeout: float = JOB_TIMEOUT_S, check: bool = True) -> subprocess.CompletedProcess:
+def rs(env: dict[str, str], *args: str, timeout: float = JOB_TIMEOUT_S,
+       check: bool = True) -> subprocess.CompletedProcess:
     """Run the real CLI (``python -m robustsweep ...``) as a user would."""
     res = subprocess.run([sys.executable, "-m", "robustsweep", *args], capture_output=True, text=True, env=env,
                          timeout=timeout, cwd=REPO)

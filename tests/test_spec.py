@@ -140,3 +140,9 @@ def test_every_shipped_experiment_file_is_valid():
     assert files, "experiments/ should ship example specs"
     for f in files:
         assert load_spec(f).expand(), f
+
+
+def test_slurm_section_is_validated_with_the_spec():
+    with pytest.raises(SpecError, match="slurm.partiton: unknown key; allowed: account"):
+        spec_from_dict(spec(slurm={"partiton": "gpu"}))
+    assert spec_from_dict(spec(slurm={"partition": "gpu", "nodes": 2})).slurm["nodes"] == 2

@@ -6,7 +6,6 @@ import os
 import signal
 import time
 
-import polars as pl
 import pyarrow.parquet as pq
 import pytest
 

@@ -112,3 +112,50 @@ def test_grid_metrics_min_perturbation_and_counterfactual_speed(tmp_path):
     assert cf["m.cf_reached"] == 1.0 and curve[k] < 0.4 and all(a >= 0.4 for a in curve[:k])
     df = read_sweep(tmp_path, "t")
     assert df.filter(df["attack"] == "cf-ifgsm")["m.acc_curve"].to_list()[0] == curve
+
+
+def test_training_resumes_from_checkpoint_with_identical_weights(tmp_path, digits, monkeypatch):
+    """A trial killed mid-training (pre-emption) continues from its checkpoint and ends with the same weights."""
+    from robustsweep.registry import MODELS
+    from robustsweep.train import TrainConfig, fit_loss, seed_everything
+
+    cfg = TrainConfig(epochs=4, batch_size=64, lr=2e-3)
+    build = MODELS.get("gfz").fn
+
+    def fresh():
+        seed_everything(0)
+        return build(input_shape=(1, 8, 8), num_classes=10, dim_z=4, hidden=32, K=2)
+
+    ref = fit_loss(fresh(), digits.x_train, digits.y_train, cfg, torch.device("cpu"), seed=0)
+
+    import robustsweep.train as train_mod
+
+    ckpt = tmp_path / "m.ckpt"
+    real_save = train_mod._save_checkpoint
+
+    class Preempted(Exception):
+        pass
+
+    def save_then_die_at_2(path, model, opt, epoch, gen):
+        real_save(path, model, opt, epoch, gen)
+        if epoch == 2:
+            raise Preempted
+
+    monkeypatch.setattr(train_mod, "_save_checkpoint", save_then_die_at_2)
+    with pytest.raises(Preempted):  # checkpoint every epoch, "killed" right after epoch 2's checkpoint
+        fit_loss(fresh(), digits.x_train, digits.y_train, cfg, torch.device("cpu"), seed=0,
+                 checkpoint=ckpt, checkpoint_every_s=0)
+    monkeypatch.setattr(train_mod, "_save_checkpoint", real_save)
+    assert ckpt.exists()
+    resumed_log = []
+    seed_everything(123)  # a different global RNG state before the restart must not matter
+    out = fit_loss(fresh(), digits.x_train, digits.y_train, cfg, torch.device("cpu"), resumed_log.append, seed=0,
+                   checkpoint=ckpt, checkpoint_every_s=0)
+    assert any("resuming training from checkpoint after epoch 2" in e for e in resumed_log)
+    for a, b in zip(ref.state_dict().values(), out.state_dict().values()):
+        assert torch.equal(a, b)
+    ckpt.write_bytes(b"truncated")  # a corrupt checkpoint is ignored, never fatal
+    log = []
+    fit_loss(fresh(), digits.x_train, digits.y_train, TrainConfig(epochs=1), torch.device("cpu"), log.append,
+             checkpoint=ckpt)
+    assert any("ignoring unusable training checkpoint" in e for e in log)

@@ -1,11 +1,11 @@
-"""Run a list of trial configs as Ray Tune trials on a local Ray (or on a running Ray cluster via ``address``).
+"""Pieces every Ray Tune run shares: starting/joining Ray, the trainable body, progress lines, the run summary.
 
 Each Tune trial is one robustsweep trial: it trains one model and evaluates the whole attack grid on it, so the
-~2 s per-trial scheduling overhead of Tune is paid once per model, not once per ε.
+~2 s per-trial scheduling overhead of Tune is paid once per model, not once per ε. The runner itself (fresh run or
+restored Tune state, used by ``run``, ``resume`` and the SLURM head node alike) is ``backends/tune_runner.py``.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -32,7 +32,7 @@ def _trainable(config: dict[str, Any]) -> None:
     """The Tune function trainable: run one trial, log to its own file, report a few numbers."""
     from ray import tune
 
-    from robustsweep.trial import Runtime, run_trial
+    from robustsweep.trial import run_trial
 
     cfg, rt = config["trial"], Runtime(**config["runtime"])
     log_path = Path(rt.results) / rt.sweep / "logs" / f"{cfg['trial_id']}.log"
@@ -116,55 +116,3 @@ def ensure_ray(cpus: int | None = None, address: str | None = None) -> None:
         ray.init(address=address, **kw)
     else:
         ray.init(num_cpus=cpus or os.cpu_count(), **kw)
-
-
-def run_tune(
-    trials: list[dict[str, Any]],
-    rt: Runtime,
-    cpus_per_trial: float = 1.0,
-    gpus_per_trial: float = 0.0,
-    max_concurrent: int | None = None,
-    cpus: int | None = None,
-    address: str | None = None,
-) -> RunSummary:
-    """Run ``trials`` with Ray Tune; every trial writes its own Parquet file. Returns counts and errors."""
-    from ray import tune
-
-    from robustsweep.store.parquet import trial_status
-
-    t0 = time.time()
-    if not trials:
-        return RunSummary(0, 0, 0)
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    ensure_ray(cpus, address)
-    if rt.threads is None:
-        rt = dataclasses.replace(rt, threads=max(1, int(cpus_per_trial)))
-    storage = Path(rt.results).resolve() / rt.sweep  # Tune keeps its experiment state in <sweep>/tune
-    resources = {"cpu": cpus_per_trial} | ({"gpu": gpus_per_trial} if gpus_per_trial else {})
-    import ray
-
-    total_cpus = ray.cluster_resources().get("CPU", 1)
-    concurrency = max_concurrent or max(1, int(total_cpus // max(cpus_per_trial, 1e-9)))
-    tuner = tune.Tuner(
-        tune.with_resources(_trainable, resources),
-        param_space={"trial": tune.grid_search(trials), "runtime": dataclasses.asdict(rt)},
-        # reuse_actors: a worker process keeps torch imported and the data set loaded between trials
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
-                                    trial_dirname_creator=lambda t: t.config["trial"]["trial_id"],
-                                    trial_name_creator=lambda t: t.config["trial"]["trial_id"]),
-        run_config=tune.RunConfig(
-            name="tune", storage_path=str(storage), verbose=0,
-            callbacks=[_progress_callback(len(trials), min(concurrency, len(trials)))],
-            failure_config=tune.FailureConfig(max_failures=0),
-        ),
-    )
-    _quiet_tune()
-    tuner.fit()
-    # the Parquet files, not Tune's bookkeeping, are the record of what finished
-    status = trial_status(rt.results, rt.sweep)
-    ids = [t["trial_id"] for t in trials]
-    ok = sum(1 for i in ids if status.get(i, {}).get("status") == "ok")
-    errors = {i: (status.get(i) or {}).get("error") or "no result file (trial crashed or was killed)"
-              for i in ids if status.get(i, {}).get("status") != "ok"}
-    return RunSummary(len(ids), ok, len(errors), errors, time.time() - t0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import sys
 import time
@@ -162,6 +163,7 @@ class RaySweepJob(submitit.helpers.Checkpointable):
 
                 ray.shutdown()
             node.stop()
+            shutil.rmtree(_temp_dir(job_id), ignore_errors=True)  # Ray's session files of this job only
 
     def _drive(self, address: str) -> dict[str, Any]:
         from robustsweep.backends.tune_runner import run_pending

@@ -276,7 +276,8 @@ def run_pending(
             tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
                                         trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname),
             run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(Path(sweep.dir)), verbose=0,
-                                      callbacks=callbacks(len(left)), failure_config=tune.FailureConfig(max_failures=0)),
+                                      callbacks=callbacks(len(left)),
+                                      failure_config=tune.FailureConfig(max_failures=0)),
         )
         _quiet_tune()
         tuner.fit()

@@ -56,3 +56,34 @@ def cnn(input_shape: tuple[int, ...], num_classes: int, channels: int = 32, hidd
         nn.Linear(hidden, num_classes),
     )
     return Classifier(net, num_classes)
+
+
+# ---- torchvision backbones as plain classifiers (paper 000/001 baselines; energy of paper 004) ----
+# They are `TapNet`s (robustsweep.models.backbones): forward = logits, loss = cross-entropy, energy(x), and
+# features(x, depth) for the fusion models, which reuse the same builders.
+
+
+@MODELS.register("vgg16")
+def vgg16(input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidden: int = 512,
+          dropout: float = 0.5) -> nn.Module:
+    """VGG16 (torchvision, weights=None, batch norm by default) adapted to 32x32: global pool + 512-512 classifier."""
+    from robustsweep.models.backbones import vgg
+
+    return vgg(16, input_shape, num_classes, bn=bn, hidden=hidden, dropout=dropout)
+
+
+@MODELS.register("vgg19")
+def vgg19(input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidden: int = 512,
+          dropout: float = 0.5) -> nn.Module:
+    """VGG19 (torchvision, weights=None, batch norm by default) adapted to 32x32: global pool + 512-512 classifier."""
+    from robustsweep.models.backbones import vgg
+
+    return vgg(19, input_shape, num_classes, bn=bn, hidden=hidden, dropout=dropout)
+
+
+@MODELS.register("resnet18")
+def resnet18(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """ResNet18 (torchvision, weights=None) with the CIFAR stem: 3x3 stride-1 first conv, no max-pool."""
+    from robustsweep.models.backbones import resnet18 as build
+
+    return build(input_shape, num_classes)

@@ -75,7 +75,11 @@ def _pick(logits: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
 
 
 class DeepBayes(nn.Module):
-    """Deep-Bayes classifier for one factorisation (see module docstring). forward(x) = eq. 2 logits (N, C)."""
+    """Deep-Bayes classifier for one factorisation (see module docstring). forward(x) = eq. 2 logits (N, C).
+
+    ``bounded=False`` (used by the fusion models, not settable from a spec) models unbounded standardised
+    features: the decoder mean is linear instead of sigmoid.
+    """
 
     def __init__(
         self,
@@ -86,10 +90,11 @@ class DeepBayes(nn.Module):
         hidden: int = 500,
         arch: str = "mlp",
         likelihood: str = "l2",
-        sigma: float = 0.1,
+        sigma: float = 0.25,
         K_train: int = 1,
         K: int = 10,
         layers: int = 2,
+        bounded: bool = True,
     ):
         super().__init__()
         if factorisation not in FACTORISATIONS:
@@ -118,7 +123,7 @@ class DeepBayes(nn.Module):
             self.py_head = mlp(dz + hidden, hidden, C, 1)
         if f.generates_x:
             self.dec = Decoder(dz + (C if f.x_term == "zy" else 0), self.input_shape, hidden, arch, layers)
-            self.lik = make_likelihood(likelihood, self.D, sigma)
+            self.lik = make_likelihood(likelihood, self.D, sigma, bounded)
         self.register_buffer("log_prior_y", torch.full((C,), -math.log(C)))
 
     # ---- pieces shared by the ELBO and the batched logits. Shapes: S samples, G class groups, N inputs. ----
@@ -257,7 +262,7 @@ def _register(name: str, doc: str) -> None:
         hidden: int = 500,
         arch: str = "mlp",
         likelihood: str = "l2",
-        sigma: float = 0.1,
+        sigma: float = 0.25,
         K_train: int = 1,
         K: int = 10,
         layers: int = 2,

@@ -18,33 +18,41 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 class Likelihood(nn.Module):
-    """Base: ``log_prob(x, out)`` sums over the last dim; ``mean(out)`` is the reconstruction in input space."""
+    """Base: ``log_prob(x, out)`` sums over the last dim; ``mean(out)`` is the reconstruction in input space.
+
+    ``bounded``: inputs live in [0, 1] (images), so the mean is sigmoid(out); unbounded inputs (standardised
+    backbone features of the fusion models) use the identity.
+    """
+
+    def __init__(self, bounded: bool = True):
+        super().__init__()
+        self.bounded = bounded
 
     def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(out)
+        return torch.sigmoid(out) if self.bounded else out
 
 
 class L2(Likelihood):
-    """log p(x|.) = -sum (x - mu)^2, mu = sigmoid(out): the deep-Bayes code's unnormalised l2 "likelihood"."""
+    """log p(x|.) = -sum (x - mu)^2: the deep-Bayes code's unnormalised l2 "likelihood"."""
 
     def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return -((x - torch.sigmoid(out)) ** 2).sum(-1)
+        return -((x - self.mean(out)) ** 2).sum(-1)
 
 
 class GaussianFixed(Likelihood):
-    """Normalised N(x; sigmoid(out), sigma^2 I) with a fixed sigma."""
+    """Normalised N(x; mean(out), sigma^2 I) with a fixed sigma."""
 
-    def __init__(self, sigma: float):
-        super().__init__()
+    def __init__(self, sigma: float, bounded: bool = True):
+        super().__init__(bounded)
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         self.register_buffer("log_sigma", torch.tensor(math.log(sigma)))
 
     def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        mu = torch.sigmoid(out)
+        mu = self.mean(out)
         ls = self.log_sigma
         return (-0.5 * ((x - mu) / ls.exp()) ** 2 - ls - 0.5 * LOG_2PI).sum(-1)
 
@@ -56,13 +64,13 @@ class GaussianLearned(Likelihood):
     drive sigma -> 0 and the log-likelihood -> +inf.
     """
 
-    def __init__(self, dim: int, sigma: float, sigma_min: float = 0.01):
-        super().__init__()
+    def __init__(self, dim: int, sigma: float, sigma_min: float = 0.01, bounded: bool = True):
+        super().__init__(bounded)
         self.log_sigma = nn.Parameter(torch.full((dim,), math.log(sigma)))
         self.log_sigma_min = math.log(sigma_min)
 
     def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        mu = torch.sigmoid(out)
+        mu = self.mean(out)
         ls = self.log_sigma.clamp(min=self.log_sigma_min)
         return (-0.5 * ((x - mu) / ls.exp()) ** 2 - ls - 0.5 * LOG_2PI).sum(-1)
 
@@ -75,14 +83,16 @@ class Bernoulli(Likelihood):
         return -F.binary_cross_entropy_with_logits(out, x, reduction="none").sum(-1)
 
 
-def make_likelihood(name: str, dim: int, sigma: float) -> Likelihood:
+def make_likelihood(name: str, dim: int, sigma: float, bounded: bool = True) -> Likelihood:
     if name == "l2":
-        return L2()
+        return L2(bounded)
     if name == "gaussian":
-        return GaussianLearned(dim, sigma)
+        return GaussianLearned(dim, sigma, bounded=bounded)
     if name == "gaussian_fixed":
-        return GaussianFixed(sigma)
+        return GaussianFixed(sigma, bounded)
     if name == "bernoulli":
+        if not bounded:
+            raise ValueError("likelihood 'bernoulli' needs inputs in [0, 1]; use l2 or a Gaussian on features")
         return Bernoulli()
     raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {name!r}")
 

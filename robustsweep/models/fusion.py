@@ -1,0 +1,210 @@
+"""Fusion models: a discriminative backbone's features at a named depth feed a generative head.
+
+Paper 001 §4.3 puts GBZ/GBY/DBX heads on VGG16 CONV9 / FC1 features ("fusion", any of the seven factorisations
+here); paper 000 adds the causal head with the perturbation latent m that sees both the image x1 and the
+features x2 ("causal"). Training (``fit``) is two-stage:
+
+1. the backbone is trained with cross-entropy on the data set once and cached through
+   :func:`robustsweep.models.cache.load_or_train` under (backbone, backbone training settings, seed, data
+   fingerprint) -- so every head, feature depth and attack setting of a sweep reuses it. The cache folder is
+   :func:`robustsweep.models.cache.default_cache_dir` (set it, or ``$ROBUSTSWEEP_MODEL_CACHE``; none = no reuse);
+2. the backbone is frozen (kept in eval mode even when the fusion model is put in train mode), the training
+   features are standardised with their mean/std (buffers), and the head is fitted on them with the trial's
+   training config.
+
+``forward(x)`` differentiates through the frozen backbone, so white-box attacks attack the whole pipeline.
+The head's likelihood on features is a "perceptual" one (paper 001 appendix C); its mean is linear (features
+are unbounded). ``log_marginal`` is the head's density of the (image and) features.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+
+import torch
+import torch.nn as nn
+
+from robustsweep.data.base import DataSplit
+from robustsweep.models.backbones import BACKBONES, make_backbone
+from robustsweep.models.cache import default_cache_dir, load_or_train
+from robustsweep.models.causal import CausalHead
+from robustsweep.models.deep_bayes import FACTORISATIONS, DeepBayes
+from robustsweep.registry import MODELS
+from robustsweep.train import Progress, TrainConfig, fit_loss
+
+# elements of the (K, C, n, width) tensors one forward chunk may allocate; keeps CIFAR x VGG features in memory
+CHUNK_BUDGET = 2**26
+
+
+def data_fingerprint(data: DataSplit) -> dict:
+    """Identifies the training data in a cache key without the caller's dataset config: name, sizes, and a hash
+    of the labels and a strided subsample of the inputs (cheap even for CIFAR)."""
+    x = data.x_train
+    step = max(1, len(x) // 2048)
+    h = hashlib.sha256()
+    h.update(x[::step].detach().cpu().contiguous().numpy().tobytes())
+    h.update(data.y_train.detach().cpu().contiguous().numpy().tobytes())
+    return {"name": data.name, "n_train": len(x), "shape": list(x.shape[1:]), "sha256": h.hexdigest()}
+
+
+class FusionModel(nn.Module):
+    """backbone.features(x, feature_depth) -> standardise -> head (DeepBayes or CausalHead)."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, backbone: str, feature_depth: str,
+                 head: nn.Module | None, head_kw: dict, backbone_train: TrainConfig, causal: bool = False):
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.backbone_name = backbone
+        self.backbone = make_backbone(backbone, self.input_shape, num_classes)
+        self.feature_depth = self.backbone.resolve(feature_depth)
+        self.feat_dim = math.prod(self.backbone.feature_shape(self.feature_depth))
+        self.backbone_train = backbone_train
+        self.causal = causal
+        self.register_buffer("feat_mean", torch.zeros(self.feat_dim))
+        self.register_buffer("feat_std", torch.ones(self.feat_dim))
+        self.x1_dim = math.prod(self.input_shape) if causal else 0
+        if causal:
+            self.head = CausalHead(self.x1_dim, self.feat_dim, num_classes, **head_kw)
+        else:
+            self.head = head if head is not None else DeepBayes(input_shape=(self.feat_dim,),
+                                                                 num_classes=num_classes, **head_kw)
+        self._freeze()
+
+    def _freeze(self) -> None:
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+        self.backbone.eval()
+
+    def train(self, mode: bool = True) -> "FusionModel":
+        super().train(mode)
+        self.backbone.eval()  # frozen: batch-norm statistics and dropout stay in inference mode
+        return self
+
+    def head_input(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.backbone.features(x, self.feature_depth).flatten(1)
+        f = (f - self.feat_mean) / self.feat_std
+        return torch.cat([x.flatten(1), f], 1) if self.causal else f
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        K = getattr(self.head, "K", 1)
+        width = max(self.feat_dim + self.x1_dim, 512)
+        n = max(1, CHUNK_BUDGET // (K * self.num_classes * width))
+        return torch.cat([self.head(self.head_input(x[i : i + n])) for i in range(0, len(x), n)])
+
+    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(self(x), dim=1)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.log_marginal(x)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.head.loss(self.head_input(x), y)
+
+    def fit(self, data: DataSplit, cfg: TrainConfig, device: torch.device, progress: Progress | None = None) -> None:
+        seed = torch.initial_seed()  # the trial runner seeds before training
+        bcfg = self.backbone_train
+        key = {"kind": "fusion-backbone", "backbone": self.backbone_name, "input_shape": list(self.input_shape),
+               "num_classes": self.num_classes, "train": dataclasses.asdict(bcfg), "seed": seed,
+               "data": data_fingerprint(data)}
+
+        def build() -> nn.Module:
+            torch.manual_seed(seed)
+            return make_backbone(self.backbone_name, self.input_shape, self.num_classes)
+
+        def train(m: nn.Module) -> None:
+            if progress:
+                progress(f"training backbone {self.backbone_name}")
+            fit_loss(m, data.x_train, data.y_train, bcfg, device, progress, seed)
+
+        bb, _ = load_or_train(key, build, train, default_cache_dir(), progress)
+        self.backbone.load_state_dict(bb.state_dict())
+        self.to(device)
+        self._freeze()
+        with torch.no_grad():
+            feats = torch.cat([
+                self.backbone.features(data.x_train[i : i + 512].to(device), self.feature_depth).flatten(1)
+                for i in range(0, len(data.x_train), 512)
+            ])
+            self.feat_mean.copy_(feats.mean(0))
+            std = feats.std(0)
+            self.feat_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))  # dead units stay 0
+            f = (feats - self.feat_mean) / self.feat_std
+            head_x = torch.cat([data.x_train.to(device).flatten(1), f], 1) if self.causal else f
+        if progress:
+            progress(f"training {'causal' if self.causal else 'generative'} head on {self.feature_depth} features")
+        fit_loss(self.head, head_x, data.y_train, cfg, device, progress, seed)
+        self.eval()
+
+
+def _check_head(head: str) -> None:
+    if head not in FACTORISATIONS:
+        raise ValueError(f"head must be one of {sorted(FACTORISATIONS)}, got {head!r}")
+
+
+@MODELS.register("fusion")
+def fusion(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    backbone: str = "cnn",
+    feature_depth: str = "conv2",
+    head: str = "gbz",
+    dim_z: int = 64,
+    hidden: int = 500,
+    likelihood: str = "l2",
+    sigma: float = 1.0,
+    K_train: int = 1,
+    K: int = 10,
+    layers: int = 2,
+    backbone_epochs: int = 10,
+    backbone_lr: float = 1e-3,
+    backbone_batch_size: int = 128,
+) -> FusionModel:
+    """Deep-Bayes head (any of the seven) on a cached backbone's features at `feature_depth` (paper 001 §4.3).
+
+    backbone: cnn | vgg16 | vgg19 | resnet18; feature_depth: a tap name (conv9, conv12, conv13+fc1, fc1, pool,
+    layer3, ...); head options as for the deep-Bayes models (features are standardised, so sigma ~ 1).
+    """
+    _check_head(head)
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+    kw = dict(factorisation=head, dim_z=dim_z, hidden=hidden, arch="mlp", likelihood=likelihood, sigma=sigma,
+              K_train=K_train, K=K, layers=layers, bounded=False)
+    return FusionModel(input_shape, num_classes, backbone, feature_depth, None, kw,
+                       TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr))
+
+
+@MODELS.register("causal")
+def causal(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    backbone: str = "vgg16",
+    feature_depth: str = "conv9",
+    dim_z: int = 64,
+    dim_m: int = 16,
+    hidden: int = 500,
+    enc_layers: int = 4,
+    dec_layers: int = 2,
+    likelihood: str = "l2",
+    sigma: float = 1.0,
+    K_train: int = 1,
+    K: int = 10,
+    m_mode: str = "zero",
+    backbone_epochs: int = 10,
+    backbone_lr: float = 1e-3,
+    backbone_batch_size: int = 128,
+) -> FusionModel:
+    """Causal fusion model of paper 000: q(m|x1,x2,y), q(z|x1,x2,y,m), p(x1,x2|y,z,m); trained with m=0, eq. 10.
+
+    x1 = the image, x2 = standardised backbone features at `feature_depth` (shallow: conv9/conv12, deep:
+    conv13+fc1). m_mode: zero (paper) | elbo (also learn q(m)). Paper settings: hidden 500, 4 encoder and 2
+    decoder layers, Adam 5e-5, batch 150.
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+    kw = dict(dim_z=dim_z, dim_m=dim_m, hidden=hidden, enc_layers=enc_layers, dec_layers=dec_layers,
+              likelihood=likelihood, sigma=sigma, K=K, K_train=K_train, m_mode=m_mode)
+    return FusionModel(input_shape, num_classes, backbone, feature_depth, None, kw,
+                       TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr),
+                       causal=True)
