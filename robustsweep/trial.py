@@ -56,7 +56,7 @@ def load_data(dataset_cfg: dict[str, Any], seed: int, root: str | None):
 def train_model(cfg: dict[str, Any], data, device: torch.device, cache_dir: Path | None,
                 log: Callable[[str], None]) -> tuple[torch.nn.Module, bool]:
     """Build the model of ``cfg`` and train it, or load it from the content-addressed cache."""
-    from robustsweep.models.cache import key_hash, load_or_train
+    from robustsweep.models.cache import key_hash, load_or_train, set_default_cache_dir
     from robustsweep.registry import MODELS
     from robustsweep.train import TrainConfig, fit, seed_everything
 
@@ -68,6 +68,7 @@ def train_model(cfg: dict[str, Any], data, device: torch.device, cache_dir: Path
         return MODELS.get(cfg["model"]["name"]).fn(input_shape=data.input_shape, num_classes=data.num_classes,
                                                     **mcfg)
 
+    set_default_cache_dir(cache_dir)  # fusion models cache their backbone there too (trained once per sweep)
     key = {"model": cfg["model"], "dataset": cfg["dataset"], "seed": seed, "train": cfg["train"]}
     # training checkpoint next to the cache entry: a killed/pre-empted trial continues training where it stopped
     ckpt = cache_dir / f"{key_hash(key)}.ckpt" if cache_dir else None

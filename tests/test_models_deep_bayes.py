@@ -164,4 +164,4 @@ def test_one_sample_logit_is_unbiased_for_elbo_and_more_samples_tighten(name, di
     z = (k1.mean(0) - elbo.mean(0)) / se
     assert z.abs().mean() < 1.5, z  # |N(0,1)| has mean 0.8
     assert z.mean().abs() < 4 / math.sqrt(N), z.mean()
-    assert (k20.mean(0) - k1.mean(0)).mean() > -3 * se.mean()  # DFX's weights are ~constant: allow equality
+    assert (k20.mean(0) - k1.mean(0)).mean() > -3 * se.mean() - 1e-4  # DFX's weights are ~constant: allow equality

@@ -84,9 +84,9 @@ def test_fusion_end_to_end_on_digits_trains_backbone_once(digits, tmp_path):
         # a second head on another tap reuses the cached backbone
         msgs.clear()
         seed_everything(0)
-        c = MODELS.get("causal").fn(digits.input_shape, 10, backbone="cnn", feature_depth="fc1", hidden=64,
+        c = MODELS.get("causal").fn(digits.input_shape, 10, backbone="cnn", feature_depth="fc1", hidden=128,
                                     dim_z=8, dim_m=4, enc_layers=2, backbone_epochs=8, backbone_batch_size=64)
-        fit(c, digits, TrainConfig(epochs=8, batch_size=64, lr=1e-3), torch.device("cpu"), msgs.append)
+        fit(c, digits, TrainConfig(epochs=15, batch_size=64, lr=2e-3), torch.device("cpu"), msgs.append)
         assert not any("training backbone" in s for s in msgs) and any("loaded cached" in s for s in msgs)
         assert torch.equal(c.backbone.stages[0].weight, m.backbone.stages[0].weight)
         assert accuracy(c, digits.x_test, digits.y_test) >= 0.80

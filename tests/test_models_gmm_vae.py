@@ -72,7 +72,11 @@ def test_reclassification_by_latent_optimisation(digits):
 
 @pytest.mark.slow
 def test_semi_supervised_uses_only_the_kept_labels(digits):
-    keep = MODELS.get("gmmvae").fn((1, 8, 8), 10, hidden=8).labelled_subset(digits.y_train, 10, seed=0)
-    assert keep.sum() == 100 and torch.bincount(digits.y_train[keep]).tolist() == [10] * 10
-    m = _trained(labels_per_class=10)
-    assert accuracy(m, digits.x_test, digits.y_test) >= 0.80  # 100 labels + 1337 unlabelled
+    keep = MODELS.get("gmmvae").fn((1, 8, 8), 10, hidden=8).labelled_subset(digits.y_train, 20, seed=0)
+    assert keep.sum() == 200 and torch.bincount(digits.y_train[keep]).tolist() == [20] * 10
+    m = _trained(labels_per_class=20)
+    assert accuracy(m, digits.x_test, digits.y_test) >= 0.80  # 200 labels + 1237 unlabelled
+    with torch.no_grad():  # thresholds come from all training inputs (unlabelled ones under their predicted class)
+        _, rej = m.predict_with_reject(digits.x_test)
+        _, rej_noise = m.predict_with_reject(torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(1)))
+    assert rej.float().mean() < 0.2 and rej_noise.float().mean() > 0.9

@@ -5,12 +5,13 @@
 - Loss eq. 7 (labelled): ||x - g(f(x) + eps)||^2 + alpha ||f(x) - mu_y||^2. Unlabelled (eq. 3 with the mixture
   prior, semi-supervised mode): ||x - g(f(x) + eps)||^2 - log sum_c exp(-alpha ||f(x) - mu_c||^2), i.e. the same
   component variance 1/(2 alpha) the labelled term implies. ``labels_per_class`` keeps that many labels per class
-  (chosen with the training seed) and treats the rest as unlabelled.
+  (chosen with the training seed) and treats the rest as unlabelled; in a mixed batch the labelled and the
+  unlabelled rows are averaged separately and added (the paper does not say how it balances them).
 - Classification: nearest class mean of f(x) (eq. 8 with the single sample z = E[z]); ``forward`` returns
   logits -alpha ||f(x) - mu_c||^2 (softmax = mixture responsibilities, argmax = nearest mean).
 - Rejection: tau_enc = chi-square critical value (dim_z dof, ``coverage`` 0.9973 = the 3-sigma rule) on the
-  squared Mahalanobis distance of f(x) to the predicted class's mean, under that class's covariance of training
-  encodings (shrunk towards a scaled identity); tau_dec = mean + 3 std of the training reconstruction errors
+  squared Mahalanobis distance of f(x) to the predicted class's mean, under the second moment of that class's
+  training encodings about that mean (shrunk towards a scaled identity); tau_dec = mean + 3 std of the training reconstruction errors
   ||x - g(f(x))||_2 (the "corresponding value" for the decoder). Both are buffers, so they are cached.
 - Reclassification (eq. 9): z* = argmin_z ||g(z) - x||^2 by Adam from every class mean at once; label = nearest
   mean of the best z*; optionally rejected again when z* or its reconstruction exceeds the thresholds.
@@ -142,7 +143,12 @@ class GMMVAE(nn.Module):
         labelled = y >= 0
         lat_l = d2.gather(1, y.clamp_min(0).unsqueeze(1)).squeeze(1) * self.alpha
         lat_u = -torch.logsumexp(-self.alpha * d2, dim=1)
-        return (rec + torch.where(labelled, lat_l, lat_u)).mean()
+        per = rec + torch.where(labelled, lat_l, lat_u)
+        if labelled.all() or not labelled.any():
+            return per.mean()
+        # semi-supervised: the few labelled rows of a batch weigh as much as the many unlabelled ones, else the
+        # mixture term alone decides which component each cluster falls into
+        return per[labelled].mean() + per[~labelled].mean()
 
     def fit(self, data: DataSplit, cfg: TrainConfig, device: torch.device, progress: Progress | None = None) -> None:
         seed = torch.initial_seed()  # the trial runner seeds before training
@@ -153,8 +159,11 @@ class GMMVAE(nn.Module):
             if progress:
                 progress(f"semi-supervised: {int(keep.sum())} labelled, {int((~keep).sum())} unlabelled")
         fit_loss(self, data.x_train, y, cfg, device, progress, seed)
-        lab = y >= 0
-        self.calibrate(data.x_train[lab].to(device), y[lab].to(device))
+        x = data.x_train.to(device)
+        y = y.to(device)
+        with torch.no_grad():  # unlabelled rows enter the class statistics under their predicted class
+            pred = torch.cat([self(x[i : i + 1024]).argmax(1) for i in range(0, len(x), 1024)])
+        self.calibrate(x, torch.where(y >= 0, y, pred))
 
     @staticmethod
     def labelled_subset(y: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
@@ -180,7 +189,8 @@ class GMMVAE(nn.Module):
             if len(zc) < 2:
                 cov = eye * self.noise_var
             else:
-                s = torch.cov((zc - self.class_means[c]).T.contiguous()).reshape(self.dim_z, self.dim_z)
+                d = zc - self.class_means[c]  # spread about the component mean the distance is measured to
+                s = d.T @ d / (len(d) - 1)
                 cov = (1 - self.cov_shrink) * s + self.cov_shrink * (s.trace() / self.dim_z) * eye
                 cov = cov + 1e-6 * eye
             self.class_precision[c] = torch.linalg.inv(cov)
