@@ -261,7 +261,8 @@ def run_pending(
             print(f"robustsweep: Tune restore failed ({type(e).__name__}: {e}); starting the remaining "
                   f"trials fresh", file=sys.stderr)
     else:
-        print(f"starting a fresh Tune run for {len(pending)} trial(s) ({why})", file=out, flush=True)
+        if exp_dir.exists():  # only worth saying when there was an earlier Tune state to restore
+            print(f"starting a fresh Tune run for {len(pending)} trial(s) ({why})", file=out, flush=True)
     # trials Tune did not (re)run: fresh run, with a sidecar so a later resume can restore this state
     left = [t for t in sweep.pending() if t["trial_id"] not in ran or not _has_file(rt, t)]
     if left:
