@@ -209,7 +209,8 @@ def expand(spec: Spec) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------------- registry checks
-def _check_component(where: str, comp: Any, reg: Registry, grid_ok: bool = False) -> None:
+def _check_component(where: str, comp: Any, reg: Registry, grid_ok: bool = False,
+                     reserved: tuple[str, ...] = ()) -> None:
     if not isinstance(comp, dict) or "name" not in comp:
         raise SpecError(f"{where}: expected a mapping with a 'name' key (one of: {', '.join(reg.names())})")
     name = comp["name"]
@@ -222,7 +223,7 @@ def _check_component(where: str, comp: Any, reg: Registry, grid_ok: bool = False
         hints = {}
     lists = []
     for key, value in comp.items():
-        if key == "name":
+        if key == "name" or key in reserved:
             continue
         if key not in params:
             raise SpecError(f"{where}.{key}: not a parameter of {reg.kind} {name!r}; "
@@ -266,7 +267,8 @@ def validate_trial(cfg: dict[str, Any]) -> None:
     for i, a in enumerate(cfg["attacks"]):
         _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True)
     for i, d in enumerate(cfg["detectors"]):
-        _check_component(f"detectors.{i}", d, DETECTORS)
+        # `label` names the detector's result columns (det.<label>.*) when one detector is used twice
+        _check_component(f"detectors.{i}", d, DETECTORS, reserved=("label",))
     for section, model in (("train", TrainSpec), ("eval", EvalSpec)):
         try:
             model.model_validate(cfg[section])

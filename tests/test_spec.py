@@ -146,3 +146,10 @@ def test_slurm_section_is_validated_with_the_spec():
     with pytest.raises(SpecError, match="slurm.partiton: unknown key; allowed: account"):
         spec_from_dict(spec(slurm={"partiton": "gpu"}))
     assert spec_from_dict(spec(slurm={"partition": "gpu", "nodes": 2})).slurm["nodes"] == 2
+
+
+def test_detector_label_is_reserved_other_keys_are_checked():
+    s = spec_from_dict(spec(detectors=[{"name": "logit", "label": "logit-a1", "alpha": 1.0}]))
+    assert s.expand()[0]["detectors"][0]["label"] == "logit-a1"
+    with pytest.raises(SpecError, match="detectors.0.alpah: not a parameter of detector 'logit'"):
+        spec_from_dict(spec(detectors=[{"name": "logit", "alpah": 1.0}]))

@@ -23,7 +23,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
+
+from robustsweep.atomic import atomic_write_bytes
 
 Progress = Callable[[str], None]
 FORMAT_VERSION = 1
@@ -71,30 +72,6 @@ def canonical_json(key: dict) -> str:
 
 def key_hash(key: dict) -> str:
     return hashlib.sha256(canonical_json({"v": FORMAT_VERSION, "key": key}).encode()).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; not possible on every file system
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 @contextmanager
@@ -142,10 +119,10 @@ def save_entry(model: nn.Module, key: dict, cache_dir: Path) -> None:
     data = buf.getvalue()
     if meta.exists():
         meta.unlink()  # invalidate first: a crash between the two writes leaves "missing", not "mismatched"
-    _atomic_write(weights, data)
+    atomic_write_bytes(weights, data)
     info = {"sha256": hashlib.sha256(data).hexdigest(), "key": json.loads(canonical_json(key)),
             "created": time.time(), "torch": torch.__version__}
-    _atomic_write(meta, json.dumps(info, indent=1).encode())
+    atomic_write_bytes(meta, json.dumps(info, indent=1).encode())
 
 
 def load_or_train(
