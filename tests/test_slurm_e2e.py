@@ -78,7 +78,7 @@ def rs(env: dict[str, str], *args: str, timeout: float = JOB_TIMEOUT_S,
 
 
 def tiny_spec(tmp_path: Path, name: str, epochs: list[int]) -> Path:
-    """One trial per entry of ``epochs`` (1 epoch: ~1 s warm; 600 epochs of a 256-unit MLP: ~30-60 s on one core,
+    """One trial per entry of ``epochs`` (1 epoch: ~1 s warm; 250 epochs of a 256-unit MLP: ~15-30 s on one core,
     long enough that a cancel / kill / pre-emption always lands mid-run even on an idle machine).
 
     The slow trials are what a cancel / kill / pre-emption hits mid-run; with --max-concurrent 1 Tune runs the
@@ -177,7 +177,7 @@ def test_submit_quickstart_ray_mode(slurm_env, tmp_path):
 
 def test_scancel_then_resume_runs_each_trial_exactly_once(slurm_env, tmp_path):
     results, sweep = tmp_path / "results", "cancel"
-    spec = tiny_spec(tmp_path, sweep, [1, 600])
+    spec = tiny_spec(tmp_path, sweep, [1, 250])
     rs(slurm_env, "submit", str(spec), "--results", str(results), "--time", "15", "--cpus-per-node", "2",
        "--max-concurrent", "1")
     (rec,) = records(results / sweep)
@@ -205,7 +205,7 @@ def test_scancel_then_resume_runs_each_trial_exactly_once(slurm_env, tmp_path):
 
 def test_sigkilled_trial_is_recorded_failed_and_resume_completes_it(slurm_env, tmp_path):
     results, sweep = tmp_path / "results", "killed"
-    spec = tiny_spec(tmp_path, sweep, [600, 1])
+    spec = tiny_spec(tmp_path, sweep, [250, 1])
     rs(slurm_env, "submit", str(spec), "--results", str(results), "--time", "15", "--cpus-per-node", "2",
        "--max-concurrent", "1")
     (rec,) = records(results / sweep)
@@ -248,7 +248,7 @@ def test_array_mode_one_task_per_trial(slurm_env, tmp_path):
 
 def test_preempted_job_requeues_and_finishes_without_rerunning(slurm_env, tmp_path):
     results, sweep = tmp_path / "results", "preempt"
-    spec = tiny_spec(tmp_path, sweep, [1, 600])
+    spec = tiny_spec(tmp_path, sweep, [1, 250])
     rs(slurm_env, "submit", str(spec), "--results", str(results), "--time", "60", "--cpus-per-node", "2",
        "--max-concurrent", "1")
     (rec,) = records(results / sweep)

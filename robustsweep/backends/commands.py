@@ -7,16 +7,10 @@ in which case nothing was submitted.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any, Callable
 
-EXIT_OK, EXIT_TRIALS_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _err(msg: str) -> int:
-    print(f"robustsweep: error: {msg}", file=sys.stderr)
-    return EXIT_USAGE
+from robustsweep.cli import EXIT_OK, EXIT_TRIALS_FAILED, EXIT_USAGE, _err  # noqa: F401 — one definition
 
 
 def _add_slurm_flags(p: argparse.ArgumentParser) -> None:
