@@ -165,3 +165,18 @@ def test_one_sample_logit_is_unbiased_for_elbo_and_more_samples_tighten(name, di
     assert z.abs().mean() < 1.5, z  # |N(0,1)| has mean 0.8
     assert z.mean().abs() < 4 / math.sqrt(N), z.mean()
     assert (k20.mean(0) - k1.mean(0)).mean() > -3 * se.mean() - 1e-4  # DFX's weights are ~constant: allow equality
+
+
+def test_chunked_logits_equal_one_pass():
+    """Inputs are processed in chunks of ``max_rows`` rows; with fixed noise the result must not depend on it."""
+    from robustsweep.registry import MODELS
+
+    torch.manual_seed(0)
+    m = MODELS.get("gfz").fn(input_shape=(1, 8, 8), num_classes=10, dim_z=4, hidden=16, K=3).eval()
+    x = torch.rand(37, 1, 8, 8)
+    eps = torch.randn(3, 10, 37, 4)
+    with torch.no_grad():
+        one = m.logits(x, eps)
+        m.max_rows = 3 * 10 * 5  # chunks of 5 inputs (and a remainder of 2)
+        chunked = m.logits(x, eps)
+    assert torch.allclose(one, chunked, atol=1e-5)

@@ -1,5 +1,6 @@
 """Attacks register themselves on import; one attack per module on the shared helpers of ``base``."""
 from robustsweep.attacks import (  # noqa: F401
+    apgd,
     cw,
     deepfool,
     fgsm,

@@ -1,0 +1,102 @@
+"""APGD / Auto-PGD (Croce & Hein 2020), L∞, cross-entropy loss: PGD without a step-size parameter.
+
+The step size starts at 2·eps and is halved per example at checkpoints w_j (p_0 = 0, p_1 = 0.22,
+p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06), times ``steps``) when either the loss rose in fewer than
+rho·(w_j - w_{j-1}) of the steps since the last checkpoint, or the step was not halved at the last checkpoint and
+the best loss has not improved since; a halved example restarts from its best point. Updates carry momentum
+``alpha`` (Eq. 2 of the paper). Per example we return a misclassified iterate if one was found, else the
+highest-loss point. Matches torchattacks' ``APGD(norm='Linf', loss='ce', n_restarts=1)`` up to the random start,
+which here is PGD's uniform draw in the ε-ball.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from robustsweep.attacks.base import clamp01, loss_grad, project_linf
+from robustsweep.registry import ATTACKS
+
+
+def _ce_grad(model, x, y, eot):
+    """Gradient of the summed CE loss (EOT-averaged) plus per-example losses and mean logits over the draws."""
+    losses, logits = [], []
+
+    def loss_fn(lg, yy):
+        li = F.cross_entropy(lg, yy, reduction="none")
+        losses.append(li.detach())
+        logits.append(lg.detach())
+        return li.sum()
+
+    g = loss_grad(model, x, y, eot, loss_fn=loss_fn)
+    return g, torch.stack(losses).mean(0), torch.stack(logits).mean(0)
+
+
+def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, *([1] * (x.dim() - 1)))
+
+
+@ATTACKS.register("apgd")
+def apgd(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float = 8 / 255,
+    steps: int = 20,
+    rho: float = 0.75,
+    alpha: float = 0.75,
+    random_start: bool = True,
+    eot: int = 1,
+) -> torch.Tensor:
+    """Auto-PGD, L∞ ball, CE loss; ``rho`` is the oscillation threshold, ``alpha`` the momentum weight."""
+    if eps == 0:
+        return x.clone()
+    x = x.detach()
+    n = len(x)
+    x_adv = clamp01(x + torch.empty_like(x).uniform_(-eps, eps)) if random_start else x.clone()
+
+    grad, loss, logits = _ce_grad(model, x_adv, y, eot)
+    x_best, grad_best, loss_best = x_adv.clone(), grad.clone(), loss.clone()
+    fooled = logits.argmax(1) != y
+    x_fooled = x_adv.clone()
+    loss_hist = [loss]
+
+    step = torch.full((n,), 2.0 * eps, device=x.device, dtype=x.dtype)
+    k = max(int(0.22 * steps), 1)
+    size_decr, k_min = max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+    counter = 0
+    loss_best_last = loss_best.clone()
+    reduced_last = torch.ones(n, dtype=torch.bool, device=x.device)
+    x_prev = x_adv.clone()
+
+    for i in range(steps):
+        a = alpha if i > 0 else 1.0
+        z = project_linf(x_adv + _bcast(step, x) * grad.sign(), x, eps)
+        x_new = project_linf(x_adv + a * (z - x_adv) + (1 - a) * (x_adv - x_prev), x, eps)
+        x_prev, x_adv = x_adv, x_new
+
+        grad, loss, logits = _ce_grad(model, x_adv, y, eot)
+        wrong = logits.argmax(1) != y
+        x_fooled[wrong] = x_adv[wrong]
+        fooled |= wrong
+        loss_hist.append(loss)
+
+        better = loss > loss_best
+        x_best[better], grad_best[better], loss_best[better] = x_adv[better], grad[better], loss[better]
+
+        counter += 1
+        if counter == k:
+            hist = torch.stack(loss_hist[-(k + 1):])
+            n_incr = (hist[1:] > hist[:-1]).sum(0)
+            osc = n_incr <= k * rho
+            no_impr = ~reduced_last & (loss_best_last >= loss_best)
+            reduce = osc | no_impr
+            reduced_last, loss_best_last = reduce, loss_best.clone()
+            if reduce.any():
+                step[reduce] /= 2.0
+                x_adv[reduce] = x_best[reduce]
+                grad[reduce] = grad_best[reduce]
+            counter = 0
+            k = max(k - size_decr, k_min)
+
+    out = torch.where(_bcast(fooled, x), x_fooled, x_best)
+    return out.detach()

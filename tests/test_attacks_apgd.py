@@ -1,0 +1,64 @@
+"""APGD (Croce & Hein 2020, L∞, CE) against torchattacks 3.5.1 (test-only oracle) on the small digits MLP.
+
+The victim is built exactly as in ``test_attacks_reference``: a fixed 1400/397 split of scikit-learn's digits and
+an 8-epoch MLP with seed 0. torchattacks' APGD draws its random start differently (scaled so one coordinate sits
+on the ε sphere), so the two are compared on robust accuracy only.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torchattacks
+
+from robustsweep.attacks import apgd, pgd
+from robustsweep.registry import ATTACKS
+from tests.test_attacks_reference import _acc, _digits_split
+
+
+@pytest.fixture(scope="module")
+def victim():
+    from robustsweep.models.baselines import mlp
+    from robustsweep.train import TrainConfig, accuracy, fit_loss
+
+    xtr, ytr, xte, yte = _digits_split()
+    torch.manual_seed(0)
+    m = mlp((1, 8, 8), 10, hidden=64, layers=2)
+    fit_loss(m, xtr, ytr, TrainConfig(epochs=8, batch_size=64, lr=3e-3), torch.device("cpu"))
+    for p in m.parameters():
+        p.requires_grad_(False)
+    assert accuracy(m, xte, yte) > 0.9
+    return m, xte[:200], yte[:200]
+
+
+@pytest.mark.parametrize("random_start", [False, True])
+def test_apgd_respects_eps_and_box(victim, random_start):
+    m, x, y = victim
+    eps = 0.07
+    torch.manual_seed(0)
+    xa = ATTACKS.get("apgd").fn(m, x, y, eps=eps, steps=10, random_start=random_start)
+    assert xa.shape == x.shape
+    assert (xa - x).abs().max() <= eps + 1e-6
+    assert xa.min() >= 0 and xa.max() <= 1
+    assert (xa != x).any()
+    assert torch.equal(apgd.apgd(m, x, y, eps=0.0), x)
+
+
+@pytest.mark.parametrize("eps,steps", [(0.05, 20), (0.1, 20), (8 / 255, 50)])
+def test_apgd_matches_torchattacks(victim, eps, steps):
+    m, x, y = victim
+    torch.manual_seed(1)
+    ours = apgd.apgd(m, x, y, eps=eps, steps=steps)
+    ref = torchattacks.APGD(m, norm="Linf", eps=eps, steps=steps, n_restarts=1, loss="ce", rho=0.75)(x, y)
+    a_ours, a_ref = _acc(m, ours, y), _acc(m, ref, y)
+    assert abs(a_ours - a_ref) <= 0.02, (a_ours, a_ref)
+    assert a_ours < _acc(m, x, y)  # the attack does something
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.1])
+def test_apgd_at_least_as_strong_as_pgd(victim, eps):
+    m, x, y = victim
+    torch.manual_seed(2)
+    a_apgd = _acc(m, apgd.apgd(m, x, y, eps=eps, steps=20), y)
+    torch.manual_seed(2)
+    a_pgd = _acc(m, pgd.pgd(m, x, y, eps=eps, steps=20, step_size=eps / 10), y)
+    assert a_apgd <= a_pgd + 0.02, (a_apgd, a_pgd)
