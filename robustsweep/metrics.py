@@ -100,8 +100,8 @@ def roc_curve(
     scores = torch.cat([pos, neg])
     labels = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).double()
     order = torch.argsort(scores, descending=True, stable=True)
-    s, l = scores[order], labels[order]
-    tps, fps = torch.cumsum(l, 0), torch.cumsum(1 - l, 0)
+    s, lab = scores[order], labels[order]
+    tps, fps = torch.cumsum(lab, 0), torch.cumsum(1 - lab, 0)
     last_of_tie = torch.ones(len(s), dtype=torch.bool)
     last_of_tie[:-1] = s[1:] != s[:-1]
     tpr = torch.cat([torch.zeros(1), tps[last_of_tie] / len(pos)])

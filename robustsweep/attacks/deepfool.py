@@ -52,9 +52,9 @@ def _deepfool(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: i
         w_norm = w_diff.norm(dim=2)
         dist = f_diff.abs() / w_norm
         dist[rows, ya] = float("inf")
-        l = dist.argmin(1)
-        w_l = w_diff[rows, l]
-        step = (f_diff[rows, l].abs() / w_norm[rows, l].pow(2).clamp_min(1e-24))[:, None] * w_l
+        nearest = dist.argmin(1)  # the class whose linearised boundary is closest
+        w_l = w_diff[rows, nearest]
+        step = (f_diff[rows, nearest].abs() / w_norm[rows, nearest].pow(2).clamp_min(1e-24))[:, None] * w_l
         x_adv[idx] = (xa + (1 + overshoot) * step.view_as(xa)).clamp(0, 1)
     return x_adv
 
