@@ -86,3 +86,12 @@ def test_union_of_columns_across_trials_and_status(tmp_path):
     st = store.trial_status(tmp_path, "s")
     assert st["a"]["status"] == "ok" and st["b"] == {"status": "failed", "error": "ValueError: x"}
     assert st["c"]["status"] == "corrupt"
+
+
+def test_columns_null_in_one_trial_and_typed_in_another_read_together(tmp_path):
+    """A config key that is null for one trial (labels_per_class: null) and an int or float in others."""
+    store.write_trial([_row("a", **{"cfg.model.labels_per_class": None, "cfg.train.lr": 1})], tmp_path, "s", "a")
+    store.write_trial([_row("b", **{"cfg.model.labels_per_class": 20, "cfg.train.lr": 0.5})], tmp_path, "s", "b")
+    df = store.read_sweep(tmp_path, "s").sort("trial_id")
+    assert df["cfg.model.labels_per_class"].to_list() == [None, 20]
+    assert df["cfg.train.lr"].to_list() == [1.0, 0.5]

@@ -64,7 +64,9 @@ def scan_sweep(results: str | Path, sweep: str) -> pl.LazyFrame:
         raise FileNotFoundError(f"no readable result files for sweep {sweep!r} under {sweep_dir(results, sweep)}")
     schema = pa.unify_schemas(schemas, promote_options="permissive")
     return pl.scan_parquet(readable, schema=pl.Schema(pl.from_arrow(schema.empty_table()).schema),
-                           missing_columns="insert")
+                           missing_columns="insert",
+                           # an int column in one trial and float in another (e.g. a grid [1, 0.5]) reads as float
+                           cast_options=pl.ScanCastOptions(integer_cast="allow-float"))
 
 
 def read_sweep(results: str | Path, sweep: str) -> pl.DataFrame:

@@ -58,8 +58,8 @@ CORE: dict[str, pa.DataType] = {
 
 def _arrow_type(values: list[Any]) -> pa.DataType:
     vals = [v for v in values if v is not None]
-    if not vals:
-        return pa.float64()
+    if not vals:  # typeless: unifies with whatever type another trial's file has for this column
+        return pa.null()
     if all(isinstance(v, bool) for v in vals):
         return pa.bool_()
     if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
