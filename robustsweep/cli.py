@@ -138,6 +138,9 @@ def finish(results: Path | str, sweep: str, summary) -> int:
         print(to_markdown(table, digits=3))
     except FileNotFoundError:
         pass
+    except Exception as e:  # the trials' files are safe; only the summary could not be built
+        print(f"(summary table unavailable: {type(e).__name__}: {e}; the trial files are intact, try "
+              f"`robustsweep results {sweep}`)", file=sys.stderr)
     for tid, err in summary.errors.items():
         print(f"FAILED {tid}: {err}\n  log: {Path(results) / sweep / 'logs' / (tid + '.log')}", file=sys.stderr)
     if summary.failed:
