@@ -19,3 +19,26 @@ def digits():
     from robustsweep.data import load_dataset
 
     return load_dataset("digits", seed=0)
+
+
+@pytest.fixture(scope="session")
+def mlp_victim():
+    """The fixed undefended baseline the attack tests share: scikit-learn digits split 1400/397 by seed 0 and an
+    8-epoch MLP (seed 0), frozen. Trained once per session. Returns (model, x_train, x_test, y_test)."""
+    from sklearn.datasets import load_digits
+
+    from robustsweep.models.baselines import mlp
+    from robustsweep.train import TrainConfig, accuracy, fit_loss
+
+    d = load_digits()
+    x = torch.tensor(d.images / 16.0, dtype=torch.float32)[:, None]
+    y = torch.tensor(d.target)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    xtr, ytr, xte, yte = x[perm[:1400]], y[perm[:1400]], x[perm[1400:]], y[perm[1400:]]
+    torch.manual_seed(0)
+    m = mlp((1, 8, 8), 10, hidden=64, layers=2)
+    fit_loss(m, xtr, ytr, TrainConfig(epochs=8, batch_size=64, lr=3e-3), torch.device("cpu"))
+    for p in m.parameters():
+        p.requires_grad_(False)
+    assert accuracy(m, xte, yte) > 0.9
+    return m, xtr, xte, yte

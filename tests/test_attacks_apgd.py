@@ -12,21 +12,12 @@ import torchattacks
 
 from robustsweep.attacks import apgd, pgd
 from robustsweep.registry import ATTACKS
-from tests.test_attacks_reference import _acc, _digits_split
+from robustsweep.train import accuracy
 
 
 @pytest.fixture(scope="module")
-def victim():
-    from robustsweep.models.baselines import mlp
-    from robustsweep.train import TrainConfig, accuracy, fit_loss
-
-    xtr, ytr, xte, yte = _digits_split()
-    torch.manual_seed(0)
-    m = mlp((1, 8, 8), 10, hidden=64, layers=2)
-    fit_loss(m, xtr, ytr, TrainConfig(epochs=8, batch_size=64, lr=3e-3), torch.device("cpu"))
-    for p in m.parameters():
-        p.requires_grad_(False)
-    assert accuracy(m, xte, yte) > 0.9
+def victim(mlp_victim):
+    m, _, xte, yte = mlp_victim
     return m, xte[:200], yte[:200]
 
 
@@ -49,16 +40,16 @@ def test_apgd_matches_torchattacks(victim, eps, steps):
     torch.manual_seed(1)
     ours = apgd.apgd(m, x, y, eps=eps, steps=steps)
     ref = torchattacks.APGD(m, norm="Linf", eps=eps, steps=steps, n_restarts=1, loss="ce", rho=0.75)(x, y)
-    a_ours, a_ref = _acc(m, ours, y), _acc(m, ref, y)
+    a_ours, a_ref = accuracy(m, ours, y), accuracy(m, ref, y)
     assert abs(a_ours - a_ref) <= 0.02, (a_ours, a_ref)
-    assert a_ours < _acc(m, x, y)  # the attack does something
+    assert a_ours < accuracy(m, x, y)  # the attack does something
 
 
 @pytest.mark.parametrize("eps", [0.05, 0.1])
 def test_apgd_at_least_as_strong_as_pgd(victim, eps):
     m, x, y = victim
     torch.manual_seed(2)
-    a_apgd = _acc(m, apgd.apgd(m, x, y, eps=eps, steps=20), y)
+    a_apgd = accuracy(m, apgd.apgd(m, x, y, eps=eps, steps=20), y)
     torch.manual_seed(2)
-    a_pgd = _acc(m, pgd.pgd(m, x, y, eps=eps, steps=20, step_size=eps / 10), y)
+    a_pgd = accuracy(m, pgd.pgd(m, x, y, eps=eps, steps=20, step_size=eps / 10), y)
     assert a_apgd <= a_pgd + 0.02, (a_apgd, a_pgd)

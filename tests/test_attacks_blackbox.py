@@ -2,43 +2,19 @@
 and the batching contract: the number of model calls of every attack does not grow with the number of inputs."""
 from __future__ import annotations
 
-import functools
 
 import pytest
 import torch
 
 from robustsweep.attacks import spsa, transfer, zoo
 from robustsweep.registry import ATTACKS
-
-
-@functools.lru_cache(maxsize=1)
-def _digits_split():
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.images / 16.0, dtype=torch.float32)[:, None]
-    y = torch.tensor(d.target)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    return x[perm[:1400]], y[perm[:1400]], x[perm[1400:]], y[perm[1400:]]
+from robustsweep.train import accuracy
 
 
 @pytest.fixture(scope="module")
-def victim():
-    from robustsweep.models.baselines import mlp
-    from robustsweep.train import TrainConfig, fit_loss
-
-    xtr, ytr, xte, yte = _digits_split()
-    torch.manual_seed(0)
-    m = mlp((1, 8, 8), 10, hidden=64, layers=2)
-    fit_loss(m, xtr, ytr, TrainConfig(epochs=8, batch_size=64, lr=3e-3), torch.device("cpu"))
-    for p in m.parameters():
-        p.requires_grad_(False)
+def victim(mlp_victim):
+    m, xtr, xte, yte = mlp_victim
     return m, xtr, xte[:150], yte[:150]
-
-
-def _acc(model, x, y) -> float:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
 
 
 def test_spsa_lowers_accuracy(victim):
@@ -46,13 +22,13 @@ def test_spsa_lowers_accuracy(victim):
     torch.manual_seed(0)
     xa = spsa.spsa(m, x, y, eps=0.15, steps=15, samples=32, lr=0.02)
     assert (xa - x).abs().max() <= 0.15 + 1e-6
-    assert _acc(m, xa, y) < _acc(m, x, y) - 0.3
+    assert accuracy(m, xa, y) < accuracy(m, x, y) - 0.3
 
 
 def test_zoo_lowers_accuracy(victim):
     m, _, x, y = victim
     xa = zoo.zoo(m, x, y, steps=20, coords=64, c=10.0)
-    assert _acc(m, xa, y) < _acc(m, x, y) - 0.3
+    assert accuracy(m, xa, y) < accuracy(m, x, y) - 0.3
     # the distortion term keeps ZOO's perturbations moderate (ℓ2 of a digit is about 4)
     assert (xa - x).flatten(1).norm(dim=1).mean() < 2.0
 
@@ -81,7 +57,7 @@ def test_transfer_attacks_lower_accuracy_and_cache(victim, name, kw):
     assert transfer.cache_info(m)["n_substitutes"] == before + 1
     for adv, eps in ((xa, 0.25), (xb, 0.3)):
         assert (adv - x).abs().max() <= eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
-        assert _acc(m, adv, y) < _acc(m, x, y) - 0.15
+        assert accuracy(m, adv, y) < accuracy(m, x, y) - 0.15
 
 
 class CallCounter(torch.nn.Module):

@@ -7,7 +7,6 @@ compared with ``random_start=False``; BIM/MIM/DeepFool have no random start; CW 
 """
 from __future__ import annotations
 
-import functools
 
 import pytest
 import torch
@@ -15,44 +14,20 @@ import torchattacks
 
 from robustsweep.attacks import cw, deepfool, fgsm, he_pgd, ifgsm, mim, pgd
 from robustsweep.registry import ATTACKS
-
-
-@functools.lru_cache(maxsize=1)
-def _digits_split():
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.images / 16.0, dtype=torch.float32)[:, None]
-    y = torch.tensor(d.target)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    return x[perm[:1400]], y[perm[:1400]], x[perm[1400:]], y[perm[1400:]]
+from robustsweep.train import accuracy
 
 
 @pytest.fixture(scope="module")
-def victim():
-    from robustsweep.models.baselines import mlp
-    from robustsweep.train import TrainConfig, accuracy, fit_loss
-
-    xtr, ytr, xte, yte = _digits_split()
-    torch.manual_seed(0)
-    m = mlp((1, 8, 8), 10, hidden=64, layers=2)
-    fit_loss(m, xtr, ytr, TrainConfig(epochs=8, batch_size=64, lr=3e-3), torch.device("cpu"))
-    for p in m.parameters():
-        p.requires_grad_(False)
-    assert accuracy(m, xte, yte) > 0.9
+def victim(mlp_victim):
+    m, _, xte, yte = mlp_victim
     return m, xte[:200], yte[:200]
-
-
-def _acc(model, x, y) -> float:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
 
 
 def test_fgsm_matches_torchattacks(victim):
     m, x, y = victim
     ours = fgsm.fgsm(m, x, y, eps=0.1)
     ref = torchattacks.FGSM(m, eps=0.1)(x, y)
-    assert abs(_acc(m, ours, y) - _acc(m, ref, y)) <= 0.02
+    assert abs(accuracy(m, ours, y) - accuracy(m, ref, y)) <= 0.02
     assert torch.allclose(ours, ref, atol=1e-6)
 
 
@@ -63,27 +38,27 @@ def test_pgd_linf_matches_torchattacks(victim, random_start):
     ours = pgd.pgd(m, x, y, eps=0.1, steps=20, step_size=0.01, random_start=random_start)
     torch.manual_seed(1)
     ref = torchattacks.PGD(m, eps=0.1, alpha=0.01, steps=20, random_start=random_start)(x, y)
-    assert abs(_acc(m, ours, y) - _acc(m, ref, y)) <= 0.02
-    assert _acc(m, ours, y) < _acc(m, x, y) - 0.2  # the attack does something
+    assert abs(accuracy(m, ours, y) - accuracy(m, ref, y)) <= 0.02
+    assert accuracy(m, ours, y) < accuracy(m, x, y) - 0.2  # the attack does something
 
 
 def test_pgd_l2_matches_torchattacks(victim):
     m, x, y = victim
     ours = pgd.pgd_l2(m, x, y, eps=0.5, steps=20, step_size=0.05, random_start=False)
     ref = torchattacks.PGDL2(m, eps=0.5, alpha=0.05, steps=20, random_start=False)(x, y)
-    assert abs(_acc(m, ours, y) - _acc(m, ref, y)) <= 0.02
-    assert _acc(m, ours, y) < _acc(m, x, y) - 0.2
+    assert abs(accuracy(m, ours, y) - accuracy(m, ref, y)) <= 0.02
+    assert accuracy(m, ours, y) < accuracy(m, x, y) - 0.2
 
 
 def test_bim_and_mim_match_torchattacks(victim):
     m, x, y = victim
     ours = ifgsm.ifgsm(m, x, y, eps=0.1, steps=10, step_size=0.02)
     ref = torchattacks.BIM(m, eps=0.1, alpha=0.02, steps=10)(x, y)
-    assert abs(_acc(m, ours, y) - _acc(m, ref, y)) <= 0.02
+    assert abs(accuracy(m, ours, y) - accuracy(m, ref, y)) <= 0.02
     ours = mim.mim(m, x, y, eps=0.1, steps=10, step_size=0.02, decay=1.0)
     ref = torchattacks.MIFGSM(m, eps=0.1, alpha=0.02, steps=10, decay=1.0)(x, y)
-    assert abs(_acc(m, ours, y) - _acc(m, ref, y)) <= 0.02
-    assert _acc(m, ours, y) < _acc(m, x, y) - 0.2
+    assert abs(accuracy(m, ours, y) - accuracy(m, ref, y)) <= 0.02
+    assert accuracy(m, ours, y) < accuracy(m, x, y) - 0.2
 
 
 @pytest.mark.parametrize("c", [0.1, 1.0])
@@ -91,7 +66,7 @@ def test_cw_matches_torchattacks(victim, c):
     m, x, y = victim
     ours = cw.cw(m, x, y, c=c, kappa=0.0, steps=100, lr=0.01)
     ref = torchattacks.CW(m, c=c, kappa=0, steps=100, lr=0.01)(x, y)
-    assert abs(_acc(m, ours, y) - _acc(m, ref, y)) <= 0.02
+    assert abs(accuracy(m, ours, y) - accuracy(m, ref, y)) <= 0.02
     # CW returns the clean input where it fails, so its successes have small but non-zero L2
     d = (ours - x).flatten(1).norm(dim=1)
     assert (d > 0).any() and d.max() < 3.0
@@ -109,15 +84,15 @@ def test_deepfool_matches_torchattacks(victim):
         ours = deepfool.deepfool(m64, x64, y, steps=50, overshoot=0.02)
         ref = torchattacks.DeepFool(m64, steps=50, overshoot=0.02)(x64, y)
 
-        def robust_acc(xa):
+        def robustaccuracy(xa):
             with torch.no_grad():
                 lg = m64(xa)
             true = lg.gather(1, y[:, None]).squeeze(1)
             other = lg.scatter(1, y[:, None], float("-inf")).amax(1)
             return (true - other > 1e-9).double().mean().item()
 
-        assert abs(robust_acc(ours) - robust_acc(ref)) <= 0.02
-        assert robust_acc(ours) < 0.5
+        assert abs(robustaccuracy(ours) - robustaccuracy(ref)) <= 0.02
+        assert robustaccuracy(ours) < 0.5
         assert torch.allclose(ours, ref, atol=1e-9)
     finally:
         m.float()
