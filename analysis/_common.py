@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from robustsweep.results import varying_config_columns
+from robustsweep.report.aggregate import varying_config_columns
 from robustsweep.store.parquet import read_sweep
 
 

@@ -9,7 +9,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load, parse  # noqa: E402
 
-from robustsweep.results import to_markdown  # noqa: E402
+from robustsweep.report.aggregate import to_markdown  # noqa: E402
 
 
 def detectors(df: pl.DataFrame) -> list[str]:

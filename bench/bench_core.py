@@ -69,8 +69,8 @@ def bench_logits(device: torch.device) -> dict:
 
 
 def bench_grid(device: str) -> dict:
-    from robustsweep.spec import spec_from_dict
-    from robustsweep.trial import Runtime, run_trial
+    from robustsweep.config.spec import spec_from_dict
+    from robustsweep.core.trial import Runtime, run_trial
 
     eps = [0.0, 0.05, 0.1, 0.2, 0.3]
     base = {"name": "b", "dataset": {"name": "digits"}, "model": {"name": "gfz", "dim_z": 16, "hidden": 256, "K": 5},
@@ -92,8 +92,8 @@ def bench_grid(device: str) -> dict:
 
 
 def bench_cache(device: str) -> dict:
-    from robustsweep.spec import spec_from_dict
-    from robustsweep.trial import Runtime, run_trial
+    from robustsweep.config.spec import spec_from_dict
+    from robustsweep.core.trial import Runtime, run_trial
 
     doc = {"name": "c", "dataset": {"name": "digits"}, "model": {"name": "gfz", "dim_z": 16, "hidden": 256},
            "train": {"epochs": 5}, "eval": {"n_eval": 50}, "attacks": [{"name": "fgsm", "eps": [0.1]}]}

@@ -59,5 +59,5 @@ export RS_SBATCH_LOG
 iface=()
 if [[ -n "$RAY_INTERFACE" ]]; then iface=(--ray-interface "$RAY_INTERFACE"); fi
 # --kill-on-bad-exit: if the head (or a worker) fails, end the whole step instead of leaving nodes idling
-srun --kill-on-bad-exit=1 python -m robustsweep.backends.slurm_job \
+srun --kill-on-bad-exit=1 python -m robustsweep.runners.slurm.job \
   --spec "$SPEC" --results "$RESULTS" "${iface[@]}" "${EXTRA_ARGS[@]}"

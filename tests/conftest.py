@@ -28,7 +28,7 @@ def mlp_victim():
     from sklearn.datasets import load_digits
 
     from robustsweep.models.baselines import mlp
-    from robustsweep.train import TrainConfig, accuracy, fit_loss
+    from robustsweep.ops.train import TrainConfig, accuracy, fit_loss
 
     d = load_digits()
     x = torch.tensor(d.images / 16.0, dtype=torch.float32)[:, None]

@@ -12,7 +12,7 @@ import torchattacks
 
 from robustsweep.attacks import apgd, pgd
 from robustsweep.registry import ATTACKS
-from robustsweep.train import accuracy
+from robustsweep.ops.train import accuracy
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 
 from robustsweep.attacks import spsa, transfer, zoo
 from robustsweep.registry import ATTACKS
-from robustsweep.train import accuracy
+from robustsweep.ops.train import accuracy
 
 
 @pytest.fixture(scope="module")

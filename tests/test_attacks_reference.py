@@ -14,7 +14,7 @@ import torchattacks
 
 from robustsweep.attacks import cw, deepfool, fgsm, he_pgd, ifgsm, mim, pgd
 from robustsweep.registry import ATTACKS
-from robustsweep.train import accuracy
+from robustsweep.ops.train import accuracy
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from robustsweep import cli
-from robustsweep.backends.local import RunSummary
+from robustsweep.runners.tune_trainable import RunSummary
 
 
 def test_list_shows_every_registry_with_help(capsys):
@@ -18,7 +18,7 @@ def test_unknown_sweep_is_a_usage_error(tmp_path, capsys):
 
 
 def test_finish_reports_failures_even_when_the_summary_table_breaks(tmp_path, monkeypatch, capsys):
-    import robustsweep.results as results
+    import robustsweep.report.aggregate as results
 
     def broken(*a, **k):
         raise ValueError("schema clash")

@@ -129,7 +129,7 @@ def test_energy_detector_flags_pgd(rings):
 
     from robustsweep.attacks.pgd import pgd
     from robustsweep.models.baselines import mlp
-    from robustsweep.train import TrainConfig, fit_loss
+    from robustsweep.ops.train import TrainConfig, fit_loss
 
     d = load_digits()
     xd = torch.tensor(d.images / 16.0, dtype=torch.float32)[:, None]

@@ -9,7 +9,7 @@ import torch
 
 from robustsweep.attacks.ifgsm import ifgsm
 from robustsweep.attacks.speed import accuracy_per_iteration
-from robustsweep.metrics import (
+from robustsweep.ops.metrics import (
     counterfactual_speed,
     detection_metrics,
     mean_minimum_perturbation,

@@ -13,7 +13,7 @@ import torch
 
 from robustsweep.models.deep_bayes import FACTORISATIONS, DeepBayes
 from robustsweep.registry import MODELS
-from robustsweep.train import TrainConfig, accuracy, fit_loss, seed_everything
+from robustsweep.ops.train import TrainConfig, accuracy, fit_loss, seed_everything
 
 NAMES = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]
 DIGITS_KW = dict(hidden=128, dim_z=16, likelihood="gaussian_fixed", sigma=0.25)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from robustsweep.registry import MODELS
-from robustsweep.train import TrainConfig, accuracy, fit, seed_everything
+from robustsweep.ops.train import TrainConfig, accuracy, fit, seed_everything
 
 CFG = TrainConfig(epochs=20, batch_size=64, lr=2e-3)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from robustsweep.spec import load_spec
-from robustsweep.train import accuracy
-from robustsweep.trial import load_data, train_model
+from robustsweep.config.spec import load_spec
+from robustsweep.ops.train import accuracy
+from robustsweep.core.trial import load_data, train_model
 from tests.conftest import REPO
 
 TRIALS = [t for t in load_spec(REPO / "experiments" / "quickstart.yaml").expand() if t["seed"] == 0]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robustsweep.backends import slurm_checks as sc
-from robustsweep.backends.jobs import JobRecord, append_record, parse_squeue, read_records
+from robustsweep.runners.slurm import checks as sc
+from robustsweep.sweep.jobs import JobRecord, append_record, parse_squeue, read_records
 
 PARTS = [sc.Partition("debug", "up", True), sc.Partition("gpu", "up", False), sc.Partition("old", "down", False)]
 

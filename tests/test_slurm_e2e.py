@@ -128,7 +128,7 @@ def status_json(env, results: Path, sweep: str, cli: bool = False) -> dict[str, 
     """``robustsweep status --json`` (through the CLI when ``cli``; in-process otherwise, to save ~8 s)."""
     if cli:
         return json.loads(rs(env, "status", sweep, "--results", str(results), "--json").stdout)
-    from robustsweep.status import sweep_status
+    from robustsweep.sweep.status import sweep_status
 
     return sweep_status(results, sweep).to_dict()
 
@@ -138,7 +138,7 @@ def assert_exactly_once(results: Path, sweep: str) -> None:
     import polars as pl
 
     from robustsweep.store.parquet import read_sweep
-    from robustsweep.sweep import load_sweep
+    from robustsweep.sweep.folder import load_sweep
 
     sw = load_sweep(results, sweep)
     ids = {t["trial_id"] for t in sw.trials}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from robustsweep.backends import ray_cluster as rc
+from robustsweep.runners.slurm import ray_cluster as rc
 
 
 def test_ports_follow_the_job_id_and_do_not_overlap_between_blocks():

@@ -9,9 +9,9 @@ import socket
 
 import pytest
 
-from robustsweep.backends import jobs as jobs_mod
-from robustsweep.backends.jobs import JobRecord, append_record
-from robustsweep.backends.tune_runner import (
+from robustsweep.sweep import jobs as jobs_mod
+from robustsweep.sweep.jobs import JobRecord, append_record
+from robustsweep.runners.tune import (
     finished_ok,
     marker_path,
     record_lost_trial,
@@ -19,10 +19,10 @@ from robustsweep.backends.tune_runner import (
     running_marker,
     summarize_tune_error,
 )
-from robustsweep.resume import ResumeBlocked, ensure_nothing_running, plan_resume
-from robustsweep.spec import spec_from_dict
+from robustsweep.sweep.resume import ResumeBlocked, ensure_nothing_running, plan_resume
+from robustsweep.config.spec import spec_from_dict
 from robustsweep.store.parquet import trial_status, write_trial
-from robustsweep.sweep import prepare_sweep
+from robustsweep.sweep.folder import prepare_sweep
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_resume_refuses_while_a_job_is_active(sweep, monkeypatch):
     monkeypatch.setattr(jobs_mod, "query_states",
                         lambda ids, timeout=20.0: {"41": ("CANCELLED", "vm"), "42_0": ("COMPLETED", "vm"),
                                                    "42_1": ("RUNNING", "vm")})
-    import robustsweep.resume as resume_mod
+    import robustsweep.sweep.resume as resume_mod
 
     monkeypatch.setattr(resume_mod, "job_states", jobs_mod.job_states)
     with pytest.raises(ResumeBlocked) as e:
@@ -81,7 +81,7 @@ def test_resume_refuses_while_a_job_is_active(sweep, monkeypatch):
 
 
 def test_status_classifies_trials(sweep, monkeypatch):
-    from robustsweep import status as status_mod
+    from robustsweep.sweep import status as status_mod
 
     t = sweep.trials
     _write(sweep, t[0], "ok")
@@ -116,7 +116,7 @@ def test_status_classifies_trials(sweep, monkeypatch):
 
 
 def test_local_marker_of_dead_process_is_interrupted(sweep):
-    from robustsweep.status import marker_alive
+    from robustsweep.sweep.status import marker_alive
 
     dead = {"host": socket.gethostname(), "pid": 2**22 + 12345, "slurm_job": None}
     alive = {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job": None}

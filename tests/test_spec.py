@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from robustsweep.cli import main
-from robustsweep.spec import SpecError, config_hash, load_spec, spec_from_dict
+from robustsweep.config.spec import SpecError, config_hash, load_spec, spec_from_dict
 
 BASE = {
     "name": "t",

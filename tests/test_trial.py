@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from robustsweep.registry import MODELS
-from robustsweep.spec import spec_from_dict
+from robustsweep.config.spec import spec_from_dict
 from robustsweep.store.parquet import read_sweep, trial_status
-from robustsweep.trial import Runtime, TrialFailed, run_trial
+from robustsweep.core.trial import Runtime, TrialFailed, run_trial
 
 
 def _trials(tmp_path, **over):
@@ -117,7 +117,7 @@ def test_grid_metrics_min_perturbation_and_counterfactual_speed(tmp_path):
 def test_training_resumes_from_checkpoint_with_identical_weights(tmp_path, digits, monkeypatch):
     """A trial killed mid-training (pre-emption) continues from its checkpoint and ends with the same weights."""
     from robustsweep.registry import MODELS
-    from robustsweep.train import TrainConfig, fit_loss, seed_everything
+    from robustsweep.ops.train import TrainConfig, fit_loss, seed_everything
 
     cfg = TrainConfig(epochs=4, batch_size=64, lr=2e-3)
     build = MODELS.get("gfz").fn
@@ -128,7 +128,7 @@ def test_training_resumes_from_checkpoint_with_identical_weights(tmp_path, digit
 
     ref = fit_loss(fresh(), digits.x_train, digits.y_train, cfg, torch.device("cpu"), seed=0)
 
-    import robustsweep.train as train_mod
+    import robustsweep.ops.train as train_mod
 
     ckpt = tmp_path / "m.ckpt"
     real_save = train_mod._save_checkpoint

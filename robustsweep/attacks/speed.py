@@ -2,7 +2,7 @@
 
 Speed = fewest iterations (up to 30) that bring accuracy below 0.4. With a fixed step size the iterates of a
 T-step attack are the prefixes of a 30-step one, so one 30-step run gives the whole accuracy-vs-iterations curve
-and :func:`robustsweep.metrics.counterfactual_speed` reads the answer off it (instead of 30 separate attacks).
+and :func:`robustsweep.ops.metrics.counterfactual_speed` reads the answer off it (instead of 30 separate attacks).
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Contract (the trial runner, attacks and detectors rely on nothing else):
 - ``num_classes: int`` attribute.
 - optional ``log_marginal(x) -> (N,)`` (default: logsumexp of the logits) and ``energy(x) = -logsumexp``.
 - optional ``fit(data, train_cfg, device, progress)`` for models with their own training procedure
-  (fusion models train their backbone first); when absent ``robustsweep.train.fit`` runs the generic loop.
+  (fusion models train their backbone first); when absent ``robustsweep.ops.train.fit`` runs the generic loop.
 
 A model factory is registered with ``@MODELS.register("name")`` and takes ``input_shape`` and
 ``num_classes`` plus the keyword hyperparameters an experiment file may set (validated against the

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator
 import torch
 import torch.nn as nn
 
-from robustsweep.atomic import atomic_write_bytes
+from robustsweep.store.atomic import atomic_write_bytes
 
 Progress = Callable[[str], None]
 FORMAT_VERSION = 1

@@ -31,7 +31,7 @@ from robustsweep.models.cache import default_cache_dir, load_or_train
 from robustsweep.models.causal import CausalHead
 from robustsweep.models.deep_bayes import FACTORISATIONS, DeepBayes
 from robustsweep.registry import MODELS
-from robustsweep.train import Progress, TrainConfig, fit_loss
+from robustsweep.ops.train import Progress, TrainConfig, fit_loss
 
 # elements of the (K, C, n, width) tensors one forward chunk may allocate; keeps CIFAR x VGG features in memory
 CHUNK_BUDGET = 2**26

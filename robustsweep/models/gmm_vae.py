@@ -29,7 +29,7 @@ import torch.nn as nn
 from robustsweep.data.base import DataSplit
 from robustsweep.models.nets import Decoder, XEncoder
 from robustsweep.registry import MODELS
-from robustsweep.train import Progress, TrainConfig, fit_loss
+from robustsweep.ops.train import Progress, TrainConfig, fit_loss
 
 
 class GMMVAE(nn.Module):

@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from robustsweep.atomic import atomic_open
+from robustsweep.store.atomic import atomic_open
 from robustsweep.store.schema import to_table
 
 TRIALS_DIR = "trials"

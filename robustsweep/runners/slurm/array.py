@@ -25,8 +25,8 @@ class ArrayTrial(submitit.helpers.Checkpointable):
         self.runtime = runtime
 
     def __call__(self, trial: dict[str, Any]) -> dict[str, Any]:
-        from robustsweep.backends.tune_runner import finished_ok, running_marker
-        from robustsweep.trial import Runtime, run_trial
+        from robustsweep.core.trial import Runtime, run_trial
+        from robustsweep.runners.tune import finished_ok, running_marker
 
         tid = trial["trial_id"]
         rows = finished_ok(self.results, self.sweep, tid)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robustsweep.trial import Runtime
+from robustsweep.core.trial import Runtime
 
 LOG = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def _trainable(config: dict[str, Any]) -> None:
     """The Tune function trainable: run one trial, log to its own file, report a few numbers."""
     from ray import tune
 
-    from robustsweep.trial import run_trial
+    from robustsweep.core.trial import run_trial
 
     cfg, rt = config["trial"], Runtime(**config["runtime"])
     log_path = Path(rt.results) / rt.sweep / "logs" / f"{cfg['trial_id']}.log"

@@ -24,7 +24,7 @@ from typing import Any
 
 import submitit
 
-from robustsweep.backends.ray_cluster import (
+from robustsweep.runners.slurm.ray_cluster import (
     RayClusterError,
     Rendezvous,
     _is_loopback,
@@ -47,7 +47,7 @@ class JobConfig:
 
     results: str
     sweep: str
-    runtime: dict[str, Any] = field(default_factory=dict)  # robustsweep.trial.Runtime fields
+    runtime: dict[str, Any] = field(default_factory=dict)  # robustsweep.core.trial.Runtime fields
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -151,7 +151,7 @@ class RaySweepJob(submitit.helpers.Checkpointable):
             rdv.publish_head(ip, ports.gcs)
             print(f"robustsweep: Ray head {address} on {host} (restart {restart}; {cpus} CPUs, {gpus} GPUs); "
                   f"{nnodes - 1} worker node(s) to join", flush=True)
-            from robustsweep.backends.local import ensure_ray
+            from robustsweep.runners.tune_trainable import ensure_ray
 
             ensure_ray(address=address)
             wait_for_nodes(nnodes, cfg.head_timeout_s, rdv, node.alive, address)
@@ -166,9 +166,9 @@ class RaySweepJob(submitit.helpers.Checkpointable):
             shutil.rmtree(_temp_dir(job_id), ignore_errors=True)  # Ray's session files of this job only
 
     def _drive(self, address: str) -> dict[str, Any]:
-        from robustsweep.backends.tune_runner import run_pending
-        from robustsweep.sweep import load_sweep
-        from robustsweep.trial import Runtime
+        from robustsweep.core.trial import Runtime
+        from robustsweep.runners.tune import run_pending
+        from robustsweep.sweep.folder import load_sweep
 
         cfg = self.cfg
         sw = load_sweep(cfg.results, cfg.sweep)
@@ -224,7 +224,7 @@ class RaySweepJob(submitit.helpers.Checkpointable):
 
 # ------------------------------------------------------------------------------------------ plain sbatch
 def main(argv: list[str] | None = None) -> int:
-    """``srun python -m robustsweep.backends.slurm_job --spec S --results R`` in a plain sbatch script.
+    """``srun python -m robustsweep.runners.slurm.job --spec S --results R`` in a plain sbatch script.
 
     The same head/worker logic as ``robustsweep submit`` without submitit on the login node (see
     slurm/sbatch_template.sh). Rank 0 prepares the sweep folder and records the job so that ``status`` and
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m robustsweep.backends.slurm_job",
+    ap = argparse.ArgumentParser(prog="python -m robustsweep.runners.slurm.job",
                                  description="Run a robustsweep sweep on a Ray cluster spanning this SLURM job.")
     ap.add_argument("--spec", help="experiment file; prepares the sweep (rank 0) before running it")
     ap.add_argument("--sweep", help="sweep name (default: the spec's name)")
@@ -247,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None)
     a = ap.parse_args(argv)
     if "SLURM_JOB_ID" not in os.environ:
-        ap.error("run this inside a SLURM job step: srun python -m robustsweep.backends.slurm_job ...")
-    from robustsweep.spec import SpecError, load_spec
-    from robustsweep.sweep import load_sweep, prepare_sweep
+        ap.error("run this inside a SLURM job step: srun python -m robustsweep.runners.slurm.job ...")
+    from robustsweep.config.spec import SpecError, load_spec
+    from robustsweep.sweep.folder import load_sweep, prepare_sweep
 
     results = str(Path(a.results).expanduser().resolve())
     rank = int(os.environ.get("SLURM_PROCID", "0"))
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _record_sbatch_job(sw: Any) -> None:
     """Add this plain-sbatch job to the sweep's job list (once, even when the job is requeued)."""
-    from robustsweep.backends.jobs import JobRecord, append_record, read_records
+    from robustsweep.sweep.jobs import JobRecord, append_record, read_records
 
     job_id = os.environ["SLURM_JOB_ID"]
     if any(r.job_id == job_id for r in read_records(sw.dir)):

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from robustsweep.errors import ClusterError
+
 # filesystems that every node of a cluster typically sees the same way
 SHARED_FS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cephfs", "ceph", "panfs", "wekafs", "glusterfs",
              "fuse.glusterfs", "fuse.beegfs", "fuse.cephfs", "fuse.sshfs", "cifs", "smb3", "smbfs", "9p",
@@ -22,7 +24,7 @@ LOCAL_PREFIXES = ("/tmp", "/var/tmp", "/dev/shm", "/run", "/scratch/local", "/lo
                   "/lscratch", "/state/partition1")
 
 
-class SlurmSetupError(RuntimeError):
+class SlurmSetupError(ClusterError):
     """Something about the cluster or the options prevents submitting; the message says what to fix."""
 
 

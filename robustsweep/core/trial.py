@@ -18,13 +18,10 @@ from typing import Any, Callable
 
 import torch
 
-from robustsweep import provenance
+from robustsweep.errors import TrialFailed
+from robustsweep.store import provenance
 from robustsweep.store.parquet import write_trial
 from robustsweep.store.schema import SCHEMA_VERSION, flatten_config
-
-
-class TrialFailed(RuntimeError):
-    """Raised after a failed trial's row is safely in the store (so Tune also marks the trial errored)."""
 
 
 @dataclass
@@ -57,8 +54,8 @@ def train_model(cfg: dict[str, Any], data, device: torch.device, cache_dir: Path
                 log: Callable[[str], None]) -> tuple[torch.nn.Module, bool]:
     """Build the model of ``cfg`` and train it, or load it from the content-addressed cache."""
     from robustsweep.models.cache import key_hash, load_or_train, set_default_cache_dir
+    from robustsweep.ops.train import TrainConfig, fit, seed_everything
     from robustsweep.registry import MODELS
-    from robustsweep.train import TrainConfig, fit, seed_everything
 
     mcfg = {k: v for k, v in cfg["model"].items() if k != "name"}
     seed = int(cfg["seed"])
@@ -93,8 +90,8 @@ def _eval_subset(data, n_eval: int | None, seed: int) -> tuple[torch.Tensor, tor
 
 def run_trial(cfg: dict[str, Any], rt: Runtime, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run one trial and write its Parquet file; return its rows. Raises TrialFailed after recording a failure."""
-    from robustsweep.evaluate import evaluate
-    from robustsweep.train import resolve_device
+    from robustsweep.core.evaluate import evaluate
+    from robustsweep.ops.train import resolve_device
 
     log = log or (lambda msg: None)
     started = dt.datetime.now(dt.timezone.utc)

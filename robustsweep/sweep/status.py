@@ -5,7 +5,7 @@ A trial is
   running  -- a process announced it (``<sweep>/running/<id>.json``) and that process's job is still alive;
   failed   -- its Parquet file says failed, or it was announced but its job/process is gone (interrupted);
   pending  -- none of the above (never started).
-SLURM states come from squeue first (sacct is often unavailable, see :mod:`robustsweep.backends.jobs`).
+SLURM states come from squeue first (sacct is often unavailable, see :mod:`robustsweep.sweep.jobs`).
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from robustsweep.backends.jobs import ACTIVE_STATES, JobRecord, job_states, read_records
-from robustsweep.backends.tune_runner import read_markers
+from robustsweep.runners.tune import read_markers
 from robustsweep.store.parquet import trial_status
-from robustsweep.sweep import Sweep, load_sweep
+from robustsweep.sweep.folder import Sweep, load_sweep
+from robustsweep.sweep.jobs import ACTIVE_STATES, JobRecord, job_states, read_records
 
 
 @dataclass

@@ -30,13 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from robustsweep.errors import ClusterError
+
 PORT_LOW = 10000  # below Linux's ephemeral range (32768-60999), so outgoing connections never take our ports
 PORT_HIGH = 32000
 PORT_BLOCK = 200  # 10 fixed service ports + 190 Ray worker ports per node
 N_BLOCKS = (PORT_HIGH - PORT_LOW) // PORT_BLOCK
 
 
-class RayClusterError(RuntimeError):
+class RayClusterError(ClusterError):
     """Ray could not be brought up in the allocation; the message says which node and what to change."""
 
 

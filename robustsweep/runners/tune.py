@@ -26,7 +26,13 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from robustsweep.backends.local import RunSummary, _progress_callback, _quiet_tune, _trainable, ensure_ray
+from robustsweep.runners.tune_trainable import (
+    RunSummary,
+    _progress_callback,
+    _quiet_tune,
+    _trainable,
+    ensure_ray,
+)
 from robustsweep.store.parquet import sweep_dir, trial_path, trial_status, write_trial
 from robustsweep.store.schema import flatten_config
 
@@ -211,7 +217,7 @@ def run_pending(
     restart_errored: bool = False,
     out: TextIO = sys.stdout,
 ) -> RunSummary:
-    """Run every trial of ``sweep`` (a :class:`robustsweep.sweep.Sweep`) that has no ``ok`` Parquet file.
+    """Run every trial of ``sweep`` (a :class:`robustsweep.sweep.folder.Sweep`) that has no ``ok`` Parquet file.
 
     ``restart_errored``: errored trials restart from scratch instead of their last Tune checkpoint.
     """

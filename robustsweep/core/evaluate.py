@@ -13,9 +13,13 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from robustsweep.metrics import attack_metrics, counterfactual_speed, mean_minimum_perturbation
+from robustsweep.ops.metrics import (
+    attack_metrics,
+    counterfactual_speed,
+    mean_minimum_perturbation,
+)
+from robustsweep.ops.train import predict
 from robustsweep.registry import ATTACKS
-from robustsweep.train import predict
 
 
 def attack_grid(spec: dict[str, Any]) -> tuple[str | None, list[Any], dict[str, Any]]:
@@ -115,7 +119,7 @@ def _counterfactual_rows(model, x, y, base, cf: dict[str, Any], progress) -> Ite
 
 def _detection_columns(name: str, det: Any, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
                        success: torch.Tensor) -> dict[str, Any]:
-    from robustsweep.metrics import detection_metrics
+    from robustsweep.ops.metrics import detection_metrics
 
     out = detection_metrics(det, model, x, x_adv, success)
     cols = {}

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robustsweep.atomic import atomic_write_bytes
-from robustsweep.spec import Spec, spec_from_dict
+from robustsweep.config.spec import Spec, spec_from_dict
+from robustsweep.errors import UsageError
+from robustsweep.store.atomic import atomic_write_bytes
 from robustsweep.store.parquet import sweep_dir, trial_status
 
 SWEEP_FILE = "sweep.json"
 
 
-class SweepExists(ValueError):
+class SweepExists(UsageError):
     """A different spec already owns this sweep name."""
 
 

@@ -10,14 +10,23 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from robustsweep.errors import UsageError
 
 _MEM_RE = re.compile(r"^\d+[KMGT]?$", re.IGNORECASE)
 # SLURM time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
 _TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 
 
-class SlurmOptionsError(ValueError):
+class SlurmOptionsError(UsageError):
     """Bad cluster options. The message names the key (as in the experiment file / the flag) and the fix."""
 
 

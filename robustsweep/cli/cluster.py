@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, Callable
+from typing import Any
 
-from robustsweep.cli import EXIT_OK, EXIT_TRIALS_FAILED, EXIT_USAGE, _err  # noqa: F401 — one definition
+from robustsweep.cli.common import (
+    EXIT_OK,
+    EXIT_TRIALS_FAILED,
+    add_local,
+    add_results,
+    add_runtime,
+    err,
+    finish,
+)
 
 
 def _add_slurm_flags(p: argparse.ArgumentParser) -> None:
@@ -36,12 +44,12 @@ def _add_slurm_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _slurm_flags(a: argparse.Namespace) -> dict[str, Any]:
-    from robustsweep.backends.slurm_options import FLAG_FIELDS
+    from robustsweep.config.slurm_options import FLAG_FIELDS
 
     return {k: getattr(a, k, None) for k in FLAG_FIELDS}
 
 
-def add_parsers(sub, add_results: Callable, add_runtime: Callable, add_local: Callable) -> None:
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("submit", help="submit a sweep to SLURM (returns at once with the job id)",
                        description="Validate SPEC, write the sweep folder, and submit its unfinished trials as one "
                                    "SLURM job via submitit. The results folder must be visible from the compute "
@@ -81,15 +89,14 @@ def add_parsers(sub, add_results: Callable, add_runtime: Callable, add_local: Ca
 
 # ------------------------------------------------------------------------------------------ helpers
 def _runtime(a: argparse.Namespace, sw: Any):
-    from robustsweep.trial import Runtime
+    from robustsweep.core.trial import Runtime
 
     return Runtime(results=str(sw.results), sweep=sw.name, data_root=a.data_root, cache_dir=a.cache_dir,
                    device=a.device or sw.spec.eval.device, eval_batch_size=sw.spec.eval.batch_size)
 
 
 def _run_local(a: argparse.Namespace, sw: Any, restart_errored: bool) -> int:
-    from robustsweep.backends.tune_runner import run_pending
-    from robustsweep.cli import finish
+    from robustsweep.runners.tune import run_pending
 
     summary = run_pending(sw, _runtime(a, sw), cpus_per_trial=sw.spec.resources.cpus_per_trial,
                           gpus_per_trial=sw.spec.resources.gpus_per_trial, address=a.address, cpus=a.cpus,
@@ -99,9 +106,13 @@ def _run_local(a: argparse.Namespace, sw: Any, restart_errored: bool) -> int:
 
 def _submit_slurm(a: argparse.Namespace, sw: Any, trials: list[dict[str, Any]], restart_errored: bool,
                   command: str) -> int:
-    from robustsweep.backends.slurm import print_submitted, resolve_options, submit
-    from robustsweep.backends.slurm_checks import SlurmSetupError
-    from robustsweep.backends.slurm_options import SlurmOptionsError
+    from robustsweep.config.slurm_options import SlurmOptionsError
+    from robustsweep.runners.slurm.checks import SlurmSetupError
+    from robustsweep.runners.slurm.submit import (
+        print_submitted,
+        resolve_options,
+        submit,
+    )
 
     try:
         opts = resolve_options(sw.spec.slurm, _slurm_flags(a))
@@ -111,7 +122,7 @@ def _submit_slurm(a: argparse.Namespace, sw: Any, trials: list[dict[str, Any]], 
                      gpus_per_trial=sw.spec.resources.gpus_per_trial, trials=trials,
                      restart_errored=restart_errored, max_concurrent=a.max_concurrent, command=command)
     except (SlurmOptionsError, SlurmSetupError) as e:
-        return _err(str(e))
+        return err(str(e))
     if rec is None:
         print(f"sweep {sw.name}: all {len(sw.trials)} trials already done; nothing submitted")
         return EXIT_OK
@@ -122,8 +133,8 @@ def _submit_slurm(a: argparse.Namespace, sw: Any, trials: list[dict[str, Any]], 
 
 
 def _wait_and_report(sw: Any, poll_s: float = 3.0) -> int:
-    from robustsweep.backends.jobs import active_jobs, read_records
-    from robustsweep.status import print_status, sweep_status
+    from robustsweep.sweep.jobs import active_jobs, read_records
+    from robustsweep.sweep.status import print_status, sweep_status
 
     while active_jobs(read_records(sw.dir)):
         time.sleep(poll_s)
@@ -134,41 +145,41 @@ def _wait_and_report(sw: Any, poll_s: float = 3.0) -> int:
 
 # ------------------------------------------------------------------------------------------ commands
 def cmd_submit(a: argparse.Namespace) -> int:
-    from robustsweep.resume import ResumeBlocked, ensure_nothing_running
-    from robustsweep.spec import SpecError, load_spec
-    from robustsweep.sweep import SweepExists, prepare_sweep
+    from robustsweep.config.spec import SpecError, load_spec
+    from robustsweep.sweep.folder import SweepExists, prepare_sweep
+    from robustsweep.sweep.resume import ResumeBlocked, ensure_nothing_running
 
     try:
         spec = load_spec(a.spec, a.overrides)
     except SpecError as e:
-        return _err(str(e))
+        return err(str(e))
     if a.backend == "slurm":  # option errors before writing anything
-        from robustsweep.backends.slurm_options import SlurmOptionsError, resolve_options
+        from robustsweep.config.slurm_options import SlurmOptionsError, resolve_options
 
         try:
             resolve_options(spec.slurm, _slurm_flags(a))
         except SlurmOptionsError as e:
-            return _err(str(e))
+            return err(str(e))
     try:
         sw = prepare_sweep(spec, a.results, a.name)
     except SweepExists as e:
-        return _err(str(e))
+        return err(str(e))
     try:
         ensure_nothing_running(sw)
     except ResumeBlocked as e:
-        return _err(str(e))
+        return err(str(e))
     if a.backend == "local":
         return _run_local(a, sw, restart_errored=False)
     return _submit_slurm(a, sw, sw.pending(), restart_errored=False, command="submit")
 
 
 def cmd_status(a: argparse.Namespace) -> int:
-    from robustsweep.status import print_json, print_status, sweep_status
+    from robustsweep.sweep.status import print_json, print_status, sweep_status
 
     try:
         st = sweep_status(a.results, a.sweep)
     except FileNotFoundError as e:
-        return _err(str(e))
+        return err(str(e))
     if a.json:
         print_json(st)
     else:
@@ -177,18 +188,23 @@ def cmd_status(a: argparse.Namespace) -> int:
 
 
 def cmd_resume(a: argparse.Namespace) -> int:
-    from robustsweep.backends.jobs import read_records
-    from robustsweep.resume import ResumeBlocked, clear_stale_markers, ensure_nothing_running, plan_resume
-    from robustsweep.sweep import load_sweep
+    from robustsweep.sweep.folder import load_sweep
+    from robustsweep.sweep.jobs import read_records
+    from robustsweep.sweep.resume import (
+        ResumeBlocked,
+        clear_stale_markers,
+        ensure_nothing_running,
+        plan_resume,
+    )
 
     try:
         sw = load_sweep(a.results, a.sweep)
     except FileNotFoundError as e:
-        return _err(str(e))
+        return err(str(e))
     try:
         ensure_nothing_running(sw)
     except ResumeBlocked as e:
-        return _err(str(e))
+        return err(str(e))
     plan = plan_resume(sw)
     if not plan.trials:
         print(f"sweep {sw.name}: all {len(sw.trials)} trials done; nothing to resume")

@@ -11,13 +11,14 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from robustsweep.backends.jobs import active_jobs, job_states, read_records
-from robustsweep.backends.tune_runner import marker_path, read_markers
+from robustsweep.errors import ClusterError
+from robustsweep.runners.tune import marker_path, read_markers
 from robustsweep.store.parquet import trial_status
-from robustsweep.sweep import Sweep
+from robustsweep.sweep.folder import Sweep
+from robustsweep.sweep.jobs import active_jobs, job_states, read_records
 
 
-class ResumeBlocked(RuntimeError):
+class ResumeBlocked(ClusterError):
     """Something of this sweep still runs; the message says what and how to stop it."""
 
 
@@ -46,7 +47,7 @@ def plan_resume(sweep: Sweep) -> ResumePlan:
 
 def ensure_nothing_running(sweep: Sweep) -> None:
     """Raise ResumeBlocked if a SLURM job of this sweep is active or a local run of it is alive."""
-    from robustsweep.status import marker_alive
+    from robustsweep.sweep.status import marker_alive
 
     records = read_records(sweep.dir)
     states = job_states(records) if records else {}

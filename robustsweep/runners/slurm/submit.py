@@ -2,8 +2,8 @@
 
 Runs on the login node and returns within seconds: the sweep folder (``sweep.json``) is written first, then one
 job is submitted -- ``mode: ray`` (one multi-node allocation running a Ray cluster and the Tune driver, see
-:mod:`robustsweep.backends.slurm_job`) or ``mode: array`` (one SLURM array task per trial, see
-:mod:`robustsweep.backends.array`). The job id goes into ``<sweep>/slurm/jobs.jsonl`` for ``status``/``resume``.
+:mod:`robustsweep.runners.slurm.job`) or ``mode: array`` (one SLURM array task per trial, see
+:mod:`robustsweep.runners.slurm.array`). The job id goes into ``<sweep>/slurm/jobs.jsonl`` for ``status``/``resume``.
 """
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from robustsweep.backends.jobs import JobRecord, append_record
-from robustsweep.backends.slurm_checks import (
+from robustsweep.config.slurm_options import (
+    SlurmOptions,
+    SlurmOptionsError,
+    resolve_options,
+)
+from robustsweep.runners.slurm.checks import (
     SlurmSetupError,
     check_partition,
     check_results_shared,
@@ -24,7 +28,7 @@ from robustsweep.backends.slurm_checks import (
     require_slurm_commands,
     warn,
 )
-from robustsweep.backends.slurm_options import SlurmOptions, SlurmOptionsError, resolve_options
+from robustsweep.sweep.jobs import JobRecord, append_record
 
 __all__ = ["SlurmOptions", "SlurmOptionsError", "SlurmSetupError", "resolve_options", "executor_parameters",
            "validate_resources", "preflight", "submit"]
@@ -117,7 +121,7 @@ def submit(sweep: Any, opts: SlurmOptions, runtime: Any, *, cpus_per_trial: floa
 
     Returns None (nothing submitted) when every trial already has an ``ok`` result.
 
-    ``sweep`` is a :class:`robustsweep.sweep.Sweep`, ``runtime`` a :class:`robustsweep.trial.Runtime`.
+    ``sweep`` is a :class:`robustsweep.sweep.folder.Sweep`, ``runtime`` a :class:`robustsweep.core.trial.Runtime`.
     """
     from submitit.core.utils import FailedJobError
 
@@ -134,7 +138,7 @@ def submit(sweep: Any, opts: SlurmOptions, runtime: Any, *, cpus_per_trial: floa
     rt = asdict(runtime)
     try:
         if opts.mode == "array":
-            from robustsweep.backends.array import ArrayTrial
+            from robustsweep.runners.slurm.array import ArrayTrial
 
             rt["threads"] = rt.get("threads") or params["cpus_per_task"]
             jobs = ex.map_array(ArrayTrial(str(sweep.results), sweep.name, rt), todo)
@@ -142,7 +146,7 @@ def submit(sweep: Any, opts: SlurmOptions, runtime: Any, *, cpus_per_trial: floa
             rec = JobRecord(job_id=job_id, mode="array", sweep=sweep.name, folder=str(folder),
                             trial_ids=[t["trial_id"] for t in todo], nodes=1, command=command)
         else:
-            from robustsweep.backends.slurm_job import JobConfig, RaySweepJob
+            from robustsweep.runners.slurm.job import JobConfig, RaySweepJob
 
             cfg = JobConfig(results=str(sweep.results), sweep=sweep.name, runtime=rt,
                             cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,

@@ -22,10 +22,11 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from robustsweep.errors import UsageError
 from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry
 
 
-class SpecError(ValueError):
+class SpecError(UsageError):
     """A malformed experiment file. The message names the bad key and what is allowed; nothing has run."""
 
 
@@ -363,7 +364,7 @@ def spec_from_dict(doc: dict[str, Any], source: str = "<spec>") -> Spec:
         raise SpecError(f"{source}: invalid experiment file\n" + _indent(_format_pydantic(e, root=Spec))) from None
     try:
         if spec.slurm:
-            from robustsweep.backends.slurm_options import SlurmOptions
+            from robustsweep.config.slurm_options import SlurmOptions
 
             try:
                 SlurmOptions.model_validate(spec.slurm)

@@ -66,7 +66,7 @@ def fit(
 def _save_checkpoint(path: Path, model, opt, epoch: int, gen: torch.Generator) -> None:
     import io
 
-    from robustsweep.atomic import atomic_write_bytes
+    from robustsweep.store.atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch,
