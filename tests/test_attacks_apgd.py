@@ -11,8 +11,8 @@ import torch
 import torchattacks
 
 from robustsweep.attacks import apgd, pgd
-from robustsweep.registry import ATTACKS
 from robustsweep.ops.train import accuracy
+from robustsweep.registry import ATTACKS
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,12 @@
 and the batching contract: the number of model calls of every attack does not grow with the number of inputs."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 
 from robustsweep.attacks import spsa, transfer, zoo
-from robustsweep.registry import ATTACKS
 from robustsweep.ops.train import accuracy
+from robustsweep.registry import ATTACKS
 
 
 @pytest.fixture(scope="module")

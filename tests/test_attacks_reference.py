@@ -7,14 +7,13 @@ compared with ``random_start=False``; BIM/MIM/DeepFool have no random start; CW 
 """
 from __future__ import annotations
 
-
 import pytest
 import torch
 import torchattacks
 
 from robustsweep.attacks import cw, deepfool, fgsm, he_pgd, ifgsm, mim, pgd
-from robustsweep.registry import ATTACKS
 from robustsweep.ops.train import accuracy
+from robustsweep.registry import ATTACKS
 
 
 @pytest.fixture(scope="module")

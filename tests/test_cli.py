@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from robustsweep import cli
-from robustsweep.runners.tune_trainable import RunSummary
+from robustsweep.runners.base import RunSummary
 
 
 def test_list_shows_every_registry_with_help(capsys):

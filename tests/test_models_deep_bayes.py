@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from robustsweep.models.deep_bayes import FACTORISATIONS, DeepBayes
-from robustsweep.registry import MODELS
 from robustsweep.ops.train import TrainConfig, accuracy, fit_loss, seed_everything
+from robustsweep.registry import MODELS
 
 NAMES = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]
 DIGITS_KW = dict(hidden=128, dim_z=16, likelihood="gaussian_fixed", sigma=0.25)
@@ -28,7 +28,7 @@ def _build(name: str, shape=(1, 8, 8), **kw) -> DeepBayes:
     return MODELS.get(name).fn(input_shape=shape, num_classes=10, **kw)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _trained(name: str) -> DeepBayes:
     from robustsweep.data import load_dataset
 

@@ -6,8 +6,8 @@ import torch
 
 from robustsweep.models.backbones import make_backbone
 from robustsweep.models.cache import set_default_cache_dir
-from robustsweep.registry import MODELS
 from robustsweep.ops.train import TrainConfig, accuracy, fit, seed_everything
+from robustsweep.registry import MODELS
 
 
 @pytest.mark.parametrize("arch,taps", [

@@ -6,13 +6,13 @@ import functools
 import pytest
 import torch
 
-from robustsweep.registry import MODELS
 from robustsweep.ops.train import TrainConfig, accuracy, fit, seed_everything
+from robustsweep.registry import MODELS
 
 CFG = TrainConfig(epochs=20, batch_size=64, lr=2e-3)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _trained(labels_per_class: int | None = None):
     from robustsweep.data import load_dataset
 

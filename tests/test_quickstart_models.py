@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from robustsweep.config.spec import load_spec
-from robustsweep.ops.train import accuracy
 from robustsweep.core.trial import load_data, train_model
+from robustsweep.ops.train import accuracy
 from tests.conftest import REPO
 
 TRIALS = [t for t in load_spec(REPO / "experiments" / "quickstart.yaml").expand() if t["seed"] == 0]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from robustsweep.config.slurm_options import (
+    SlurmOptionsError,
+    parse_time_minutes,
+    resolve_options,
+)
 from robustsweep.runners.slurm.submit import executor_parameters, validate_resources
-from robustsweep.config.slurm_options import SlurmOptionsError, parse_time_minutes, resolve_options
 
 
 @pytest.mark.parametrize("text,minutes", [

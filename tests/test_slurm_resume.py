@@ -9,20 +9,16 @@ import socket
 
 import pytest
 
-from robustsweep.sweep import jobs as jobs_mod
-from robustsweep.sweep.jobs import JobRecord, append_record
-from robustsweep.runners.tune import (
-    finished_ok,
-    marker_path,
-    record_lost_trial,
-    restorable,
-    running_marker,
-    summarize_tune_error,
-)
-from robustsweep.sweep.resume import ResumeBlocked, ensure_nothing_running, plan_resume
 from robustsweep.config.spec import spec_from_dict
-from robustsweep.store.parquet import trial_status, write_trial
+from robustsweep.runners.tune import restorable
+from robustsweep.runners.tune_callbacks import summarize_tune_error
+from robustsweep.store.markers import marker_path, running_marker
+from robustsweep.store.parquet import finished_ok, trial_status, write_trial
+from robustsweep.store.rows import record_lost_trial
+from robustsweep.sweep import jobs as jobs_mod
 from robustsweep.sweep.folder import prepare_sweep
+from robustsweep.sweep.jobs import JobRecord, append_record
+from robustsweep.sweep.resume import ResumeBlocked, ensure_nothing_running, plan_resume
 
 
 @pytest.fixture

@@ -39,10 +39,11 @@ def test_crash_mid_write_leaves_no_visible_file_and_keeps_old_version(tmp_path, 
 
 def _slow_writer(path: str) -> None:
     """Child process: write a large table through write_atomic (killed with SIGKILL while writing)."""
+    from pathlib import Path
+
     import pyarrow as pa
 
     from robustsweep.store.parquet import write_atomic
-    from pathlib import Path
 
     t = pa.table({"x": pa.array(range(3_000_000))})
     while True:

@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from robustsweep.registry import MODELS
 from robustsweep.config.spec import spec_from_dict
-from robustsweep.store.parquet import read_sweep, trial_status
 from robustsweep.core.trial import Runtime, TrialFailed, run_trial
+from robustsweep.registry import MODELS
+from robustsweep.store.parquet import read_sweep, trial_status
 
 
 def _trials(tmp_path, **over):
@@ -116,8 +116,8 @@ def test_grid_metrics_min_perturbation_and_counterfactual_speed(tmp_path):
 
 def test_training_resumes_from_checkpoint_with_identical_weights(tmp_path, digits, monkeypatch):
     """A trial killed mid-training (pre-emption) continues from its checkpoint and ends with the same weights."""
-    from robustsweep.registry import MODELS
     from robustsweep.ops.train import TrainConfig, fit_loss, seed_everything
+    from robustsweep.registry import MODELS
 
     cfg = TrainConfig(epochs=4, batch_size=64, lr=2e-3)
     build = MODELS.get("gfz").fn

@@ -7,24 +7,9 @@ from __future__ import annotations
 
 import torch
 
+from robustsweep.ops.batching import batched_logits, model_device  # noqa: F401 — re-exported for attacks
+
 Target = str | int
-
-
-def model_device(model: torch.nn.Module) -> torch.device:
-    """Device of the model's first parameter or buffer (CPU for a parameter-free module)."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
-
-
-@torch.no_grad()
-def batched_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Logits for many inputs without building a graph, in chunks so large query sets fit in memory."""
-    if len(x) == 0:
-        return torch.empty(0, getattr(model, "num_classes", 0), device=x.device)
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import torch
 
 from robustsweep.attacks.base import clamp01, loss_grad, project_linf
+from robustsweep.ops.batching import batched_logits
 
 
-@torch.no_grad()
-def _acc(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    correct = sum((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum().item()
-                  for i in range(0, len(x), batch_size))
-    return correct / max(len(x), 1)
+def _acc(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return (batched_logits(model, x).argmax(1) == y).float().mean().item() if len(x) else 0.0
 
 
 def accuracy_per_iteration(

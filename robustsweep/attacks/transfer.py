@@ -24,8 +24,8 @@ from robustsweep.attacks.mim import mim
 from robustsweep.attacks.pgd import pgd
 from robustsweep.registry import ATTACKS
 
-_DATA: "weakref.WeakKeyDictionary[torch.nn.Module, torch.Tensor]" = weakref.WeakKeyDictionary()
-_CACHE: "weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, torch.nn.Module]]" = weakref.WeakKeyDictionary()
+_DATA: weakref.WeakKeyDictionary[torch.nn.Module, torch.Tensor] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, torch.nn.Module]] = weakref.WeakKeyDictionary()
 
 
 def register_substitute_data(model: torch.nn.Module, x_train: torch.Tensor) -> None:

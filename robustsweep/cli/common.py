@@ -4,11 +4,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from robustsweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, EXIT_USAGE
+from robustsweep.runners.base import Backend
 
-__all__ = ["EXIT_OK", "EXIT_TRIALS_FAILED", "EXIT_USAGE", "add_local", "add_results", "add_runtime", "err", "finish"]
+__all__ = ["EXIT_OK", "EXIT_TRIALS_FAILED", "EXIT_USAGE", "add_local", "add_results", "add_runtime", "err", "execute", "finish",
+           "make_backend"]
 
 
 def err(msg: str) -> int:
@@ -59,3 +64,60 @@ def finish(results: Path | str, sweep: str, summary) -> int:
               f"those", file=sys.stderr)
         return EXIT_TRIALS_FAILED
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------- backends
+def _local_backend(a: argparse.Namespace, spec: Any) -> Backend:
+    from robustsweep.runners.tune import LocalBackend
+
+    return LocalBackend(address=getattr(a, "address", None), cpus=getattr(a, "cpus", None),
+                        max_concurrent=getattr(a, "max_concurrent", None))
+
+
+def _slurm_backend(a: argparse.Namespace, spec: Any) -> Backend:
+    from robustsweep.config.slurm_options import FLAG_FIELDS, resolve_options
+    from robustsweep.runners.slurm.submit import SlurmBackend
+
+    opts = resolve_options(spec.slurm, {k: getattr(a, k, None) for k in FLAG_FIELDS})
+    if getattr(a, "allow_local_results", False):
+        opts = opts.model_copy(update={"allow_local_results": True})
+    return SlurmBackend(opts, max_concurrent=getattr(a, "max_concurrent", None))
+
+
+#: backend name -> factory from the command's options and the experiment file (a new backend: one entry here)
+BACKENDS: dict[str, Callable[[argparse.Namespace, Any], Backend]] = {"local": _local_backend,
+                                                                     "slurm": _slurm_backend}
+
+
+def make_backend(name: str, a: argparse.Namespace, spec: Any) -> Backend:
+    """Build the named backend; its option errors (a UsageError) surface before anything is written."""
+    return BACKENDS[name](a, spec)
+
+
+def execute(a: argparse.Namespace, sw: Any, trials: list[dict[str, Any]], backend: Backend, *,
+            restart_errored: bool, command: str) -> int:
+    """Hand ``trials`` to ``backend`` and report: the run's summary, or the submitted job (and wait if asked)."""
+    from robustsweep.core.runtime import runtime_for
+
+    rt = runtime_for(sw, data_root=a.data_root, cache_dir=a.cache_dir, device=a.device)
+    outcome = backend.run(sw, trials, rt, restart_errored=restart_errored, command=command)
+    if outcome.summary is not None:
+        return finish(sw.results, sw.name, outcome.summary)
+    if outcome.job is None:
+        print(f"sweep {sw.name}: all {len(sw.trials)} trials already done; nothing submitted")
+        return EXIT_OK
+    from robustsweep.runners.slurm.submit import print_submitted
+
+    print_submitted(outcome.job, sw, len(trials))
+    return _wait_and_report(sw) if getattr(a, "wait", False) else EXIT_OK
+
+
+def _wait_and_report(sw: Any, poll_s: float = 3.0) -> int:
+    from robustsweep.sweep.jobs import active_jobs, read_records
+    from robustsweep.sweep.status import print_status, sweep_status
+
+    while active_jobs(read_records(sw.dir)):
+        time.sleep(poll_s)
+    st = sweep_status(sw.results, sw.name)
+    print_status(st, results=str(sw.results))
+    return EXIT_TRIALS_FAILED if st.count("failed") or st.count("pending") else EXIT_OK

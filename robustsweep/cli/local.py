@@ -10,7 +10,8 @@ from robustsweep.cli.common import (
     add_results,
     add_runtime,
     err,
-    finish,
+    execute,
+    make_backend,
 )
 
 
@@ -59,34 +60,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------------------------------- commands
 def cmd_run(a: argparse.Namespace) -> int:
-    from robustsweep.config.spec import SpecError, load_spec
-    from robustsweep.core.trial import Runtime
-    from robustsweep.runners.tune import run_pending
-    from robustsweep.sweep.folder import SweepExists, prepare_sweep
+    from robustsweep.config.spec import load_spec
+    from robustsweep.sweep.folder import prepare_sweep
 
-    try:
-        spec = load_spec(a.spec, a.overrides)
-    except SpecError as e:
-        return err(str(e))
+    spec = load_spec(a.spec, a.overrides)
     trials = spec.expand()
     if a.dry_run:
         print(f"{a.spec}: valid; {len(trials)} trials")
         for t in trials:
             print(f"  {t['trial_id']}  model={t['model']}  seed={t['seed']}")
         return EXIT_OK
-    try:
-        sw = prepare_sweep(spec, a.results, a.name)
-    except SweepExists as e:
-        return err(str(e))
+    backend = make_backend("local", a, spec)
+    sw = prepare_sweep(spec, a.results, a.name)
     pending = sw.pending()
     print(f"sweep {sw.name}: {len(sw.trials)} trials, {len(sw.trials) - len(pending)} already done, "
           f"{len(pending)} to run -> {sw.dir}")
-    rt = Runtime(results=str(sw.results), sweep=sw.name, data_root=a.data_root, cache_dir=a.cache_dir,
-                 device=a.device or spec.eval.device, eval_batch_size=spec.eval.batch_size)
-    summary = run_pending(sw, rt, cpus_per_trial=spec.resources.cpus_per_trial,
-                          gpus_per_trial=spec.resources.gpus_per_trial, address=a.address, cpus=a.cpus,
-                          max_concurrent=a.max_concurrent)
-    return finish(sw.results, sw.name, summary)
+    return execute(a, sw, pending, backend, restart_errored=False, command="run")
 
 
 def cmd_results(a: argparse.Namespace) -> int:

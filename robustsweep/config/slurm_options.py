@@ -124,7 +124,7 @@ class SlurmOptions(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _mode_consistency(self) -> "SlurmOptions":
+    def _mode_consistency(self) -> SlurmOptions:
         if self.mode == "array" and self.nodes != 1:
             raise ValueError("mode: array runs one single-node task per trial; set nodes: 1 "
                              "(or use mode: ray for a multi-node Ray cluster)")

@@ -81,7 +81,7 @@ class SearchDim(_Strict):
     randint: tuple[int, int] | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "SearchDim":
+    def _one_kind(self) -> SearchDim:
         set_ = [k for k in type(self).model_fields if getattr(self, k) is not None]
         if len(set_) != 1:
             raise ValueError(f"give exactly one of grid, choice, uniform, loguniform, randint (got {set_ or 'none'})")

@@ -5,20 +5,22 @@ that one model. Attacks run batched over the evaluation set (``batch_size`` is o
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
 import typing
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
+from robustsweep.ops.batching import batched, predict
 from robustsweep.ops.metrics import (
     attack_metrics,
     counterfactual_speed,
     mean_minimum_perturbation,
 )
-from robustsweep.ops.train import predict
 from robustsweep.registry import ATTACKS
 
 
@@ -33,11 +35,6 @@ def attack_grid(spec: dict[str, Any]) -> tuple[str | None, list[Any], dict[str, 
             rest = {kk: vv for kk, vv in fixed.items() if kk != k}
             return k, list(v), rest
     return None, [None], fixed
-
-
-def _batched(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-             batch_size: int) -> torch.Tensor:
-    return torch.cat([fn(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def evaluate(
@@ -71,7 +68,7 @@ def evaluate(
         for v in values:
             params = dict(fixed) if key is None else {**fixed, key: v}
             t0 = time.time()
-            x_adv = _batched(lambda xb, yb: fn(model, xb, yb, **params), x, y, batch_size)
+            x_adv = batched(functools.partial(fn, model, **params), x, y, batch_size=batch_size)
             attack_time = time.time() - t0
             pred_adv = predict(model, x_adv, batch_size).to(y.device)
             row = {

@@ -10,32 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from robustsweep.core.runtime import Runtime
 from robustsweep.errors import TrialFailed
 from robustsweep.store import provenance
-from robustsweep.store.parquet import write_trial
-from robustsweep.store.schema import SCHEMA_VERSION, flatten_config
-
-
-@dataclass
-class Runtime:
-    """Settings that change where/how fast a trial runs, never its results (so they are not in the hash)."""
-
-    results: str
-    sweep: str
-    data_root: str | None = None
-    cache_dir: str | None = None  # None = <results>/.model-cache
-    device: str = "auto"
-    eval_batch_size: int = 500
-    threads: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+from robustsweep.store.markers import running_marker
+from robustsweep.store.parquet import finished_ok, write_trial
+from robustsweep.store.rows import failed_row, identity
+from robustsweep.store.schema import SCHEMA_VERSION
 
 
 @functools.lru_cache(maxsize=4)
@@ -96,13 +86,7 @@ def run_trial(cfg: dict[str, Any], rt: Runtime, log: Callable[[str], None] | Non
     log = log or (lambda msg: None)
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.time()
-    ident = {
-        "sweep": rt.sweep,
-        "trial_id": cfg["trial_id"],
-        "config_hash": cfg["config_hash"],
-        "seed": int(cfg["seed"]),
-        **flatten_config({k: v for k, v in cfg.items() if k not in ("trial_id", "config_hash")}),
-    }
+    ident = identity(cfg, rt.sweep)
     prov = {
         "host": provenance.host(),
         "versions": provenance.versions(),
@@ -135,8 +119,7 @@ def run_trial(cfg: dict[str, Any], rt: Runtime, log: Callable[[str], None] | Non
         err = f"{type(e).__name__}: {e}"
         log("FAILED " + err)
         log(traceback.format_exc())
-        row = {**ident, **prov, "status": "failed", "error": err, "trial_time_s": time.time() - t0,
-               "finished_at": dt.datetime.now(dt.timezone.utc)}
+        row = failed_row(cfg, rt.sweep, err, **prov, trial_time_s=time.time() - t0)
         write_trial([row], rt.results, rt.sweep, cfg["trial_id"])
         raise TrialFailed(err) from e
     finished = dt.datetime.now(dt.timezone.utc)
@@ -154,3 +137,22 @@ def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int 
 
     x, y = data.x_train[:n_fit].to(device), data.y_train[:n_fit].to(device)
     return fit_detectors(specs, model, x, y)
+
+
+def run_logged(cfg: dict[str, Any], rt: Runtime, header: str = "") -> list[dict[str, Any]] | None:
+    """What every runner does with one trial: skip it if the store already has it (returns None), else announce it
+    with a running marker and run it, logging to ``<sweep>/logs/<trial_id>.log``.
+
+    The store re-check is what keeps a requeued array task or a restored Tune trial exactly-once: a trial may have
+    written its file a second before a pre-emption and still look unfinished to the scheduler.
+    """
+    if finished_ok(rt.results, rt.sweep, cfg["trial_id"]) is not None:
+        return None
+    log_path = Path(rt.results) / rt.sweep / "logs" / f"{cfg['trial_id']}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with running_marker(rt.results, rt.sweep, cfg["trial_id"]), open(log_path, "a", buffering=1) as fh:
+        def log(msg: str) -> None:
+            fh.write(f"{time.strftime('%H:%M:%S')} {msg}\n")
+
+        log(f"trial {cfg['trial_id']} on {provenance.host()} pid {os.getpid()}{header}")
+        return run_trial(cfg, rt, log)

@@ -3,20 +3,17 @@ from __future__ import annotations
 
 import torch
 
-from robustsweep.attacks._util import model_device
+from robustsweep.ops.batching import batched_logits
 
 
 class NotApplicable(TypeError):
     """The detector needs something the model does not offer (e.g. τ thresholds on a non-GMM-VAE model)."""
 
 
-@torch.no_grad()
 def logits_of(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Logits on the model's device, in batches, returned on x's device (one fresh draw for stochastic models)."""
+    """Logits in eval mode, in batches, returned on x's device (one fresh draw for stochastic models)."""
     model.eval()
-    dev = model_device(model)
-    out = [model(x[i : i + batch_size].to(dev)).to(x.device) for i in range(0, len(x), batch_size)]
-    return torch.cat(out) if out else torch.empty(0, device=x.device)
+    return batched_logits(model, x, batch_size)
 
 
 def fpr_at(z: torch.Tensor, alpha: float) -> float:

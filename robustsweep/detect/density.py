@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from robustsweep.attacks._util import model_device
 from robustsweep.detect._common import alpha_for_fpr, group_stats, logits_of, standardise
+from robustsweep.ops.batching import batched, model_device
 from robustsweep.registry import DETECTORS
 
 _KINDS = ("marginal", "logit", "kl", "tv")
@@ -53,10 +53,8 @@ class DensityDetector:
         logits = logits_of(model, x).float()
         if self.kind == "marginal":
             if hasattr(model, "log_marginal"):
-                dev = model_device(model)
                 with torch.no_grad():
-                    lm = torch.cat([model.log_marginal(x[i : i + 1024].to(dev)).to(x.device)
-                                    for i in range(0, len(x), 1024)])
+                    lm = batched(model.log_marginal, x, device=model_device(model))
             else:
                 lm = torch.logsumexp(logits, dim=1)
             return -lm.float().to(x.device), torch.zeros(len(x), dtype=torch.long, device=x.device)
@@ -77,7 +75,7 @@ class DensityDetector:
             d = 0.5 * (q - p).abs().sum(1)
         return d, c
 
-    def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> "DensityDetector":
+    def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> DensityDetector:
         stat, group = self._stat(model, x, y)
         n_groups = 1 if self.kind == "marginal" else int(getattr(model, "num_classes", int(group.max()) + 1))
         self.mean, self.std = group_stats(stat, group, n_groups)

@@ -62,7 +62,7 @@ class EnergyDetector:
         neg_energy = torch.logsumexp(logits_of(model, x).float(), dim=1)
         return -neg_energy if self.direction == "high" else neg_energy
 
-    def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> "EnergyDetector":
+    def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> EnergyDetector:
         if self.direction == "auto":
             self.direction = "low"  # scores are computed as "low" first; flipped below if "high" separates better
         neg = self.score(model, x)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from robustsweep.attacks._util import model_device
 from robustsweep.attacks.gmm_vae import GmmVaeView
 from robustsweep.detect._common import NotApplicable
+from robustsweep.ops.batching import batched, model_device
 from robustsweep.registry import DETECTORS
 
 
@@ -39,15 +39,10 @@ class TauDetector:
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         view = self._view(model)
         dev = model_device(model)
-        ms, rs = [], []
-        for i in range(0, len(x), 1024):
-            xb = x[i : i + 1024].to(dev)
-            c = view.predict_latent(xb) if y is None else y[i : i + 1024].to(dev)
-            ms.append(view.latent_distance(xb, c).to(x.device))
-            rs.append(view.recon_error(xb).to(x.device))
-        return torch.cat(ms), torch.cat(rs)
+        c = batched(view.predict_latent, x, device=dev) if y is None else y
+        return batched(view.latent_distance, x, c, device=dev), batched(view.recon_error, x, device=dev)
 
-    def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> "TauDetector":
+    def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> TauDetector:
         view = self._view(model)
         if self.use_model and getattr(model, "tau_enc", None) is not None:
             self.tau_enc, self.tau_dec = view.tau_enc, view.tau_dec

@@ -30,8 +30,9 @@ from robustsweep.models.backbones import BACKBONES, make_backbone
 from robustsweep.models.cache import default_cache_dir, load_or_train
 from robustsweep.models.causal import CausalHead
 from robustsweep.models.deep_bayes import FACTORISATIONS, DeepBayes
-from robustsweep.registry import MODELS
+from robustsweep.ops.batching import batched
 from robustsweep.ops.train import Progress, TrainConfig, fit_loss
+from robustsweep.registry import MODELS
 
 # elements of the (K, C, n, width) tensors one forward chunk may allocate; keeps CIFAR x VGG features in memory
 CHUNK_BUDGET = 2**26
@@ -77,7 +78,7 @@ class FusionModel(nn.Module):
             p.requires_grad_(False)
         self.backbone.eval()
 
-    def train(self, mode: bool = True) -> "FusionModel":
+    def train(self, mode: bool = True) -> FusionModel:
         super().train(mode)
         self.backbone.eval()  # frozen: batch-norm statistics and dropout stay in inference mode
         return self
@@ -91,7 +92,7 @@ class FusionModel(nn.Module):
         K = getattr(self.head, "K", 1)
         width = max(self.feat_dim + self.x1_dim, 512)
         n = max(1, CHUNK_BUDGET // (K * self.num_classes * width))
-        return torch.cat([self.head(self.head_input(x[i : i + n])) for i in range(0, len(x), n)])
+        return batched(lambda xb: self.head(self.head_input(xb)), x, batch_size=n)
 
     def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
         return torch.logsumexp(self(x), dim=1)
@@ -123,10 +124,8 @@ class FusionModel(nn.Module):
         self.to(device)
         self._freeze()
         with torch.no_grad():
-            feats = torch.cat([
-                self.backbone.features(data.x_train[i : i + 512].to(device), self.feature_depth).flatten(1)
-                for i in range(0, len(data.x_train), 512)
-            ])
+            feats = batched(lambda xb: self.backbone.features(xb, self.feature_depth).flatten(1), data.x_train,
+                            batch_size=512, device=device).to(device)
             self.feat_mean.copy_(feats.mean(0))
             std = feats.std(0)
             self.feat_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))  # dead units stay 0

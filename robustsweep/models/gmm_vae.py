@@ -28,8 +28,9 @@ import torch.nn as nn
 
 from robustsweep.data.base import DataSplit
 from robustsweep.models.nets import Decoder, XEncoder
-from robustsweep.registry import MODELS
+from robustsweep.ops.batching import batched
 from robustsweep.ops.train import Progress, TrainConfig, fit_loss
+from robustsweep.registry import MODELS
 
 
 class GMMVAE(nn.Module):
@@ -162,7 +163,7 @@ class GMMVAE(nn.Module):
         x = data.x_train.to(device)
         y = y.to(device)
         with torch.no_grad():  # unlabelled rows enter the class statistics under their predicted class
-            pred = torch.cat([self(x[i : i + 1024]).argmax(1) for i in range(0, len(x), 1024)])
+            pred = batched(lambda xb: self(xb).argmax(1), x)
         self.calibrate(x, torch.where(y >= 0, y, pred))
 
     @staticmethod
@@ -181,8 +182,7 @@ class GMMVAE(nn.Module):
 
         was = self.training
         self.eval()
-        z = torch.cat([self.encode_mean(x[i : i + 1024]) for i in range(0, len(x), 1024)])
-        rec = torch.cat([self.recon_error(x[i : i + 1024]) for i in range(0, len(x), 1024)])
+        z, rec = batched(self.encode_mean, x), batched(self.recon_error, x)
         eye = torch.eye(self.dim_z, device=z.device)
         for c in range(self.num_classes):
             zc = z[y == c]

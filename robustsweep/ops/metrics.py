@@ -46,7 +46,7 @@ def attack_metrics(
 
 
 def minimum_perturbation(
-    eps_grid: "list[float] | tuple[float, ...]",
+    eps_grid: list[float] | tuple[float, ...],
     success: torch.Tensor,
     dist: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -70,7 +70,7 @@ def minimum_perturbation(
 
 
 def mean_minimum_perturbation(
-    eps_grid: "list[float] | tuple[float, ...]",
+    eps_grid: list[float] | tuple[float, ...],
     success: torch.Tensor,
     dist: torch.Tensor | None = None,
     mask: torch.Tensor | None = None,
@@ -115,7 +115,7 @@ def roc_curve(
 
 def detection_metrics(
     detector, model: torch.nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, success_mask: torch.Tensor
-) -> dict[str, "float | list[float]"]:
+) -> dict[str, float | list[float]]:
     """Detection of successful adversarials by a fitted detector (paper 001: TP rate on successful attacks,
     threshold at 5% FPR on clean training data).
 
@@ -145,7 +145,7 @@ def detection_metrics(
     }
 
 
-def counterfactual_speed(acc_per_iter: "list[float]", threshold: float = 0.4, max_iter: int = 30) -> dict[str, float]:
+def counterfactual_speed(acc_per_iter: list[float], threshold: float = 0.4, max_iter: int = 30) -> dict[str, float]:
     """Counterfactual speed of paper 000: fewest attack iterations (0 = clean, up to ``max_iter``) after which
     accuracy is below ``threshold``; ``acc_per_iter[k]`` is the accuracy after k iterations (see
     ``robustsweep.attacks.speed.accuracy_per_iteration``). When it is never reached the speed is ``max_iter``

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from robustsweep.data.base import DataSplit
+from robustsweep.ops.batching import predict
 
 
 class TrainingDiverged(RuntimeError):
@@ -146,15 +147,6 @@ def fit_loss(
             progress(f"epoch {epoch + 1}/{cfg.epochs} loss {total / max(count, 1):.4g} eta {eta:.0f}s")
     model.eval()
     return model
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Argmax class for every input, in batches (models may be stochastic: one fresh draw)."""
-    model.eval()
-    dev = next(model.parameters()).device
-    out = [model(x[i : i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:

@@ -87,3 +87,13 @@ def trial_status(results: str | Path, sweep: str) -> dict[str, dict[str, Any]]:
             err = next((e for e in t.column("error").to_pylist() if e), None)
             out[f.stem] = {"status": status, "error": err}
     return out
+
+
+def finished_ok(results: str | Path, sweep: str, trial_id: str) -> int | None:
+    """Number of rows if the trial's Parquet file exists and says ok, else None (missing, failed, unreadable)."""
+    path = trial_path(results, sweep, trial_id)
+    try:
+        statuses = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+    except Exception:
+        return None
+    return len(statuses) if statuses and "failed" not in statuses else None

@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robustsweep.config.spec import Spec, spec_from_dict
+from robustsweep.config.spec import Spec
 from robustsweep.errors import UsageError
 from robustsweep.store.atomic import atomic_write_bytes
 from robustsweep.store.parquet import sweep_dir, trial_status
 
 SWEEP_FILE = "sweep.json"
+
+
+class SweepNotFound(UsageError, FileNotFoundError):
+    """No sweep of that name under the results folder; the message lists the sweeps that are there."""
 
 
 class SweepExists(UsageError):
@@ -68,12 +72,14 @@ def load_sweep(results: str | Path, name: str) -> Sweep:
     if not path.exists():
         root = Path(results).expanduser().resolve()
         known = sorted(p.parent.name for p in root.glob(f"*/{SWEEP_FILE}")) if root.is_dir() else []
-        raise FileNotFoundError(
+        raise SweepNotFound(
             f"no sweep {name!r} under {root}" + (f"; sweeps there: {', '.join(known)}" if known else
                                                  "; pass --results DIR where the sweep was written")
         )
     doc = json.loads(path.read_text())
-    spec = spec_from_dict(doc["spec"], source=str(path))
+    # the spec was validated against the registries when the sweep was prepared and its trials are stored
+    # expanded, so reading it back only needs the schema check: status and resume stay free of torch
+    spec = Spec.model_validate(doc["spec"])
     return Sweep(name, Path(results).expanduser().resolve(), spec, doc["trials"])
 
 

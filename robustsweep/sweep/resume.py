@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from robustsweep.errors import ClusterError
-from robustsweep.runners.tune import marker_path, read_markers
+from robustsweep.store.markers import marker_path, read_markers
 from robustsweep.store.parquet import trial_status
 from robustsweep.sweep.folder import Sweep
 from robustsweep.sweep.jobs import active_jobs, job_states, read_records

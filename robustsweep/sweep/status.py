@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from robustsweep.runners.tune import read_markers
+from robustsweep.config.trial import trial_label
+from robustsweep.store.markers import read_markers
 from robustsweep.store.parquet import trial_status
 from robustsweep.sweep.folder import Sweep, load_sweep
 from robustsweep.sweep.jobs import ACTIVE_STATES, JobRecord, job_states, read_records
@@ -58,12 +59,6 @@ class SweepStatus:
         d = asdict(self)
         d["counts"] = {s: self.count(s) for s in ("done", "running", "failed", "pending")}
         return d
-
-
-def trial_label(cfg: dict[str, Any]) -> str:
-    m = cfg.get("model", {})
-    extra = " ".join(f"{k}={v}" for k, v in m.items() if k != "name")
-    return f"{m.get('name', '?')}{' ' + extra if extra else ''} seed={cfg.get('seed')}"
 
 
 def _pid_alive(pid: int) -> bool:

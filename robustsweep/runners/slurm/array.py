@@ -8,8 +8,6 @@ copy already finished the trial, never repeats a finished trial.
 from __future__ import annotations
 
 import os
-import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +23,19 @@ class ArrayTrial(submitit.helpers.Checkpointable):
         self.runtime = runtime
 
     def __call__(self, trial: dict[str, Any]) -> dict[str, Any]:
-        from robustsweep.core.trial import Runtime, run_trial
-        from robustsweep.runners.tune import finished_ok, running_marker
+        from robustsweep.core.runtime import Runtime
+        from robustsweep.core.trial import run_logged
 
         tid = trial["trial_id"]
-        rows = finished_ok(self.results, self.sweep, tid)
-        if rows is not None:
-            print(f"robustsweep: trial {tid} already in the store ({rows} rows); nothing to do", flush=True)
-            return {"trial_id": tid, "rows": rows, "skipped": True}
-        rt = Runtime(**self.runtime)
-        log_path = Path(self.results) / self.sweep / "logs" / f"{tid}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with running_marker(self.results, self.sweep, tid), open(log_path, "a", buffering=1) as fh:
-            def log(msg: str) -> None:
-                fh.write(f"{time.strftime('%H:%M:%S')} {msg}\n")
-
-            log(f"trial {tid} on {socket.gethostname()} pid {os.getpid()} "
-                f"(SLURM {os.environ.get('SLURM_ARRAY_JOB_ID', os.environ.get('SLURM_JOB_ID'))}"
-                f"_{os.environ.get('SLURM_ARRAY_TASK_ID', '')})")
-            print(f"robustsweep: running trial {tid}; log {log_path}", flush=True)
-            out = run_trial(trial, rt, log)  # raises TrialFailed after writing the failed row
-        return {"trial_id": tid, "rows": len(out), "skipped": False}
+        job = f"{os.environ.get('SLURM_ARRAY_JOB_ID', os.environ.get('SLURM_JOB_ID'))}_" \
+              f"{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+        print(f"robustsweep: running trial {tid}; log {Path(self.results) / self.sweep / 'logs' / (tid + '.log')}",
+              flush=True)
+        rows = run_logged(trial, Runtime(**self.runtime), header=f" (SLURM {job})")  # raises TrialFailed
+        if rows is None:
+            print(f"robustsweep: trial {tid} already in the store; nothing to do", flush=True)
+            return {"trial_id": tid, "skipped": True}
+        return {"trial_id": tid, "rows": len(rows), "skipped": False}
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         """Pre-emption/time-out: requeue the same trial (the model cache keeps a finished training)."""

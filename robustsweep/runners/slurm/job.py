@@ -151,7 +151,7 @@ class RaySweepJob(submitit.helpers.Checkpointable):
             rdv.publish_head(ip, ports.gcs)
             print(f"robustsweep: Ray head {address} on {host} (restart {restart}; {cpus} CPUs, {gpus} GPUs); "
                   f"{nnodes - 1} worker node(s) to join", flush=True)
-            from robustsweep.runners.tune_trainable import ensure_ray
+            from robustsweep.runners.tune import ensure_ray
 
             ensure_ray(address=address)
             wait_for_nodes(nnodes, cfg.head_timeout_s, rdv, node.alive, address)

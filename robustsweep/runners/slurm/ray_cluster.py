@@ -26,9 +26,9 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from robustsweep.errors import ClusterError
 
@@ -319,7 +319,7 @@ class Rendezvous:
     root: Path
 
     @classmethod
-    def for_job(cls, sweep_dir: Path, job_id: str, restart: int) -> "Rendezvous":
+    def for_job(cls, sweep_dir: Path, job_id: str, restart: int) -> Rendezvous:
         return cls(sweep_dir / "slurm" / "ray" / f"{job_id}.{restart}")
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from robustsweep.config.slurm_options import (
     SlurmOptionsError,
     resolve_options,
 )
+from robustsweep.runners.base import Outcome
 from robustsweep.runners.slurm.checks import (
     SlurmSetupError,
     check_partition,
@@ -30,8 +31,8 @@ from robustsweep.runners.slurm.checks import (
 )
 from robustsweep.sweep.jobs import JobRecord, append_record
 
-__all__ = ["SlurmOptions", "SlurmOptionsError", "SlurmSetupError", "resolve_options", "executor_parameters",
-           "validate_resources", "preflight", "submit"]
+__all__ = ["SlurmBackend", "SlurmOptions", "SlurmOptionsError", "SlurmSetupError", "resolve_options",
+           "executor_parameters", "validate_resources", "preflight", "submit"]
 
 
 def log_folder(sweep_dir: Path) -> Path:
@@ -169,3 +170,20 @@ def print_submitted(rec: JobRecord, sweep: Any, n_todo: int, out=sys.stdout) -> 
     print(f"submitted SLURM job {rec.job_id} ({rec.mode} mode, {what})", file=out)
     print(f"  status: robustsweep status {sweep.name} --results {sweep.results}", file=out)
     print(f"  log:    {stdout}", file=out)
+
+
+@dataclass
+class SlurmBackend:
+    """Submit the trials as one SLURM job (Ray inside the allocation, or a job array) and return at once."""
+
+    opts: SlurmOptions
+    max_concurrent: int | None = None
+    name: str = "slurm"
+
+    def run(self, sweep: Any, trials: list[dict[str, Any]], runtime: Any, *, restart_errored: bool = False,
+            command: str = "submit") -> Outcome:
+        res = sweep.spec.resources
+        rec = submit(sweep, self.opts, runtime, cpus_per_trial=res.cpus_per_trial, gpus_per_trial=res.gpus_per_trial,
+                     trials=trials, restart_errored=restart_errored, max_concurrent=self.max_concurrent,
+                     command=command)
+        return Outcome(job=rec)

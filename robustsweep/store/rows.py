@@ -1,0 +1,51 @@
+"""How a trial becomes rows: the identity columns every row carries, and the one shape of a ``failed`` row.
+
+Two writers produce failed rows -- the trial itself (an exception inside it, with provenance) and the runner (the
+trial's process died without writing anything) -- and ``resume``/``status`` read both the same way, so both are
+built here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from robustsweep.store.parquet import trial_path, write_trial
+from robustsweep.store.provenance import host
+from robustsweep.store.schema import flatten_config
+
+
+def identity(cfg: dict[str, Any], sweep: str) -> dict[str, Any]:
+    """Columns that say which trial a row belongs to: sweep, ids, seed and the flattened config (``cfg.*``)."""
+    return {
+        "sweep": sweep,
+        "trial_id": cfg["trial_id"],
+        "config_hash": cfg.get("config_hash"),
+        "seed": int(cfg.get("seed", 0)),
+        **flatten_config({k: v for k, v in cfg.items() if k not in ("trial_id", "config_hash")}),
+    }
+
+
+def failed_row(cfg: dict[str, Any], sweep: str, error: str, **extra: Any) -> dict[str, Any]:
+    """The single row a failed trial leaves in the store (``extra``: provenance, timings)."""
+    return {
+        **identity(cfg, sweep),
+        "host": host(),
+        "config_json": json.dumps(cfg, sort_keys=True),
+        **extra,
+        "status": "failed",
+        "error": error,
+        "finished_at": dt.datetime.now(dt.timezone.utc),
+    }
+
+
+def record_lost_trial(cfg: dict[str, Any], results: str | Path, sweep: str, error: str) -> bool:
+    """Write a ``failed`` row for a trial whose process died before writing anything. Never overwrites.
+
+    Returns True when a row was written.
+    """
+    if trial_path(results, sweep, cfg["trial_id"]).exists():
+        return False
+    write_trial([failed_row(cfg, sweep, error)], results, sweep, cfg["trial_id"])
+    return True
