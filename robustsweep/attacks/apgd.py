@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from robustsweep.attacks.base import clamp01, loss_grad, project_linf
+from robustsweep.attacks.base import linf_random_start, loss_grad, project_linf
 from robustsweep.registry import ATTACKS
 
 
@@ -52,7 +52,7 @@ def apgd(
         return x.clone()
     x = x.detach()
     n = len(x)
-    x_adv = clamp01(x + torch.empty_like(x).uniform_(-eps, eps)) if random_start else x.clone()
+    x_adv = linf_random_start(x, eps) if random_start else x.clone()
 
     grad, loss, logits = _ce_grad(model, x_adv, y, eot)
     x_best, grad_best, loss_best = x_adv.clone(), grad.clone(), loss.clone()

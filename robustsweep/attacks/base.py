@@ -11,6 +11,8 @@ and the trial evaluates the whole grid on one trained model.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -62,3 +64,31 @@ def loss_grad(
             (g,) = torch.autograd.grad(loss, xr)
         grad += g
     return grad / max(1, int(eot))
+
+
+def linf_random_start(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """A uniform draw in the ℓ∞ ball of radius eps around x, clipped to [0, 1] (PGD's random start)."""
+    return clamp01(x + torch.empty_like(x).uniform_(-eps, eps))
+
+
+def linf_steps(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_adv: torch.Tensor,
+    eps: float,
+    steps: int,
+    step_size: float,
+    eot: int = 1,
+    loss_fn=None,
+    on_step: Callable[[torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """The L∞ PGD iteration shared by PGD, HE-PGD, I-FGSM and the counterfactual-speed curve: ``steps`` signed
+    gradient-ascent steps of ``loss_fn`` from ``x_adv``, each projected back onto the ε-ball around ``x`` and [0, 1].
+    ``on_step`` sees every iterate (the speed curve reads accuracy after each step)."""
+    for _ in range(steps):
+        g = loss_grad(model, x_adv, y, eot, loss_fn=loss_fn)
+        x_adv = project_linf(x_adv + step_size * g.sign(), x, eps)
+        if on_step is not None:
+            on_step(x_adv)
+    return x_adv.detach()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from robustsweep.attacks.base import clamp01, loss_grad, project_linf
+from robustsweep.attacks.base import linf_random_start, linf_steps
 from robustsweep.registry import ATTACKS
 
 
@@ -39,10 +39,5 @@ def he_pgd(
         return x.clone()
     # lam == 0 uses the default loss so the result is bit-identical to ``pgd`` (no 0 * E term in the graph).
     loss_fn = None if lam == 0 else _he_loss(float(lam))
-    x_adv = x.clone()
-    if random_start:
-        x_adv = clamp01(x + torch.empty_like(x).uniform_(-eps, eps))
-    for _ in range(steps):
-        g = loss_grad(model, x_adv, y, eot, loss_fn=loss_fn)
-        x_adv = project_linf(x_adv + step_size * g.sign(), x, eps)
-    return x_adv.detach()
+    x_adv = linf_random_start(x, eps) if random_start else x.clone()
+    return linf_steps(model, x, y, x_adv, eps, steps, step_size, eot, loss_fn=loss_fn)

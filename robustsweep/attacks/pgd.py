@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from robustsweep.attacks.base import clamp01, loss_grad, normalize_l2, project_l2, project_linf
+from robustsweep.attacks.base import clamp01, linf_random_start, linf_steps, loss_grad, normalize_l2, project_l2
 from robustsweep.registry import ATTACKS
 
 
@@ -21,13 +21,8 @@ def pgd(
     """Projected gradient descent, L∞ ball, signed steps, uniform random start."""
     if eps == 0:
         return x.clone()
-    x_adv = x.clone()
-    if random_start:
-        x_adv = clamp01(x + torch.empty_like(x).uniform_(-eps, eps))
-    for _ in range(steps):
-        g = loss_grad(model, x_adv, y, eot)
-        x_adv = project_linf(x_adv + step_size * g.sign(), x, eps)
-    return x_adv.detach()
+    x_adv = linf_random_start(x, eps) if random_start else x.clone()
+    return linf_steps(model, x, y, x_adv, eps, steps, step_size, eot)
 
 
 @ATTACKS.register("pgd-l2")

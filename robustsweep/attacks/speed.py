@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from robustsweep.attacks.base import clamp01, loss_grad, project_linf
+from robustsweep.attacks.base import linf_random_start, linf_steps
 from robustsweep.ops.batching import batched_logits
 
 
@@ -30,12 +30,7 @@ def accuracy_per_iteration(
     (uniform random start; entry 0 is then the accuracy at the random start)."""
     if method not in ("ifgsm", "pgd"):
         raise ValueError(f"method must be 'ifgsm' or 'pgd', got {method!r}")
-    x_adv = x.clone()
-    if method == "pgd" and eps > 0:
-        x_adv = clamp01(x + torch.empty_like(x).uniform_(-eps, eps))
+    x_adv = linf_random_start(x, eps) if method == "pgd" and eps > 0 else x.clone()
     accs = [_acc(model, x_adv, y)]
-    for _ in range(max_iter):
-        g = loss_grad(model, x_adv, y, eot)
-        x_adv = project_linf(x_adv + step_size * g.sign(), x, eps)
-        accs.append(_acc(model, x_adv, y))
+    linf_steps(model, x, y, x_adv, eps, max_iter, step_size, eot, on_step=lambda xa: accs.append(_acc(model, xa, y)))
     return accs

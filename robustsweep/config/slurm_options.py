@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from robustsweep.config.pydantic_errors import format_validation_error
 from robustsweep.errors import UsageError
 
 _MEM_RE = re.compile(r"^\d+[KMGT]?$", re.IGNORECASE)
@@ -170,14 +171,5 @@ def resolve_options(spec_section: dict[str, Any] | None, flags: dict[str, Any] |
 
 
 def _format(e: ValidationError) -> str:
-    allowed = ", ".join(sorted(SlurmOptions.model_fields))
-    lines = []
-    for err in e.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        where = f"slurm.{loc}" if loc else "slurm"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown key; allowed: {allowed}")
-        else:
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"{where}: {msg}")
+    lines = format_validation_error(e, prefix="slurm", root=SlurmOptions, strip_value_error=True).splitlines()
     return "invalid SLURM options\n" + "\n".join("  " + line for line in lines)

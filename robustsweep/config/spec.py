@@ -22,6 +22,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from robustsweep.config.grid import annotation_is_list
+from robustsweep.config.pydantic_errors import format_validation_error
 from robustsweep.errors import UsageError
 from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry
 
@@ -230,7 +232,7 @@ def _check_component(where: str, comp: Any, reg: Registry, grid_ok: bool = False
             raise SpecError(f"{where}.{key}: not a parameter of {reg.kind} {name!r}; "
                             f"allowed: {', '.join(sorted(params)) or '(none)'}")
         values = [value]
-        if grid_ok and isinstance(value, list) and not _annotation_is_list(hints.get(key)):
+        if grid_ok and isinstance(value, list) and not annotation_is_list(hints.get(key)):
             if not value:
                 raise SpecError(f"{where}.{key}: empty grid; list at least one value")
             lists.append(key)
@@ -250,13 +252,6 @@ def _check_component(where: str, comp: Any, reg: Registry, grid_ok: bool = False
                         f"use one attack entry per grid")
 
 
-def _annotation_is_list(hint: Any) -> bool:
-    if hint is None:
-        return False
-    origins = {typing.get_origin(a) for a in (typing.get_args(hint) or ())} | {typing.get_origin(hint)}
-    return bool(origins & {list, tuple}) or hint in (list, tuple)
-
-
 def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
@@ -274,45 +269,12 @@ def validate_trial(cfg: dict[str, Any]) -> None:
         try:
             model.model_validate(cfg[section])
         except ValidationError as e:
-            raise SpecError(_format_pydantic(e, prefix=section, root=model)) from None
+            raise SpecError(format_validation_error(e, prefix=section, root=model)) from None
     if not isinstance(cfg["seed"], int):
         raise SpecError(f"seed: expected an integer, got {cfg['seed']!r}")
 
 
 # ---------------------------------------------------------------------------------------------------- loading
-def _format_pydantic(e: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> str:
-    lines = []
-    for err in e.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_at(root, err["loc"][:-1]) if root else None
-            hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
-            lines.append(f"{loc}: unknown key{hint}")
-        elif err["type"] == "missing":
-            lines.append(f"{loc}: required key is missing")
-        else:
-            lines.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
-
-
-def _allowed_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
-    """Field names valid at a location of the spec, for 'unknown key' messages."""
-    cur: Any = model
-    for part in loc:
-        if isinstance(part, int) or cur is None:
-            continue
-        field = cur.model_fields.get(part) if isinstance(cur, type) and issubclass(cur, BaseModel) else None
-        if field is None:
-            return None
-        ann = field.annotation
-        cur = next((a for a in (typing.get_args(ann) or (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)),
-                   None)
-    if isinstance(cur, type) and issubclass(cur, BaseModel):
-        return sorted(cur.model_fields)
-    return None
-
-
 def parse_override(text: str) -> tuple[str, Any]:
     """``--set train.epochs=2`` -> ("train.epochs", 2); the value is parsed as YAML (safe)."""
     if "=" not in text:
@@ -361,7 +323,7 @@ def spec_from_dict(doc: dict[str, Any], source: str = "<spec>") -> Spec:
     try:
         spec = Spec.model_validate(doc)
     except ValidationError as e:
-        raise SpecError(f"{source}: invalid experiment file\n" + _indent(_format_pydantic(e, root=Spec))) from None
+        raise SpecError(f"{source}: invalid experiment file\n" + _indent(format_validation_error(e, root=Spec))) from None
     try:
         if spec.slurm:
             from robustsweep.config.slurm_options import SlurmOptions
@@ -369,7 +331,7 @@ def spec_from_dict(doc: dict[str, Any], source: str = "<spec>") -> Spec:
             try:
                 SlurmOptions.model_validate(spec.slurm)
             except ValidationError as e:
-                raise SpecError(_format_pydantic(e, prefix="slurm", root=SlurmOptions)) from None
+                raise SpecError(format_validation_error(e, prefix="slurm", root=SlurmOptions)) from None
         trials = spec.expand()
     except SpecError as e:
         raise SpecError(f"{source}: invalid experiment file\n" + _indent(str(e))) from None

@@ -9,12 +9,12 @@ import functools
 import json
 import math
 import time
-import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 
+from robustsweep.config.grid import split_grid
 from robustsweep.ops.batching import batched, predict
 from robustsweep.ops.metrics import (
     attack_metrics,
@@ -25,16 +25,8 @@ from robustsweep.registry import ATTACKS
 
 
 def attack_grid(spec: dict[str, Any]) -> tuple[str | None, list[Any], dict[str, Any]]:
-    """Split an attack entry into (grid key, grid values, fixed params). The grid is the one list-valued
-    parameter whose declared type is not itself a list; an entry without one is a single point."""
-    fn = ATTACKS.get(spec["name"]).fn
-    hints = typing.get_type_hints(fn)
-    fixed = {k: v for k, v in spec.items() if k != "name"}
-    for k, v in fixed.items():
-        if isinstance(v, list) and typing.get_origin(hints.get(k)) not in (list, tuple):
-            rest = {kk: vv for kk, vv in fixed.items() if kk != k}
-            return k, list(v), rest
-    return None, [None], fixed
+    """Split an attack entry into (grid key, grid values, fixed params) -- the rule of :mod:`robustsweep.config.grid`."""
+    return split_grid(ATTACKS.get(spec["name"]).fn, spec)
 
 
 def evaluate(

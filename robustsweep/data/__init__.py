@@ -3,6 +3,10 @@
 Loaders are plain functions ``(root, seed, **options) -> DataSplit`` registered in
 :data:`robustsweep.registry.DATASETS`; ``robustsweep list`` prints them with their one-line docstrings, and the
 spec validator reads their keyword options (``DATASETS.settable_params(name)``).
+
+Every loader returns a :class:`DataSplit` with train / validation / test parts. The validation part is held out of
+the training data with the option ``val_size`` (a count of examples; default 0, i.e. empty, so existing experiments
+get exactly the splits they always had) -- except ``mnist5k``, which holds out 500 by default.
 """
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from ..registry import DATASETS
-from . import digits, folders, rings, torchvision_sets  # noqa: F401 — imported for their @DATASETS.register
+from . import digits, folders, mnist5k, rings, torchvision_sets  # noqa: F401 — imported for their @DATASETS.register
 from .base import DataNotStagedError, DataSplit, not_staged
 from .rings import RingGeometry, two_rings_geometry
 
 ENV_VAR = "ROBUSTSWEEP_DATA"
 
 __all__ = [
-    "DataNotStagedError", "DataSplit", "ENV_VAR", "RingGeometry", "default_data_root", "load_dataset", "not_staged",
+    "ENV_VAR", "DataNotStagedError", "DataSplit", "RingGeometry", "default_data_root", "load_dataset", "not_staged",
     "two_rings_geometry",
 ]
 

@@ -7,13 +7,13 @@ thread pool filling a pre-allocated array is several times faster than a plain l
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ._util import finish_split, stratified_subset
+from ._util import TEST_STREAM, TRAIN_STREAM, check_val_fits, finish_split, stratified_subset
 from .base import DataSplit
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".webp", ".tif", ".tiff")
@@ -79,8 +79,12 @@ def class_folder_samples(split_dir: Path, class_to_idx: dict[str, int]) -> tuple
 def load_file_split(
     name: str, train: tuple[list[Path], np.ndarray], test: tuple[list[Path], np.ndarray], *, seed: int,
     n_train: int | None, n_test: int | None, image_size: int | None, num_classes: int, class_names: list[str] | None,
+    val_size: int = 0,
 ) -> DataSplit:
-    """Pick the stratified subsets on the *file list*, then decode only the chosen images."""
+    """Pick the stratified subsets on the *file list*, then decode only the chosen images; ``val_size`` of the
+    training images are then held out as validation (see :mod:`._util`)."""
+    n_train_part = len(train[1]) if n_train is None else min(n_train, len(train[1]))
+    val_size = check_val_fits(name, val_size, n_train_part)  # before decoding anything
 
     def prep(paths: list[Path], y: np.ndarray, n: int | None, stream: int) -> tuple[np.ndarray, np.ndarray]:
         if not paths:
@@ -93,8 +97,8 @@ def load_file_split(
             paths, y = [paths[i] for i in idx], y[idx]
         return load_images(paths, image_size), y
 
-    x_tr, y_tr = prep(*train, n_train, 0)
-    x_te, y_te = prep(*test, n_test, 1)
-    # subsets already taken: _finish only converts
+    x_tr, y_tr = prep(*train, n_train, TRAIN_STREAM)
+    x_te, y_te = prep(*test, n_test, TEST_STREAM)
+    # subsets already taken: finish_split only converts and holds out the validation part
     return finish_split(name, x_tr, y_tr, x_te, y_te, seed=seed, n_train=None, n_test=None, num_classes=num_classes,
-                   class_names=class_names, channels_last=True)
+                        class_names=class_names, channels_last=True, val_size=val_size)

@@ -1,13 +1,23 @@
-"""Helpers shared by the loaders: deterministic stratified subsets, uint8 -> [0, 1] floats, guarded downloads.
+"""Helpers shared by the loaders: deterministic stratified subsets, validation hold-outs, uint8 -> [0, 1] floats,
+guarded downloads.
 
-Why here: every loader offers ``n_train`` / ``n_test`` for quick sweeps, and they must all pick the *same* kind of
-subset (class-balanced, fixed by the seed, nested in n) so results across data sets are comparable.
+Why here: every loader offers ``n_train`` / ``n_test`` for quick sweeps and ``val_size`` for a validation split, and
+they must all pick the *same* kind of subset (class-balanced, fixed by the seed, nested in n) so results across data
+sets are comparable.
+
+``val_size`` convention (all loaders): a *count* of examples, not a fraction, held out of the training part the
+loader would return with ``val_size=0`` (after any ``n_train`` subset; never out of the test part). So
+train(val_size=k) + val(val_size=k) is exactly train(val_size=0) as a set, the test part never changes with
+``val_size``, and ``val_size=0`` (the default everywhere except ``mnist5k``) returns bit-for-bit the tensors of the
+loaders before validation splits existed. A count rather than a fraction: calibration (detector thresholds, Table-1
+style evaluations) needs a known number of examples, it matches ``n_train`` / ``n_test``, and it means the same
+thing whatever the size of the training part.
 """
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -17,6 +27,10 @@ from .base import DataNotStagedError, DataSplit, not_staged
 # How long one network read may stall during an explicit ``download=True`` before we give up. torchvision's
 # urlopen calls pass no timeout, so without this a compute node with a black-holed proxy would hang forever.
 DOWNLOAD_SOCKET_TIMEOUT_S = 60.0
+
+# Random streams of one seed: 0 = the n_train subset, 1 = the n_test subset (or mnist5k's test hold-out),
+# 2 = the validation hold-out. Separate streams keep the three draws independent of each other.
+TRAIN_STREAM, TEST_STREAM, VAL_STREAM = 0, 1, 2
 
 
 def stratified_subset(y: np.ndarray, n: int | None, seed: int, stream: int = 0) -> np.ndarray | None:
@@ -43,6 +57,86 @@ def stratified_subset(y: np.ndarray, n: int | None, seed: int, stream: int = 0) 
         keys[idx] = (ranks + rng.random(m)) / m
     chosen = np.argsort(keys, kind="stable")[:n]
     return np.sort(chosen)
+
+
+def stratified_holdout(y: np.ndarray, n: int, seed: int, stream: int) -> np.ndarray:
+    """Sorted indices of ``n`` examples whose class counts are the exact quotas ``n * m_c / N`` rounded.
+
+    Unlike :func:`stratified_subset` (whose counts can miss a quota by a little more than 1), every class c of size
+    ``m_c`` gives ``floor`` or ``ceil`` of ``n * m_c / N`` rows: the floors first, then the ``n - sum(floors)``
+    left-over rows to the classes with the largest fractional parts (largest-remainder rounding; ties broken by the
+    seed). Which rows of a class are taken is a seed-fixed permutation of that class. Used for hold-outs
+    (validation; mnist5k's test part), where calibration wants the class balance exact.
+    """
+    y = np.asarray(y)
+    if not 1 <= n <= len(y):
+        raise ValueError(f"hold-out size must be in [1, {len(y)}], got {n}")
+    rng = np.random.default_rng([seed, stream])
+    classes, counts = np.unique(y, return_counts=True)
+    quota = n * counts / len(y)
+    take_n = np.floor(quota).astype(np.int64)
+    left = n - int(take_n.sum())
+    if left:
+        # largest fractional part first; random tie-break (lexsort: last key is the primary one)
+        order = np.lexsort((rng.random(len(classes)), -(quota - take_n)))
+        take_n[order[:left]] += 1
+    chosen = [rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, take_n)]
+    return np.sort(np.concatenate(chosen))
+
+
+def check_size(name: str, option: str, value: object, minimum: int = 0) -> int:
+    """``value`` as an int >= ``minimum``; a ValueError naming ``name`` and ``option`` otherwise.
+
+    A whole-number float (``500.0``, as YAML or a ``--set`` may give) is accepted; a fractional one is refused
+    because sizes here are counts of examples, not fractions. Called before any data is read, so a typo fails fast.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: {option} must be a whole number of examples, got {value!r}")
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        raise ValueError(
+            f"{name}: {option} is a number of examples, not a fraction; got {value!r} (e.g. {option}=500)"
+        )
+    n = int(value)
+    if n < minimum:
+        raise ValueError(f"{name}: {option} must be >= {minimum}, got {n}")
+    return n
+
+
+def check_val_size(name: str, val_size: object) -> int:
+    """Validate the ``val_size`` option (a count >= 0); see the module docstring for what it means."""
+    return check_size(name, "val_size", val_size, minimum=0)
+
+
+def check_val_fits(name: str, val_size: object, n_train_part: int) -> int:
+    """:func:`check_val_size`, and that ``val_size`` leaves at least one of the ``n_train_part`` training examples."""
+    val_size = check_val_size(name, val_size)
+    if val_size > 0 and val_size >= n_train_part:
+        raise ValueError(
+            f"{name}: val_size={val_size} is too large: it is held out of the training part, which has only "
+            f"{n_train_part} examples here (val_size must be < {n_train_part} so that some training data remain)"
+        )
+    return val_size
+
+
+def split_off_validation(
+    name: str, x: torch.Tensor, y: torch.Tensor, val_size: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hold ``val_size`` examples of the training tensors out as validation: ``(x_train, y_train, x_val, y_val)``.
+
+    The validation rows are :func:`stratified_holdout` of ``y`` on its own random stream: every class of ``m``
+    rows gives ``val_size * m / N`` of them rounded down or up, the choice is fixed by the seed, and both parts keep
+    the rows' original order. ``val_size=0`` returns ``x`` and ``y`` themselves plus empty
+    validation tensors, so the training data are untouched.
+    """
+    val_size = check_val_fits(name, val_size, len(y))
+    if val_size == 0:
+        return x, y, x.new_zeros((0, *x.shape[1:])), torch.zeros(0, dtype=torch.int64)
+    n = len(y)
+    val_idx = stratified_holdout(y.numpy(), val_size, seed, VAL_STREAM)
+    keep = np.ones(n, dtype=bool)
+    keep[val_idx] = False
+    train_idx = np.flatnonzero(keep)
+    return take(x, train_idx), take(y, train_idx), take(x, val_idx), take(y, val_idx)
 
 
 def take(a, idx: np.ndarray | None):
@@ -84,7 +178,7 @@ def try_download(name: str, root: Path, what: str, fn: Callable[[], object]) -> 
         fn()
     except DataNotStagedError:
         raise
-    except Exception as e:  # noqa: BLE001 — urllib/ssl/tarfile/checksum errors all mean "not staged"
+    except Exception as e:  # urllib/ssl/tarfile/checksum errors all mean "not staged"
         err = not_staged(name, root, what)
         raise DataNotStagedError(f"{err}\n(download=True was tried and failed: {type(e).__name__}: {e})") from e
     finally:
@@ -104,8 +198,11 @@ def finish_split(
     num_classes: int,
     class_names: list[str] | None,
     channels_last: bool = False,
+    val_size: int = 0,
 ) -> DataSplit:
-    """Subset (stratified, by seed), then uint8 -> float32 [0, 1], (N, C, H, W)."""
+    """Subset (stratified, by seed), then uint8 -> float32 [0, 1], (N, C, H, W); then hold ``val_size`` training
+    examples out as validation (:func:`split_off_validation`)."""
+    val_size = check_val_fits(name, val_size, len(y_train) if n_train is None else min(n_train, len(y_train)))
 
     def prep(x: np.ndarray, y: np.ndarray, n: int | None, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
         try:
@@ -120,6 +217,7 @@ def finish_split(
             t = t.permute(0, 3, 1, 2).contiguous()
         return t, labels_tensor(y)
 
-    xtr, ytr = prep(x_train, y_train, n_train, 0)
-    xte, yte = prep(x_test, y_test, n_test, 1)
-    return DataSplit(name, xtr, ytr, xte, yte, num_classes=num_classes, class_names=class_names)
+    xtr, ytr = prep(x_train, y_train, n_train, TRAIN_STREAM)
+    xte, yte = prep(x_test, y_test, n_test, TEST_STREAM)
+    xtr, ytr, xva, yva = split_off_validation(name, xtr, ytr, val_size, seed)
+    return DataSplit(name, xtr, ytr, xte, yte, num_classes=num_classes, class_names=class_names, x_val=xva, y_val=yva)

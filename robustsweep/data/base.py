@@ -1,4 +1,4 @@
-"""The one in-memory shape every data source returns, and the error for data that is not staged."""
+"""The one in-memory shape every data source returns (train / validation / test), and the error for data that is not staged."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,10 +9,15 @@ import torch
 
 @dataclass
 class DataSplit:
-    """Train/test tensors, inputs scaled to [0, 1] (attacks clip to that box).
+    """Train/validation/test tensors, inputs scaled to [0, 1] (attacks clip to that box).
 
     ``x_*`` is float32 of shape (N, *input_shape); ``y_*`` is int64 of shape (N,). Images are (C, H, W);
     tabular/synthetic data is (D,). ``mean`` is the per-feature training mean (ROAR replaces pixels by it).
+
+    ``x_val`` / ``y_val`` are a validation part held out of the *training* data (never of the test data) for
+    calibration and model selection: loaders fill them when asked for ``val_size > 0`` (``mnist5k`` always does).
+    Left out, they default to empty tensors of shape (0, *input_shape) and (0,), so code that ignores them keeps
+    working; :attr:`n_val` says how many there are. They come last so positional construction is unchanged.
     """
 
     name: str
@@ -22,6 +27,8 @@ class DataSplit:
     y_test: torch.Tensor
     num_classes: int
     class_names: list[str] | None = None
+    x_val: torch.Tensor = None  # type: ignore[assignment]  # None -> empty (0, *input_shape) in __post_init__
+    y_val: torch.Tensor = None  # type: ignore[assignment]  # None -> empty (0,) int64 in __post_init__
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -32,13 +39,29 @@ class DataSplit:
         """Per-feature mean of ``x_train``, shape ``input_shape`` (the value ROAR puts in removed pixels)."""
         return self.x_train.mean(dim=0)
 
+    @property
+    def n_val(self) -> int:
+        """Number of validation examples (0 when the loader held none out)."""
+        return len(self.y_val)
+
     def __post_init__(self) -> None:
-        for a in ("x_train", "x_test"):
+        if (self.x_val is None) != (self.y_val is None):
+            raise ValueError(f"{self.name}: give both x_val and y_val, or neither")
+        if self.x_val is None:
+            self.x_val = self.x_train.new_zeros((0, *self.x_train.shape[1:]))
+            self.y_val = torch.zeros(0, dtype=torch.int64)
+        for a in ("x_train", "x_val", "x_test"):
             t = getattr(self, a)
             if t.dtype != torch.float32:
                 raise TypeError(f"{self.name}.{a} must be float32, got {t.dtype}")
         if len(self.x_train) != len(self.y_train) or len(self.x_test) != len(self.y_test):
             raise ValueError(f"{self.name}: inputs and labels differ in length")
+        if len(self.x_val) != len(self.y_val):
+            raise ValueError(f"{self.name}: validation inputs and labels differ in length")
+        if self.x_val.shape[1:] != self.x_train.shape[1:]:
+            raise ValueError(
+                f"{self.name}: x_val has input shape {tuple(self.x_val.shape[1:])}, x_train {self.input_shape}"
+            )
 
 
 class DataNotStagedError(FileNotFoundError):

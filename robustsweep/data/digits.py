@@ -11,27 +11,37 @@ import numpy as np
 import torch
 
 from ..registry import DATASETS
+from ._util import check_val_size, split_off_validation
 from .base import DataSplit
 
 
 @DATASETS.register("digits")
-def digits(root: Path, seed: int, test_size: float = 0.2) -> DataSplit:
-    """scikit-learn's 8x8 digits (1797 images, 10 classes), bundled, no download; stratified split by seed."""
+def digits(root: Path, seed: int, test_size: float = 0.2, val_size: int = 0) -> DataSplit:
+    """scikit-learn's 8x8 digits (1797 images, 10 classes), bundled, no download; stratified split by seed.
+
+    ``val_size`` examples (a count) of the training part are held out, stratified, as validation (default none).
+    """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"digits: test_size must be in (0, 1), got {test_size}")
+    val_size = check_val_size("digits", val_size)
     d = load_digits()
     x = (d.images.astype(np.float32) / 16.0)[:, None, :, :]  # pixel counts 0..16 -> [0, 1], (N, 1, 8, 8)
     y = d.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
+    xtr, ytr, xva, yva = split_off_validation(
+        "digits", torch.from_numpy(np.ascontiguousarray(x_tr)), torch.from_numpy(y_tr), val_size, seed
+    )
     return DataSplit(
         name="digits",
-        x_train=torch.from_numpy(np.ascontiguousarray(x_tr)),
-        y_train=torch.from_numpy(y_tr),
+        x_train=xtr,
+        y_train=ytr,
         x_test=torch.from_numpy(np.ascontiguousarray(x_te)),
         y_test=torch.from_numpy(y_te),
         num_classes=10,
         class_names=[str(i) for i in range(10)],
+        x_val=xva,
+        y_val=yva,
     )

@@ -2,7 +2,8 @@
 
 Neither is downloadable through torchvision, so both must be unpacked under the data root in their standard
 distribution layout; a missing folder fails at once with the layout in the message. Files are listed, the
-seed-fixed subset is chosen on the *list*, and only then are the chosen images decoded (in parallel).
+seed-fixed subset is chosen on the *list*, and only then are the chosen images decoded (in parallel). ``val_size``
+(a count, default 0) holds a stratified validation part out of the training images (see :mod:`._util`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..registry import DATASETS
 from ._images import list_images, load_file_split
+from ._util import check_val_size
 from .base import DataSplit, not_staged
 
 # ---------------------------------------------------------------------------------------------- Tiny-ImageNet
@@ -51,8 +53,13 @@ def _tiny_names(base: Path, wnids: list[str]) -> list[str]:
 
 @DATASETS.register("tiny-imagenet")
 def tiny_imagenet(root: Path, seed: int, image_size: int = 64, n_train: int | None = None,
-                  n_test: int | None = None) -> DataSplit:
-    """Tiny-ImageNet 200 classes, 64x64, from <root>/tiny-imagenet-200 (val split used as test; 100k/10k)."""
+                  n_test: int | None = None, val_size: int = 0) -> DataSplit:
+    """Tiny-ImageNet 200 classes, 64x64, from <root>/tiny-imagenet-200 (val split used as test; 100k/10k).
+
+    The official val split is our *test* part; ``val_size`` (a count, default 0) holds our validation part out of
+    the training images instead.
+    """
+    check_val_size("tiny-imagenet", val_size)
     base = root / TINY_FOLDER
     needed = [base / "wnids.txt", base / "train", base / "val" / "images", base / "val" / "val_annotations.txt"]
     if any(not p.exists() for p in needed):
@@ -67,7 +74,7 @@ def tiny_imagenet(root: Path, seed: int, image_size: int = 64, n_train: int | No
     return load_file_split(
         "tiny-imagenet", (train_paths, np.asarray(train_y, dtype=np.int64)), _tiny_val(base, class_to_idx),
         seed=seed, n_train=n_train, n_test=n_test, image_size=image_size, num_classes=len(wnids),
-        class_names=_tiny_names(base, wnids),
+        class_names=_tiny_names(base, wnids), val_size=val_size,
     )
 
 
@@ -92,12 +99,13 @@ def _coil_files(folder: Path) -> tuple[list[Path], np.ndarray, list[int]]:
 
 @DATASETS.register("coil-100")
 def coil_100(root: Path, seed: int, image_size: int = 32, test_size: float = 0.2, n_train: int | None = None,
-             n_test: int | None = None) -> DataSplit:
+             n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """COIL-100 (100 objects x 72 views, 128x128) from <root>/coil-100, resized; stratified split by seed."""
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"coil-100: test_size must be in (0, 1), got {test_size}")
+    check_val_size("coil-100", val_size)
     folder = root / COIL_FOLDER
     what = f"the folder {folder}/ with the 7200 files obj1__0.png ... obj100__355.png (unpacked coil-100.zip)"
     if not folder.is_dir():
@@ -110,5 +118,5 @@ def coil_100(root: Path, seed: int, image_size: int = 32, test_size: float = 0.2
     return load_file_split(
         "coil-100", ([paths[i] for i in idx_tr], y[idx_tr]), ([paths[i] for i in idx_te], y[idx_te]),
         seed=seed, n_train=n_train, n_test=n_test, image_size=image_size, num_classes=len(objects),
-        class_names=[f"obj{k}" for k in objects],
+        class_names=[f"obj{k}" for k in objects], val_size=val_size,
     )

@@ -15,14 +15,15 @@ ring y can be built elsewhere.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..registry import DATASETS
+from ._util import check_val_fits, split_off_validation
 from .base import DataSplit
 
 DEFAULT_CENTERS: tuple[tuple[float, float], tuple[float, float]] = ((-0.5, 0.0), (0.5, 0.0))
@@ -96,8 +97,14 @@ def two_rings(
     radii: tuple[float, float] = DEFAULT_RADII,
     sigma: float = DEFAULT_SIGMA,
     scale01: bool = True,
+    val_size: int = 0,
 ) -> DataSplit:
-    """Synthetic 2-D "two rings" of Li et al. 2019 Fig. 2 (2 x 1000 training points); optionally mapped into [0, 1]."""
+    """Synthetic 2-D "two rings" of Li et al. 2019 Fig. 2 (2 x 1000 training points); optionally mapped into [0, 1].
+
+    ``val_size`` of the ``n_train`` drawn training points (a count) are held out, stratified, as validation (default
+    none); the test draw is unaffected.
+    """
+    val_size = check_val_fits("two-rings", val_size, int(n_train))
     raw = two_rings_geometry(centers, radii, sigma, scale01=False)
     geo = two_rings_geometry(centers, radii, sigma, scale01=scale01)
     out = []
@@ -107,4 +114,6 @@ def two_rings(
         if scale01:
             x = np.clip(x, 0.0, 1.0)
         out += [torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))]
-    return DataSplit("two-rings", *out, num_classes=2, class_names=["ring 0", "ring 1"])
+    x_tr, y_tr, x_val, y_val = split_off_validation("two-rings", out[0], out[1], val_size, seed)
+    return DataSplit("two-rings", x_tr, y_tr, *out[2:], num_classes=2, class_names=["ring 0", "ring 1"],
+                     x_val=x_val, y_val=y_val)

@@ -12,7 +12,8 @@ compute nodes usually have no internet, and a sweep loads the same set hundreds 
   let torchvision itself fetch and unpack the archives.
 
 ``n_train`` / ``n_test`` take a class-stratified subset fixed by the seed *before* converting to float, so quick
-sweeps on CIFAR do not pay for 600 MB of float32 they then throw away.
+sweeps on CIFAR do not pay for 600 MB of float32 they then throw away. ``val_size`` (a count, default 0) then holds a
+stratified, seed-fixed validation part out of that training subset (see :mod:`._util`); the test part never changes.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 from .._tv_compat import import_torchvision
 from ..registry import DATASETS
 from ._images import class_folder_samples, load_file_split
-from ._util import finish_split, missing, try_download
+from ._util import check_val_size, finish_split, missing, try_download
 from .base import DataSplit, not_staged
 
 
@@ -69,8 +70,9 @@ def _idx_file(raw: Path, stem: str) -> Path | None:
 
 def _mnist_like(
     name: str, tv_class: str, class_names: list[str], root: Path, seed: int, download: bool,
-    n_train: int | None, n_test: int | None,
+    n_train: int | None, n_test: int | None, val_size: int = 0,
 ) -> DataSplit:
+    check_val_size(name, val_size)  # before any file is read
     raw = root / tv_class / "raw"
     what = _files_list(raw, [f"{s}(.gz)" for s in MNIST_STEMS])
     files = {s: _idx_file(raw, s) for s in MNIST_STEMS}
@@ -85,14 +87,15 @@ def _mnist_like(
     x_tr, y_tr = read_idx(files[MNIST_STEMS[0]]), read_idx(files[MNIST_STEMS[1]])
     x_te, y_te = read_idx(files[MNIST_STEMS[2]]), read_idx(files[MNIST_STEMS[3]])
     return finish_split(name, x_tr, y_tr, x_te, y_te, seed=seed, n_train=n_train, n_test=n_test,
-                   num_classes=10, class_names=class_names)
+                        num_classes=10, class_names=class_names, val_size=val_size)
 
 
 @DATASETS.register("mnist")
 def mnist(root: Path, seed: int, download: bool = False, n_train: int | None = None,
-          n_test: int | None = None) -> DataSplit:
+          n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """MNIST 28x28 greyscale digits from <root>/MNIST/raw (torchvision layout); 60k/10k official split."""
-    return _mnist_like("mnist", "MNIST", [str(i) for i in range(10)], root, seed, download, n_train, n_test)
+    return _mnist_like("mnist", "MNIST", [str(i) for i in range(10)], root, seed, download, n_train, n_test,
+                       val_size)
 
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -101,9 +104,10 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 
 @DATASETS.register("fashion-mnist")
 def fashion_mnist(root: Path, seed: int, download: bool = False, n_train: int | None = None,
-                  n_test: int | None = None) -> DataSplit:
+                  n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """Fashion-MNIST 28x28 greyscale from <root>/FashionMNIST/raw (torchvision layout); 60k/10k split."""
-    return _mnist_like("fashion-mnist", "FashionMNIST", FASHION_CLASSES, root, seed, download, n_train, n_test)
+    return _mnist_like("fashion-mnist", "FashionMNIST", FASHION_CLASSES, root, seed, download, n_train, n_test,
+                       val_size)
 
 
 # ------------------------------------------------------------------------------------- CIFAR (pickled batches)
@@ -164,20 +168,22 @@ def _cifar_arrays(
 
 @DATASETS.register("cifar10")
 def cifar10(root: Path, seed: int, download: bool = False, n_train: int | None = None,
-            n_test: int | None = None) -> DataSplit:
+            n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """CIFAR-10 32x32 colour from <root>/cifar-10-batches-py (torchvision layout); 50k/10k split."""
+    check_val_size("cifar10", val_size)
     x_tr, y_tr, x_te, y_te, names = _cifar_arrays("cifar10", root, download, hundred=False)
     return finish_split("cifar10", x_tr, y_tr, x_te, y_te, seed=seed, n_train=n_train, n_test=n_test,
-                   num_classes=10, class_names=names)
+                        num_classes=10, class_names=names, val_size=val_size)
 
 
 @DATASETS.register("cifar100")
 def cifar100(root: Path, seed: int, download: bool = False, n_train: int | None = None,
-             n_test: int | None = None) -> DataSplit:
+             n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """CIFAR-100 (fine labels) 32x32 colour from <root>/cifar-100-python (torchvision layout); 50k/10k split."""
+    check_val_size("cifar100", val_size)
     x_tr, y_tr, x_te, y_te, names = _cifar_arrays("cifar100", root, download, hundred=True)
     return finish_split("cifar100", x_tr, y_tr, x_te, y_te, seed=seed, n_train=n_train, n_test=n_test,
-                   num_classes=100, class_names=names)
+                        num_classes=100, class_names=names, val_size=val_size)
 
 
 CIFAR_BINARY_CLASSES = (0, 6)  # airplane vs frog, as in Li et al. 2019 (seeds/001)
@@ -185,8 +191,9 @@ CIFAR_BINARY_CLASSES = (0, 6)  # airplane vs frog, as in Li et al. 2019 (seeds/0
 
 @DATASETS.register("cifar-binary")
 def cifar_binary(root: Path, seed: int, download: bool = False, n_train: int | None = None,
-                 n_test: int | None = None) -> DataSplit:
+                 n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """CIFAR-10 airplane (0) vs frog (1) as in Li et al. 2019; 10k/2k, read from <root>/cifar-10-batches-py."""
+    check_val_size("cifar-binary", val_size)
     x_tr, y_tr, x_te, y_te, names = _cifar_arrays("cifar-binary", root, download, hundred=False)
 
     def keep(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,7 +204,7 @@ def cifar_binary(root: Path, seed: int, download: bool = False, n_train: int | N
     x_te, y_te = keep(x_te, y_te)
     names = [names[c] for c in CIFAR_BINARY_CLASSES] if names else None
     return finish_split("cifar-binary", x_tr, y_tr, x_te, y_te, seed=seed, n_train=n_train, n_test=n_test,
-                   num_classes=2, class_names=names)
+                        num_classes=2, class_names=names, val_size=val_size)
 
 
 # ----------------------------------------------------------------------------------------------- SVHN (.mat)
@@ -218,10 +225,11 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 @DATASETS.register("svhn")
 def svhn(root: Path, seed: int, download: bool = False, n_train: int | None = None,
-         n_test: int | None = None) -> DataSplit:
+         n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """SVHN cropped digits 32x32 from <root>/svhn/{train,test}_32x32.mat (or directly in <root>); 73k/26k split."""
     # torchvision's SVHN puts the .mat files directly in the root it is given; we keep them in <root>/svhn/ so a
     # shared data root stays tidy, and also accept them directly in <root> (a torchvision root used as is).
+    check_val_size("svhn", val_size)
     folder = root / "svhn"
     candidates = [folder, root]
     found = next((d for d in candidates if not missing([d / f for f in SVHN_FILES.values()])), None)
@@ -240,7 +248,7 @@ def svhn(root: Path, seed: int, download: bool = False, n_train: int | None = No
     x_tr, y_tr = read_svhn_mat(found / SVHN_FILES["train"])
     x_te, y_te = read_svhn_mat(found / SVHN_FILES["test"])
     return finish_split("svhn", x_tr, y_tr, x_te, y_te, seed=seed, n_train=n_train, n_test=n_test,
-                   num_classes=10, class_names=[str(i) for i in range(10)])
+                        num_classes=10, class_names=[str(i) for i in range(10)], val_size=val_size)
 
 
 # ------------------------------------------------------------------------------------ Imagenette (JPEG folders)
@@ -255,10 +263,11 @@ IMAGENETTE_CLASSES = {
 
 @DATASETS.register("imagenette")
 def imagenette(root: Path, seed: int, size: str = "160px", image_size: int = 64, download: bool = False,
-               n_train: int | None = None, n_test: int | None = None) -> DataSplit:
+               n_train: int | None = None, n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """Imagenette (10 ImageNet classes) from <root>/imagenette2-<size>/{train,val}, centre-cropped to image_size."""
     if size not in IMAGENETTE_FOLDERS:
         raise ValueError(f"imagenette: size must be one of {sorted(IMAGENETTE_FOLDERS)}, got {size!r}")
+    check_val_size("imagenette", val_size)
     base = root / IMAGENETTE_FOLDERS[size]
     what = (f"the folder {base}/ with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG for the 10 wnids "
             f"{', '.join(IMAGENETTE_CLASSES)} (unpacked from {IMAGENETTE_FOLDERS[size]}.tgz)")
@@ -275,5 +284,5 @@ def imagenette(root: Path, seed: int, size: str = "160px", image_size: int = 64,
     return load_file_split(
         "imagenette", class_folder_samples(base / "train", class_to_idx), class_folder_samples(base / "val", class_to_idx),
         seed=seed, n_train=n_train, n_test=n_test, image_size=image_size, num_classes=len(wnids),
-        class_names=[IMAGENETTE_CLASSES.get(w, w) for w in wnids],
+        class_names=[IMAGENETTE_CLASSES.get(w, w) for w in wnids], val_size=val_size,
     )
