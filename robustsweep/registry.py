@@ -9,15 +9,30 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class Entry:
+    """A registered factory plus what the rest of the code may know about it without calling it.
+
+    ``meta`` is declared at registration (``@ATTACKS.register("pgd", norm="linf", threat="white-box")``) and read by
+    validation, the evaluator and the registry-wide contract tests instead of hand-kept lists. Keys in use:
+
+    - attacks: ``norm`` ("linf" | "l2" | None: no ε-ball), ``budget`` (the parameter that is the ball's radius),
+      ``threat`` ("white-box" | "score" | "transfer"), ``needs`` (a model capability, e.g. "gmmvae"),
+      ``iterative`` (has ``steps`` and ``step_size`` that must be able to reach ``eps``);
+    - models: ``kind`` ("generative" | "discriminative"), ``stochastic`` (fresh random draws per call),
+      ``input`` ("any" | "image32": needs 32×32 colour images, e.g. VGG/ResNet);
+    - detectors: ``calibration`` ("train" | "validation": the split its threshold is fitted on),
+      ``needs`` (a model capability).
+    """
+
     name: str
     fn: Callable[..., Any]
     help: str
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def params(self) -> dict[str, inspect.Parameter]:
         """Keyword parameters an experiment file may set for this entry (``**kwargs`` excluded)."""
@@ -37,15 +52,19 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._loaded = False
 
-    def register(self, name: str, help: str | None = None) -> Callable:
+    def register(self, name: str, help: str | None = None, **meta: Any) -> Callable:
         def deco(fn: Callable) -> Callable:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
             doc = help or (inspect.getdoc(fn) or "").split("\n")[0]
-            self._entries[name] = Entry(name, fn, doc)
+            self._entries[name] = Entry(name, fn, doc, dict(meta))
             return fn
 
         return deco
+
+    def where(self, **meta: Any) -> list[Entry]:
+        """Entries whose metadata has every given key = value (``ATTACKS.where(norm="linf")``)."""
+        return [e for e in self.entries() if all(e.meta.get(k) == v for k, v in meta.items())]
 
     def get(self, name: str) -> Entry:
         self._load()

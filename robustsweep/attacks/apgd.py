@@ -35,7 +35,7 @@ def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.view(-1, *([1] * (x.dim() - 1)))
 
 
-@ATTACKS.register("apgd")
+@ATTACKS.register("apgd", norm="linf", budget="eps", threat="white-box")
 def apgd(
     model: torch.nn.Module,
     x: torch.Tensor,

@@ -65,7 +65,7 @@ def _cw_run(
     return best_adv, best_l2
 
 
-@ATTACKS.register("cw")
+@ATTACKS.register("cw", norm=None, threat="white-box")
 def cw(
     model: torch.nn.Module,
     x: torch.Tensor,

@@ -59,7 +59,7 @@ def _deepfool(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: i
     return x_adv
 
 
-@ATTACKS.register("deepfool")
+@ATTACKS.register("deepfool", norm=None, threat="white-box")
 def deepfool(
     model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 50, overshoot: float = 0.02
 ) -> torch.Tensor:
@@ -67,7 +67,7 @@ def deepfool(
     return _deepfool(model, x, y, steps, overshoot).detach()
 
 
-@ATTACKS.register("truncated-deepfool")
+@ATTACKS.register("truncated-deepfool", norm=None, threat="white-box")
 def truncated_deepfool(
     model: torch.nn.Module,
     x: torch.Tensor,

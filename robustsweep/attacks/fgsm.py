@@ -7,7 +7,7 @@ from robustsweep.attacks.base import clamp01, loss_grad
 from robustsweep.registry import ATTACKS
 
 
-@ATTACKS.register("fgsm")
+@ATTACKS.register("fgsm", norm="linf", budget="eps", threat="white-box")
 def fgsm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 0.1, eot: int = 1) -> torch.Tensor:
     """Fast gradient sign method, L∞ (one step of size eps)."""
     if eps == 0:

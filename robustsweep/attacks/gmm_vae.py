@@ -102,7 +102,7 @@ def _optimise(loss_fn, init: torch.Tensor, steps: int, lr: float, project) -> to
     return p.detach()
 
 
-@ATTACKS.register("gmmvae-whitebox")
+@ATTACKS.register("gmmvae-whitebox", norm="linf", budget="eps", threat="white-box", needs="gmmvae")
 def gmmvae_whitebox(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -137,7 +137,7 @@ def gmmvae_whitebox(
     return (x + eta).clamp(0, 1)
 
 
-@ATTACKS.register("gmmvae-fooling")
+@ATTACKS.register("gmmvae-fooling", norm=None, threat="white-box", needs="gmmvae")
 def gmmvae_fooling(
     model: torch.nn.Module,
     x: torch.Tensor,

@@ -22,7 +22,7 @@ def _he_loss(lam: float):
     return loss
 
 
-@ATTACKS.register("he-pgd")
+@ATTACKS.register("he-pgd", norm="linf", budget="eps", threat="white-box", iterative=True)
 def he_pgd(
     model: torch.nn.Module,
     x: torch.Tensor,

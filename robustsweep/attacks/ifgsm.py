@@ -29,5 +29,5 @@ def ifgsm(
     return pgd(model, x, y, eps=eps, steps=steps, step_size=alpha, random_start=False, eot=eot)
 
 
-ATTACKS.register("ifgsm")(ifgsm)
-ATTACKS.register("bim", help="Alias of ifgsm: Basic Iterative Method (I-FGSM), PGD L∞ without random start.")(ifgsm)
+ATTACKS.register("ifgsm", norm="linf", budget="eps", threat="white-box", iterative=True)(ifgsm)
+ATTACKS.register("bim", norm="linf", budget="eps", threat="white-box", iterative=True, help="Alias of ifgsm: Basic Iterative Method (I-FGSM), PGD L∞ without random start.")(ifgsm)

@@ -11,7 +11,7 @@ from robustsweep.attacks.base import loss_grad, project_linf
 from robustsweep.registry import ATTACKS
 
 
-@ATTACKS.register("mim")
+@ATTACKS.register("mim", norm="linf", budget="eps", threat="white-box", iterative=True)
 def mim(
     model: torch.nn.Module,
     x: torch.Tensor,

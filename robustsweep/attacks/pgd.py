@@ -7,7 +7,7 @@ from robustsweep.attacks.base import clamp01, linf_random_start, linf_steps, los
 from robustsweep.registry import ATTACKS
 
 
-@ATTACKS.register("pgd")
+@ATTACKS.register("pgd", norm="linf", budget="eps", threat="white-box", iterative=True)
 def pgd(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -25,7 +25,7 @@ def pgd(
     return linf_steps(model, x, y, x_adv, eps, steps, step_size, eot)
 
 
-@ATTACKS.register("pgd-l2")
+@ATTACKS.register("pgd-l2", norm="l2", budget="eps", threat="white-box", iterative=True)
 def pgd_l2(
     model: torch.nn.Module,
     x: torch.Tensor,

@@ -138,7 +138,7 @@ def _craft(sub: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, 
     raise ValueError(f"transfer method must be 'pgd' or 'mim', got {method!r}")
 
 
-@ATTACKS.register("transfer-greybox")
+@ATTACKS.register("transfer-greybox", norm="linf", budget="eps", threat="transfer")
 def transfer_greybox(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -160,7 +160,7 @@ def transfer_greybox(
     return _craft(sub, x, y, method, eps, steps, step_size, decay)
 
 
-@ATTACKS.register("transfer-blackbox")
+@ATTACKS.register("transfer-blackbox", norm="linf", budget="eps", threat="transfer")
 def transfer_blackbox(
     model: torch.nn.Module,
     x: torch.Tensor,

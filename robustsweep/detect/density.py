@@ -100,25 +100,25 @@ class DensityDetector:
         return self.score(model, x) > self.threshold
 
 
-@DETECTORS.register("marginal")
+@DETECTORS.register("marginal", calibration="train")
 def marginal(alpha: float | None = None, target_fpr: float = 0.05) -> DensityDetector:
     """Marginal detection (paper 001): reject if -log p(x) > mean + alpha*std on clean data."""
     return DensityDetector("marginal", alpha, target_fpr)
 
 
-@DETECTORS.register("logit")
+@DETECTORS.register("logit", calibration="train")
 def logit(alpha: float | None = None, target_fpr: float = 0.05) -> DensityDetector:
     """Logit detection (paper 001/002): reject if -log p(x, F(x)) > mean_c + alpha*std_c of the predicted class."""
     return DensityDetector("logit", alpha, target_fpr)
 
 
-@DETECTORS.register("kl")
+@DETECTORS.register("kl", calibration="train")
 def kl(alpha: float | None = None, target_fpr: float = 0.05) -> DensityDetector:
     """KL detection (paper 001): reject if KL[mean prob. vector of F(x) || p(.|x)] > mean_c + alpha*std_c."""
     return DensityDetector("kl", alpha, target_fpr)
 
 
-@DETECTORS.register("tv")
+@DETECTORS.register("tv", calibration="train")
 def tv(alpha: float | None = None, target_fpr: float = 0.05) -> DensityDetector:
     """TV detection (paper 001): total variation to the class-mean probability vector, mean_c + alpha*std_c."""
     return DensityDetector("tv", alpha, target_fpr)

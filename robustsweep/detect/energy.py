@@ -91,7 +91,7 @@ class EnergyDetector:
         return self.score(model, x) > self.threshold
 
 
-@DETECTORS.register("energy")
+@DETECTORS.register("energy", calibration="train")
 def energy(rule: str = "youden", direction: str = "low", target_fpr: float = 0.05, fit_attack: str = "pgd",
            fit_eps: float = 8 / 255, fit_steps: int = 10, fit_step_size: float = 1 / 255) -> EnergyDetector:
     """Energy detector (paper 004 eq. 9): flag low energy, threshold by Youden's J / G-mean on a validation split."""

@@ -67,7 +67,7 @@ class TauDetector:
         return self.score(model, x) > self.threshold
 
 
-@DETECTORS.register("gmmvae-tau")
+@DETECTORS.register("gmmvae-tau", calibration="train", needs="gmmvae")
 def gmmvae_tau(which: str = "both", use_model_thresholds: bool = True, quantile: float = 0.9973) -> TauDetector:
     """GMM-VAE rejection (paper 003): latent Mahalanobis distance > tau_enc or reconstruction error > tau_dec."""
     return TauDetector(which, use_model_thresholds, quantile)

@@ -32,7 +32,7 @@ class Classifier(nn.Module):
         return -torch.logsumexp(self(x), dim=1)
 
 
-@MODELS.register("mlp")
+@MODELS.register("mlp", kind="discriminative", stochastic=False, input="any")
 def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 256, layers: int = 2) -> Classifier:
     """Discriminative MLP baseline (ReLU, `layers` hidden layers of width `hidden`)."""
     d = math.prod(input_shape)
@@ -44,7 +44,7 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 256, layer
     return Classifier(nn.Sequential(*mods), num_classes)
 
 
-@MODELS.register("cnn")
+@MODELS.register("cnn", kind="discriminative", stochastic=False, input="any")
 def cnn(input_shape: tuple[int, ...], num_classes: int, channels: int = 32, hidden: int = 256) -> Classifier:
     """Discriminative small CNN baseline (two conv blocks + one dense layer) for MNIST/digits-size images."""
     c, h, w = input_shape
@@ -63,7 +63,7 @@ def cnn(input_shape: tuple[int, ...], num_classes: int, channels: int = 32, hidd
 # features(x, depth) for the fusion models, which reuse the same builders.
 
 
-@MODELS.register("vgg16")
+@MODELS.register("vgg16", kind="discriminative", stochastic=False, input="image32")
 def vgg16(input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidden: int = 512,
           dropout: float = 0.5) -> nn.Module:
     """VGG16 (torchvision, weights=None, batch norm by default) adapted to 32x32: global pool + 512-512 classifier."""
@@ -72,7 +72,7 @@ def vgg16(input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidde
     return vgg(16, input_shape, num_classes, bn=bn, hidden=hidden, dropout=dropout)
 
 
-@MODELS.register("vgg19")
+@MODELS.register("vgg19", kind="discriminative", stochastic=False, input="image32")
 def vgg19(input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidden: int = 512,
           dropout: float = 0.5) -> nn.Module:
     """VGG19 (torchvision, weights=None, batch norm by default) adapted to 32x32: global pool + 512-512 classifier."""
@@ -81,7 +81,7 @@ def vgg19(input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidde
     return vgg(19, input_shape, num_classes, bn=bn, hidden=hidden, dropout=dropout)
 
 
-@MODELS.register("resnet18")
+@MODELS.register("resnet18", kind="discriminative", stochastic=False, input="image32")
 def resnet18(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """ResNet18 (torchvision, weights=None) with the CIFAR stem: 3x3 stride-1 first conv, no max-pool."""
     from robustsweep.models.backbones import resnet18 as build

@@ -142,7 +142,7 @@ def _check_head(head: str) -> None:
         raise ValueError(f"head must be one of {sorted(FACTORISATIONS)}, got {head!r}")
 
 
-@MODELS.register("fusion")
+@MODELS.register("fusion", kind="generative", stochastic=True, input="any")
 def fusion(
     input_shape: tuple[int, ...],
     num_classes: int,
@@ -174,7 +174,7 @@ def fusion(
                        TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr))
 
 
-@MODELS.register("causal")
+@MODELS.register("causal", kind="generative", stochastic=True, input="any")
 def causal(
     input_shape: tuple[int, ...],
     num_classes: int,

@@ -199,7 +199,7 @@ class GMMVAE(nn.Module):
         self.train(was)
 
 
-@MODELS.register("gmmvae")
+@MODELS.register("gmmvae", kind="generative", stochastic=False, input="any", provides="gmmvae")
 def gmmvae(
     input_shape: tuple[int, ...],
     num_classes: int,

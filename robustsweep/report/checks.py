@@ -1,0 +1,160 @@
+"""Named qualitative claims of a paper ("GBZ is more robust than DFX under PGD"), checked against our rows.
+
+Why separate from the number-by-number comparison: at laptop/CI scale absolute numbers move, but a paper's
+*qualitative* conclusions (an ordering, a trend) should survive, and those are what a reproduction is judged on.
+A verdict is never just a boolean: :class:`CheckResult.observed` always carries the numbers behind it, and
+``holds=None`` means "could not be evaluated" (the rows it needs are missing or failed), which a report must
+show differently from "does not hold".
+
+All helpers aggregate like the tables do: failed trials dropped, each seed averaged first, then the mean over
+seeds (``stats.per_seed``), so a check and the table cell it talks about show the same number.
+"""
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+import polars as pl
+
+from robustsweep.report.stats import per_seed, summarize
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of one claim; ``holds`` is ``None`` when it could not be evaluated."""
+
+    name: str
+    claim: str
+    holds: bool | None
+    observed: str
+
+    @property
+    def status(self) -> str:
+        return {True: "holds", False: "does not hold", None: "not evaluated"}[self.holds]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A paper's claim plus the function that evaluates it on a sweep's rows."""
+
+    name: str
+    claim: str
+    paper: str
+    fn: Callable[[pl.DataFrame], CheckResult]
+
+    def run(self, rows: pl.DataFrame) -> CheckResult:
+        """Evaluate; the result carries this check's name/claim, and an exception becomes ``holds=None``."""
+        try:
+            res = self.fn(rows)
+        except (KeyError, ValueError, pl.exceptions.PolarsError) as e:  # e.g. a column the sweep never wrote
+            res = CheckResult(self.name, self.claim, None, f"could not evaluate: {type(e).__name__}: {e}")
+        return replace(res, name=self.name, claim=self.claim)
+
+
+def run_checks(checks: Iterable[Check], rows: pl.DataFrame) -> list[CheckResult]:
+    return [c.run(rows) for c in checks]
+
+
+def seed_mean(rows: pl.DataFrame, filter: pl.Expr | None, metric: str) -> tuple[float | None, int]:  # noqa: A002
+    """Mean over seeds of ``metric`` on the ok rows selected by ``filter``, and the number of seeds."""
+    df = rows if filter is None else rows.filter(filter)
+    vals = per_seed(df, [], metric)[metric]
+    return (float(vals.mean()), vals.len()) if vals.len() else (None, 0)  # type: ignore[arg-type]
+
+
+def _num(v: float, digits: int) -> str:
+    return f"{v:.{digits}f}"
+
+
+def compare_means(
+    rows: pl.DataFrame,
+    filter_a: pl.Expr,
+    filter_b: pl.Expr,
+    metric: str,
+    op: str = ">",
+    *,
+    label_a: str = "A",
+    label_b: str = "B",
+    at: str = "",
+    margin: float = 0.0,
+    name: str = "",
+    claim: str = "",
+    digits: int = 3,
+) -> CheckResult:
+    """Does mean(metric | A) ``op`` mean(metric | B) hold, by at least ``margin``?
+
+    ``>``/``>=`` test ``a op b + margin``, ``<``/``<=`` test ``a op b - margin``. ``observed`` reads e.g.
+    "GBZ 0.620 (n=3) vs DFX 0.410 (n=3) at PGD eps=0.1".
+    """
+    if op not in _OPS:
+        raise ValueError(f"op must be one of {sorted(_OPS)}, got {op!r}")
+    a, na = seed_mean(rows, filter_a, metric)
+    b, nb = seed_mean(rows, filter_b, metric)
+    where = f" at {at}" if at else ""
+    sa = f"{label_a} {_num(a, digits)} (n={na})" if a is not None else f"{label_a} no rows"
+    sb = f"{label_b} {_num(b, digits)} (n={nb})" if b is not None else f"{label_b} no rows"
+    observed = f"{metric}: {sa} vs {sb}{where}"
+    if a is None or b is None:
+        return CheckResult(name, claim, None, observed)
+    bound = b + margin if op in (">", ">=") else b - margin
+    return CheckResult(name, claim, bool(_OPS[op](a, bound)), observed)
+
+
+def compare_to_value(
+    rows: pl.DataFrame,
+    filter: pl.Expr | None,  # noqa: A002
+    metric: str,
+    op: str,
+    value: float,
+    *,
+    label: str = "",
+    name: str = "",
+    claim: str = "",
+    digits: int = 3,
+) -> CheckResult:
+    """Does mean(metric | filter) ``op`` ``value`` hold (e.g. clean accuracy >= 0.9)?"""
+    if op not in _OPS:
+        raise ValueError(f"op must be one of {sorted(_OPS)}, got {op!r}")
+    m, n = seed_mean(rows, filter, metric)
+    who = f"{label} " if label else ""
+    if m is None:
+        return CheckResult(name, claim, None, f"{who}{metric}: no rows")
+    return CheckResult(name, claim, bool(_OPS[op](m, value)),
+                       f"{who}{metric} {_num(m, digits)} (n={n}) {op} {value:g}")
+
+
+def monotone(
+    rows: pl.DataFrame,
+    x: str,
+    metric: str,
+    *,
+    filter: pl.Expr | None = None,  # noqa: A002
+    direction: str = "decreasing",
+    tolerance: float = 0.0,
+    label: str = "",
+    name: str = "",
+    claim: str = "",
+    digits: int = 3,
+) -> CheckResult:
+    """Is the seed-mean of ``metric`` monotone in ``x`` (steps against the trend up to ``tolerance`` allowed)?
+
+    Needs at least two x values; ``observed`` lists the curve, e.g. "eps 0→0.1→0.3: 0.950→0.610→0.220".
+    """
+    if direction not in ("decreasing", "increasing"):
+        raise ValueError("direction must be 'decreasing' or 'increasing'")
+    df = rows if filter is None else rows.filter(filter)
+    curve = summarize(df, [x], metric).drop_nulls(x).sort(x)
+    who = f"{label} " if label else ""
+    if curve.height < 2:
+        return CheckResult(name, claim, None, f"{who}{metric} vs {x}: {curve.height} point(s), need 2")
+    xs, ms = curve[x].to_list(), curve["mean"].to_list()
+    steps = [b - a for a, b in zip(ms, ms[1:])]
+    ok = all(s <= tolerance for s in steps) if direction == "decreasing" else all(s >= -tolerance for s in steps)
+    observed = (f"{who}{metric} vs {x} " + "→".join(f"{v:g}" for v in xs) + ": "
+                + "→".join(_num(m, digits) for m in ms))
+    return CheckResult(name, claim, ok, observed)
