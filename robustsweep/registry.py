@@ -24,7 +24,8 @@ class Entry:
       ``threat`` ("white-box" | "score" | "transfer"), ``needs`` (a model capability, e.g. "gmmvae"),
       ``iterative`` (has ``steps`` and ``step_size`` that must be able to reach ``eps``);
     - models: ``kind`` ("generative" | "discriminative"), ``stochastic`` (fresh random draws per call),
-      ``input`` ("any" | "image32": needs 32×32 colour images, e.g. VGG/ResNet);
+      ``input`` ("any" | "image32": needs 32×32 colour images, e.g. VGG/ResNet), ``ci`` (keyword arguments of a
+      small instance that trains on 8×8 digits: what the contract tests build);
     - detectors: ``calibration`` ("train" | "validation": the split its threshold is fitted on),
       ``needs`` (a model capability).
     """

@@ -30,4 +30,5 @@ def ifgsm(
 
 
 ATTACKS.register("ifgsm", norm="linf", budget="eps", threat="white-box", iterative=True)(ifgsm)
-ATTACKS.register("bim", norm="linf", budget="eps", threat="white-box", iterative=True, help="Alias of ifgsm: Basic Iterative Method (I-FGSM), PGD L∞ without random start.")(ifgsm)
+ATTACKS.register("bim", norm="linf", budget="eps", threat="white-box", iterative=True,
+                 help="Alias of ifgsm: Basic Iterative Method (I-FGSM), PGD L∞ without random start.")(ifgsm)

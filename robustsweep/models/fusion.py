@@ -142,7 +142,8 @@ def _check_head(head: str) -> None:
         raise ValueError(f"head must be one of {sorted(FACTORISATIONS)}, got {head!r}")
 
 
-@MODELS.register("fusion", kind="generative", stochastic=True, input="any")
+@MODELS.register("fusion", kind="generative", stochastic=True, input="any",
+                 ci={"backbone": "cnn", "feature_depth": "conv2", "head": "gfz", "backbone_epochs": 2})
 def fusion(
     input_shape: tuple[int, ...],
     num_classes: int,
@@ -174,7 +175,8 @@ def fusion(
                        TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr))
 
 
-@MODELS.register("causal", kind="generative", stochastic=True, input="any")
+@MODELS.register("causal", kind="generative", stochastic=True, input="any",
+                 ci={"backbone": "cnn", "feature_depth": "fc1", "hidden": 128, "backbone_epochs": 2})
 def causal(
     input_shape: tuple[int, ...],
     num_classes: int,
