@@ -1,4 +1,8 @@
-"""Accuracy under attack vs the attack's grid value, per model config (mean ± std over seeds)."""
+"""Accuracy under attack vs the attack's grid value, per model config (mean ± std over seeds).
+
+A thin example over ``robustsweep.report``: aggregation is :func:`robustsweep.report.aggregate.aggregate`, the figure
+is :func:`robustsweep.report.figures.line_with_band`. ``robustsweep report SWEEP`` writes the same and more.
+"""
 from __future__ import annotations
 
 import sys
@@ -9,39 +13,23 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load, parse  # noqa: E402
 
-from robustsweep.report.aggregate import to_markdown  # noqa: E402
+from robustsweep.report.aggregate import aggregate, to_markdown  # noqa: E402
+from robustsweep.report.figures import line_with_band  # noqa: E402
 
 
 def table(df: pl.DataFrame) -> pl.DataFrame:
-    return (df.group_by("label", "attack", "param", "value")
-              .agg(pl.col("adv_accuracy").mean().alias("acc_mean"), pl.col("adv_accuracy").std().alias("acc_std"),
-                   pl.col("clean_accuracy").mean().alias("clean_mean"), pl.col("seed").n_unique().alias("n_seeds"))
-              .sort("attack", "label", "value"))
+    """Mean/std over seeds per label (the varying config) × attack × grid value, by the report's aggregate."""
+    keyed = df.with_columns(pl.col("label").alias("cfg.label")).select(
+        "cfg.label", "seed", "status", "attack", "param", "value", "adv_accuracy", "clean_accuracy")
+    return aggregate(keyed, ("adv_accuracy", "clean_accuracy")).rename({"cfg.label": "label"})
 
 
-def plot(t: pl.DataFrame, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(df: pl.DataFrame, out: Path) -> list[Path]:
     paths = []
-    for attack in t["attack"].unique().sort():
-        sub = t.filter(pl.col("attack") == attack)
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        for label in sub["label"].unique().sort():
-            s = sub.filter(pl.col("label") == label).sort("value")
-            ax.errorbar(s["value"], s["acc_mean"], yerr=s["acc_std"].fill_null(0), marker="o", capsize=2, label=label)
-        ax.set_xlabel(sub["param"][0] or "value")
-        ax.set_ylabel("accuracy under attack")
-        ax.set_title(attack)
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        p = out / f"accuracy_{attack}.png"
-        fig.savefig(p, dpi=120)
-        plt.close(fig)
-        paths.append(p)
+    for attack in df["attack"].unique().sort():
+        sub = df.filter(pl.col("attack") == attack)
+        paths.append(line_with_band(sub, "value", "adv_accuracy", "label", out / f"accuracy_{attack}.png",
+                                    title=attack, xlabel=sub["param"][0] or "value", ylabel="accuracy under attack"))
     return paths
 
 
@@ -52,7 +40,7 @@ def main() -> None:
     out = Path(a.out)
     t.write_csv(out / "accuracy_vs_eps.csv")
     (out / "accuracy_vs_eps.md").write_text(to_markdown(t, digits=3) + "\n")
-    for p in plot(t, out):
+    for p in plot(df, out):
         print(f"wrote {p}")
     print(f"wrote {out / 'accuracy_vs_eps.md'} and .csv ({len(t)} rows)")
 

@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load, parse  # noqa: E402
 
 from robustsweep.report.aggregate import to_markdown  # noqa: E402
+from robustsweep.report.figures import roc_curves  # noqa: E402
 
 
 def detectors(df: pl.DataFrame) -> list[str]:
@@ -22,34 +23,22 @@ def table(df: pl.DataFrame) -> pl.DataFrame:
         cols = {k: f"det.{d}.{k}" for k in ("tpr", "fpr", "auc") if f"det.{d}.{k}" in df.columns}
         parts.append(df.group_by("label", "attack", "value").agg(
             [pl.lit(d).alias("detector")] + [pl.col(c).mean().alias(k) for k, c in cols.items()]))
-    return pl.concat(parts, how="diagonal_relaxed").sort("detector", "attack", "label", "value") if parts else pl.DataFrame()
+    if not parts:
+        return pl.DataFrame()
+    return pl.concat(parts, how="diagonal_relaxed").sort("detector", "attack", "label", "value")
 
 
 def plot_roc(df: pl.DataFrame, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """One ROC figure per detector (the report's :func:`robustsweep.report.figures.roc_curves`)."""
     paths = []
     for d in detectors(df):
-        fpr_c, tpr_c = f"det.{d}.roc_fpr", f"det.{d}.roc_tpr"
+        fpr_c, tpr_c, auc_c = f"det.{d}.roc_fpr", f"det.{d}.roc_tpr", f"det.{d}.auc"
         if fpr_c not in df.columns:
             continue
-        fig, ax = plt.subplots(figsize=(4, 4))
         first = df.filter(pl.col(fpr_c).is_not_null()).group_by("label", "attack", "value").first()
-        for r in first.sort("label", "attack", "value").iter_rows(named=True):
-            ax.plot(r[fpr_c], r[tpr_c], lw=1, label=f"{r['label']} {r['attack']} {r['value']}")
-        ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-        ax.set_xlabel("FPR (clean)")
-        ax.set_ylabel("TPR (adversarial)")
-        ax.set_title(f"{d} detection")
-        ax.legend(fontsize=5)
-        fig.tight_layout()
-        p = out / f"roc_{d}.png"
-        fig.savefig(p, dpi=120)
-        plt.close(fig)
-        paths.append(p)
+        curves = [(f"{r['label']} {r['attack']} {r['value']}", r[fpr_c], r[tpr_c], r.get(auc_c))
+                  for r in first.sort("label", "attack", "value").iter_rows(named=True)]
+        paths.append(roc_curves(curves, out / f"roc_{d}.png", title=f"{d} detection"))
     return paths
 
 

@@ -63,6 +63,11 @@ class Registry:
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (tests that register a throw-away model clean up with this)."""
+        self._load()
+        self._entries.pop(name, None)
+
     def where(self, **meta: Any) -> list[Entry]:
         """Entries whose metadata has every given key = value (``ATTACKS.where(norm="linf")``)."""
         return [e for e in self.entries() if all(e.meta.get(k) == v for k, v in meta.items())]

@@ -44,7 +44,7 @@ def nan_model():
         return net
 
     yield "test-nan"
-    MODELS._entries.pop("test-nan")
+    MODELS.unregister("test-nan")
 
 
 def test_rows_cover_every_attack_point(tmp_path):
