@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from robustsweep.config.trial import TrialConfig
 from robustsweep.core.runtime import Runtime
 from robustsweep.errors import TrialFailed
 from robustsweep.store import provenance
@@ -40,7 +41,7 @@ def load_data(dataset_cfg: dict[str, Any], seed: int, root: str | None):
     return _load_data(dataset_cfg["name"], json.dumps(opts, sort_keys=True), seed, root)
 
 
-def train_model(cfg: dict[str, Any], data, device: torch.device, cache_dir: Path | None,
+def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | None,
                 log: Callable[[str], None]) -> tuple[torch.nn.Module, bool]:
     """Build the model of ``cfg`` and train it, or load it from the content-addressed cache."""
     from robustsweep.models.cache import key_hash, load_or_train, set_default_cache_dir
@@ -78,7 +79,7 @@ def _eval_subset(data, n_eval: int | None, seed: int) -> tuple[torch.Tensor, tor
     return data.x_test[idx], data.y_test[idx]
 
 
-def run_trial(cfg: dict[str, Any], rt: Runtime, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run one trial and write its Parquet file; return its rows. Raises TrialFailed after recording a failure."""
     from robustsweep.core.evaluate import evaluate
     from robustsweep.ops.train import resolve_device
@@ -139,7 +140,7 @@ def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int 
     return fit_detectors(specs, model, x, y)
 
 
-def run_logged(cfg: dict[str, Any], rt: Runtime, header: str = "") -> list[dict[str, Any]] | None:
+def run_logged(cfg: TrialConfig, rt: Runtime, header: str = "") -> list[dict[str, Any]] | None:
     """What every runner does with one trial: skip it if the store already has it (returns None), else announce it
     with a running marker and run it, logging to ``<sweep>/logs/<trial_id>.log``.
 

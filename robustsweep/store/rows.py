@@ -11,12 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from robustsweep.config.trial import TrialConfig
 from robustsweep.store.parquet import trial_path, write_trial
 from robustsweep.store.provenance import host
 from robustsweep.store.schema import flatten_config
 
 
-def identity(cfg: dict[str, Any], sweep: str) -> dict[str, Any]:
+def identity(cfg: TrialConfig, sweep: str) -> dict[str, Any]:
     """Columns that say which trial a row belongs to: sweep, ids, seed and the flattened config (``cfg.*``)."""
     return {
         "sweep": sweep,
@@ -27,7 +28,7 @@ def identity(cfg: dict[str, Any], sweep: str) -> dict[str, Any]:
     }
 
 
-def failed_row(cfg: dict[str, Any], sweep: str, error: str, **extra: Any) -> dict[str, Any]:
+def failed_row(cfg: TrialConfig, sweep: str, error: str, **extra: Any) -> dict[str, Any]:
     """The single row a failed trial leaves in the store (``extra``: provenance, timings)."""
     return {
         **identity(cfg, sweep),
@@ -40,7 +41,7 @@ def failed_row(cfg: dict[str, Any], sweep: str, error: str, **extra: Any) -> dic
     }
 
 
-def record_lost_trial(cfg: dict[str, Any], results: str | Path, sweep: str, error: str) -> bool:
+def record_lost_trial(cfg: TrialConfig, results: str | Path, sweep: str, error: str) -> bool:
     """Write a ``failed`` row for a trial whose process died before writing anything. Never overwrites.
 
     Returns True when a row was written.
