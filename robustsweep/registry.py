@@ -25,7 +25,7 @@ class Entry:
       ``iterative`` (has ``steps`` and ``step_size`` that must be able to reach ``eps``);
     - models: ``kind`` ("generative" | "discriminative"), ``stochastic`` (fresh random draws per call),
       ``input`` ("any" | "image32": needs 32×32 colour images, e.g. VGG/ResNet), ``ci`` (keyword arguments of a
-      small instance that trains on 8×8 digits: what the contract tests build);
+      small instance that trains on 8×8 digits: what the contract tests build), ``ci_epochs`` (its epochs there);
     - detectors: ``calibration`` ("train" | "validation": the split its threshold is fitted on),
       ``needs`` (a model capability).
     """

@@ -29,10 +29,16 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
-from robustsweep.models.likelihoods import kl_normal, log_normal, log_std_normal, make_likelihood
+from robustsweep.models import draws
+from robustsweep.models.likelihoods import (
+    kl_normal,
+    log_normal,
+    log_std_normal,
+    make_likelihood,
+)
 from robustsweep.models.nets import Decoder, XEncoder, mlp
 from robustsweep.registry import MODELS
 
@@ -79,7 +85,13 @@ class DeepBayes(nn.Module):
 
     ``bounded=False`` (used by the fusion models, not settable from a spec) models unbounded standardised
     features: the decoder mean is linear instead of sigmoid.
+
+    The logits are Monte-Carlo estimates: every call draws fresh noise from the global RNG, unless the call runs
+    inside :func:`robustsweep.models.draws.shared_draws`, which fixes the noise (common random numbers for
+    finite-difference attacks such as SPSA and ZOO; see that module for why).
     """
+
+    stochastic = True  # read by robustsweep.models.draws.is_stochastic
 
     def __init__(
         self,
@@ -175,23 +187,29 @@ class DeepBayes(nn.Module):
     def logits(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
         """Eq. 2: (N, C) log (1/K) sum_k p(x, z_ck, y_c)/q(z_ck|x, y_c), all classes and samples batched.
 
-        ``eps`` (K, C, N, dim_z) fixes the standard-normal noise (tests); by default it is drawn fresh.
+        ``eps`` (K, C, N, dim_z) fixes the standard-normal noise (tests); by default it is drawn fresh from the
+        global RNG, or, inside :func:`~robustsweep.models.draws.shared_draws`, from one generator seeded afresh for
+        this call and consumed chunk by chunk in order -- so the noise is a function of (seed, N) only and two calls
+        on equally sized batches see identical noise row for row.
         """
         k = self.K if eps is None else eps.shape[0]
         chunk = max(1, self.max_rows // (k * self.num_classes))
+        gen = draws.generator(self, x.device) if eps is None else None
         if x.shape[0] <= chunk:
-            return self._logits_block(x, eps)
-        return torch.cat([self._logits_block(x[i : i + chunk], None if eps is None else eps[:, :, i : i + chunk])
+            return self._logits_block(x, eps, gen)
+        return torch.cat([self._logits_block(x[i : i + chunk], None if eps is None else eps[:, :, i : i + chunk],
+                                             gen)
                           for i in range(0, x.shape[0], chunk)])
 
-    def _logits_block(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+    def _logits_block(self, x: torch.Tensor, eps: torch.Tensor | None = None,
+                      gen: torch.Generator | None = None) -> torch.Tensor:
         N, C = x.shape[0], self.num_classes
         ctx = self._context(x)
         yv = torch.eye(C, device=x.device).unsqueeze(1)  # (C, 1, C)
         yi = torch.arange(C, device=x.device).unsqueeze(1)  # (C, 1)
         mu, lv = self._q(self.q_x(x), yv)  # (C, N, dz)
         if eps is None:
-            eps = torch.randn(self.K, C, N, self.dim_z, device=x.device)
+            eps = draws.randn(self, (self.K, C, N, self.dim_z), x.device, gen)
         z = mu + torch.exp(0.5 * lv) * eps  # (K, C, N, dz)
         prior = self._prior(yv, ctx)
         log_pz = log_std_normal(z) if prior is None else log_normal(z, *prior)
@@ -211,7 +229,7 @@ class DeepBayes(nn.Module):
         yv = F.one_hot(y, self.num_classes).to(x.dtype).unsqueeze(0)  # (1, N, C)
         yi = y.unsqueeze(0)  # (1, N)
         mu, lv = self._q(self.q_x(x), yv)  # (1, N, dz)
-        z = mu + torch.exp(0.5 * lv) * torch.randn(self.K_train, *mu.shape, device=x.device)
+        z = mu + torch.exp(0.5 * lv) * draws.randn(self, (self.K_train, *mu.shape), x.device)
         expected = (self._log_py(z, yv, yi, ctx) + self._log_px(z, yv, ctx)).expand(self.K_train, 1, len(x))
         prior = self._prior(yv, ctx)
         if prior is None:
@@ -288,7 +306,9 @@ def _register(name: str, doc: str) -> None:
         "l2|gaussian|gaussian_fixed|bernoulli, sigma (fixed or initial sigma of the Gaussian likelihoods), "
         "K_train (ELBO samples), K (importance samples at test, eq. 2), layers (hidden layers of the x-networks)."
     )
-    MODELS.register(name)(build)
+    kind = "generative" if name.startswith("g") else "discriminative"
+    MODELS.register(name, kind=kind, stochastic=True, input="any",
+                   ci={"dim_z": 16, "hidden": 128, "likelihood": "gaussian_fixed", "sigma": 0.25}, ci_epochs=6)(build)
 
 
 _register("gfz", "Deep Bayes GFZ: p(z) p(y|z) p(x|z,y), generative, fully connected (paper 001).")
