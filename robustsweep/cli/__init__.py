@@ -1,6 +1,7 @@
 """Command line: one parser, one module per command group.
 
-``local`` holds run / results / query / list, ``cluster`` holds submit / status / resume. Exit codes (see
+``local`` holds run / results / query / list, ``cluster`` holds submit / status / resume, ``report`` holds report
+(tables, figures, report.md/html from the Parquet files). Exit codes (see
 :mod:`robustsweep.errors`): 0 all good; 1 some trials failed (their errors are in the store and printed); 2 bad input
 or a cluster set-up problem -- nothing was started. Errors of the tool's own family are turned into that one line
 and exit code here, once.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robustsweep.cli import cluster, local
+from robustsweep.cli import cluster, local, report
 from robustsweep.cli.common import err, finish
 from robustsweep.errors import RobustSweepError
 
@@ -23,11 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sweeps over generative classifiers and adversarial attacks: an experiment file (YAML) is "
                     "expanded into trials; each trial trains one model and evaluates its whole attack grid; "
                     "each finished trial writes one Parquet file under <results>/<sweep>/trials/.",
-        epilog="Start with: robustsweep run experiments/quickstart.yaml   then: robustsweep results quickstart",
+        epilog="Start with: robustsweep run experiments/quickstart.yaml   then: robustsweep results quickstart   "
+               "and: robustsweep report quickstart --out reports",
     )
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     local.add_parsers(sub)
     cluster.add_parsers(sub)
+    report.add_parsers(sub)
     return ap
 
 

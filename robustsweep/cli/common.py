@@ -45,13 +45,17 @@ def add_local(p: argparse.ArgumentParser) -> None:
 
 
 def finish(results: Path | str, sweep: str, summary) -> int:
-    """Print the summary table and failures; exit code says whether anything failed."""
-    from robustsweep.report.aggregate import sweep_table, to_markdown
+    """Print the outcome, the compact pivot summary and the failures; exit code says whether anything failed.
+
+    The summary is one block per attack (config rows × grid values, mean ± std over seeds of the accuracy under
+    attack, clean accuracy first). If it cannot be built the trials' outcome and failures are still printed.
+    """
+    from robustsweep.report import aggregate
 
     print(f"\n{summary.ok}/{summary.total} trials ok, {summary.failed} failed, {summary.elapsed_s:.0f}s")
     try:
-        table = sweep_table(results, sweep, ("clean_accuracy", "adv_accuracy"))
-        print(to_markdown(table, digits=3))
+        print(aggregate.format_pivot(aggregate.sweep_pivot(results, sweep)))
+        print(f"(full table: `robustsweep results {sweep} --long`; report: `robustsweep report {sweep}`)")
     except FileNotFoundError:
         pass
     except Exception as e:  # the trials' files are safe; only the summary could not be built

@@ -30,15 +30,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_local(p)
     p.set_defaults(handler=cmd_run)
 
-    p = sub.add_parser("results", help="aggregated table of a sweep (mean/std over seeds)")
+    p = sub.add_parser("results", help="a sweep's results: compact pivot per attack (default), --long or --raw",
+                       description="Print a sweep's results, read from its Parquet files. Default (--pivot): one "
+                                   "block per attack, config rows x grid-value columns (eps=0.1 ...), cells mean "
+                                   "± std over seeds, clean accuracy first (the summary `run` prints). --long: the "
+                                   "aggregated long table, one row per config x attack x grid value with "
+                                   "<metric>_mean/_std and n_seeds. --raw: every stored row.")
     p.add_argument("sweep")
     add_results(p)
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--pivot", dest="view", action="store_const", const="pivot",
+                      help="compact pivot per attack (the default view)")
+    view.add_argument("--long", dest="view", action="store_const", const="long",
+                      help="aggregated long table (mean/std over seeds per config x attack x grid value)")
+    view.add_argument("--raw", dest="view", action="store_const", const="raw", help="print every row (no aggregation)")
+    p.set_defaults(view="pivot")
     p.add_argument("--metrics", default=None,
-                   help="comma-separated metric columns (default: clean_accuracy,adv_accuracy,success_rate,"
-                        "mean_l2,rho)")
-    p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
-    p.add_argument("--markdown", "--md", metavar="FILE", help="also write the table as Markdown")
-    p.add_argument("--raw", action="store_true", help="print every row (no aggregation)")
+                   help="comma-separated metric columns: the pivot shows one block set per metric (default: "
+                        "adv_accuracy); the long table's and the CSV's columns (default: clean_accuracy,"
+                        "adv_accuracy,success_rate,mean_l2,rho)")
+    p.add_argument("--csv", metavar="FILE",
+                   help="also write the machine-readable long table as CSV, whatever the view (every row with --raw)")
+    p.add_argument("--markdown", "--md", metavar="FILE", help="also write the view shown as Markdown")
     p.set_defaults(handler=cmd_results)
 
     p = sub.add_parser("query", help="run polars SQL over a sweep's rows (table name: results)",
@@ -81,21 +94,34 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_results(a: argparse.Namespace) -> int:
     import polars as pl
 
-    from robustsweep.report.aggregate import DEFAULT_METRICS, sweep_table, to_markdown
+    from robustsweep.report.aggregate import DEFAULT_METRICS, aggregate, format_pivot, pivot_summary, to_markdown
     from robustsweep.store.parquet import read_sweep
 
-    metrics = tuple(a.metrics.split(",")) if a.metrics else DEFAULT_METRICS
+    metrics = tuple(m.strip() for m in a.metrics.split(",") if m.strip()) if a.metrics else None
     try:
-        table = read_sweep(a.results, a.sweep) if a.raw else sweep_table(a.results, a.sweep, metrics)
+        rows = read_sweep(a.results, a.sweep)
     except FileNotFoundError as e:
         return err(str(e))
-    with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_width_chars=200):
-        print(table)
-    if a.csv:
-        table.select([c for c in table.columns if table[c].dtype != pl.List]).write_csv(a.csv)
+    long = rows if a.view == "raw" else aggregate(rows, metrics or DEFAULT_METRICS) if a.view == "long" or a.csv else None
+    if a.view == "pivot":
+        pivot_metrics = [m for m in metrics or ("adv_accuracy",) if m != "clean_accuracy"] or ["adv_accuracy"]
+        unknown = [m for m in pivot_metrics if m not in rows.columns]
+        if unknown:
+            return err(f"--metrics: no column {', '.join(unknown)} in sweep {a.sweep!r}")
+        text = "\n\n".join(format_pivot(pivot_summary(rows, m), m) for m in pivot_metrics)
+        failed = rows.filter(pl.col("status") != "ok")["trial_id"].n_unique()
+        print(text)
+        if failed:
+            print(f"({failed} failed trial(s) excluded; `robustsweep status {a.sweep}` lists their errors)")
+    else:
+        text = to_markdown(long)
+        with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=40, tbl_width_chars=200):
+            print(long)
+    if a.csv and long is not None:
+        long.select([c for c in long.columns if long[c].dtype != pl.List]).write_csv(a.csv)
         print(f"wrote {a.csv}")
     if a.markdown:
-        Path(a.markdown).write_text(to_markdown(table) + "\n")
+        Path(a.markdown).write_text(text + "\n")
         print(f"wrote {a.markdown}")
     return EXIT_OK
 

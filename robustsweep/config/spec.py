@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import itertools
 import json
+import logging
 import math
 import typing
 from pathlib import Path
@@ -22,7 +24,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from robustsweep.config.grid import annotation_is_list
+from robustsweep.config.grid import annotation_is_list, split_grid
 from robustsweep.config.pydantic_errors import format_validation_error
 from robustsweep.errors import UsageError
 from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry
@@ -30,6 +32,24 @@ from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry
 
 class SpecError(UsageError):
     """A malformed experiment file. The message names the bad key and what is allowed; nothing has run."""
+
+
+log = logging.getLogger(__name__)
+_WARNED: set[str] = set()  # spec warnings already printed by this process (one line per attack entry, not per trial)
+
+
+def _warn_once(msg: str) -> None:
+    """Print a spec warning once per process: ``robustsweep: warning: <msg>`` on stderr.
+
+    Why a logger and not ``warnings.warn``: one clean line in the style of the CLI's ``robustsweep: error:`` line
+    (``warnings`` adds the file, line and source of the call), and the dedup below is ours: validation runs once per
+    expanded trial and the CLI expands a spec more than once, but the user should read each warning once.
+    With no logging configured, Python's last-resort handler prints WARNING records to stderr as the bare
+    message; tests read them with ``caplog``.
+    """
+    if msg not in _WARNED:
+        _WARNED.add(msg)
+        log.warning("robustsweep: warning: %s", msg)
 
 
 class _Strict(BaseModel):
@@ -256,12 +276,55 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
+def _check_reach(where: str, comp: dict[str, Any]) -> None:
+    """An iterative attack (registry ``iterative=True``: pgd, pgd-l2, he-pgd, mim, ifgsm, bim) must be able to
+    travel its radius: steps × step_size against eps, for every point of the entry's grid.
+
+    Rule (seeds README, from the deep-Bayes public code): without a random start the attack starts at x and can
+    move at most steps × step_size, so that must be >= eps or the larger ε values of a grid silently repeat a
+    smaller attack -- refused. With a random start (uniform in the ball) an iterate can still reach the boundary,
+    so the paper's own PGD (40 × 0.01 at ε = 0.5) is accepted with a warning when steps × step_size < eps, and
+    refused only below eps / 2 (e.g. 5 × 0.01 at ε = 0.5), where it cannot come near ε. Keys absent from the entry
+    take the attack's signature defaults; ``step_size: null`` means eps / steps (ifgsm, bim, mim), which reaches
+    eps exactly; an attack without a ``random_start`` parameter (mim, ifgsm) has none.
+    """
+    entry = ATTACKS.get(comp["name"])
+    if not entry.meta.get("iterative"):
+        return
+    defaults = {k: p.default for k, p in entry.params().items() if p.default is not inspect.Parameter.empty}
+    key, values, fixed = split_grid(entry.fn, comp)
+    short: list[str] = []
+    for v in values:
+        p = {**defaults, **fixed, **({} if key is None else {key: v})}
+        if p.get("eps") is None or p.get("steps") is None or p.get("step_size") is None:
+            continue  # step_size None = eps / steps: reaches eps by construction
+        eps, steps, step = float(p["eps"]), int(p["steps"]), float(p["step_size"])
+        travel = steps * step
+        if eps <= 0 or travel >= eps * (1 - 1e-9):  # tolerance: 30 × 0.01 vs 0.3 in floating point
+            continue
+        random_start = bool(p.get("random_start", False))
+        if not random_start or travel < eps / 2:
+            why = "no random start" if not random_start else "below eps / 2 even with the random start"
+            raise SpecError(
+                f"{where}: steps × step_size = {travel:g} cannot reach eps = {eps:g} ({steps} × {step:g}, {why}); "
+                f"raise steps or step_size (step_size >= {eps / max(steps, 1):.4g} at {steps} steps)")
+        short.append(f"{steps} × {step:g} = {travel:g} < eps = {eps:g}")
+    if short:
+        _warn_once(
+            f"{where} ({comp['name']}): steps × step_size = {'; '.join(short)}; accepted because of the random start "
+            f"(an iterate may still reach the ball's boundary, as with the deep-Bayes paper's PGD, 40 × 0.01 at "
+            f"eps = 0.5), but the attack cannot travel the full radius from its start; raise steps or step_size "
+            f"to be sure")
+
+
 def validate_trial(cfg: dict[str, Any]) -> None:
-    """Check every component of one concrete trial against its registry (names, parameter keys and types)."""
+    """Check every component of one concrete trial against its registry (names, parameter keys and types), and
+    that every iterative attack can reach its ε (:func:`_check_reach`)."""
     _check_component("dataset", cfg["dataset"], DATASETS)
     _check_component("model", cfg["model"], MODELS)
     for i, a in enumerate(cfg["attacks"]):
         _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True)
+        _check_reach(f"attacks.{i}", a)
     for i, d in enumerate(cfg["detectors"]):
         # `label` names the detector's result columns (det.<label>.*) when one detector is used twice
         _check_component(f"detectors.{i}", d, DETECTORS, reserved=("label",))

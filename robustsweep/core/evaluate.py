@@ -43,7 +43,14 @@ def evaluate(
 
     An ε grid of two or more values also gets ``m.min_perturbation``: the mean over initially-correct inputs of
     the smallest ε that fooled each one, max(ε)+0.1 when none did (paper 001, footnote 4), on every row of that
-    attack. ``counterfactual`` adds one row per method with the counterfactual speed of paper 000."""
+    attack. ``counterfactual`` adds one row per method with the counterfactual speed of paper 000.
+
+    Budget 0 (``eps: 0`` of an attack whose registry ``budget`` is ``eps``) is not run: the ball of radius 0 is
+    {x}, so the row reuses the clean inputs AND the clean prediction (``x_adv = x``, ``pred_adv = pred_clean``,
+    ``attack_time_s = 0``). Why: a stochastic model (deep-Bayes logits are K-sample Monte-Carlo estimates) gives a
+    fresh prediction on every call, so predicting x again could flip some initially-correct inputs and count them
+    as attack "successes" at ε = 0 -- and the minimum-perturbation rule would then credit them with ε = 0. With
+    the reuse, success_rate at ε = 0 is exactly 0 and adv_accuracy equals clean_accuracy, on any model."""
     detectors = detectors or {}
     pred_clean = predict(model, x, batch_size).to(y.device)
     clean_acc = (pred_clean == y).float().mean().item()
@@ -54,15 +61,20 @@ def evaluate(
     correct = pred_clean == y
     for spec in attacks:
         name = spec["name"]
-        fn = ATTACKS.get(name).fn
+        entry = ATTACKS.get(name)
+        fn, budget = entry.fn, entry.meta.get("budget")
         key, values, fixed = attack_grid(spec)
         rows, successes = [], []
         for v in values:
             params = dict(fixed) if key is None else {**fixed, key: v}
             t0 = time.time()
-            x_adv = batched(functools.partial(fn, model, **params), x, y, batch_size=batch_size)
-            attack_time = time.time() - t0
-            pred_adv = predict(model, x_adv, batch_size).to(y.device)
+            if _zero_budget(params, budget):  # ε = 0: the clean point and the clean prediction (see docstring)
+                x_adv, pred_adv = x, pred_clean
+                attack_time = 0.0
+            else:
+                x_adv = batched(functools.partial(fn, model, **params), x, y, batch_size=batch_size)
+                attack_time = time.time() - t0
+                pred_adv = predict(model, x_adv, batch_size).to(y.device)
             row = {
                 **base,
                 "attack": name,
@@ -90,6 +102,12 @@ def evaluate(
         yield from _counterfactual_rows(model, x, y, base, counterfactual, progress)
 
 
+def _zero_budget(params: dict[str, Any], budget: str | None) -> bool:
+    """Whether this attack point has a perturbation budget of exactly 0 (its ball is the clean point)."""
+    b = params.get(budget) if budget else None
+    return isinstance(b, (int, float)) and not isinstance(b, bool) and float(b) == 0.0
+
+
 def _counterfactual_rows(model, x, y, base, cf: dict[str, Any], progress) -> Iterator[dict[str, Any]]:
     from robustsweep.attacks.speed import accuracy_per_iteration
 
@@ -108,9 +126,18 @@ def _counterfactual_rows(model, x, y, base, cf: dict[str, Any], progress) -> Ite
 
 def _detection_columns(name: str, det: Any, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
                        success: torch.Tensor) -> dict[str, Any]:
+    """``det.<name>.*`` columns of one attack point. A detector with ``class_averaged`` set (per-class α, paper 001's
+    public code) reports ``tpr``/``fpr`` averaged over the classes whose thresholds were used (each successful
+    adversarial / clean input goes to its predicted class; classes without inputs are skipped, as in the public
+    code), and the pooled rates as ``tpr_pooled``/``fpr_pooled``; ROC and AUC are unchanged."""
     from robustsweep.ops.metrics import detection_metrics
 
-    out = detection_metrics(det, model, x, x_adv, success)
+    if getattr(det, "class_averaged", False) and hasattr(det, "score_and_class"):
+        rec = _ClassRecorder(det)
+        out = detection_metrics(rec, model, x, x_adv, success)
+        out.update(_class_averaged_rates(rec, det, model, x, x_adv, success))
+    else:
+        out = detection_metrics(det, model, x, x_adv, success)
     cols = {}
     for k, v in out.items():
         if isinstance(v, torch.Tensor):
@@ -119,3 +146,53 @@ def _detection_columns(name: str, det: Any, model: torch.nn.Module, x: torch.Ten
             v = None
         cols[f"det.{name}.{k}"] = v
     return cols
+
+
+class _ClassRecorder:
+    """Hands a per-class detector to ``detection_metrics`` and keeps, for every ``score`` call, the class each score
+    was thresholded with -- so class-averaged rates come from the very draw (stochastic models) the pooled rates,
+    ROC and AUC come from, without scoring twice."""
+
+    def __init__(self, det: Any):
+        self.det = det
+        self.calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (input, score, class)
+
+    @property
+    def threshold(self) -> float:
+        return self.det.threshold
+
+    def score(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        s, c = self.det.score_and_class(model, x)
+        self.calls.append((x, s, c))
+        return s
+
+    def reject(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return self.score(model, x) > self.threshold
+
+
+def _class_mean(rejected: torch.Tensor, cls: torch.Tensor) -> float:
+    rates = [rejected[cls == k].float().mean().item() for k in torch.unique(cls).tolist()]
+    return sum(rates) / len(rates) if rates else math.nan
+
+
+def _class_averaged_rates(rec: _ClassRecorder, det: Any, model: torch.nn.Module, x: torch.Tensor,
+                          x_adv: torch.Tensor, success: torch.Tensor) -> dict[str, float]:
+    success = torch.as_tensor(success).bool().to(x_adv.device)
+    n_pos = int(success.sum())
+    clean = next(((s, c) for xi, s, c in rec.calls if xi is x), None)
+    pos = next(((s, c) for xi, s, c in rec.calls if xi is not x and len(xi) == n_pos), None)
+    if clean is None:  # not scored through the recorder as expected: one fresh pass
+        clean = det.score_and_class(model, x)
+    if pos is None and n_pos:
+        pos = det.score_and_class(model, x_adv[success])
+    thr = det.threshold
+    out = {"fpr_pooled": _nan_mean(clean[0] > thr), "fpr": _class_mean((clean[0] > thr).cpu(), clean[1].cpu())}
+    if n_pos:
+        out |= {"tpr_pooled": _nan_mean(pos[0] > thr), "tpr": _class_mean((pos[0] > thr).cpu(), pos[1].cpu())}
+    else:
+        out |= {"tpr_pooled": math.nan, "tpr": math.nan}
+    return out
+
+
+def _nan_mean(t: torch.Tensor) -> float:
+    return t.float().mean().item() if t.numel() else math.nan

@@ -16,6 +16,25 @@ def logits_of(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -
     return batched_logits(model, x, batch_size)
 
 
+def model_kind(model: torch.nn.Module) -> str | None:
+    """"generative", "discriminative" or None (unknown) for a built model, which does not know its registry name.
+
+    Order: a ``kind`` attribute on the model ("generative" | "discriminative", the registry's vocabulary) wins;
+    otherwise the classes the registry's ``kind="discriminative"`` entries build -- the cross-entropy baselines
+    (:class:`~robustsweep.models.baselines.Classifier`: ``mlp``, ``cnn``; :class:`~robustsweep.models.backbones.TapNet`:
+    ``vgg16``, ``vgg19``, ``resnet18``) -- are discriminative; anything else is unknown. Deliberately NOT "has no
+    ``log_marginal``": that method is optional for generative classifiers too (the model contract defaults it to
+    logsumexp of the logits), and the deep-Bayes DFX/DBX are deep-Bayes models, not the paper's baselines.
+    """
+    kind = getattr(model, "kind", None)
+    if kind in ("generative", "discriminative"):
+        return kind
+    from robustsweep.models.backbones import TapNet
+    from robustsweep.models.baselines import Classifier
+
+    return "discriminative" if isinstance(model, (Classifier, TapNet)) else None
+
+
 def fpr_at(z: torch.Tensor, alpha: float) -> float:
     return (z > alpha).float().mean().item()
 

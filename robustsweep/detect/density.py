@@ -14,42 +14,86 @@ the fraction of fit data rejected equals ``target_fpr`` (5% in the papers; stati
 time, so the bisection is exact even for stochastic models). ``score`` returns z, so ROC curves from different
 classes' thresholds are comparable and the operating point is ``z > alpha``. Where many fit inputs share the
 same statistic (ties) the exact target FPR may be unattainable; the achieved value is kept in ``fit_fpr``.
+
+Two options follow the deep-Bayes public code (``test_attacks/detect_attacks_logp.py``):
+
+- ``reverse`` (marginal, logit): reject HIGH log p(x) / log p(x, F(x)) instead of low, i.e. d = +log p. The
+  public code does this for its discriminative baselines (``mlp``, ``cnn``: ``plus = True``), whose "log p(x)" is
+  only logsumexp of cross-entropy logits. ``None`` (default) follows that rule: reversed iff the model is a
+  discriminative baseline by :func:`~robustsweep.detect._common.model_kind` (a ``kind`` attribute if the model has
+  one, else the classes the registry's ``kind="discriminative"`` entries build: mlp, cnn, vgg16/19, resnet18);
+  generative classifiers and the seven deep-Bayes models keep the paper's direction. ``True``/``False`` force it.
+  KL and TV are never reversed (the public code always rejects a large KL).
+- ``per_class_alpha`` (logit, kl, tv; default False = one α for all classes): one α_c per class, each by
+  bisection in [0, 3] for ``target_fpr`` on the fit inputs the detector assigns to class c (its predicted class,
+  as at test time; the public code groups the training data by true label -- the same groups when the
+  classifier fits its training data), and the detection rates are reported averaged over classes as the public
+  code does (the evaluator reads ``class_averaged``; see :meth:`DensityDetector.score_and_class`). A class with
+  fewer than ⌈1/target_fpr⌉ fit inputs cannot resolve the target and keeps the pooled α. With per-class α the
+  score is z - α_c and the operating point is ``score > 0``, so ROC curves sweep one common offset to every
+  class's threshold. A given ``alpha`` is used for every class as is.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from robustsweep.detect._common import alpha_for_fpr, group_stats, logits_of, standardise
+from robustsweep.detect._common import alpha_for_fpr, group_stats, logits_of, model_kind, standardise
 from robustsweep.ops.batching import batched, model_device
 from robustsweep.registry import DETECTORS
 
 _KINDS = ("marginal", "logit", "kl", "tv")
+_REVERSIBLE = ("marginal", "logit")
 
 
 class DensityDetector:
     """One of marginal / logit / KL / TV detection; see the module docstring."""
 
-    def __init__(self, kind: str, alpha: float | None = None, target_fpr: float = 0.05):
+    def __init__(self, kind: str, alpha: float | None = None, target_fpr: float = 0.05, reverse: bool | None = None,
+                 per_class_alpha: bool = False):
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+        if reverse and kind not in _REVERSIBLE:
+            raise ValueError(f"reverse applies to {' and '.join(_REVERSIBLE)} detection only, not {kind!r}")
+        if per_class_alpha and kind == "marginal":
+            raise ValueError("per_class_alpha needs per-class statistics; marginal detection has one threshold")
         self.kind = kind
         self.alpha = alpha
         self.target_fpr = target_fpr
+        self.reverse = reverse  # as asked (None = by model kind); the resolved direction is `reversed` after fit
+        self.reversed: bool | None = None
+        self.per_class_alpha = per_class_alpha
+        self.alpha_per_class: torch.Tensor | None = None
         self.mean: torch.Tensor | None = None
         self.std: torch.Tensor | None = None
         self.p_bar: torch.Tensor | None = None
         self.fit_fpr: float | None = None
+        self.fit_fpr_per_class: torch.Tensor | None = None  # fit-data FPR within each class (None for marginal)
+
+    @property
+    def class_averaged(self) -> bool:
+        """Whether detection rates are reported averaged over the (predicted) classes, as the public code does."""
+        return self.per_class_alpha
 
     @property
     def threshold(self) -> float:
-        """Operating point on the ``score`` scale: reject iff score > threshold (= α)."""
+        """Operating point on the ``score`` scale: reject iff score > threshold (α; 0 with per-class α)."""
         if self.alpha is None:
             raise RuntimeError(f"{self.kind} detector used before fit()")
-        return float(self.alpha)
+        return 0.0 if self.alpha_per_class is not None else float(self.alpha)
+
+    def _direction(self, model: torch.nn.Module) -> bool:
+        if self.kind not in _REVERSIBLE:
+            return False
+        if self.reverse is not None:
+            return bool(self.reverse)
+        return model_kind(model) == "discriminative"
 
     def _stat(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """(statistic, class used for its threshold): the true class at fit time, the predicted one after."""
+        sign = 1.0 if self.reversed else -1.0  # d = -log p (reject low density) or +log p (reversed)
         logits = logits_of(model, x).float()
         if self.kind == "marginal":
             if hasattr(model, "log_marginal"):
@@ -57,10 +101,10 @@ class DensityDetector:
                     lm = batched(model.log_marginal, x, device=model_device(model))
             else:
                 lm = torch.logsumexp(logits, dim=1)
-            return -lm.float().to(x.device), torch.zeros(len(x), dtype=torch.long, device=x.device)
+            return sign * lm.float().to(x.device), torch.zeros(len(x), dtype=torch.long, device=x.device)
         c = logits.argmax(1) if y is None else y.to(logits.device)
         if self.kind == "logit":
-            return -logits.gather(1, c[:, None]).squeeze(1), c
+            return sign * logits.gather(1, c[:, None]).squeeze(1), c
         logp = logits.log_softmax(1)  # exact log-probabilities: log(p.clamp(eps)) would tie all confident inputs
         p = logp.exp()
         if y is not None:  # fit time: class-mean probability vectors
@@ -76,49 +120,80 @@ class DensityDetector:
         return d, c
 
     def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> DensityDetector:
+        self.reversed = self._direction(model)
         stat, group = self._stat(model, x, y)
         n_groups = 1 if self.kind == "marginal" else int(getattr(model, "num_classes", int(group.max()) + 1))
         self.mean, self.std = group_stats(stat, group, n_groups)
         # FPR is measured the way the detector is used: threshold of the *predicted* class
-        z_fit = self._z(model, x) if self.kind != "marginal" else standardise(stat, group, self.mean, self.std)
+        if self.kind == "marginal":
+            z_fit, c_fit = standardise(stat, group, self.mean, self.std), group
+        else:
+            z_fit, c_fit = self._z(model, x)
+        self.alpha_per_class = None
         if self.alpha is None:
-            self.alpha = alpha_for_fpr(z_fit, self.target_fpr)
-        self.fit_fpr = (z_fit > self.alpha).float().mean().item()
+            self.alpha = alpha_for_fpr(z_fit, self.target_fpr)  # pooled α (and the fallback of sparse classes)
+            if self.per_class_alpha:
+                alphas = torch.full((n_groups,), float(self.alpha), device=z_fit.device)
+                min_n = math.ceil(1.0 / self.target_fpr)
+                for k in range(n_groups):
+                    sel = c_fit == k
+                    if int(sel.sum()) >= min_n:
+                        alphas[k] = alpha_for_fpr(z_fit[sel], self.target_fpr)
+                self.alpha_per_class = alphas
+        rejected = z_fit > (self.alpha_per_class[c_fit] if self.alpha_per_class is not None else self.alpha)
+        self.fit_fpr = rejected.float().mean().item()
+        if self.kind != "marginal":
+            self.fit_fpr_per_class = torch.stack([
+                rejected[c_fit == k].float().mean() if (c_fit == k).any() else torch.tensor(float("nan"))
+                for k in range(n_groups)
+            ]).cpu()
         return self
 
-    def _z(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def _z(self, model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(standardised statistic z, class whose statistics standardised it), from one model call."""
         if self.mean is None:
             raise RuntimeError(f"{self.kind} detector used before fit()")
         stat, group = self._stat(model, x)
-        return standardise(stat, group, self.mean.to(stat.device), self.std.to(stat.device))
+        return standardise(stat, group, self.mean.to(stat.device), self.std.to(stat.device)), group
+
+    def score_and_class(self, model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(score, class of the threshold it was compared with) from ONE model call (one draw of a stochastic
+        model): what per-class rates are averaged over."""
+        z, c = self._z(model, x)
+        if self.alpha_per_class is not None:
+            z = z - self.alpha_per_class.to(z.device)[c]
+        return z, c
 
     def score(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Standardised statistic z(x); higher = more suspicious."""
-        return self._z(model, x)
+        """Standardised statistic z(x) (z - α_c with per-class α); higher = more suspicious."""
+        return self.score_and_class(model, x)[0]
 
     def reject(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return self.score(model, x) > self.threshold
 
 
 @DETECTORS.register("marginal", calibration="train")
-def marginal(alpha: float | None = None, target_fpr: float = 0.05) -> DensityDetector:
-    """Marginal detection (paper 001): reject if -log p(x) > mean + alpha*std on clean data."""
-    return DensityDetector("marginal", alpha, target_fpr)
+def marginal(alpha: float | None = None, target_fpr: float = 0.05, reverse: bool | None = None) -> DensityDetector:
+    """Marginal detection (paper 001): reject if -log p(x) > mean + alpha*std on clean data (reverse: +log p(x);
+    None = reversed for the discriminative baselines, as the public code)."""
+    return DensityDetector("marginal", alpha, target_fpr, reverse)
 
 
 @DETECTORS.register("logit", calibration="train")
-def logit(alpha: float | None = None, target_fpr: float = 0.05) -> DensityDetector:
-    """Logit detection (paper 001/002): reject if -log p(x, F(x)) > mean_c + alpha*std_c of the predicted class."""
-    return DensityDetector("logit", alpha, target_fpr)
+def logit(alpha: float | None = None, target_fpr: float = 0.05, reverse: bool | None = None,
+          per_class_alpha: bool = False) -> DensityDetector:
+    """Logit detection (paper 001/002): reject if -log p(x, F(x)) > mean_c + alpha*std_c of the predicted class
+    (reverse: +log p(x, F(x)); None = reversed for the discriminative baselines; per_class_alpha: one α per class)."""
+    return DensityDetector("logit", alpha, target_fpr, reverse, per_class_alpha)
 
 
 @DETECTORS.register("kl", calibration="train")
-def kl(alpha: float | None = None, target_fpr: float = 0.05) -> DensityDetector:
+def kl(alpha: float | None = None, target_fpr: float = 0.05, per_class_alpha: bool = False) -> DensityDetector:
     """KL detection (paper 001): reject if KL[mean prob. vector of F(x) || p(.|x)] > mean_c + alpha*std_c."""
-    return DensityDetector("kl", alpha, target_fpr)
+    return DensityDetector("kl", alpha, target_fpr, per_class_alpha=per_class_alpha)
 
 
 @DETECTORS.register("tv", calibration="train")
-def tv(alpha: float | None = None, target_fpr: float = 0.05) -> DensityDetector:
+def tv(alpha: float | None = None, target_fpr: float = 0.05, per_class_alpha: bool = False) -> DensityDetector:
     """TV detection (paper 001): total variation to the class-mean probability vector, mean_c + alpha*std_c."""
-    return DensityDetector("tv", alpha, target_fpr)
+    return DensityDetector("tv", alpha, target_fpr, per_class_alpha=per_class_alpha)

@@ -1,13 +1,26 @@
-"""Aggregate a sweep's Parquet rows with polars: mean/std over seeds per (config, attack, grid value)."""
+"""Aggregate a sweep's Parquet rows with polars: mean/std over seeds per (config, attack, grid value).
+
+Two layouts of the same numbers: the *long* table (:func:`aggregate`, one row per config × attack × grid value with
+``<metric>_mean/_std`` and ``n_seeds``; what ``--csv`` writes) and the compact *pivot* (:func:`pivot_summary`, one
+block per attack: config rows × grid-value columns, cells "mean ± std"; what ``run`` prints at the end and
+``robustsweep results`` shows by default).
+"""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import polars as pl
 
+from robustsweep.report.stats import fmt_cell
 from robustsweep.store.parquet import read_sweep, scan_sweep
 
 DEFAULT_METRICS = ("clean_accuracy", "adv_accuracy", "success_rate", "mean_l2", "rho")
+CONFIG = "config"  # the pivot's row-header column: the config label ("gfz dim_z=8")
+CLEAN = "clean"  # the pivot's clean-accuracy column
+
+Keys = Sequence[str] | Callable[[pl.DataFrame], list[str]] | None
+Block = tuple[str, pl.DataFrame]  # (attack, pivot frame of formatted cells)
 
 
 def varying_config_columns(df: pl.DataFrame) -> list[str]:
@@ -16,10 +29,38 @@ def varying_config_columns(df: pl.DataFrame) -> list[str]:
     return [c for c in cols if df.select(pl.col(c).cast(pl.String).n_unique()).item() > 1]
 
 
-def aggregate(df: pl.DataFrame, metrics: tuple[str, ...] = DEFAULT_METRICS) -> pl.DataFrame:
-    """Mean and std over seeds of each metric, per config × attack × grid value (successful trials only)."""
+def label_columns(df: pl.DataFrame) -> list[str]:
+    """Columns that name a config in summaries: the model's name (even when it does not vary), then the axes."""
+    first = ["cfg.model.name"] if "cfg.model.name" in df.columns else []
+    return first + [c for c in varying_config_columns(df) if c not in first]
+
+
+def config_label(keys: Sequence[str]) -> pl.Expr:
+    """``gfz dim_z=8 lr=0.001``: ``*.name`` values bare, other keys as ``key=value`` (null keys left out).
+
+    Keys are shortened to their last dotted part unless two keys would then print the same (``train.lr`` vs
+    ``opt.lr`` keep their paths); a config all of whose keys are null is ``(default)``.
+    """
+    if not keys:
+        return pl.lit("all").alias(CONFIG)
+    short = [k.rsplit(".", 1)[-1] for k in keys]
+    parts = []
+    for k, s in zip(keys, short):
+        name = s if short.count(s) == 1 else k.removeprefix("cfg.")
+        text = pl.col(k).cast(pl.String) if s == "name" else pl.format("{}={}", pl.lit(name), pl.col(k).cast(pl.String))
+        parts.append(pl.when(pl.col(k).is_null()).then(None).otherwise(text))
+    label = pl.concat_str(parts, separator=" ", ignore_nulls=True)
+    return pl.when(label == "").then(pl.lit("(default)")).otherwise(label).alias(CONFIG)
+
+
+def aggregate(df: pl.DataFrame, metrics: tuple[str, ...] = DEFAULT_METRICS, *, keys: Keys = None) -> pl.DataFrame:
+    """Mean and std over seeds of each metric, per config × attack × grid value (successful trials only).
+
+    ``keys``: the config columns to group by (a list, or a function of ``df``); default the varying ones.
+    """
     ok = df.filter(pl.col("status") == "ok")
-    keys = [*varying_config_columns(df), "attack", "param", "value"]
+    cfg = varying_config_columns(df) if keys is None else list(keys(df) if callable(keys) else keys)
+    keys = [*cfg, "attack", "param", "value"]
     metrics = tuple(m for m in metrics if m in ok.columns)
     if ok.is_empty():
         return pl.DataFrame()
@@ -29,10 +70,95 @@ def aggregate(df: pl.DataFrame, metrics: tuple[str, ...] = DEFAULT_METRICS) -> p
     return ok.group_by(keys, maintain_order=True).agg(aggs).sort(keys, nulls_last=True)
 
 
-def sweep_table(results: str | Path, sweep: str, metrics: tuple[str, ...] = DEFAULT_METRICS) -> pl.DataFrame:
-    return aggregate(read_sweep(results, sweep), metrics)
+def sweep_table(results: str | Path, sweep: str, metrics: tuple[str, ...] = DEFAULT_METRICS, *,
+                keys: Keys = None) -> pl.DataFrame:
+    return aggregate(read_sweep(results, sweep), metrics, keys=keys)
 
 
+# ------------------------------------------------------------------------------------------------------- pivot
+def _value_label(param: str | None, value: float) -> str:
+    return f"{param or 'value'}={value:g}"
+
+
+def pivot_blocks(agg: pl.DataFrame, metric: str = "adv_accuracy", *, digits: int = 3) -> list[Block]:
+    """The long table of :func:`aggregate` (with ``clean_accuracy`` and ``metric``) as one pivot per attack.
+
+    Rows: the configs (label from the table's ``cfg.*`` columns); columns: ``clean`` then the attack's grid values
+    (``eps=0.1``…) in increasing order; cells ``mean ± std`` over seeds (``stats.fmt_cell``), "—" where no seed
+    produced the cell, and " (n=k)" where fewer seeds than the block's fullest cell did.
+    """
+    if agg.is_empty() or f"{metric}_mean" not in agg.columns:
+        return []
+    keys = [c for c in agg.columns if c.startswith("cfg.")]
+    agg = agg.with_columns(config_label(keys))
+    labels = list(dict.fromkeys(agg[CONFIG].to_list()))
+    has_clean = "clean_accuracy_mean" in agg.columns
+    blocks: list[Block] = []
+    names = sorted({a for a in agg["attack"].to_list() if a is not None})
+    for attack in [a for a in names if a != "none"] or names:  # 'none': clean-only rows of attack-free trials
+        sub = agg.filter(pl.col("attack") == attack)
+        cols = sorted({(p, v) for p, v in sub.select("param", "value").iter_rows() if v is not None},
+                      key=lambda pv: (pv[0] or "", pv[1]))
+        full_n = sub["n_seeds"].max() or 0
+        grid: dict[str, list[str]] = {CONFIG: [], **({CLEAN: []} if has_clean else {}),
+                                      **{_value_label(p, v): [] for p, v in cols}}
+        for label in labels:
+            rows = sub.filter(pl.col(CONFIG) == label)
+            if rows.is_empty():
+                continue
+            grid[CONFIG].append(label)
+            if has_clean:
+                best = rows.sort("n_seeds", descending=True).row(0, named=True)
+                grid[CLEAN].append(_cell(best["clean_accuracy_mean"], best["clean_accuracy_std"], best["n_seeds"],
+                                         full_n, digits))
+            cells = {(r["param"], r["value"]): r for r in rows.iter_rows(named=True)}
+            for p, v in cols:
+                r = cells.get((p, v))
+                grid[_value_label(p, v)].append(
+                    _cell(r[f"{metric}_mean"], r[f"{metric}_std"], r["n_seeds"], full_n, digits) if r else fmt_cell(None))
+        blocks.append((attack, pl.DataFrame(grid, schema={k: pl.String for k in grid})))
+    return blocks
+
+
+def _cell(mean: float | None, std: float | None, n: int, full_n: int, digits: int) -> str:
+    text = fmt_cell(mean, std, digits)
+    return text + f" (n={n})" if mean is not None and n < full_n else text
+
+
+def pivot_summary(df: pl.DataFrame, metric: str = "adv_accuracy", *, digits: int = 3) -> list[Block]:
+    """Compact summary of a sweep's rows: ``[(attack, frame)]``, see :func:`pivot_blocks` (failed trials excluded)."""
+    return pivot_blocks(aggregate(df, ("clean_accuracy", metric), keys=label_columns), metric, digits=digits)
+
+
+def sweep_pivot(results: str | Path, sweep: str, metric: str = "adv_accuracy", *, digits: int = 3) -> list[Block]:
+    """:func:`pivot_summary` of a stored sweep (built on :func:`sweep_table`)."""
+    agg = sweep_table(results, sweep, ("clean_accuracy", metric), keys=label_columns)
+    return pivot_blocks(agg, metric, digits=digits)
+
+
+def format_pivot(blocks: Sequence[Block], metric: str = "adv_accuracy") -> str:
+    """The blocks as aligned Markdown pipe tables under an ``attack: metric`` heading each (terminal and .md)."""
+    if not blocks:
+        return "(no successful trials yet)"
+    out: list[str] = []
+    for attack, frame in blocks:
+        out += [f"{attack}: {metric} (mean ± std over seeds)", _aligned(frame), ""]
+    return "\n".join(out).rstrip()
+
+
+def _aligned(frame: pl.DataFrame) -> str:
+    cols = frame.columns
+    rows = [[str(v) for v in r] for r in frame.iter_rows()]
+    width = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, width))) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(width)) + "|"
+    return "\n".join([line(cols), sep, *(line(r) for r in rows)])
+
+
+# -------------------------------------------------------------------------------------------------- long table
 def to_markdown(df: pl.DataFrame, digits: int = 4) -> str:
     if df.is_empty():
         return "(no rows)"

@@ -27,9 +27,9 @@ import submitit
 from robustsweep.runners.slurm.ray_cluster import (
     RayClusterError,
     Rendezvous,
-    _is_loopback,
     can_connect,
     choose_ports,
+    is_loopback,
     node_ip,
     ray_start_command,
     slurm_node_resources,
@@ -136,7 +136,7 @@ class RaySweepJob(submitit.helpers.Checkpointable):
         cfg = self.cfg
         host = socket.gethostname()
         ip = node_ip(cfg.ray_interface)
-        if nnodes > 1 and _is_loopback(ip):
+        if nnodes > 1 and is_loopback(ip):
             raise RayClusterError(f"the head node {host} resolves to the loopback address {ip}, which other nodes "
                                   f"cannot reach; set slurm.ray_interface to the cluster network interface")
         _use_token(_create_token(rdv))
@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     if "SLURM_JOB_ID" not in os.environ:
         ap.error("run this inside a SLURM job step: srun python -m robustsweep.runners.slurm.job ...")
     from robustsweep.config.spec import SpecError, load_spec
+    from robustsweep.core.runtime import runtime_for
     from robustsweep.sweep.folder import load_sweep, prepare_sweep
 
     results = str(Path(a.results).expanduser().resolve())
@@ -264,13 +265,13 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("give --spec (and optionally --sweep) or --sweep of an existing sweep")
         else:
             name = a.sweep
-        sw_spec = load_sweep(results, name).spec if rank == 0 else None
+        sw = load_sweep(results, name) if rank == 0 else None
+        sw_spec = sw.spec if sw else None
     except (SpecError, FileNotFoundError) as e:
         print(f"robustsweep: error: {e}", file=sys.stderr)
         return 2
-    runtime = {"results": results, "sweep": name, "data_root": a.data_root, "cache_dir": a.cache_dir,
-               "device": a.device or (sw_spec.eval.device if sw_spec else "auto"),
-               "eval_batch_size": sw_spec.eval.batch_size if sw_spec else 500}
+    # rank 0 drives the sweep and needs its runtime; other ranks only start Ray workers
+    runtime = asdict(runtime_for(sw, data_root=a.data_root, cache_dir=a.cache_dir, device=a.device)) if sw else {}
     res = sw_spec.resources if sw_spec else None
     cfg = JobConfig(results=results, sweep=name, runtime=runtime,
                     cpus_per_trial=res.cpus_per_trial if res else 1.0,

@@ -114,7 +114,7 @@ def interface_ipv4(name: str) -> str | None:
     return socket.inet_ntoa(packed[20:24])
 
 
-def _is_loopback(ip: str) -> bool:
+def is_loopback(ip: str) -> bool:
     return ipaddress.ip_address(ip).is_loopback
 
 
@@ -137,11 +137,11 @@ def node_ip(interface: str | None = None) -> str:
         ip = socket.gethostbyname(socket.gethostname())
     except OSError:
         ip = "127.0.0.1"
-    if not _is_loopback(ip):
+    if not is_loopback(ip):
         return ip
     for n in names:
         cand = interface_ipv4(n)
-        if cand and not _is_loopback(cand):
+        if cand and not is_loopback(cand):
             return cand
     return ip
 
