@@ -33,7 +33,6 @@ from robustsweep.report.html import Section, render_html, render_markdown
 from robustsweep.report.tables import Table, pivot_table, to_csv, to_latex, to_markdown
 
 FORMATS = ("md", "csv", "tex", "html")
-METRIC_TITLES = {"adv_accuracy": "accuracy under attack", "success_rate": "attack success rate"}
 Log = Callable[[str], None]
 
 # ------------------------------------------------------------------------------------------------ paper hook
@@ -88,6 +87,17 @@ def attack_metrics(ok: pl.DataFrame) -> list[str]:
     return [m for m in ("adv_accuracy", "success_rate", *dets) if _has(ok, m)]
 
 
+def metric_title(metric: str, attack: str) -> str:
+    """``accuracy under pgd`` / ``pgd success rate`` / ``logit detector: TPR on successful pgd adversarials``."""
+    if metric == "adv_accuracy":
+        return f"accuracy under {attack}"
+    if metric == "success_rate":
+        return f"{attack} success rate"
+    if metric.startswith("det.") and metric.endswith(".tpr"):
+        return f"{metric[4:-4]} detector: TPR on successful {attack} adversarials"
+    return f"{metric} under {attack}"
+
+
 def _pivot(rows: pl.DataFrame, attack: str, metric: str, labels: list[str], digits: int) -> Table:
     ok = rows.filter((pl.col("status") == "ok") & (pl.col("attack") == attack))
     params = ok.select("param", "value").drop_nulls("value").unique().sort("value").rows()
@@ -95,7 +105,7 @@ def _pivot(rows: pl.DataFrame, attack: str, metric: str, labels: list[str], digi
     col_key: str | pl.Expr = "value" if one_param else pl.format("{}={}", "param", "value")
     order = [v for _, v in params] if one_param else None
     col_labels = {v: f"{p or 'value'}={v:g}" for p, v in params} if one_param else None
-    title = f"{METRIC_TITLES.get(metric, metric)} under {attack} (mean ± std over seeds)"
+    title = f"{metric_title(metric, attack)} (mean ± std over seeds)"
     kw: dict[str, Any] = dict(row_key=CONFIG, col_key=col_key, metric=metric, row_order=labels, col_order=order,
                               col_labels=col_labels, filter=pl.col("attack") == attack, digits=digits,
                               id=_slug(f"{attack}-{metric}"), title=title, row_header=CONFIG)
@@ -133,6 +143,7 @@ def accuracy_figure(rows: pl.DataFrame, attack: str, path: Path) -> Path | None:
     if sub.is_empty() or not _has(sub, "adv_accuracy"):
         return None
     param = sub["param"].drop_nulls().first() or "value"
+    sub = sub.with_columns(pl.col(CONFIG).cast(pl.Enum(config_order(rows))))  # legend in config order, not A-Z
     return line_with_band(sub, "value", "adv_accuracy", CONFIG, path, title=f"{attack}: accuracy under attack",
                           xlabel=str(param), ylabel="accuracy under attack")
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robustsweep.store.atomic import atomic_open
 from robustsweep.store.schema import to_table
+
+if TYPE_CHECKING:  # polars is imported where frames are built: `status` only needs pyarrow's footer reads
+    import polars as pl
 
 TRIALS_DIR = "trials"
 
@@ -47,6 +49,8 @@ def trial_files(results: str | Path, sweep: str) -> list[Path]:
 
 def scan_sweep(results: str | Path, sweep: str) -> pl.LazyFrame:
     """All rows of a sweep as a polars LazyFrame (union of the files' columns; absent columns are null)."""
+    import polars as pl
+
     files = trial_files(results, sweep)
     if not files:
         raise FileNotFoundError(
@@ -78,7 +82,7 @@ def trial_status(results: str | Path, sweep: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for f in trial_files(results, sweep):
         try:
-            t = pq.read_table(f, columns=["trial_id", "status", "error"])
+            t = pq.ParquetFile(f).read(columns=["trial_id", "status", "error"])
         except Exception as e:  # unreadable file: treat the trial as not done, so resume reruns it
             out[f.stem] = {"status": "corrupt", "error": f"unreadable result file {f}: {e}"}
             continue
@@ -93,7 +97,7 @@ def finished_ok(results: str | Path, sweep: str, trial_id: str) -> int | None:
     """Number of rows if the trial's Parquet file exists and says ok, else None (missing, failed, unreadable)."""
     path = trial_path(results, sweep, trial_id)
     try:
-        statuses = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+        statuses = pq.ParquetFile(path).read(columns=["status"]).column("status").to_pylist()
     except Exception:
         return None
     return len(statuses) if statuses and "failed" not in statuses else None
