@@ -184,17 +184,27 @@ def _distinct(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(v for v in values if v is not None))
 
 
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:  # not ours to judge: show it as stored
+        return text
+
+
 def configs(rows: pl.DataFrame) -> list[dict[str, Any]]:
     """Every distinct trial config (``config_json``) verbatim, in trial order."""
     col = rows["config_json"] if "config_json" in rows.columns else pl.Series([], dtype=pl.String)
-    return [json.loads(s) for s in _distinct(col.to_list())]
+    return [_json(s) for s in _distinct(col.to_list())]
 
 
 def provenance(rows: pl.DataFrame, sweep: str) -> dict[str, Any]:
     """Versions, git revision(s) and the configs behind the numbers (one entry per config, its seeds listed)."""
-    versions = [json.loads(v) for v in _distinct(rows["versions"].to_list())] if "versions" in rows.columns else []
+    versions = [_json(v) for v in _distinct(rows["versions"].to_list())] if "versions" in rows.columns else []
     grouped: dict[str, dict[str, Any]] = {}
     for cfg in configs(rows):
+        if not isinstance(cfg, dict):  # an unparsable config_json: listed verbatim
+            grouped.setdefault(str(cfg), {"config": cfg, "seeds": [], "trial_ids": []})
+            continue
         key = cfg.get("config_hash") or json.dumps({k: v for k, v in cfg.items() if k not in ("seed", "trial_id")},
                                                    sort_keys=True)
         entry = grouped.setdefault(key, {"config_hash": cfg.get("config_hash"), "seeds": [], "trial_ids": [],

@@ -55,7 +55,7 @@ def scan_sweep(results: str | Path, sweep: str) -> pl.LazyFrame:
     if not files:
         raise FileNotFoundError(
             f"no results for sweep {sweep!r} under {sweep_dir(results, sweep)}; "
-            f"run `robustsweep list-sweeps --results {results}` or check --results"
+            f"run `robustsweep list sweeps --results {results}` or check --results"
         )
     schemas, readable = [], []
     for f in files:
