@@ -35,18 +35,13 @@ class SpecError(UsageError):
 
 
 log = logging.getLogger(__name__)
-_WARNED: set[str] = set()  # spec warnings already printed by this process (one line per attack entry, not per trial)
+_WARNED: set[str] = set()  # spec warnings this process printed already
 
 
 def _warn_once(msg: str) -> None:
-    """Print a spec warning once per process: ``robustsweep: warning: <msg>`` on stderr.
-
-    Why a logger and not ``warnings.warn``: one clean line in the style of the CLI's ``robustsweep: error:`` line
-    (``warnings`` adds the file, line and source of the call), and the dedup below is ours: validation runs once per
-    expanded trial and the CLI expands a spec more than once, but the user should read each warning once.
-    With no logging configured, Python's last-resort handler prints WARNING records to stderr as the bare
-    message; tests read them with ``caplog``.
-    """
+    """``robustsweep: warning: <msg>`` on stderr, once per process. A logger, not ``warnings.warn``: one clean line
+    like the CLI's error line, and our own dedup, since validation runs per trial and the CLI expands a spec twice.
+    (Unconfigured logging prints WARNING records to stderr as the bare message; tests read them with caplog.)"""
     if msg not in _WARNED:
         _WARNED.add(msg)
         log.warning("robustsweep: warning: %s", msg)
@@ -277,44 +272,39 @@ def _type_name(hint: Any) -> str:
 
 
 def _check_reach(where: str, comp: dict[str, Any]) -> None:
-    """An iterative attack (registry ``iterative=True``: pgd, pgd-l2, he-pgd, mim, ifgsm, bim) must be able to
-    travel its radius: steps × step_size against eps, for every point of the entry's grid.
+    """An iterative attack (registry ``iterative=True``) must be able to travel its radius, at every grid point.
 
-    Rule (seeds README, from the deep-Bayes public code): without a random start the attack starts at x and can
-    move at most steps × step_size, so that must be >= eps or the larger ε values of a grid silently repeat a
-    smaller attack -- refused. With a random start (uniform in the ball) an iterate can still reach the boundary,
-    so the paper's own PGD (40 × 0.01 at ε = 0.5) is accepted with a warning when steps × step_size < eps, and
-    refused only below eps / 2 (e.g. 5 × 0.01 at ε = 0.5), where it cannot come near ε. Keys absent from the entry
-    take the attack's signature defaults; ``step_size: null`` means eps / steps (ifgsm, bim, mim), which reaches
-    eps exactly; an attack without a ``random_start`` parameter (mim, ifgsm) has none.
+    Rule (seeds README): without a random start steps × step_size >= eps, else refused (larger ε would silently
+    repeat a smaller attack). With a random start an iterate can still reach the boundary: warned below eps (the
+    paper's PGD, 40 × 0.01 at ε = 0.5), refused below eps / 2 (5 × 0.01). Absent keys take the signature defaults;
+    ``step_size: null`` = eps / steps reaches eps exactly; no ``random_start`` parameter (mim, ifgsm) = none.
     """
-    entry = ATTACKS.get(comp["name"])
-    if not entry.meta.get("iterative"):
+    if not (entry := ATTACKS.get(comp["name"])).meta.get("iterative"):
         return
     defaults = {k: p.default for k, p in entry.params().items() if p.default is not inspect.Parameter.empty}
     key, values, fixed = split_grid(entry.fn, comp)
     short: list[str] = []
+    refused: list[tuple[float, str]] = []  # (eps, reason): the largest unreachable eps is reported
     for v in values:
         p = {**defaults, **fixed, **({} if key is None else {key: v})}
         if p.get("eps") is None or p.get("steps") is None or p.get("step_size") is None:
             continue  # step_size None = eps / steps: reaches eps by construction
         eps, steps, step = float(p["eps"]), int(p["steps"]), float(p["step_size"])
-        travel = steps * step
-        if eps <= 0 or travel >= eps * (1 - 1e-9):  # tolerance: 30 × 0.01 vs 0.3 in floating point
+        if eps <= 0 or (travel := steps * step) >= eps * (1 - 1e-9):  # tolerance: 30 × 0.01 vs 0.3 in floating point
             continue
         random_start = bool(p.get("random_start", False))
         if not random_start or travel < eps / 2:
             why = "no random start" if not random_start else "below eps / 2 even with the random start"
-            raise SpecError(
-                f"{where}: steps × step_size = {travel:g} cannot reach eps = {eps:g} ({steps} × {step:g}, {why}); "
-                f"raise steps or step_size (step_size >= {eps / max(steps, 1):.4g} at {steps} steps)")
-        short.append(f"{steps} × {step:g} = {travel:g} < eps = {eps:g}")
+            refused.append((eps, f"{where}: steps × step_size = {travel:g} cannot reach eps = {eps:g} ({steps} × {step:g}, "
+                                 f"{why}); raise steps or step_size (step_size >= {eps / max(steps, 1):.4g} at {steps} steps)"))
+        else:
+            short.append(f"{steps} × {step:g} = {travel:g} < eps = {eps:g}")
+    if refused:
+        raise SpecError(max(refused, key=lambda r: r[0])[1])
     if short:
-        _warn_once(
-            f"{where} ({comp['name']}): steps × step_size = {'; '.join(short)}; accepted because of the random start "
-            f"(an iterate may still reach the ball's boundary, as with the deep-Bayes paper's PGD, 40 × 0.01 at "
-            f"eps = 0.5), but the attack cannot travel the full radius from its start; raise steps or step_size "
-            f"to be sure")
+        _warn_once(f"{where} ({comp['name']}): steps × step_size = {'; '.join(short)}; accepted for its random start "
+                   f"(as the deep-Bayes paper's PGD, 40 × 0.01 at eps = 0.5), but it cannot travel the full radius "
+                   f"from its start; raise steps or step_size to be sure")
 
 
 def validate_trial(cfg: dict[str, Any]) -> None:
