@@ -35,7 +35,8 @@ def test_results_pivot_metrics_and_files(stored_sweep, tmp_path, capsys):  # noq
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "pgd: adv_accuracy" in out and "pgd: success_rate" in out
-    assert "0.800 ± 0.100" in md.read_text()
+    assert "0.800 ± 0.100" in out  # the pivot is the view shown
+    assert "adv_accuracy_mean" in md.read_text()  # --md, like --csv, writes the long table (unchanged behaviour)
     long = pl.read_csv(csv)  # the CSV stays the machine-readable long table
     assert {"adv_accuracy_mean", "adv_accuracy_std", "success_rate_mean", "n_seeds"} <= set(long.columns)
     assert long.height == 4  # 2 configs × 2 eps

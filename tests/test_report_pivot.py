@@ -84,7 +84,7 @@ def test_pivot_of_another_metric_and_text_layout():
     text = format_pivot(pivot_summary(make_rows()))
     lines = text.splitlines()
     assert lines[0] == "pgd: adv_accuracy (mean ± std over seeds)"
-    assert lines[1].startswith("| config ") and "eps=0.1" in lines[1]
+    assert lines[1].startswith(f"| {CONFIG} ") and "eps=0.1" in lines[1]
     assert len({len(ln) for ln in lines[1:]}) == 1  # aligned columns
     assert format_pivot([]) == "(no successful trials yet)"
 

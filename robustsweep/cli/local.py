@@ -51,7 +51,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "adv_accuracy,success_rate,mean_l2,rho)")
     p.add_argument("--csv", metavar="FILE",
                    help="also write the machine-readable long table as CSV, whatever the view (every row with --raw)")
-    p.add_argument("--markdown", "--md", metavar="FILE", help="also write the view shown as Markdown")
+    p.add_argument("--markdown", "--md", metavar="FILE", help="also write the long aggregated table as Markdown (like --csv)")
     p.set_defaults(handler=cmd_results)
 
     p = sub.add_parser("query", help="run polars SQL over a sweep's rows (table name: results)",
@@ -102,7 +102,8 @@ def cmd_results(a: argparse.Namespace) -> int:
         rows = read_sweep(a.results, a.sweep)
     except FileNotFoundError as e:
         return err(str(e))
-    long = rows if a.view == "raw" else aggregate(rows, metrics or DEFAULT_METRICS) if a.view == "long" or a.csv else None
+    need_long = a.view == "long" or a.csv or a.markdown
+    long = rows if a.view == "raw" else aggregate(rows, metrics or DEFAULT_METRICS) if need_long else None
     if a.view == "pivot":
         pivot_metrics = [m for m in metrics or ("adv_accuracy",) if m != "clean_accuracy"] or ["adv_accuracy"]
         unknown = [m for m in pivot_metrics if m not in rows.columns]
@@ -120,8 +121,8 @@ def cmd_results(a: argparse.Namespace) -> int:
     if a.csv and long is not None:
         long.select([c for c in long.columns if long[c].dtype != pl.List]).write_csv(a.csv)
         print(f"wrote {a.csv}")
-    if a.markdown:
-        Path(a.markdown).write_text(text + "\n")
+    if a.markdown:  # like --csv: the machine-readable long table, whatever the view shown
+        Path(a.markdown).write_text(to_markdown(long) + "\n")
         print(f"wrote {a.markdown}")
     return EXIT_OK
 

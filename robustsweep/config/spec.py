@@ -14,8 +14,8 @@ import hashlib
 import inspect
 import itertools
 import json
-import logging
 import math
+import sys
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -34,17 +34,16 @@ class SpecError(UsageError):
     """A malformed experiment file. The message names the bad key and what is allowed; nothing has run."""
 
 
-log = logging.getLogger(__name__)
 _WARNED: set[str] = set()  # spec warnings this process printed already
 
 
 def _warn_once(msg: str) -> None:
-    """``robustsweep: warning: <msg>`` on stderr, once per process. A logger, not ``warnings.warn``: one clean line
-    like the CLI's error line, and our own dedup, since validation runs per trial and the CLI expands a spec twice.
-    (Unconfigured logging prints WARNING records to stderr as the bare message; tests read them with caplog.)"""
+    """``robustsweep: warning: <msg>`` on stderr, once per process: one clean line like the CLI's error line, with our
+    own dedup, since validation runs per trial and the CLI expands a spec twice. Printed to the current ``sys.stderr``
+    (not through logging, whose handlers Ray may have bound to a stream that is closed by now)."""
     if msg not in _WARNED:
         _WARNED.add(msg)
-        log.warning("robustsweep: warning: %s", msg)
+        print(f"robustsweep: warning: {msg}", file=sys.stderr)
 
 
 class _Strict(BaseModel):

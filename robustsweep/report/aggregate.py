@@ -16,7 +16,7 @@ from robustsweep.report.stats import fmt_cell
 from robustsweep.store.parquet import read_sweep, scan_sweep
 
 DEFAULT_METRICS = ("clean_accuracy", "adv_accuracy", "success_rate", "mean_l2", "rho")
-CONFIG = "config"  # the pivot's row-header column: the config label ("gfz dim_z=8")
+CONFIG = "model"  # the pivot's row-header column: the model config label ("gfz dim_z=8")
 CLEAN = "clean"  # the pivot's clean-accuracy column
 
 Keys = Sequence[str] | Callable[[pl.DataFrame], list[str]] | None

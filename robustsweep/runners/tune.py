@@ -119,7 +119,7 @@ def run_pending(
     cpus: int | None = None,
     max_concurrent: int | None = None,
     restart_errored: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> RunSummary:
     """Run every trial of ``sweep`` (a :class:`robustsweep.sweep.folder.Sweep`) that has no ``ok`` Parquet file.
 
@@ -127,6 +127,7 @@ def run_pending(
     """
     from ray import tune
 
+    out = out or sys.stdout  # resolved per call: a default bound at import would outlive a replaced stdout
     t0 = time.time()
     pending = sweep.pending()
     ids = [t["trial_id"] for t in pending]
