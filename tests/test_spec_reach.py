@@ -10,14 +10,8 @@ from robustsweep.config import spec as spec_mod
 from robustsweep.config.spec import SpecError, spec_from_dict
 from robustsweep.errors import EXIT_USAGE
 from robustsweep.registry import ATTACKS
+from tests.test_spec import BASE  # the one minimal valid experiment file of the spec tests
 
-BASE = {
-    "name": "t",
-    "dataset": {"name": "digits"},
-    "model": {"name": "mlp", "hidden": 32},
-    "train": {"epochs": 1},
-    "attacks": [{"name": "fgsm", "eps": [0.0, 0.1]}],
-}
 PAPER_PGD = {"name": "pgd", "eps": [0.1, 0.2, 0.3, 0.4, 0.5], "steps": 40, "step_size": 0.01, "random_start": True}
 
 
