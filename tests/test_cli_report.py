@@ -86,19 +86,12 @@ def test_report_end_to_end(stored_sweep, tmp_path, capsys):  # noqa: F811
     assert len(configs) == 6 and {c["model"]["dim_z"] for c in configs} == {8, 32}
 
 
-def test_report_formats_subset_and_paper_hook(stored_sweep, tmp_path, monkeypatch, capsys):  # noqa: F811
-    from robustsweep.report import generic
-    from robustsweep.report.html import Section
-
-    monkeypatch.setitem(generic.PAPER_REPORTS, "001", lambda rows, out: [Section("Paper 001 layout",
-                                                                                 text=f"{rows.height} rows")])
+def test_report_formats_subset(stored_sweep, tmp_path):  # noqa: F811
     out_dir = tmp_path / "r"
-    argv = _args(stored_sweep, "report", "piv", "--out", str(out_dir), "--format", "html", "--paper", "001_x.txt")
+    argv = _args(stored_sweep, "report", "piv", "--out", str(out_dir), "--format", "html")
     assert cli.main(argv) == 0
     d = out_dir / "piv"
     assert (d / "report.html").is_file() and not (d / "report.md").exists() and not (d / "tables").exists()
-    assert "Paper 001 layout" in (d / "report.html").read_text()
-    assert generic.paper_id("001_c207276a6492ab58.txt (Fig. 3/4)") == "001" and generic.paper_id(None) is None
 
 
 def test_report_unknown_sweep_or_folder_or_format_is_exit_2(stored_sweep, tmp_path, capsys):  # noqa: F811

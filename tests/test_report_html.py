@@ -1,19 +1,17 @@
 """Figures and the report writers, including a real headless-Chromium render of report.html."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
 
 from robustsweep.report import figures
 from robustsweep.report.checks import CheckResult
 from robustsweep.report.html import Section, write_report
 from robustsweep.report.reference import Reference
 from robustsweep.report.tables import compare
+from tests.browser import render
 from tests.test_report_tables import build, make_rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -75,24 +73,10 @@ def test_write_report_html_and_markdown(tmp_path):
     assert "1/1 cells within tolerance" in md and "git_rev: abc123" in md
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
-
-
 def test_report_renders_in_headless_chromium(tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium not on PATH (install Debian's: apt-get install -y chromium)")
     page = _report(tmp_path)
-    url = page.resolve().as_uri()
-    base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([*base, "--virtual-time-budget=5000", "--dump-dom", url],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    dom, shot = render(page, tmp_path)
     assert "0.600 ± 0.100" in dom and "PGD eps=0.1" in dom
     assert 'data-img-count="1"' in dom  # the page's onload script ran
     assert 'data-imgs-ok="true"' in dom  # …and every <img> decoded (complete and naturalWidth > 0)
-    shot = tmp_path / "shot.png"
-    subprocess.run([*base, f"--screenshot={shot}", "--window-size=1200,2000", "--virtual-time-budget=5000", url],
-                   capture_output=True, text=True, timeout=120, check=True)
     assert _png(shot) and shot.stat().st_size > 20_000

@@ -13,12 +13,14 @@ from robustsweep.cli.common import (
     add_local,
     add_results,
     add_runtime,
+    add_scale,
+    err,
     execute,
     make_backend,
 )
 
 
-def _add_slurm_flags(p: argparse.ArgumentParser) -> None:
+def add_slurm_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("SLURM options (override the experiment file's slurm: section)")
     g.add_argument("--mode", choices=["ray", "array"], default=None,
                    help="ray: one allocation running a Ray cluster + Tune driver (default); array: one SLURM array "
@@ -48,13 +50,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", help="experiment file (YAML)")
     p.add_argument("--backend", choices=["slurm", "local"], default="slurm",
                    help="slurm (default) or local (same as `robustsweep run`)")
-    p.add_argument("--name", help="sweep name (default: the spec's name)")
+    p.add_argument("--name", help="sweep name (default: the spec's name, plus -<scale> for two-size files)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spec value, e.g. --set train.epochs=2 (repeatable)")
+                   help="override a spec value after --scale, e.g. --set train.epochs=2 (repeatable)")
+    add_scale(p, "paper when the file offers it")
     add_results(p)
     add_runtime(p)
     add_local(p)
-    _add_slurm_flags(p)
+    add_slurm_flags(p)
     p.set_defaults(handler=cmd_submit)
 
     p = sub.add_parser("status", help="SLURM state and trial counts of a sweep; errors and logs of failed trials")
@@ -71,10 +74,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="where to run (default: slurm if the sweep was submitted to SLURM, else local)")
     p.add_argument("--restart-errored", action="store_true",
                    help="start failed trials from scratch instead of from their last Tune checkpoint")
+    p.add_argument("--scale", choices=["ci", "paper"], default=None,
+                   help="the sweep is SWEEP-<scale> (as run/submit name it) when SWEEP itself does not exist; "
+                        "refused when the sweep found was run at another scale")
     add_results(p)
     add_runtime(p)
     add_local(p)
-    _add_slurm_flags(p)
+    add_slurm_flags(p)
     p.set_defaults(handler=cmd_resume)
 
 
@@ -84,7 +90,7 @@ def cmd_submit(a: argparse.Namespace) -> int:
     from robustsweep.sweep.folder import prepare_sweep
     from robustsweep.sweep.resume import ensure_nothing_running
 
-    spec = load_spec(a.spec, a.overrides)
+    spec = load_spec(a.spec, a.overrides, scale=a.scale, smoke=a.smoke, prefer="paper")
     backend = make_backend(a.backend, a, spec)  # option errors before anything is written
     sw = prepare_sweep(spec, a.results, a.name)
     ensure_nothing_running(sw)
@@ -103,7 +109,7 @@ def cmd_status(a: argparse.Namespace) -> int:
 
 
 def cmd_resume(a: argparse.Namespace) -> int:
-    from robustsweep.sweep.folder import load_sweep
+    from robustsweep.sweep.folder import load_sweep, resolve_sweep_name
     from robustsweep.sweep.jobs import read_records
     from robustsweep.sweep.resume import (
         clear_stale_markers,
@@ -111,7 +117,10 @@ def cmd_resume(a: argparse.Namespace) -> int:
         plan_resume,
     )
 
-    sw = load_sweep(a.results, a.sweep)
+    sw = load_sweep(a.results, resolve_sweep_name(a.results, a.sweep, a.scale))
+    if a.scale and sw.spec.scale and sw.spec.scale != a.scale:
+        return err(f"sweep {sw.name!r} was run at scale {sw.spec.scale}, not {a.scale}; drop --scale or name the "
+                   f"{a.scale} sweep ({a.sweep}-{a.scale})")
     ensure_nothing_running(sw)
     plan = plan_resume(sw)
     if not plan.trials:

@@ -12,8 +12,8 @@ from typing import Any
 from robustsweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, EXIT_USAGE
 from robustsweep.runners.base import Backend
 
-__all__ = ["EXIT_OK", "EXIT_TRIALS_FAILED", "EXIT_USAGE", "add_local", "add_results", "add_runtime", "err", "execute", "finish",
-           "make_backend"]
+__all__ = ["EXIT_OK", "EXIT_TRIALS_FAILED", "EXIT_USAGE", "add_local", "add_results", "add_runtime", "add_scale", "err",
+           "execute", "finish", "make_backend"]
 
 
 def err(msg: str) -> int:
@@ -25,6 +25,17 @@ def add_results(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=os.environ.get("ROBUSTSWEEP_RESULTS", "results"),
                    help="results folder holding one sub-folder per sweep (default: ./results, "
                         "or $ROBUSTSWEEP_RESULTS)")
+
+
+def add_scale(p: argparse.ArgumentParser, default_help: str) -> None:
+    """``--scale ci|paper`` and ``--smoke`` (robustsweep/config/scales.py)."""
+    p.add_argument("--scale", choices=["ci", "paper"], default=None,
+                   help="size of the experiment: paper (the paper's data and models, for a GPU cluster) or ci (the "
+                        f"same grid on digits / two-rings / 5k MNIST, minutes on a laptop); default: {default_help}. "
+                        "The sweep is named <name>-<scale>")
+    p.add_argument("--smoke", action="store_true",
+                   help="shrink to the smallest run that still fills every table cell (1 epoch, a few test "
+                        "examples, one seed, 3 attack steps of the same total travel); sweep <name>-<scale>-smoke")
 
 
 def add_runtime(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from robustsweep.cli.common import (
     add_local,
     add_results,
     add_runtime,
+    add_scale,
     err,
     execute,
     make_backend,
@@ -21,10 +22,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Validate SPEC, expand its search space and run every trial with Ray Tune on "
                                    "this machine. Re-running the same spec only runs trials without a result.")
     p.add_argument("spec", help="experiment file (YAML), e.g. experiments/quickstart.yaml")
-    p.add_argument("--name", help="sweep name (default: the spec's name)")
+    p.add_argument("--name", help="sweep name (default: the spec's name, plus -<scale> for two-size files)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spec value, e.g. --set train.epochs=2 --set eval.n_eval=100 (repeatable)")
+                   help="override a spec value after --scale, e.g. --set train.epochs=2 --set eval.n_eval=100 "
+                        "(repeatable)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the trials, run nothing")
+    add_scale(p, "the file's own (its scale: key, else paper)")
     add_results(p)
     add_runtime(p)
     add_local(p)
@@ -76,10 +79,11 @@ def cmd_run(a: argparse.Namespace) -> int:
     from robustsweep.config.spec import load_spec
     from robustsweep.sweep.folder import prepare_sweep
 
-    spec = load_spec(a.spec, a.overrides)
+    spec = load_spec(a.spec, a.overrides, scale=a.scale, smoke=a.smoke)
     trials = spec.expand()
     if a.dry_run:
-        print(f"{a.spec}: valid; {len(trials)} trials")
+        print(f"{a.spec}: valid at scale {spec.scale}{' (smoke)' if spec.smoke else ''}; {len(trials)} trials; "
+              f"sweep {a.name or spec.sweep_name}")
         for t in trials:
             print(f"  {t['trial_id']}  model={t['model']}  seed={t['seed']}")
         return EXIT_OK

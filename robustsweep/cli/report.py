@@ -28,20 +28,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated subset of md,csv,tex,html (default: all). md/csv/tex: per-table files "
                         "(+ report.md for md); html: report.html. PNG figures and configs.json are always written")
     p.add_argument("--paper", default=None, metavar="ID",
-                   help="add the sections of this paper's report (default: the paper named in the sweep's spec, "
-                        "when a paper-specific report is registered for it)")
+                   help="also write the paper's own report over all the SWEEPs (its tables and figures in the "
+                        "paper's layout, its qualitative claims) into DIR/<paper>-<scale>/; ID as in "
+                        "`robustsweep reproduce --list`. Each sweep stands for the paper experiment its spec names")
+    p.add_argument("--compare", action="store_true",
+                   help="with --paper: add paper / ours / delta / within-tolerance columns from "
+                        "experiments/reference/<paper>.yaml and a verdict per table")
     add_results(p)
     p.set_defaults(handler=cmd_report)
 
 
-def _spec_paper(sweep_dir: Path) -> str | None:
-    """The spec's ``paper:`` field from ``sweep.json`` (absent or unreadable: none)."""
+def _spec(sweep_dir: Path) -> dict:
+    """The stored spec from ``sweep.json`` (absent or unreadable: empty)."""
     from robustsweep.sweep.folder import SWEEP_FILE
 
     try:
-        return json.loads((sweep_dir / SWEEP_FILE).read_text())["spec"].get("paper")
-    except (OSError, ValueError, KeyError, AttributeError):
-        return None
+        return dict(json.loads((sweep_dir / SWEEP_FILE).read_text())["spec"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _check_sweep(results: str, sweep: str) -> str | None:
@@ -70,19 +74,43 @@ def cmd_report(a: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         return err(f"--format {a.format!r}: unknown {', '.join(bad) or '(empty)'}; choose from {','.join(FORMATS)}")
+    if a.compare and not a.paper:
+        return err("--compare needs --paper ID (the paper whose reference numbers to compare with)")
+    paper = None
+    if a.paper:
+        from robustsweep.report.papers import get_paper
+
+        paper = get_paper(a.paper)
     problems = [p for s in a.sweeps if (p := _check_sweep(a.results, s))]
     if problems:  # check every sweep before writing anything
         for p in problems:
             err(p)
         return EXIT_USAGE
+    by_experiment, sweeps, scales = {}, {}, set()
     for sweep in a.sweeps:
         rows = read_sweep(a.results, sweep)
         out = Path(a.out) / sweep
-        paper = a.paper or _spec_paper(sweep_dir(a.results, sweep))
+        spec = _spec(sweep_dir(a.results, sweep))
         print(f"report {sweep}: {rows['trial_id'].n_unique()} trials, {rows.height} rows -> {out}", flush=True)
-        written = build_report(rows, out, sweep=sweep, formats=formats, paper=paper,
+        written = build_report(rows, out, sweep=sweep, formats=formats, paper=spec.get("paper"),
                                log=lambda line: print(line, flush=True))
         failed = rows.filter(rows["status"] != "ok")["trial_id"].n_unique()
         note = f"; {failed} failed trial(s) listed in the report" if failed else ""
         print(f"report {sweep}: {len(written)} files{note}")
+        name = spec.get("name", sweep)
+        by_experiment[name], sweeps[name] = rows, sweep
+        scales.add(spec.get("scale") or "paper")
+    if paper is None:
+        return EXIT_OK
+    from robustsweep.cli.reproduce import print_outcome
+    from robustsweep.report.paper import build_paper_report
+
+    if len(scales) > 1:
+        return err(f"--paper: the sweeps were run at different scales ({', '.join(sorted(scales))}); report each "
+                   "scale separately")
+    scale = scales.pop()
+    out = Path(a.out) / f"{paper.id}-{paper.name}-{scale}"
+    print(f"paper report {paper.id}: {len(by_experiment)} sweep(s) -> {out}", flush=True)
+    print_outcome(build_paper_report(paper, by_experiment, out, scale=scale, formats=formats, sweeps=sweeps,
+                                     compare=a.compare))
     return EXIT_OK

@@ -30,7 +30,7 @@ def grid_keys(fn: Callable[..., Any], entry: dict[str, Any]) -> list[str]:
 
 def split_grid(fn: Callable[..., Any], entry: dict[str, Any]) -> tuple[str | None, list[Any], dict[str, Any]]:
     """(grid key, grid values, fixed params) of a validated attack entry; an entry without a grid is one point."""
-    fixed = {k: v for k, v in entry.items() if k != "name"}
+    fixed = {k: v for k, v in entry.items() if k not in ("name", "label")}  # label: the rows' name, not a parameter
     keys = grid_keys(fn, entry)
     if not keys:
         return None, [None], fixed

@@ -16,6 +16,7 @@ import itertools
 import json
 import math
 import sys
+import textwrap
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -133,6 +134,16 @@ class Spec(_Strict):
     sample_seed: int = 0
     resources: ResourcesSpec = ResourcesSpec()
     slurm: dict[str, Any] = {}  # cluster options (backends/slurm_options.py); flags of `submit` override them
+    scale: Literal["ci", "paper"] | None = None  # set by the loader (config/scales.py): the size this spec is at
+    smoke: bool = False  # set by the loader: shrunk by --smoke
+    has_scales: bool = False  # set by the loader: the file offers both sizes (the sweep name says which)
+
+    @property
+    def sweep_name(self) -> str:
+        """Default sweep folder: ``<name>-<scale>[-smoke]`` for two-size files, else ``name`` (config/scales.py)."""
+        from robustsweep.config.scales import sweep_name
+
+        return sweep_name(self.name, self.scale, self.smoke, self.has_scales)
 
     def base_config(self) -> dict[str, Any]:
         """The per-trial config before search values are applied (what a trial is a pure function of)."""
@@ -312,7 +323,8 @@ def validate_trial(cfg: dict[str, Any]) -> None:
     _check_component("dataset", cfg["dataset"], DATASETS)
     _check_component("model", cfg["model"], MODELS)
     for i, a in enumerate(cfg["attacks"]):
-        _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True)
+        # `label` names the attack's rows (column `attack`) when one attack is listed twice (e.g. PGD and MIM transfer)
+        _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True, reserved=("label",))
         _check_reach(f"attacks.{i}", a)
     for i, d in enumerate(cfg["detectors"]):
         # `label` names the detector's result columns (det.<label>.*) when one detector is used twice
@@ -335,22 +347,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(raw)
 
 
-def _apply_override(doc: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = doc
-    for p in parts[:-1]:
-        if isinstance(node, list):
-            node = node[int(p)]
-        else:
-            node = node.setdefault(p, {})
-    if isinstance(node, list):
-        node[int(parts[-1])] = value
-    else:
-        node[parts[-1]] = value
-
-
-def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
-    """Read and validate an experiment file; raise SpecError (nothing run) on any problem."""
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, scale: str | None = None,
+              smoke: bool = False, prefer: str | None = None) -> Spec:
+    """Read and validate an experiment file at ``scale`` (config/scales.py; None = the file's default), shrunk by
+    ``smoke``, with ``--set`` overrides applied last; raise SpecError (nothing run) on any problem."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -362,10 +362,15 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise SpecError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(doc, dict):
         raise SpecError(f"{path}: expected a mapping at top level (name, dataset, model, attacks, …)")
+    from robustsweep.config.scales import resolve_scale, set_path
+
+    has_scales = bool(doc.get("scales"))
+    doc = resolve_scale(doc, scale, smoke=smoke, prefer=prefer, source=str(path))
+    doc["has_scales"] = has_scales
     for o in overrides:
         k, v = parse_override(o)
         try:
-            _apply_override(doc, k, v)
+            set_path(doc, k, v)
         except (IndexError, ValueError, TypeError, AttributeError):
             raise SpecError(f"--set {o}: no such place in the experiment file") from None
     return spec_from_dict(doc, source=str(path))
@@ -375,7 +380,8 @@ def spec_from_dict(doc: dict[str, Any], source: str = "<spec>") -> Spec:
     try:
         spec = Spec.model_validate(doc)
     except ValidationError as e:
-        raise SpecError(f"{source}: invalid experiment file\n" + _indent(format_validation_error(e, root=Spec))) from None
+        msg = textwrap.indent(format_validation_error(e, root=Spec), "  ")
+        raise SpecError(f"{source}: invalid experiment file\n{msg}") from None
     try:
         if spec.slurm:
             from robustsweep.config.slurm_options import SlurmOptions
@@ -386,13 +392,9 @@ def spec_from_dict(doc: dict[str, Any], source: str = "<spec>") -> Spec:
                 raise SpecError(format_validation_error(e, prefix="slurm", root=SlurmOptions)) from None
         trials = spec.expand()
     except SpecError as e:
-        raise SpecError(f"{source}: invalid experiment file\n" + _indent(str(e))) from None
+        raise SpecError(f"{source}: invalid experiment file\n" + textwrap.indent(str(e), "  ")) from None
     if not trials:
         raise SpecError(f"{source}: the search space is empty (no trials)")
     return spec
-
-
-def _indent(s: str) -> str:
-    return "\n".join("  " + line for line in s.splitlines())
 
 

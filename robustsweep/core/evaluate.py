@@ -77,7 +77,7 @@ def evaluate(
                 pred_adv = predict(model, x_adv, batch_size).to(y.device)
             row = {
                 **base,
-                "attack": name,
+                "attack": spec.get("label") or name,  # a label tells two entries of one attack apart
                 "param": key,
                 "value": None if key is None else float(v),
                 "eps": float(params["eps"]) if isinstance(params.get("eps"), (int, float)) else None,

@@ -15,7 +15,7 @@ from ._util import check_val_size, split_off_validation
 from .base import DataSplit
 
 
-@DATASETS.register("digits")
+@DATASETS.register("digits", shape=(1, 8, 8), classes=10, staged=False)
 def digits(root: Path, seed: int, test_size: float = 0.2, val_size: int = 0) -> DataSplit:
     """scikit-learn's 8x8 digits (1797 images, 10 classes), bundled, no download; stratified split by seed.
 

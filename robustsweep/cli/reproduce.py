@@ -1,0 +1,195 @@
+"""``robustsweep reproduce PAPER``: run every experiment of one seed paper, then write its report in the paper's layout.
+
+Re-running only runs what is missing: each experiment is a sweep (``<name>-<scale>[-smoke]``) and the store skips
+finished trials. With ``--backend slurm`` the experiments are submitted (one job each); the report is written once
+they are done (``--wait``) or by a later ``reproduce … --report-only`` from the login node.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from robustsweep.cli.cluster import add_slurm_flags
+from robustsweep.cli.common import (
+    EXIT_OK,
+    EXIT_TRIALS_FAILED,
+    add_local,
+    add_results,
+    add_runtime,
+    err,
+    make_backend,
+)
+
+DESCRIPTION = """\
+Run every experiment file of one paper (listed by --list) at --scale ci (digits / two-rings / 5k MNIST, minutes on
+a laptop) or --scale paper (the paper's data and models, for a GPU cluster), then write OUT/<paper>-<scale>/:
+the paper's tables (md, csv with 95% bootstrap intervals, LaTeX) with paper-vs-ours columns from
+experiments/reference/<paper>.yaml, its figures (PNG), the qualitative claims as holds / does not hold with the
+numbers, report.md, a self-contained report.html and summary.json. Finished trials are never rerun."""
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="run one paper's experiments and write its tables/figures (paper vs ours)",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="Examples: robustsweep reproduce --list | robustsweep reproduce 001 --scale ci | "
+                              "robustsweep reproduce deep-bayes --scale paper --backend slurm --gpus-per-node 1")
+    p.add_argument("paper", nargs="?", help="paper id (000 … 004) or short name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the papers, their experiment files and tables")
+    p.add_argument("--scale", choices=["ci", "paper"], default=None,
+                   help="ci or paper (default: ci with the local backend, paper with slurm)")
+    p.add_argument("--smoke", action="store_true",
+                   help="each experiment at the smallest size that still fills every table cell (CI)")
+    p.add_argument("--backend", choices=["local", "slurm"], default="local",
+                   help="local (run here, default) or slurm (submit one job per experiment)")
+    p.add_argument("--only", action="append", default=[], metavar="EXPERIMENT",
+                   help="run only this experiment file (name or file stem; repeatable); the report covers all")
+    p.add_argument("--report-only", action="store_true", help="run nothing; write the report from what finished")
+    p.add_argument("--out", default="reports", metavar="DIR", help="report folder; DIR/<paper>-<scale>/ "
+                                                                   "(default: ./reports)")
+    p.add_argument("--format", default="md,csv,tex,html", metavar="LIST", help="subset of md,csv,tex,html")
+    add_results(p)
+    add_runtime(p)
+    add_local(p)
+    add_slurm_flags(p)
+    p.set_defaults(handler=cmd_reproduce)
+
+
+def print_papers() -> None:
+    from robustsweep.report.papers import load_papers
+
+    for p in load_papers().values():
+        print(f"{p.id}  {p.name:<14} {p.title}")
+        print(f"     source: shared/seeds/{p.source}")
+        for f in p.experiments:
+            print(f"     experiment: experiments/{f}")
+        for tid, title in p.tables.items():
+            print(f"     table {tid}: {title}")
+
+
+def _specs(paper: Any, scale: str, smoke: bool) -> list[tuple[Path, Any]]:
+    """Every experiment file of the paper, validated at ``scale`` before anything runs."""
+    from robustsweep.config.spec import load_spec
+
+    return [(path, load_spec(path, scale=scale, smoke=smoke)) for path in paper.experiment_paths()]
+
+
+def _selected(specs: list[tuple[Path, Any]], only: list[str]) -> list[tuple[Path, Any]]:
+    if not only:
+        return specs
+    keep = [(p, s) for p, s in specs if p.stem in only or p.name in only or s.name in only]
+    unknown = [o for o in only if not any(o in (p.stem, p.name, s.name) for p, s in specs)]
+    if unknown:
+        raise ValueError(f"--only {unknown[0]}: not an experiment of this paper; its experiments: "
+                         + ", ".join(p.stem for p, _ in specs))
+    return keep
+
+
+def _run(a: argparse.Namespace, specs: list[tuple[Path, Any]]) -> tuple[bool, list[Any]]:
+    """Run (local) or submit (slurm) each experiment's pending trials; returns (any failed, submitted sweeps)."""
+    from robustsweep.core.runtime import runtime_for
+    from robustsweep.sweep.folder import prepare_sweep
+    from robustsweep.sweep.resume import ensure_nothing_running
+
+    backends = [(path, spec, make_backend(a.backend, a, spec)) for path, spec in specs]  # option errors first
+    failed, submitted = False, []
+    for i, (path, spec, backend) in enumerate(backends, 1):
+        sw = prepare_sweep(spec, a.results)
+        ensure_nothing_running(sw)
+        pending = sw.pending()
+        print(f"[{i}/{len(backends)}] {path.name} -> sweep {sw.name}: {len(sw.trials)} trials, "
+              f"{len(sw.trials) - len(pending)} done, {len(pending)} to run", flush=True)
+        if not pending:
+            continue
+        rt = runtime_for(sw, data_root=a.data_root, cache_dir=a.cache_dir, device=a.device)
+        outcome = backend.run(sw, pending, rt, restart_errored=False, command="reproduce")
+        if outcome.summary is not None:
+            s = outcome.summary
+            print(f"[{i}/{len(backends)}] {sw.name}: {s.ok}/{s.total} ok, {s.failed} failed, {s.elapsed_s:.0f}s",
+                  flush=True)
+            for tid, e in s.errors.items():
+                print(f"  FAILED {tid}: {e.splitlines()[0] if e else ''}\n  log: {sw.log_path(tid)}")
+            failed |= bool(s.failed)
+        elif outcome.job is not None:
+            from robustsweep.runners.slurm.submit import print_submitted
+
+            print_submitted(outcome.job, sw, len(pending))
+            submitted.append(sw)
+    return failed, submitted
+
+
+def _wait(sweeps: list[Any], poll_s: float = 5.0) -> None:
+    import time
+
+    from robustsweep.sweep.jobs import active_jobs, read_records
+
+    while any(active_jobs(read_records(sw.dir)) for sw in sweeps):
+        time.sleep(poll_s)
+
+
+def write_paper_report(paper: Any, specs: list[tuple[Path, Any]], results: str, out: Path, scale: str, smoke: bool,
+                       formats: list[str]):
+    """Read each experiment's sweep (absent ones give empty rows) and write the paper's report."""
+    from robustsweep.report.paper import build_paper_report
+    from robustsweep.store.parquet import read_sweep, trial_files
+    from robustsweep.store.rows import empty_rows
+
+    rows, sweeps, have = {}, {}, 0
+    for _, spec in specs:
+        name = spec.sweep_name
+        sweeps[spec.name] = name
+        if trial_files(results, name):
+            rows[spec.name], have = read_sweep(results, name), have + 1
+        else:  # not run yet: the paper's layout with "—" cells
+            rows[spec.name] = empty_rows(spec.expand(), name)
+    print(f"report {paper.id}: {have}/{len(specs)} experiment(s) have results -> {out}", flush=True)
+    return build_paper_report(paper, rows, out, scale=scale, smoke=smoke, formats=formats, sweeps=sweeps)
+
+
+def print_outcome(rep: Any) -> None:
+    for t in rep.tables:
+        miss = (f", {len(t.missing)} empty cell(s)" if t.missing else "") + \
+            (f", {len(t.undefined)} n/a cell(s) (metric undefined)" if t.undefined else "")
+        verdict = f" — {t.comparison.verdict}" if t.comparison else ""
+        print(f"  {t.id}: {len(t.rows)}×{len(t.columns)}{miss}{verdict}")
+    for tid in rep.absent_tables:
+        print(f"  {tid}: NOT PRODUCED")
+    for c in rep.checks:
+        print(f"  claim {c.name}: {c.status} ({c.observed})")
+    if rep.error:
+        print(f"  the paper's report builder failed:\n{rep.error}")
+    print(f"report: {rep.out / 'report.html'}")
+
+
+def cmd_reproduce(a: argparse.Namespace) -> int:
+    from robustsweep.report.generic import FORMATS
+    from robustsweep.report.papers import get_paper
+
+    if a.list:
+        print_papers()
+        return EXIT_OK
+    if not a.paper:
+        return err("name a paper (e.g. `robustsweep reproduce 001 --scale ci`); `robustsweep reproduce --list` "
+                   "lists them")
+    formats = [f.strip().lower() for f in a.format.split(",") if f.strip()]
+    if not formats or set(formats) - set(FORMATS):
+        return err(f"--format {a.format!r}: choose from {','.join(FORMATS)}")
+    paper = get_paper(a.paper)
+    scale = a.scale or ("paper" if a.backend == "slurm" else "ci")
+    specs = _specs(paper, scale, a.smoke)  # every file validated at this scale before anything runs
+    try:
+        chosen = _selected(specs, a.only)
+    except ValueError as e:
+        return err(str(e))
+    failed = False
+    if not a.report_only:
+        failed, submitted = _run(a, chosen)
+        if submitted and not getattr(a, "wait", False):
+            print(f"submitted {len(submitted)} sweep(s); when they finish: robustsweep reproduce {paper.id} "
+                  f"--scale {scale}{' --smoke' if a.smoke else ''} --report-only --results {a.results}")
+            return EXIT_OK
+        _wait(submitted)
+    out = Path(a.out) / (f"{paper.id}-{paper.name}-{scale}" + ("-smoke" if a.smoke else ""))
+    rep = write_paper_report(paper, specs, a.results, out, scale, a.smoke, formats)
+    print_outcome(rep)
+    return EXIT_TRIALS_FAILED if failed or rep.error else EXIT_OK

@@ -1,0 +1,186 @@
+"""One paper's report: its builder's tables, figures and claims, compared with the numbers the paper prints.
+
+``build_paper_report`` is what ``robustsweep reproduce`` and ``robustsweep report --paper`` call. It reads nothing
+but the rows it is given (Parquet, via the CLI), so it runs on a login node. What it adds around a paper's builder
+(``report/papers/pNNN.py``):
+
+- every table is compared with ``experiments/reference/<paper>.yaml`` (``report/reference.py``): the entries for the
+  scale that ran become ``paper / ours / Δ / within tolerance`` columns and a one-line verdict. At ``ci`` scale the
+  paper-scale numbers are still shown, labelled "for orientation": the test at that scale is the paper's
+  qualitative claims (``report/checks.py``), which every section lists as holds / does not hold with the numbers;
+- a reference to a table, row or column the builder does not produce is an error (a typo must not look like
+  "not run");
+- ``summary.json``: per table its missing cells and verdict, per claim its status — what CI asserts on;
+- tables as ``tables/<id>.md|csv|tex`` (+ ``<id>.compare.csv``), ``report.md`` and one self-contained
+  ``report.html`` with the provenance (versions, git revision, exact configs) of every experiment.
+"""
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from robustsweep.report.aggregate import config_label, label_columns
+from robustsweep.report.checks import CheckResult
+from robustsweep.report.generic import FORMATS, provenance
+from robustsweep.report.html import Section, render_html, render_markdown
+from robustsweep.report.papers import Paper, PaperContext
+from robustsweep.report.reference import Reference, for_scale, load_references, validate_references
+from robustsweep.report.tables import Table, compare, to_csv, to_latex, to_markdown
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class PaperReport:
+    """What was written and what it says (the CLI prints it, tests assert on it)."""
+
+    out: Path
+    tables: list[Table] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    absent_tables: list[str] = field(default_factory=list)  # declared by the paper, not produced by its builder
+    error: str | None = None  # the builder crashed: its traceback (the report still lists what it has)
+
+    @property
+    def missing_cells(self) -> dict[str, list[tuple[str, str]]]:
+        return {t.id: t.missing for t in self.tables if t.missing}
+
+    def summary(self) -> dict:
+        return {
+            "tables": {t.id: {"title": t.title, "rows": len(t.rows), "columns": len(t.columns),
+                              "missing_cells": [list(c) for c in t.missing],
+                              "undefined_cells": [list(c) for c in t.undefined],
+                              "verdict": t.comparison.verdict if t.comparison else None} for t in self.tables},
+            "absent_tables": self.absent_tables,
+            "checks": [{"name": c.name, "claim": c.claim, "status": c.status, "observed": c.observed}
+                       for c in self.checks],
+            "error": self.error,
+        }
+
+
+def _labelled(rows: pl.DataFrame) -> pl.DataFrame:
+    if rows.is_empty() or "config" in rows.columns:
+        return rows
+    return rows.with_columns(config_label(label_columns(rows)))
+
+
+def references(paper: Paper) -> list[Reference]:
+    """The paper's reference entries (none when it has no reference file yet)."""
+    return load_references(paper.reference_file) if paper.reference_file.is_file() else []
+
+
+def check_reference_tables(paper: Paper, refs: Sequence[Reference]) -> None:
+    """Every reference names a table the paper declares (rows and columns are checked against the tables of a run at
+    the reference's scale: a ci run's grid can differ from the paper's)."""
+    bad = sorted({r.table for r in refs} - set(paper.tables))
+    if bad:
+        raise ValueError(f"{paper.reference_file}: reference(s) to table(s) {bad} that paper {paper.id} does not "
+                         f"produce (its tables: {', '.join(paper.tables)})")
+
+
+def attach_comparisons(tables: Sequence[Table], refs: Sequence[Reference], scale: str) -> None:
+    """Set ``table.comparison`` from the references for ``scale``; at ``ci`` scale without ci entries, the
+    paper-scale numbers are attached for orientation (the verdict says so)."""
+    for t in tables:
+        mine = [r for r in for_scale(refs, scale) if r.table == t.id]
+        orientation = False
+        if not mine and scale != "paper":  # only the cells this scale's layout has (its grid may differ)
+            mine = [r for r in for_scale(refs, "paper") if r.table == t.id and r.row in t.rows and r.column in t.columns]
+            orientation = True
+        if not mine:
+            continue
+        t.comparison = compare(t, mine)
+        if orientation:
+            t.comparison.verdict = (f"{scale} scale: the paper's full-size numbers, shown for orientation only "
+                                    f"({t.comparison.verdict}); the test at this scale is the qualitative claims")
+
+
+def _verdict_section(report: PaperReport, paper: Paper, scale: str, smoke: bool) -> Section:
+    lines = [f"Paper {paper.id} ({paper.name}): {paper.title}. Source: `{paper.source}`. Scale: **{scale}**"
+             + (" (smoke: the smallest run that fills every cell; numbers are not meaningful)" if smoke else "") + "."]
+    if paper.notes:
+        lines.append(paper.notes)
+    for t in report.tables:
+        miss = f"; {len(t.missing)} empty cell(s)" if t.missing else ""
+        verdict = f": {t.comparison.verdict}" if t.comparison else ": no reference numbers"
+        lines.append(f"- **{t.id}** ({t.title}){verdict}{miss}")
+    for tid in report.absent_tables:
+        lines.append(f"- **{tid}** ({paper.tables[tid]}): not produced (see the error below)")
+    counts = {s: sum(c.status == s for c in report.checks) for s in ("holds", "does not hold", "not evaluated")}
+    if report.checks:
+        lines.append(f"\nQualitative claims: {counts['holds']} hold, {counts['does not hold']} do not hold, "
+                     f"{counts['not evaluated']} not evaluated (each section lists its claims with the numbers).")
+    if report.error:
+        lines.append(f"\nThe paper's report builder failed:\n\n```\n{report.error}\n```")
+    return Section("Summary: paper vs ours", text="\n".join(lines))
+
+
+def build_paper_report(paper: Paper, experiments: Mapping[str, pl.DataFrame], out_dir: str | Path, *, scale: str,
+                       smoke: bool = False, formats: Sequence[str] = FORMATS, sweeps: Mapping[str, str] | None = None,
+                       compare: bool = True, log: Log | None = None) -> PaperReport:
+    """Build, compare and write one paper's report into ``out_dir`` (module docstring); ``experiments`` maps each
+    experiment's spec name to its rows, ``sweeps`` its spec name to the sweep folder it came from."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = PaperReport(out=out)
+    ctx = PaperContext({k: _labelled(v) for k, v in experiments.items()}, out, scale, smoke)
+    try:
+        sections = list(paper.build(ctx))
+    except Exception:  # the rest of the report (provenance, what did run) is still worth writing
+        sections, report.error = [], traceback.format_exc(limit=6)
+    report.tables = [t for s in sections for t in s.tables]
+    report.checks = [c for s in sections for c in s.checks]
+    unknown = [t.id for t in report.tables if t.id not in paper.tables]
+    if unknown:
+        raise ValueError(f"paper {paper.id}: the builder produced table(s) {unknown} that the paper does not declare "
+                         f"(declared: {sorted(paper.tables)})")
+    report.absent_tables = [tid for tid in paper.tables if tid not in {t.id for t in report.tables}]
+    refs = references(paper)
+    check_reference_tables(paper, refs)
+    if report.error is None:  # the run's own scale: every referenced row and column must exist
+        validate_references(for_scale(refs, scale), {t.id: t for t in report.tables})
+    if compare:
+        attach_comparisons(report.tables, refs, scale)
+
+    def wrote(p: Path) -> Path:
+        report.written.append(p)
+        if log:
+            log(f"  wrote {p}")
+        return p
+
+    for t in report.tables:
+        stem = out / "tables" / t.id
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        if "md" in formats:
+            stem.with_suffix(".md").write_text(to_markdown(t), encoding="utf-8")
+            wrote(stem.with_suffix(".md"))
+        if "csv" in formats:
+            wrote(to_csv(t, stem.with_suffix(".csv")))
+            if t.comparison is not None:
+                t.comparison.frame.write_csv(out / "tables" / f"{t.id}.compare.csv")
+                wrote(out / "tables" / f"{t.id}.compare.csv")
+        if "tex" in formats:
+            stem.with_suffix(".tex").write_text(to_latex(t), encoding="utf-8")
+            wrote(stem.with_suffix(".tex"))
+    for s in sections:
+        for f in s.figures:
+            wrote(Path(f[0] if isinstance(f, tuple) else f))
+    prov = {"paper": paper.id, "scale": scale, "smoke": smoke,
+            "experiments": {name: provenance(rows, (sweeps or {}).get(name, name))
+                            for name, rows in experiments.items() if not rows.is_empty()}}
+    all_sections = [_verdict_section(report, paper, scale, smoke), *sections]
+    (out / "summary.json").write_text(json.dumps(report.summary(), indent=1), encoding="utf-8")
+    wrote(out / "summary.json")
+    title = f"Paper {paper.id} ({paper.name}) at {scale} scale" + (" (smoke)" if smoke else "")
+    if "md" in formats:
+        (out / "report.md").write_text(render_markdown(title, all_sections, out, prov), encoding="utf-8")
+        wrote(out / "report.md")
+    if "html" in formats:
+        (out / "report.html").write_text(render_html(title, all_sections, prov), encoding="utf-8")
+        wrote(out / "report.html")
+    return report

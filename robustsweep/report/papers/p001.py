@@ -1,0 +1,228 @@
+"""Paper 001 — Li, Bradshaw & Sharma (ICML 2019), "Are generative classifiers more robust to adversarial attacks?".
+
+Experiments: ``p001_whitebox.yaml`` (the seven deep-Bayes factorisations under FGSM / PGD / MIM over ε and CW-L2 over
+c, with marginal / logit / KL detection: Fig. 3, appendix B, Fig. 5, footnote 4) and ``p001_blackbox.yaml`` (grey-
+and black-box transfer of PGD / MIM and SPSA: Tables 1 and 3). What the paper draws as curves is tabulated at the
+grid points (a table per panel) and drawn again as PNG; the numbers it prints (Tables 1 and 3) are laid out as
+printed, with "min. perturbation / accuracy" split into two tables because a cell holds one number.
+
+The ε column of Table 1's accuracy (the paper: ε = 0.3 of the grid {0.1, …, 0.5}) is the *third* grid point of the
+run, so a ci run (grid {0.05, 0.1, 0.15, 0.2, 0.3} on 8×8 digits) reports it at 0.15; the table title says which.
+Not built: Fig. 2 (two-rings decision regions: needs the trained models, not Parquet rows), Fig. 4 / Table 2
+(CIFAR-binary: the same tables over a CIFAR-binary run, not yet an experiment file), Figs 7-8 (VGG features).
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from robustsweep.report.checks import CheckResult, compare_means, monotone
+from robustsweep.report.figures import line_with_band
+from robustsweep.report.html import Section
+from robustsweep.report.papers import PaperContext, paper
+from robustsweep.report.tables import Table, pivot_table
+
+WHITE, BLACK = "deep-bayes-whitebox", "deep-bayes-blackbox"
+MODELS = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]  # §2, Fig. 1 order
+GENERATIVE, DISCRIMINATIVE = ["gfz", "gfy", "gbz", "gby"], ["dfx", "dfz"]
+TABLE13_MODELS = ["gfz", "gbz", "gfy", "gby"]  # Table 1's column order
+TABLE3_MODELS = ["gfz", "gbz", "gby", "gfy"]  # Table 3's row order
+DETECTORS = ["marginal", "logit", "kl"]
+ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD", "mim": "MIM", "cw": "CW"}
+TABLE1_ROWS = [("pgd", WHITE, "PGD (white)"), ("mim", WHITE, "MIM (white)"), ("pgd-grey", BLACK, "PGD (grey)"),
+               ("mim-grey", BLACK, "MIM (grey)"), ("pgd-black", BLACK, "PGD (black)"), ("mim-black", BLACK, "MIM (black)")]
+
+MODEL = pl.col("cfg.model.name")
+OK = pl.col("status") == "ok"
+
+
+def _grid(rows: pl.DataFrame, attack: str) -> list[float]:
+    return sorted(set(rows.filter(OK & (pl.col("attack") == attack))["value"].drop_nulls().to_list()))
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+def _labels(models: list[str]) -> dict[str, str]:
+    return {m: m.upper() for m in models}
+
+
+def accuracy_table(rows: pl.DataFrame, attack: str, tid: str, title: str) -> Table:
+    """Models × (clean, grid values): accuracy under ``attack`` (a panel of Fig. 3 / appendix B / Fig. 5)."""
+    sym = "c" if attack == "cw" else "ε"
+    grid = _grid(rows, attack)
+    labels = {v: f"{sym}={_fmt(v)}" for v in grid}
+    t = pivot_table(rows, row_key="cfg.model.name", col_key="value", metric="adv_accuracy", row_order=MODELS,
+                    col_order=grid, row_labels=_labels(MODELS), col_labels=labels, filter=pl.col("attack") == attack,
+                    id=tid, title=title, row_header="model")
+    clean = pivot_table(rows, row_key="cfg.model.name", col_key=pl.lit("clean"), metric="clean_accuracy",
+                        row_order=MODELS, row_labels=_labels(MODELS), filter=pl.col("attack") == attack,
+                        duplicates="mean", row_header="model")
+    return Table(id=t.id, title=t.title, caption=t.caption, rows=t.rows, columns=[*clean.columns, *t.columns],
+                 frame=clean.frame.hstack(t.frame.drop("model")), numeric=pl.concat([clean.numeric, t.numeric]),
+                 missing=clean.missing + t.missing, failed=t.failed)
+
+
+def detection_table(rows: pl.DataFrame, attack: str, tid: str, title: str) -> Table:
+    """(model, detector) × grid values: TPR on the successful adversarials at 5% FPR on clean training data."""
+    long = pl.concat([rows.filter(pl.col("attack") == attack).with_columns(
+        pl.format("{} {}", MODEL.str.to_uppercase(), pl.lit(d)).alias("__md"),
+        (pl.col(f"det.{d}.tpr") if f"det.{d}.tpr" in rows.columns else pl.lit(None, pl.Float64)).alias("__tpr"))
+        for d in DETECTORS], how="diagonal_relaxed")
+    grid = _grid(rows, attack)
+    order = [f"{m.upper()} {d}" for m in MODELS for d in DETECTORS]
+    sym = "c" if attack == "cw" else "ε"
+    return pivot_table(long, row_key="__md", col_key="value", metric="__tpr", row_order=order, col_order=grid,
+                       col_labels={v: f"{sym}={_fmt(v)}" for v in grid}, id=tid, title=title,
+                       row_header="model / detector")
+
+
+def by_model_table(rows: pl.DataFrame, attacks: list[tuple[str, str]], metric: str, tid: str, title: str,
+                   models: list[str], value: float | None = None) -> Table:
+    """Attack rows × model columns (Tables 1 and 3), one metric; ``value`` picks one grid point."""
+    keep = pl.col("attack").is_in([a for a, _ in attacks]) & MODEL.is_in(models)
+    if value is not None:
+        keep &= (pl.col("value") - value).abs() < 1e-9
+    # one row per (trial, attack) for a per-attack metric such as the minimum perturbation
+    sub = rows.filter(keep | ~OK)
+    if value is None and metric.startswith("m."):
+        sub = sub.unique(["trial_id", "attack"], keep="first", maintain_order=True)
+    return pivot_table(sub, row_key="attack", col_key="cfg.model.name", metric=metric, row_order=[a for a, _ in attacks],
+                       col_order=models, row_labels=dict(attacks), col_labels=_labels(models), id=tid, title=title,
+                       row_header="attack")
+
+
+def _third_eps(rows: pl.DataFrame, attack: str) -> float | None:
+    grid = _grid(rows, attack)
+    return grid[2] if len(grid) >= 3 else (grid[-1] if grid else None)
+
+
+def _at(attack: str, value: float | None, model: str | None = None) -> pl.Expr:
+    e = (pl.col("attack") == attack) & (pl.col("status") == "ok")
+    if value is not None:
+        e &= (pl.col("value") - value).abs() < 1e-9
+    return e & (MODEL == model) if model else e
+
+
+def _claims(white: pl.DataFrame, black: pl.DataFrame) -> list[CheckResult]:
+    out: list[CheckResult] = []
+    for atk in ("fgsm", "pgd"):
+        mid = _third_eps(white, atk)
+        out.append(compare_means(white, _at(atk, mid) & MODEL.is_in(GENERATIVE), _at(atk, mid) & MODEL.is_in(DISCRIMINATIVE),
+                                 "adv_accuracy", ">", label_a="generative (GFZ GFY GBZ GBY)",
+                                 label_b="discriminative (DFX DFZ)", at=f"{ATTACK_NAMES[atk]} eps={mid}",
+                                 name=f"generative-more-robust-{atk}",
+                                 claim=f"§4.1 / Fig. 3: generative classifiers keep a higher accuracy than the "
+                                       f"discriminative DFX / DFZ under white-box {ATTACK_NAMES[atk]}"))
+    mid = _third_eps(white, "pgd")
+    out.append(compare_means(white, _at("pgd", mid, "gbz"), _at("pgd", mid, "dfx"), "adv_accuracy", ">",
+                             label_a="GBZ", label_b="DFX", at=f"PGD eps={mid}", name="gbz-beats-dfx-pgd",
+                             claim="§4.1: GBZ is more robust than the discriminative DFX under PGD"))
+    for m in ("gfz", "dfx"):
+        out.append(monotone(white, "value", "adv_accuracy", filter=_at("pgd", None, m), label=m.upper(),
+                            tolerance=0.02, name=f"accuracy-falls-with-eps-{m}",
+                            claim=f"Fig. 3 / appendix B: {m.upper()}'s accuracy under PGD falls as ε grows"))
+    out.append(_tpr_claim(white, (_grid(white, "fgsm") or [None])[-1]))
+    c10 = 10.0
+    out.append(compare_means(white, _at("cw", c10, "gbz"), _at("cw", c10, "dfx"), "adv_accuracy", ">",
+                             label_a="GBZ", label_b="DFX", at="CW c=10", name="gbz-beats-dfx-cw",
+                             claim="§4.1 / Fig. 5: 'GBZ is a clear winner' under CW-L2 (vs the discriminative DFX)"))
+    out.append(_transfer_claim(white, black))
+    spsa = black.filter(pl.col("attack").is_in(["spsa", "pgd"]))
+    out.append(compare_means(spsa, (pl.col("attack") == "spsa") & OK, (pl.col("attack") == "pgd") & OK, "adv_accuracy",
+                             ">", label_a="SPSA", label_b="white-box PGD", at="same eps, GFZ GBZ GFY GBY",
+                             name="spsa-weaker-than-pgd", claim="§4.2 / Table 3: SPSA performs much worse on the "
+                                                                "generative classifiers than white-box PGD"))
+    return out
+
+
+def _tpr_claim(white: pl.DataFrame, top: float | None) -> CheckResult:
+    from robustsweep.report.checks import compare_to_value
+
+    return compare_to_value(white, _at("fgsm", top) & MODEL.is_in(GENERATIVE), "det.kl.tpr", ">=", 0.5,
+                            label=f"generative, FGSM eps={top}", name="kl-detects-fgsm",
+                            claim="Fig. 3: the KL detector flags most successful FGSM adversarials of the generative "
+                                  "classifiers at large ε (TPR at 5% FPR >= 0.5)")
+
+
+def _transfer_claim(white: pl.DataFrame, black: pl.DataFrame) -> CheckResult:
+    eps = _third_eps(black, "pgd-grey")
+    both = pl.concat([white.filter(pl.col("attack") == "pgd"), black.filter(pl.col("attack") == "pgd-grey")],
+                     how="diagonal_relaxed")
+    return compare_means(both, _at("pgd-grey", eps) & MODEL.is_in(GENERATIVE), _at("pgd", eps) & MODEL.is_in(GENERATIVE),
+                         "adv_accuracy", ">", label_a="grey-box PGD", label_b="white-box PGD", at=f"eps={eps}",
+                         name="transfer-weaker-than-white-box",
+                         claim="§4.2 / Table 1: PGD transferred from a grey-box substitute leaves the generative "
+                               "classifiers a higher accuracy than white-box PGD (no gradient masking)")
+
+
+def _figures(ctx: PaperContext, white: pl.DataFrame) -> list[tuple]:
+    figs = []
+    ok = white.filter(OK & pl.col("value").is_not_null())
+    for atk in ("fgsm", "pgd", "mim", "cw"):
+        sub = ok.filter(pl.col("attack") == atk).with_columns(MODEL.str.to_uppercase().alias("model"))
+        if sub.is_empty():
+            continue
+        sym = "c" if atk == "cw" else "ε"
+        p = line_with_band(sub, "value", "adv_accuracy", "model", ctx.figure(f"accuracy_{atk}.png"),
+                           title=f"{ATTACK_NAMES[atk]}: victim accuracy", xlabel=sym, ylabel="accuracy",
+                           logx=atk == "cw")
+        figs.append((p, f"Accuracy under white-box {ATTACK_NAMES[atk]} vs {sym}, mean ± std over seeds "
+                        f"({'Fig. 5' if atk == 'cw' else 'Fig. 3' if atk == 'fgsm' else 'appendix B'})"))
+    det = ok.filter(pl.col("attack") == "fgsm")
+    for d in DETECTORS:
+        if f"det.{d}.tpr" in det.columns and not det.is_empty():
+            sub = det.with_columns(MODEL.str.to_uppercase().alias("model"))
+            p = line_with_band(sub, "value", f"det.{d}.tpr", "model", ctx.figure(f"detection_fgsm_{d}.png"),
+                               title=f"FGSM: {d} detection rate", xlabel="ε", ylabel="TPR at 5% FPR")
+            figs.append((p, f"Fig. 3: {d} detection rate of successful FGSM adversarials vs ε"))
+    return figs
+
+
+@paper("001", name="deep-bayes", title="Li, Bradshaw & Sharma (ICML 2019): Are generative classifiers more robust "
+                                       "to adversarial attacks?", source="001_c207276a6492ab58.txt",
+       experiments=["p001_whitebox.yaml", "p001_blackbox.yaml"],
+       tables={"fig3": "Fig. 3: accuracy under white-box FGSM", "fig3-detection": "Fig. 3: FGSM detection rates",
+               "appB-pgd": "Appendix B: accuracy under white-box PGD", "appB-mim": "Appendix B: accuracy under MIM",
+               "appB-pgd-detection": "Appendix B: PGD detection rates",
+               "fig5-cw": "Fig. 5: accuracy under CW-L2", "fig5-cw-l2": "Fig. 5: CW-L2 mean l2 distortion",
+               "fig5-cw-detection": "Fig. 5: CW-L2 detection rates",
+               "table1-minpert": "Table 1: mean minimum l-inf perturbation (MNIST)",
+               "table1-accuracy": "Table 1: victim accuracy at the third ε of the grid (MNIST: 0.3)",
+               "table3": "Table 3: victim accuracy under white-box PGD vs SPSA (MNIST)"},
+       notes="Fig. 2 (two rings), Fig. 4 / Table 2 (CIFAR-binary) and Figs 7-8 (VGG features) are not built yet.")
+def build(ctx: PaperContext) -> list[Section]:
+    white, black = ctx.rows(WHITE), ctx.rows(BLACK)
+    # Table 1's white-box rows are p001_whitebox's; the blackbox file's own PGD row is Table 3's
+    both = pl.concat([white, black.filter(pl.col("attack") != "pgd")], how="diagonal_relaxed")
+    eps1 = _third_eps(black, "pgd-grey") or _third_eps(white, "pgd")
+    t1 = [(a, label) for a, _, label in TABLE1_ROWS]
+    return [
+        Section("Fig. 3 and appendix B: white-box l-inf attacks on the seven factorisations", tables=[
+            accuracy_table(white, "fgsm", "fig3", "Fig. 3: victim accuracy under white-box FGSM"),
+            detection_table(white, "fgsm", "fig3-detection", "Fig. 3: TPR (5% FPR) on successful FGSM adversarials"),
+            accuracy_table(white, "pgd", "appB-pgd", "Appendix B: victim accuracy under white-box PGD"),
+            detection_table(white, "pgd", "appB-pgd-detection", "Appendix B: TPR on successful PGD adversarials"),
+            accuracy_table(white, "mim", "appB-mim", "Appendix B: victim accuracy under white-box MIM"),
+        ], figures=_figures(ctx, white)),
+        Section("Fig. 5: CW-L2", tables=[
+            accuracy_table(white, "cw", "fig5-cw", "Fig. 5: victim accuracy under CW-L2"),
+            pivot_table(white, row_key="cfg.model.name", col_key="value", metric="mean_l2", row_order=MODELS,
+                        col_order=_grid(white, "cw"), row_labels=_labels(MODELS),
+                        col_labels={v: f"c={_fmt(v)}" for v in _grid(white, "cw")}, filter=pl.col("attack") == "cw",
+                        id="fig5-cw-l2", title="Fig. 5: mean l2 distortion of successful CW adversarials",
+                        row_header="model"),
+            detection_table(white, "cw", "fig5-cw-detection", "Fig. 5: TPR on successful CW adversarials"),
+        ]),
+        Section("Tables 1 and 3: gradient-masking sanity checks (transfer and SPSA)", tables=[
+            by_model_table(both, t1, "m.min_perturbation", "table1-minpert",
+                           "Table 1: mean minimum l-inf perturbation (max ε + 0.1 when no ε succeeds)", TABLE13_MODELS),
+            by_model_table(both, t1, "adv_accuracy", "table1-accuracy",
+                           f"Table 1: victim accuracy at ε = {eps1}", TABLE13_MODELS, value=eps1),
+            pivot_table(black, row_key="cfg.model.name", col_key="attack", metric="adv_accuracy",
+                        row_order=TABLE3_MODELS, col_order=["pgd", "spsa"], row_labels=_labels(TABLE3_MODELS),
+                        col_labels={"pgd": "PGD", "spsa": "SPSA"}, filter=pl.col("attack").is_in(["pgd", "spsa"]),
+                        id="table3", title=f"Table 3: victim accuracy, white-box PGD vs SPSA at ε = "
+                                           f"{(_grid(black, 'spsa') or ['?'])[0]}", row_header="model"),
+        ], checks=_claims(white, black)),
+    ]

@@ -1,0 +1,83 @@
+"""Experiment files at two sizes (config/scales.py): overlays, --smoke, sweep names, and every shipped file."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from robustsweep.config.scales import ScaleError, resolve_scale, smoke_overlay
+from robustsweep.config.spec import SpecError, load_spec
+from tests.conftest import REPO
+
+DOC = {
+    "name": "e", "dataset": {"name": "mnist"}, "model": {"name": "gfz", "dim_z": 64, "hidden": 500},
+    "train": {"epochs": 100, "batch_size": 50},
+    "attacks": [{"name": "fgsm", "eps": [0.1, 0.2]}, {"name": "pgd", "eps": [0.1, 0.3], "steps": 40, "step_size": 0.01}],
+    "search": {"seed": {"grid": [0, 1, 2]}},
+    "scales": {"ci": {"dataset": {"name": "digits"}, "model": {"dim_z": 16}, "attacks.1.steps": 10,
+                      "attacks.1.step_size": 0.04}},
+}
+
+
+def test_overlay_merges_mappings_sets_dotted_keys_and_records_the_scale():
+    ci = resolve_scale(DOC, "ci")
+    assert ci["dataset"] == {"name": "digits"}
+    assert ci["model"] == {"name": "gfz", "dim_z": 16, "hidden": 500}  # merged key by key
+    assert ci["attacks"][1] == {"name": "pgd", "eps": [0.1, 0.3], "steps": 10, "step_size": 0.04}
+    assert ci["attacks"][0] == DOC["attacks"][0] and "scales" not in ci and ci["scale"] == "ci"
+    paper = resolve_scale(DOC, None)  # the top of the file is its default (paper) size
+    assert paper["dataset"] == {"name": "mnist"} and paper["scale"] == "paper" and not paper["smoke"]
+    assert DOC["attacks"][1]["steps"] == 40  # the document itself is untouched
+    assert resolve_scale(DOC, None, prefer="ci")["scale"] == "ci"
+
+
+def test_unknown_or_absent_scales_are_refused_with_what_exists():
+    with pytest.raises(ScaleError, match="unknown scale"):
+        resolve_scale(DOC, "huge")
+    with pytest.raises(ScaleError, match="scales.tiny: unknown scale"):
+        resolve_scale({**DOC, "scales": {"tiny": {}}})
+    one = {k: v for k, v in DOC.items() if k != "scales"}
+    with pytest.raises(ScaleError, match="offers paper"):
+        resolve_scale(one, "ci")
+    with pytest.raises(ScaleError, match="no such place"):
+        resolve_scale({**DOC, "scales": {"ci": {"attacks.7.steps": 1}}}, "ci")
+
+
+def test_smoke_keeps_the_travel_of_iterative_attacks_and_shrinks_the_rest():
+    o = smoke_overlay(resolve_scale(DOC, "paper"))
+    assert o["train.epochs"] == 1 and o["eval.n_eval"] == 24 and o["search.seed.grid"] == [0]
+    assert o["attacks.1.steps"] == 3 and o["attacks.1.step_size"] == pytest.approx(40 * 0.01 / 3)
+    assert not any(k.startswith("attacks.0") for k in o)  # FGSM has no steps
+
+
+def test_load_spec_names_the_sweep_by_scale_and_validates_after_the_overlay(tmp_path):
+    f = tmp_path / "e.yaml"
+    f.write_text(yaml.safe_dump(DOC))
+    assert load_spec(f, scale="ci").sweep_name == "e-ci"
+    assert load_spec(f, scale="ci", smoke=True).sweep_name == "e-ci-smoke"
+    assert load_spec(f).sweep_name == "e-paper"
+    bad = {**DOC, "scales": {"ci": {"attacks.1.step_size": 0.001}}}  # 40 x 0.001 cannot reach 0.3
+    f.write_text(yaml.safe_dump(bad))
+    load_spec(f)  # the paper size is fine
+    with pytest.raises(SpecError, match="cannot reach"):
+        load_spec(f, scale="ci")
+
+
+EXPERIMENTS = sorted((REPO / "experiments").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def test_every_experiment_file_loads_at_each_of_its_scales_with_the_same_grid_shape(path):
+    doc = yaml.safe_load(path.read_text())
+    assert doc.get("paper"), f"{path.name}: say which paper / table / figure it reproduces (paper: ...)"
+    if not doc.get("scales"):  # one-size files: the quickstart demo and single-purpose ablations
+        load_spec(path)
+        return
+    ci, paper = load_spec(path, scale="ci"), load_spec(path, scale="paper")
+    assert ci.dataset.name != paper.dataset.name or ci.model != paper.model, "the two sizes should differ"
+
+    def shape(spec):  # what must match: attacks (names, labels, grid sizes) and the searched axes
+        return ([(a.name, getattr(a, "label", None), sorted((k, len(v)) for k, v in a.model_dump().items()
+                                                            if isinstance(v, list))) for a in spec.attacks],
+                [d.name for d in spec.detectors], sorted(k for k in spec.search if k != "seed"))
+    assert shape(ci) == shape(paper), f"{path.name}: the ci size must have the paper size's grid shape"
+    load_spec(path, scale="ci", smoke=True).expand()
