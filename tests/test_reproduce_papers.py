@@ -69,3 +69,13 @@ def test_reproduce_list_and_bad_input(capsys):
     assert "unknown paper 'nope'" in capsys.readouterr().err
     assert cli.main(["reproduce"]) == 2
     assert cli.main(["reproduce", PAPERS[0], "--only", "nothing-like-it", "--report-only"]) == 2
+
+
+@pytest.mark.parametrize("pid", PAPERS)
+def test_reference_file_loads_and_names_only_declared_tables(pid):
+    from robustsweep.report.paper import check_reference_tables, references
+
+    paper = load_papers()[pid]
+    check_reference_tables(paper, references(paper))  # rows/columns: checked when the matching scale is reported
+    for path in paper.experiment_paths():
+        assert path.is_file(), f"paper {pid} names a missing experiment file {path}"
