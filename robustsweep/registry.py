@@ -41,6 +41,11 @@ class Entry:
         skip = {inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL}
         return {k: p for k, p in sig.parameters.items() if p.kind not in skip}
 
+    def defaults(self) -> dict[str, Any]:
+        """The signature defaults of :meth:`params` (parameters without one are left out): what an experiment file
+        gets for a key it does not set."""
+        return {k: p.default for k, p in self.params().items() if p.default is not inspect.Parameter.empty}
+
 
 class Registry:
     """Name -> factory function. ``kind`` is only used in error messages."""

@@ -1,7 +1,10 @@
 """Shared fixtures. Tests run on CPU with few threads so the suite fits 2 cores."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,17 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 torch.set_num_threads(1)  # tiny models gain nothing from more; avoids OpenMP spin under load
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def cli_in_fresh_python(argv: list[str], timeout: float = 180) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run ``robustsweep argv`` in a new interpreter; returns the process and ``{"rc", "heavy"}``: its exit code
+    and which of torch / ray / torchvision it imported (a login-node command must import none)."""
+    code = ("import sys, json; from robustsweep.cli import main; rc = main(sys.argv[1:]); "
+            "print(json.dumps({'rc': rc, 'heavy': sorted(m for m in ('torch', 'ray', 'torchvision') "
+            "if m in sys.modules)}))")
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out, json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@ import torch or Ray, small modules. (`lint-imports` checks the layer order itsel
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from robustsweep.config.spec import spec_from_dict
 from robustsweep.store.parquet import write_trial
 from robustsweep.sweep.folder import prepare_sweep
+from tests.conftest import cli_in_fresh_python
 
 PKG = Path(__file__).resolve().parent.parent / "robustsweep"
 
@@ -66,13 +65,7 @@ def finished_sweep(tmp_path):
     ["list", "sweeps"],
 ])
 def test_login_node_commands_never_import_torch_or_ray(finished_sweep, argv):
-    code = ("import sys, json; from robustsweep.cli import main; rc = main(sys.argv[1:]); "
-            "print(json.dumps({'rc': rc, 'heavy': sorted(m for m in ('torch', 'ray', 'torchvision') "
-            "if m in sys.modules)}))")
-    out = subprocess.run([sys.executable, "-c", code, *argv, "--results", str(finished_sweep.results)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    verdict = json.loads(out.stdout.strip().splitlines()[-1])
+    out, verdict = cli_in_fresh_python([*argv, "--results", str(finished_sweep.results)], timeout=120)
     assert verdict == {"rc": 0, "heavy": []}, verdict
     if argv[0] == "status" and "--json" in argv:
         status = json.loads("\n".join(out.stdout.strip().splitlines()[:-1]))

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import polars as pl
 import pytest
 
 from robustsweep import cli
+from tests.conftest import cli_in_fresh_python
 from tests.test_report_pivot import stored_sweep  # noqa: F401 - the fixture
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -109,10 +108,5 @@ def test_report_unknown_sweep_or_folder_or_format_is_exit_2(stored_sweep, tmp_pa
 @pytest.mark.parametrize("argv", [["report", "piv", "--out"], ["results", "piv", "--pivot"]])
 def test_report_and_results_never_import_torch_or_ray(stored_sweep, tmp_path, argv):  # noqa: F811
     argv = [*argv, str(tmp_path / "out")] if argv[-1] == "--out" else argv
-    code = ("import sys, json; from robustsweep.cli import main; rc = main(sys.argv[1:]); "
-            "print(json.dumps({'rc': rc, 'heavy': sorted(m for m in ('torch', 'ray', 'torchvision') "
-            "if m in sys.modules)}))")
-    out = subprocess.run([sys.executable, "-c", code, *argv, "--results", str(stored_sweep.results)],
-                         capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"rc": 0, "heavy": []}
+    _, verdict = cli_in_fresh_python([*argv, "--results", str(stored_sweep.results)])
+    assert verdict == {"rc": 0, "heavy": []}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from robustsweep import cli
-from robustsweep.report.checks import compare_means
+from robustsweep.report.checks import compare_means, compare_to_value, monotone
 from robustsweep.report.html import Section
 from robustsweep.report.paper import build_paper_report
 from robustsweep.report.papers import PAPERS, Paper, PaperContext, get_paper, load_papers
@@ -99,6 +99,14 @@ def test_cells_that_ran_without_a_value_are_na_not_missing():
                     filter=pl.col("attack") == "pgd")
     assert t.undefined == [("8", "0.1"), ("8", "0.2")] and t.frame.row(0)[1] == UNDEFINED
     assert t.missing == [("64", "0.1"), ("64", "0.2")]  # never ran: "—"
+
+
+def test_claims_on_a_metric_the_rows_lack_are_not_evaluated():
+    rows, ok = make_rows(), pl.col("status") == "ok"
+    c = compare_means(rows, ok & (DZ == 32), ok & (DZ == 8), "m.never_written", ">")
+    assert c.holds is None and "no rows" in c.observed
+    assert monotone(rows, "value", "m.never_written").holds is None
+    assert compare_to_value(rows, ok, "m.never_written", ">", 0.5).holds is None
 
 
 def test_registry_lookup_by_id_or_name():

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -128,11 +127,10 @@ def execute(a: argparse.Namespace, sw: Any, trials: list[dict[str, Any]], backen
 
 
 def _wait_and_report(sw: Any, poll_s: float = 3.0) -> int:
-    from robustsweep.sweep.jobs import active_jobs, read_records
+    from robustsweep.sweep.jobs import wait_until_idle
     from robustsweep.sweep.status import print_status, sweep_status
 
-    while active_jobs(read_records(sw.dir)):
-        time.sleep(poll_s)
+    wait_until_idle([sw.dir], poll_s)
     st = sweep_status(sw.results, sw.name)
     print_status(st, results=str(sw.results))
     return EXIT_TRIALS_FAILED if st.count("failed") or st.count("pending") else EXIT_OK

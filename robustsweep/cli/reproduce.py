@@ -118,15 +118,6 @@ def _run(a: argparse.Namespace, specs: list[tuple[Path, Any]]) -> tuple[bool, li
     return failed, submitted
 
 
-def _wait(sweeps: list[Any], poll_s: float = 5.0) -> None:
-    import time
-
-    from robustsweep.sweep.jobs import active_jobs, read_records
-
-    while any(active_jobs(read_records(sw.dir)) for sw in sweeps):
-        time.sleep(poll_s)
-
-
 def write_paper_report(paper: Any, specs: list[tuple[Path, Any]], results: str, out: Path, scale: str, smoke: bool,
                        formats: list[str]):
     """Read each experiment's sweep (absent ones give empty rows) and write the paper's report."""
@@ -188,7 +179,9 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
             print(f"submitted {len(submitted)} sweep(s); when they finish: robustsweep reproduce {paper.id} "
                   f"--scale {scale}{' --smoke' if a.smoke else ''} --report-only --results {a.results}")
             return EXIT_OK
-        _wait(submitted)
+        from robustsweep.sweep.jobs import wait_until_idle
+
+        wait_until_idle([sw.dir for sw in submitted])
     out = Path(a.out) / (f"{paper.id}-{paper.name}-{scale}" + ("-smoke" if a.smoke else ""))
     rep = write_paper_report(paper, specs, a.results, out, scale, a.smoke, formats)
     print_outcome(rep)

@@ -134,7 +134,7 @@ def smoke_overlay(doc: dict[str, Any]) -> dict[str, Any]:
         steps = atk.get("steps") if isinstance(atk, dict) else None
         if not isinstance(steps, int) or isinstance(steps, bool):
             continue
-        params = _attack_params(str(atk.get("name")))
+        params = _attack_defaults(str(atk.get("name")))
         step = atk.get("step_size", params.get("step_size"))
         if isinstance(step, (int, float)) and not isinstance(step, bool):
             if steps > SMOKE_STEPS:  # fewer, longer steps: the same travel steps x step_size
@@ -145,16 +145,11 @@ def smoke_overlay(doc: dict[str, Any]) -> dict[str, Any]:
     return o
 
 
-def _attack_params(name: str) -> dict[str, Any]:
+def _attack_defaults(name: str) -> dict[str, Any]:
     """An attack's signature defaults (``step_size`` may be a default, not written in the file)."""
-    import inspect
-
     from robustsweep.registry import ATTACKS
 
-    if name not in ATTACKS:
-        return {}  # validation names the unknown attack later
-    return {k: (None if p.default is inspect.Parameter.empty else p.default)
-            for k, p in ATTACKS.get(name).params().items()}
+    return ATTACKS.get(name).defaults() if name in ATTACKS else {}  # an unknown name: validation reports it
 
 
 def sweep_name(name: str, scale: str | None, smoke: bool, has_scales: bool) -> str:

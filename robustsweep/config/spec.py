@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -291,7 +290,7 @@ def _check_reach(where: str, comp: dict[str, Any]) -> None:
     """
     if not (entry := ATTACKS.get(comp["name"])).meta.get("iterative"):
         return
-    defaults = {k: p.default for k, p in entry.params().items() if p.default is not inspect.Parameter.empty}
+    defaults = entry.defaults()
     key, values, fixed = split_grid(entry.fn, comp)
     short: list[str] = []
     refused: list[tuple[float, str]] = []  # (eps, reason): the largest unreachable eps is reported

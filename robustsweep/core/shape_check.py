@@ -34,7 +34,7 @@ def data_shape(dataset: dict[str, Any]) -> tuple[tuple[int, ...], int]:
     entry = DATASETS.get(dataset["name"])
     if "shape" not in entry.meta or "classes" not in entry.meta:
         raise KeyError(f"data set {dataset['name']!r} declares no shape=/classes= in its @register: add them")
-    params = {k: p.default for k, p in entry.params().items()}
+    params = entry.defaults()
     shape = tuple(int(dataset.get(d, params.get(d))) if isinstance(d, str) else int(d) for d in entry.meta["shape"])
     return shape, int(entry.meta["classes"])
 
@@ -65,7 +65,7 @@ def one_step(cfg: TrialConfig) -> TrialConfig:
         if key is not None:
             a[key] = values[0]
     for comp, reg in [*((a, ATTACKS) for a in c["attacks"]), *((d, DETECTORS) for d in c.get("detectors", []))]:
-        defaults = {k: p.default for k, p in reg.get(comp["name"]).params().items()}
+        defaults = reg.get(comp["name"]).defaults()
         for key, cap in _CAPS.items():  # set in the file, or a signature default (rounds=6 of transfer-blackbox)
             value = comp.get(key, defaults.get(key))
             if isinstance(value, int) and not isinstance(value, bool) and value > cap:

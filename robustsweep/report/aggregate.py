@@ -7,7 +7,7 @@ block per attack: config rows × grid-value columns, cells "mean ± std"; what `
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -21,6 +21,13 @@ CLEAN = "clean"  # the pivot's clean-accuracy column
 
 Keys = Sequence[str] | Callable[[pl.DataFrame], list[str]] | None
 Block = tuple[str, pl.DataFrame]  # (attack, pivot frame of formatted cells)
+
+
+def ensure_columns(df: pl.DataFrame, columns: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+    """``df`` with every absent column of ``columns`` added as typed nulls: a sweep without fusion trials has no
+    ``cfg.model.head``, one that has not run no ``m.*`` metric, and a paper's table should then show "—", not fail."""
+    add = [pl.lit(None, dtype).alias(c) for c, dtype in columns.items() if c not in df.columns]
+    return df.with_columns(add) if add else df
 
 
 def varying_config_columns(df: pl.DataFrame) -> list[str]:

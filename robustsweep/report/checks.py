@@ -62,6 +62,8 @@ def run_checks(checks: Iterable[Check], rows: pl.DataFrame) -> list[CheckResult]
 
 def seed_mean(rows: pl.DataFrame, filter: pl.Expr | None, metric: str) -> tuple[float | None, int]:  # noqa: A002
     """Mean over seeds of ``metric`` on the ok rows selected by ``filter``, and the number of seeds."""
+    if metric not in rows.columns:  # a metric this sweep never wrote (or an experiment not run): no evidence
+        return None, 0
     df = rows if filter is None else rows.filter(filter)
     vals = per_seed(df, [], metric)[metric]
     return (float(vals.mean()), vals.len()) if vals.len() else (None, 0)  # type: ignore[arg-type]
@@ -147,9 +149,11 @@ def monotone(
     """
     if direction not in ("decreasing", "increasing"):
         raise ValueError("direction must be 'decreasing' or 'increasing'")
+    who = f"{label} " if label else ""
+    if metric not in rows.columns:
+        return CheckResult(name, claim, None, f"{who}{metric}: no such column in the rows")
     df = rows if filter is None else rows.filter(filter)
     curve = summarize(df, [x], metric).drop_nulls(x).sort(x)
-    who = f"{label} " if label else ""
     if curve.height < 2:
         return CheckResult(name, claim, None, f"{who}{metric} vs {x}: {curve.height} point(s), need 2")
     xs, ms = curve[x].to_list(), curve["mean"].to_list()

@@ -28,8 +28,8 @@ import polars as pl
 
 from robustsweep.report.aggregate import CLEAN, CONFIG, config_label, label_columns
 from robustsweep.report.figures import line_with_band, roc_curves
-from robustsweep.report.html import Section, render_html, render_markdown
-from robustsweep.report.tables import Table, pivot_table, to_csv, to_latex, to_markdown
+from robustsweep.report.html import Section, write_pages
+from robustsweep.report.tables import Table, join_columns, pivot_table, write_table_files
 
 FORMATS = ("md", "csv", "tex", "html")
 Log = Callable[[str], None]
@@ -93,11 +93,7 @@ def _pivot(rows: pl.DataFrame, attack: str, metric: str, labels: list[str], digi
         return t
     clean = pivot_table(rows, row_key=CONFIG, col_key=pl.lit(CLEAN), metric="clean_accuracy", row_order=labels,
                         filter=pl.col("attack") == attack, digits=digits, duplicates="mean", row_header=CONFIG)
-    if clean.rows != t.rows:
-        return t
-    return Table(id=t.id, title=t.title, caption=t.caption, rows=t.rows, columns=[*clean.columns, *t.columns],
-                 frame=clean.frame.hstack(t.frame.drop(CONFIG)), numeric=pl.concat([clean.numeric, t.numeric]),
-                 missing=clean.missing + t.missing, failed=t.failed)
+    return join_columns(clean, t) if clean.rows == t.rows else t
 
 
 def attack_tables(rows: pl.DataFrame, attack: str, *, digits: int = 3) -> list[Table]:
@@ -251,17 +247,8 @@ def build_report(rows: pl.DataFrame, out_dir: str | Path, *, sweep: str, formats
     for attack in attacks(rows):
         tables = attack_tables(rows, attack, digits=digits)
         for t in tables:
-            stem = out / "tables" / t.id
-            if {"md", "csv", "tex"} & set(formats):
-                stem.parent.mkdir(parents=True, exist_ok=True)
-            if "md" in formats:
-                stem.with_suffix(".md").write_text(to_markdown(t), encoding="utf-8")
-                wrote(stem.with_suffix(".md"))
-            if "csv" in formats:
-                wrote(to_csv(t, stem.with_suffix(".csv")))
-            if "tex" in formats:
-                stem.with_suffix(".tex").write_text(to_latex(t), encoding="utf-8")
-                wrote(stem.with_suffix(".tex"))
+            for p in write_table_files(t, out / "tables", formats):
+                wrote(p)
         fig = accuracy_figure(rows, attack, out / "figures" / f"accuracy_{_slug(attack)}.png")
         figs = [(wrote(fig), f"{attack}: accuracy vs grid value, mean ± std over seeds per config")] if fig else []
         sections.append(Section(f"Attack: {attack}", tables=tables, figures=figs))
@@ -279,10 +266,6 @@ def build_report(rows: pl.DataFrame, out_dir: str | Path, *, sweep: str, formats
     wrote(out / "configs.json")
     prov = provenance(rows, sweep)
     title = f"Sweep {sweep}" + (f" ({paper})" if paper else "")
-    if "md" in formats:
-        (out / "report.md").write_text(render_markdown(title, sections, out, prov), encoding="utf-8")
-        wrote(out / "report.md")
-    if "html" in formats:
-        (out / "report.html").write_text(render_html(title, sections, prov), encoding="utf-8")
-        wrote(out / "report.html")
+    for p in write_pages(out, title, sections, provenance=prov, formats=formats):
+        wrote(p)
     return written

@@ -187,13 +187,24 @@ def render_markdown(title: str, sections: Sequence[Section], out_dir: Path, prov
     return "\n".join(out).rstrip() + "\n"
 
 
+def write_pages(out_dir: str | Path, title: str, sections: Sequence[Section], *, provenance: Provenance = None,
+                formats: Sequence[str] = ("md", "html")) -> list[Path]:
+    """Write ``out_dir/report.md`` ("md" in ``formats``) and ``out_dir/report.html`` ("html"); returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if "md" in formats:
+        (out / "report.md").write_text(render_markdown(title, sections, out, provenance), encoding="utf-8")
+        written.append(out / "report.md")
+    if "html" in formats:
+        (out / "report.html").write_text(render_html(title, sections, provenance), encoding="utf-8")
+        written.append(out / "report.html")
+    return written
+
+
 def write_report(
     out_dir: str | Path, title: str, sections: Sequence[Section], *, provenance: Provenance = None
 ) -> tuple[Path, Path]:
     """Write ``out_dir/report.md`` and ``out_dir/report.html``; returns both paths (md, html)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    md, page = out / "report.md", out / "report.html"
-    md.write_text(render_markdown(title, sections, out, provenance), encoding="utf-8")
-    page.write_text(render_html(title, sections, provenance), encoding="utf-8")
+    md, page = write_pages(out_dir, title, sections, provenance=provenance)
     return md, page

@@ -27,10 +27,10 @@ import polars as pl
 from robustsweep.report.aggregate import config_label, label_columns
 from robustsweep.report.checks import CheckResult
 from robustsweep.report.generic import FORMATS, provenance
-from robustsweep.report.html import Section, render_html, render_markdown
+from robustsweep.report.html import Section, write_pages
 from robustsweep.report.papers import Paper, PaperContext
 from robustsweep.report.reference import Reference, for_scale, load_references, validate_references
-from robustsweep.report.tables import Table, compare, to_csv, to_latex, to_markdown
+from robustsweep.report.tables import Table, compare, write_table_files
 
 Log = Callable[[str], None]
 
@@ -154,19 +154,8 @@ def build_paper_report(paper: Paper, experiments: Mapping[str, pl.DataFrame], ou
         return p
 
     for t in report.tables:
-        stem = out / "tables" / t.id
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        if "md" in formats:
-            stem.with_suffix(".md").write_text(to_markdown(t), encoding="utf-8")
-            wrote(stem.with_suffix(".md"))
-        if "csv" in formats:
-            wrote(to_csv(t, stem.with_suffix(".csv")))
-            if t.comparison is not None:
-                t.comparison.frame.write_csv(out / "tables" / f"{t.id}.compare.csv")
-                wrote(out / "tables" / f"{t.id}.compare.csv")
-        if "tex" in formats:
-            stem.with_suffix(".tex").write_text(to_latex(t), encoding="utf-8")
-            wrote(stem.with_suffix(".tex"))
+        for p in write_table_files(t, out / "tables", formats):
+            wrote(p)
     for s in sections:
         for f in s.figures:
             wrote(Path(f[0] if isinstance(f, tuple) else f))
@@ -177,10 +166,6 @@ def build_paper_report(paper: Paper, experiments: Mapping[str, pl.DataFrame], ou
     (out / "summary.json").write_text(json.dumps(report.summary(), indent=1), encoding="utf-8")
     wrote(out / "summary.json")
     title = f"Paper {paper.id} ({paper.name}) at {scale} scale" + (" (smoke)" if smoke else "")
-    if "md" in formats:
-        (out / "report.md").write_text(render_markdown(title, all_sections, out, prov), encoding="utf-8")
-        wrote(out / "report.md")
-    if "html" in formats:
-        (out / "report.html").write_text(render_html(title, all_sections, prov), encoding="utf-8")
-        wrote(out / "report.html")
+    for p in write_pages(out, title, all_sections, provenance=prov, formats=formats):
+        wrote(p)
     return report

@@ -200,7 +200,42 @@ def pivot_table(
     )
 
 
+def join_columns(left: Table, right: Table) -> Table:
+    """``left``'s columns then ``right``'s, for two tables over the same rows (a "clean" column before the grid's):
+    id, title and failed trials are ``right``'s; missing / n/a cells of both are kept."""
+    if left.rows != right.rows:
+        raise ValueError(f"join_columns: the tables have different rows ({left.rows} vs {right.rows})")
+    header = right.frame.columns[0]
+    return Table(id=right.id, title=right.title, caption=right.caption, rows=right.rows,
+                 columns=[*left.columns, *right.columns], frame=left.frame.hstack(right.frame.drop(header)),
+                 numeric=pl.concat([left.numeric, right.numeric]), missing=left.missing + right.missing,
+                 failed=right.failed, undefined=left.undefined + right.undefined)
+
+
 # ---------------------------------------------------------------------------------------------------- writers
+
+
+def write_table_files(table: Table, folder: str | Path, formats: Iterable[str]) -> list[Path]:
+    """``folder/<id>.md|.csv|.tex`` for the formats asked (``<id>.compare.csv`` too when the table carries a
+    paper-vs-ours comparison and csv is asked); returns the paths written."""
+    formats = set(formats)
+    stem = Path(folder) / table.id
+    if not {"md", "csv", "tex"} & formats:
+        return []
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if "md" in formats:
+        stem.with_suffix(".md").write_text(to_markdown(table), encoding="utf-8")
+        written.append(stem.with_suffix(".md"))
+    if "csv" in formats:
+        written.append(to_csv(table, stem.with_suffix(".csv")))
+        if table.comparison is not None:
+            table.comparison.frame.write_csv(stem.parent / f"{table.id}.compare.csv")
+            written.append(stem.parent / f"{table.id}.compare.csv")
+    if "tex" in formats:
+        stem.with_suffix(".tex").write_text(to_latex(table), encoding="utf-8")
+        written.append(stem.with_suffix(".tex"))
+    return written
 
 
 def to_markdown(table: Table, *, with_caption: bool = True) -> str:

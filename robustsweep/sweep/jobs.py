@@ -166,3 +166,11 @@ def active_jobs(records: list[JobRecord], states: dict[str, tuple[str, str]] | N
 
 def to_jsonable(obj: Any) -> Any:
     return asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj
+
+
+def wait_until_idle(sweep_dirs: list[Path], poll_s: float = 5.0) -> None:
+    """Block until no job of any of these sweeps is queued or running (``--wait`` of submit and reproduce)."""
+    import time
+
+    while any(active_jobs(read_records(d)) for d in sweep_dirs):
+        time.sleep(poll_s)

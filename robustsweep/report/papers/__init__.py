@@ -51,11 +51,9 @@ class PaperContext:
         df = self.experiments.get(experiment)
         if df is not None:
             return df
-        import pyarrow as pa
+        from robustsweep.store.rows import empty_rows
 
-        from robustsweep.store.schema import CORE
-
-        return pl.from_arrow(pa.schema(CORE).empty_table()).with_columns(pl.lit(None, pl.String).alias("config"))
+        return empty_rows([], experiment).with_columns(pl.lit(None, pl.String).alias("config"))
 
     def figure(self, name: str) -> Path:
         """``out/figures/<name>`` with its folder created."""

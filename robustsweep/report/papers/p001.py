@@ -19,7 +19,7 @@ from robustsweep.report.checks import CheckResult, compare_means, monotone
 from robustsweep.report.figures import line_with_band
 from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext, paper
-from robustsweep.report.tables import Table, pivot_table
+from robustsweep.report.tables import Table, join_columns, pivot_table
 
 WHITE, BLACK = "deep-bayes-whitebox", "deep-bayes-blackbox"
 MODELS = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]  # §2, Fig. 1 order
@@ -58,9 +58,7 @@ def accuracy_table(rows: pl.DataFrame, attack: str, tid: str, title: str) -> Tab
     clean = pivot_table(rows, row_key="cfg.model.name", col_key=pl.lit("clean"), metric="clean_accuracy",
                         row_order=MODELS, row_labels=_labels(MODELS), filter=pl.col("attack") == attack,
                         duplicates="mean", row_header="model")
-    return Table(id=t.id, title=t.title, caption=t.caption, rows=t.rows, columns=[*clean.columns, *t.columns],
-                 frame=clean.frame.hstack(t.frame.drop("model")), numeric=pl.concat([clean.numeric, t.numeric]),
-                 missing=clean.missing + t.missing, failed=t.failed)
+    return join_columns(clean, t)
 
 
 def detection_table(rows: pl.DataFrame, attack: str, tid: str, title: str) -> Table:
