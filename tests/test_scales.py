@@ -47,6 +47,10 @@ def test_smoke_keeps_the_travel_of_iterative_attacks_and_shrinks_the_rest():
     assert o["train.epochs"] == 1 and o["eval.n_eval"] == 24 and o["search.seed.grid"] == [0]
     assert o["attacks.1.steps"] == 3 and o["attacks.1.step_size"] == pytest.approx(40 * 0.01 / 3)
     assert not any(k.startswith("attacks.0") for k in o)  # FGSM has no steps
+    # signature defaults count too: the energy detector's fitting PGD (10 x 1/255 by default) keeps its travel
+    o = smoke_overlay({**resolve_scale(DOC, "paper"), "detectors": [{"name": "energy"}, {"name": "logit"}]})
+    assert o["detectors.0.fit_steps"] == 3 and o["detectors.0.fit_step_size"] == pytest.approx(10 / 255 / 3)
+    assert not any(k.startswith("detectors.1") for k in o)
 
 
 def test_load_spec_names_the_sweep_by_scale_and_validates_after_the_overlay(tmp_path):

@@ -21,8 +21,9 @@ grid shape, same table cells), and one file makes a divergence visible in review
 other size is the overlay (a laptop-first file such as the quickstart says ``scale: ci`` and overlays
 ``scales.paper``). ``--smoke`` shrinks whichever scale was
 chosen to the smallest run that still fills every table cell (:func:`smoke_overlay`): one training epoch, a few
-test examples, the first seed only, iterative attacks cut to a few steps with the step size raised so that
-steps × step_size is unchanged (the reach check still passes and ε keeps its meaning).
+test examples, the first seed only, iterative attacks (and a detector's own fitting attack, ``fit_steps``) cut to a
+few steps with the step size raised so that steps × step_size is unchanged (the reach check still passes and ε
+keeps its meaning).
 A resolved spec records ``scale`` (and ``smoke``), and its sweep is named ``<name>-<scale>`` (``-smoke`` added),
 so the two sizes of one experiment never share a sweep folder.
 """
@@ -130,26 +131,33 @@ def smoke_overlay(doc: dict[str, Any]) -> dict[str, Any]:
     seeds = ((doc.get("search") or {}).get("seed") or {}).get("grid")
     if isinstance(seeds, list) and len(seeds) > 1:
         o["search.seed.grid"] = seeds[:1]
-    for i, atk in enumerate(doc.get("attacks") or []):
-        steps = atk.get("steps") if isinstance(atk, dict) else None
-        if not isinstance(steps, int) or isinstance(steps, bool):
-            continue
-        params = _attack_defaults(str(atk.get("name")))
-        step = atk.get("step_size", params.get("step_size"))
-        if isinstance(step, (int, float)) and not isinstance(step, bool):
-            if steps > SMOKE_STEPS:  # fewer, longer steps: the same travel steps x step_size
-                o[f"attacks.{i}.steps"] = SMOKE_STEPS
-                o[f"attacks.{i}.step_size"] = float(step) * steps / SMOKE_STEPS
-        elif steps > SMOKE_CW_STEPS:  # step size eps / steps (reaches eps at any count), or none (CW, DeepFool)
-            o[f"attacks.{i}.steps"] = SMOKE_STEPS if "step_size" in params else SMOKE_CW_STEPS
+    for section, steps_key, step_key in (("attacks", "steps", "step_size"), ("detectors", "fit_steps", "fit_step_size")):
+        for i, comp in enumerate(doc.get(section) or []):  # a detector's own fitting attack (energy) too
+            if isinstance(comp, dict):
+                o.update(_fewer_steps(f"{section}.{i}", comp, section, steps_key, step_key))
     return o
 
 
-def _attack_defaults(name: str) -> dict[str, Any]:
-    """An attack's signature defaults (``step_size`` may be a default, not written in the file)."""
-    from robustsweep.registry import ATTACKS
+def _fewer_steps(where: str, comp: dict[str, Any], section: str, steps_key: str, step_key: str) -> dict[str, Any]:
+    """Dotted settings cutting one component's iterations (in the file or a signature default) to SMOKE_STEPS with
+    the same travel steps × step size; with no fixed step size (eps / steps, or none as in CW) to SMOKE_STEPS or
+    SMOKE_CW_STEPS."""
+    from robustsweep.registry import ATTACKS, DETECTORS
 
-    return ATTACKS.get(name).defaults() if name in ATTACKS else {}  # an unknown name: validation reports it
+    reg = ATTACKS if section == "attacks" else DETECTORS
+    name = str(comp.get("name"))
+    params = reg.get(name).defaults() if name in reg else {}  # an unknown name: validation reports it
+    steps = comp.get(steps_key, params.get(steps_key))
+    if not isinstance(steps, int) or isinstance(steps, bool):
+        return {}
+    step = comp.get(step_key, params.get(step_key))
+    if isinstance(step, (int, float)) and not isinstance(step, bool):
+        if steps <= SMOKE_STEPS:
+            return {}
+        return {f"{where}.{steps_key}": SMOKE_STEPS, f"{where}.{step_key}": float(step) * steps / SMOKE_STEPS}
+    if steps > SMOKE_CW_STEPS:
+        return {f"{where}.{steps_key}": SMOKE_STEPS if step_key in params else SMOKE_CW_STEPS}
+    return {}
 
 
 def sweep_name(name: str, scale: str | None, smoke: bool, has_scales: bool) -> str:
