@@ -94,6 +94,19 @@ def test_trial_is_deterministic_for_its_seed(tmp_path):
     assert a[0]["model_cached"] is False and b[0]["model_cached"] is False
 
 
+def test_stochastic_model_gives_the_same_rows_trained_or_loaded_from_the_cache(tmp_path):
+    """A deep-Bayes model predicts with fresh Monte-Carlo draws: the rows must not depend on whether the model was
+    trained in this trial or loaded from the shared cache (the random state after training differs)."""
+    (cfg,) = _trials(tmp_path, model={"name": "gfz", "dim_z": 8, "hidden": 64, "K": 5}, train={"epochs": 2},
+                     eval={"n_eval": 60}, attacks=[{"name": "fgsm", "eps": [0.1, 0.2]}])
+    cache = str(tmp_path / "cache")
+    trained = run_trial(cfg, Runtime(results=str(tmp_path / "a"), sweep="t", cache_dir=cache))
+    loaded = run_trial(cfg, Runtime(results=str(tmp_path / "b"), sweep="t", cache_dir=cache))
+    assert trained[0]["model_cached"] is False and loaded[0]["model_cached"] is True
+    keys = ("clean_accuracy", "adv_accuracy", "success_rate")
+    assert [[r[k] for k in keys] for r in trained] == [[r[k] for k in keys] for r in loaded]
+
+
 def test_grid_metrics_min_perturbation_and_counterfactual_speed(tmp_path):
     (cfg,) = _trials(tmp_path, attacks=[{"name": "fgsm", "eps": [0.05, 0.1, 0.5]}],
                      eval={"n_eval": 100, "counterfactual": {"methods": ["ifgsm"], "eps": 0.3, "step_size": 0.02,

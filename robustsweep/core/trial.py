@@ -68,6 +68,9 @@ def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | 
     model, cached = load_or_train(key, build, train, cache_dir, progress=log)
     if ckpt is not None:
         ckpt.unlink(missing_ok=True)  # the finished model is in the cache now
+    # what follows (detector fits, attacks, a stochastic model's Monte-Carlo draws) starts from the seed's random
+    # state, whether this trial trained the model or loaded it: cached and fresh runs give the same rows
+    seed_everything(seed)
     return model.to(device).eval(), cached
 
 
