@@ -51,11 +51,11 @@ def fake_split(dataset: dict[str, Any], seed: int = 0, n_train: int = N_TRAIN, n
                      x_val=torch.rand((n_train, *shape), generator=g), y_val=y_tr.clone())
 
 
-def one_step(cfg: TrialConfig) -> TrialConfig:
+def one_step(cfg: TrialConfig, batch: int = N_TRAIN) -> TrialConfig:
     """The trial with every size knob cut: 1 epoch of one batch, ``*_epochs`` of the model 1, attacks 1 step at
     their first grid value, N_EVAL examples, counterfactuals at most 2 iterations. Shapes and names are untouched."""
     c: dict[str, Any] = copy.deepcopy(dict(cfg))
-    c["train"] = {**c["train"], "epochs": 1, "batch_size": N_TRAIN}
+    c["train"] = {**c["train"], "epochs": 1, "batch_size": batch}  # batch = the fake training set: one step
     c["model"] = {k: (1 if k.endswith("_epochs") else v) for k, v in c["model"].items()}
     c["eval"] = {**c["eval"], "n_eval": N_EVAL}
     if c["eval"].get("counterfactual"):
@@ -81,8 +81,8 @@ _CAPS = {"steps": 1, "search_steps": 1, "samples": 2, "rounds": 1, "sub_epochs":
 def shape_check(cfg: TrialConfig, *, results: str | None = None) -> list[dict[str, Any]]:
     """Run :func:`one_step` of ``cfg`` through ``run_trial`` on :func:`fake_split` data; returns its rows (raises
     ``TrialFailed`` with the error of any step that does not fit the shape)."""
-    c = one_step(cfg)
-    data = fake_split(c["dataset"], int(c["seed"]))
+    data = fake_split(cfg["dataset"], int(cfg["seed"]))  # >= one example per class (200 for Tiny-ImageNet)
+    c = one_step(cfg, batch=len(data.x_train))
     with tempfile.TemporaryDirectory(prefix="shape-check-") as tmp, \
             mock.patch.object(trial_mod, "load_data", lambda *a, **k: data):
         rt = Runtime(results=results or tmp, sweep="shape-check", cache_dir=None, device="cpu", eval_batch_size=N_EVAL)
