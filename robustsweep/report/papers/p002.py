@@ -14,6 +14,7 @@ paper's own table contradicts its text, the claim says so.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import polars as pl
@@ -171,9 +172,11 @@ def claims(rows: pl.DataFrame) -> dict[str, list[CheckResult]]:
                    "Tab. 3 as a lower success rate on GFZ under DeepFool and FGS (the paper's own Tab. 3 shows the "
                    "opposite: 0.556 vs 0.493 and 0.373 vs 0.214)",
                    [_models(rows, a, "success_rate", "<") for a in PAPER_ATTACKS]),
-            all_of("gfz_lower_success_cw_zoo", "Conclusion: generative classifiers are more robust to the attacks "
-                   "studied: lower success rate on GFZ under Wagner Carlini and ZOO (no numbers in the paper)",
-                   [_models(rows, a, "success_rate", "<") for a in ("cw", "zoo")]),
+            all_of("gfz_lower_success_cw", "Conclusion: generative classifiers are more robust to the attacks "
+                   "studied: lower success rate on GFZ under Wagner Carlini (no CW numbers in the paper)",
+                   [_models(rows, "cw", "success_rate", "<")]),
+            all_of("gfz_lower_success_zoo", "Conclusion: ... and under the black-box ZOO (no ZOO numbers in the "
+                   "paper)", [_models(rows, "zoo", "success_rate", "<")]),
         ],
         "table4": [
             all_of("gfz_larger_rho", "§V.3 / Tab. 4: GFZ needs larger perturbations (rho) than DFZ, under "
@@ -211,8 +214,10 @@ def roc_figure(ctx: PaperContext, rows: pl.DataFrame, stem: str, attack: str, mo
         for r in sel.sort("seed").iter_rows(named=True):
             if r[f"{DET}.roc_fpr"]:
                 curves.append((f"seed {r['seed']}", r[f"{DET}.roc_fpr"], r[f"{DET}.roc_tpr"], r.get(f"{DET}.auc")))
-    path = roc_curves(curves, ctx.figure(f"{stem}.png"), title=FIGURES[stem].split(": ", 1)[1],
-                      ylabel="detection rate (successful adversarials)")
+    with warnings.catch_warnings():  # no run yet: an empty plot, and matplotlib warns that its legend is empty
+        warnings.filterwarnings("ignore", "No artists with labels", UserWarning)
+        path = roc_curves(curves, ctx.figure(f"{stem}.png"), title=FIGURES[stem].split(": ", 1)[1],
+                          ylabel="detection rate (successful adversarials)")
     return str(path), FIGURES[stem] + " (logit detector; one curve per seed)"
 
 

@@ -1,0 +1,107 @@
+"""Paper 000's report builder on hand-built rows: model labels, table cells, checks, and its reference file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from robustsweep.report.papers import PaperContext, get_paper, p000
+from robustsweep.report.reference import load_references, validate_references
+
+# (cfg.model.name, head, feature_depth) -> the paper label it stands for, at paper and at ci scale
+MODELS = [
+    ("vgg16", None, None, "VGG16"), ("cnn", None, None, "VGG16"),
+    ("fusion", "dbx", "conv13+fc1", "DBX-FC1"), ("fusion", "dbx", "conv2+fc1", "DBX-FC1"),
+    ("fusion", "gbz", "conv9", "GBZ-CONV9"), ("fusion", "gby", "pool1", "GBY-CONV9"),
+    ("causal", None, "conv9", "Ours (shallow)"), ("causal", None, "pool2", "Ours (shallow)"),
+    ("causal", None, "conv13+fc1", "Ours (deep)"), ("causal", None, "conv16+fc2", "Ours (deep)"),
+]
+
+
+def _rows(model: tuple, seed: int, trial: str, attacks: list[tuple[str, float, float]], clean: float,
+          extra: dict | None = None) -> list[dict]:
+    name, head, depth, _ = model
+    base = {"trial_id": trial, "seed": seed, "status": "ok", "cfg.model.name": name, "cfg.model.head": head,
+            "cfg.model.feature_depth": depth, "clean_accuracy": clean, **(extra or {})}
+    return [{**base, "attack": a, "eps": e, "value": e, "adv_accuracy": acc} for a, e, acc in attacks]
+
+
+def test_labels_follow_the_papers_names_at_both_scales() -> None:
+    df = pl.DataFrame([{"cfg.model.name": n, "cfg.model.head": h, "cfg.model.feature_depth": d} for n, h, d, _ in MODELS],
+                      schema={"cfg.model.name": pl.String, "cfg.model.head": pl.String,
+                              "cfg.model.feature_depth": pl.String})
+    assert p000.label_models(df)["model"].to_list() == [m[3] for m in MODELS]
+
+
+def test_robustness_table_cells_and_checks() -> None:
+    ours, gbz = MODELS[6], MODELS[4]
+    rows = []
+    for seed, (a, b) in enumerate([(0.6, 0.3), (0.8, 0.5)]):
+        rows += _rows(ours, seed, f"o{seed}", [("pgd", 0.1, a), ("fgsm", 0.2, 0.85)], 0.9)
+        rows += _rows(gbz, seed, f"g{seed}", [("pgd", 0.1, b)], 0.8)
+    df = p000.label_models(pl.DataFrame(rows))
+    t = p000.robustness_table(df)
+    assert t.id == "fig-robustness" and t.rows == p000.MODELS
+    cell = dict(zip(t.frame["Model"], t.frame["PGD ε=0.1"]))
+    assert cell["Ours (shallow)"].startswith("0.700 ±") and cell["GBZ-CONV9"].startswith("0.400 ±")
+    assert cell["VGG16"] == "—"
+    checks = {c.name: c for c in p000.robustness_checks(df)}
+    assert checks["causal-beats-gbz-pgd"].holds is True
+    assert checks["causal-fgsm-drop-below-0.1"].holds is True  # 0.9 - 0.85 = 0.05
+    assert checks["causal-pgd-0.1-at-0.5"].holds is True
+    assert checks["causal-beats-all-baselines-pgd"].holds is None  # VGG16 etc. have no rows
+    assert checks["vgg16-collapses"].holds is None
+
+
+def test_table2_reads_three_experiments_and_one_row_per_trial() -> None:
+    def exp(acc_shallow: float, acc_deep: float, shallow: str, deep: str) -> pl.DataFrame:
+        r = _rows(("causal", None, shallow, ""), 0, f"s{shallow}", [("fgsm", 0.0, 0.1), ("pgd", 0.1, 0.0)],
+                  acc_shallow)
+        r += _rows(("causal", None, deep, ""), 0, f"d{deep}", [("none", 0.0, 0.0)], acc_deep)
+        r += _rows(("cnn", None, None, ""), 0, "cnn", [("fgsm", 0.0, 0.0)], 0.99)  # not a causal row: ignored
+        return pl.DataFrame(r)
+
+    ctx = PaperContext({p000.C10: exp(0.90, 0.93, "conv9", "conv13+fc1"), p000.C100: exp(0.70, 0.71, "conv12",
+                        "conv13+fc1"), p000.TINY: exp(0.5, 0.4, "conv14", "conv16+fc2")}, Path("."), "ci")
+    t = p000.table2(ctx)
+    assert dict(zip(t.frame["Dataset / Model"], t.frame["Acc"])) == dict(zip(p000.TABLE2.values(), [
+        "0.900", "0.930", "0.700", "0.710", "0.500", "0.400"]))
+    assert [c.holds for c in p000.table2_checks(ctx)] == [True, True, False]
+
+
+def test_speed_table_and_checks() -> None:
+    rows = []
+    for m, speeds in ((MODELS[6], (10, 10)), (MODELS[0], (1, 2)), (MODELS[4], (3, 4))):
+        for method, s in zip(("cf-ifgsm", "cf-pgd"), speeds):
+            for e in p000.SPEED_EPS:
+                rows += [{**r, "value": float(s), "m.cf_reached": float(s < 10)} for r in
+                         _rows(m, 0, f"{m[3]}{e}", [(method, e, 0.3)], 0.9)]
+    df = p000.label_models(pl.DataFrame(rows))
+    t = p000.speed_table(df)
+    cells = dict(zip(t.frame["Model"], t.frame["I-FGSM ε=0.1"]))
+    assert cells["Ours (shallow)"] == "10.0" and cells["VGG16"] == "1.0"
+    assert [c.holds for c in p000.speed_checks(df)] == [True, True, True]
+
+
+def test_empty_run_builds_every_declared_table_and_the_reference_file_matches(tmp_path: Path) -> None:
+    paper = get_paper("000")
+    sections = paper.build(PaperContext({}, tmp_path, "ci"))
+    tables = {t.id: t for s in sections for t in s.tables}
+    assert set(tables) == set(paper.tables)
+    assert "table1" not in tables and "ROAR" in paper.notes  # not implemented: said, not shown as a result
+    refs = load_references(paper.reference_file)
+    validate_references(refs, tables)  # every reference names a row and column the builder prints
+    assert {r.table for r in refs} <= set(tables)
+
+
+def test_speed_file_trains_exactly_the_robustness_models() -> None:
+    """The speed file reads its models from the cache: each of its (model, data, train, seed) must be a main-file trial."""
+    from robustsweep.config.spec import load_spec
+
+    def keys(file: str, scale: str) -> set[str]:
+        return {repr((t["model"], t["dataset"], t["train"], t["seed"])) for t in
+                load_spec(Path(p000.__file__).parents[3] / "experiments" / file, scale=scale).expand()}
+
+    for scale in ("ci", "paper"):
+        speed = keys("p000_cifar10_speed.yaml", scale)
+        assert len(speed) == 3 * (3 if scale == "paper" else 2) and speed <= keys("p000_cifar10.yaml", scale)

@@ -1,0 +1,115 @@
+"""Paper 003's report builder on hand-built rows: Table 1's cells from clean accuracy and clean rejection (worst case
+without the correct / wrong split, exact with it), the attack table's "success with thresholds" = success x (1 -
+rejected), the Fig. 3 table over ε, the claims' verdicts, and the layout of an experiment that has not run."""
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from robustsweep.report.papers import PaperContext, load_papers, p003
+
+ATTACKS = [("fgsm", 0.1), ("fgsm", 0.3), ("pgd", None), ("mim", None), ("gmmvae-whitebox", None),
+           ("gmmvae-fooling", None)]
+
+
+def make_rows(split: bool = False) -> pl.DataFrame:
+    """Two seeds x (supervised, 20 labels) at α = 1, plus one supervised α = 2 trial. Supervised: clean accuracy 0.96,
+    clean rejection 0.05 (+0.01 on seed 1); semi: 0.90 / 0.02. Attack success 0.5 (FGSM 0.1: 0.2, white-box: 0.4),
+    rejected 0.75 (FGSM: 0.5 at 0.1, 0.9 at 0.3; τ_dec alone 0.6); semi rejects 0.1 less. With ``split``: 2/3 of the
+    rejected clean inputs were correct ones."""
+    rows = []
+    for lpc, alpha, seeds in ((None, 1.0, (0, 1)), (20, 1.0, (0, 1)), (None, 2.0, (0,))):
+        semi = lpc is not None
+        for seed in seeds:
+            acc, rej = (0.90, 0.02) if semi else (0.96, 0.05 + 0.01 * seed)
+            for atk, eps in ATTACKS:
+                succ = 0.2 if eps == 0.1 else 0.4 if atk == "gmmvae-whitebox" else 0.5
+                tpr = (0.5 if eps == 0.1 else 0.9 if eps == 0.3 else 0.75) - 0.1 * semi
+                r = {"status": "ok", "seed": seed, "trial_id": f"{lpc}-{alpha}-{seed}", "attack": atk, "value": eps,
+                     "cfg.model.alpha": alpha, "cfg.model.labels_per_class": lpc, "clean_accuracy": acc, "rho": 0.1 + 0.1 * semi,
+                     "adv_accuracy": acc - succ, "success_rate": succ, "det.tau.tpr": tpr, "det.tau.fpr": rej,
+                     "det.tau-enc.tpr": 0.3, "det.tau-dec.tpr": 0.6, "det.tau-enc.fpr": 0.0, "det.tau-dec.fpr": 0.0}
+                if split:  # rejected among correct / among wrong so that 2/3 of the rejected were correct
+                    r["det.tau.fpr_correct"] = rej * 2 / 3 / acc
+                    r["det.tau.fpr_wrong"] = rej / 3 / (1 - acc)
+                rows.append(r)
+    return pl.DataFrame(rows)
+
+
+def build(tmp_path, rows: pl.DataFrame | None) -> tuple[dict, dict]:
+    exps = {} if rows is None else {p003.EXPERIMENT: rows}
+    sections = load_papers()["003"].build(PaperContext(exps, tmp_path, "ci"))
+    return {t.id: t for s in sections for t in s.tables}, {c.name: c for s in sections for c in s.checks}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[dict, dict]:
+    """One build of the default rows shared by the tests that only read it (figures make a build ~0.7 s)."""
+    return build(tmp_path_factory.mktemp("p003"), make_rows())
+
+
+def cell(table, row: str, col: str) -> float:
+    return table.numeric.filter((pl.col("row") == row) & (pl.col("column") == col))["mean"].item()
+
+
+def test_table1_worst_case_without_the_split(built):
+    tables, checks = built
+    t1 = tables["table1"]
+    assert t1.rows == ["α = 1", "α = 2"] and len(t1.columns) == 8
+    assert set(t1.missing) == {("α = 2", c) for c in t1.columns if c.startswith("Semi")}  # α = 2: supervised only
+    assert cell(t1, "α = 1", "Supervised: accuracy (no thresholds)") == pytest.approx(0.96)
+    assert cell(t1, "α = 1", "Supervised: rejection (thresholds)") == pytest.approx(0.055)  # seeds 0.05 / 0.06
+    assert cell(t1, "α = 1", "Supervised: accuracy (thresholds)") == pytest.approx(0.905)  # 0.96 - 0.055
+    assert cell(t1, "α = 1", "Supervised: error (thresholds)") == pytest.approx(0.04)  # 1 - 0.96: nothing wrong rejected
+    assert cell(t1, "α = 1", "Semi-supervised: accuracy (thresholds)") == pytest.approx(0.88)
+    assert "worst case" in t1.caption
+    assert "thresholds-cut-clean-error" not in checks  # undecidable without the split
+
+
+def test_table1_exact_with_the_split(tmp_path):
+    tables, checks = build(tmp_path, make_rows(split=True))
+    t1 = tables["table1"]
+    assert cell(t1, "α = 1", "Supervised: accuracy (thresholds)") == pytest.approx(0.96 - 0.055 * 2 / 3)
+    assert cell(t1, "α = 1", "Supervised: error (thresholds)") == pytest.approx(0.04 - 0.055 / 3)
+    assert checks["thresholds-cut-clean-error"].holds is True and "exact" in t1.caption
+
+
+def test_attacks_and_fig3_tables(built):
+    tables, _ = built
+    at = tables["attacks"]
+    assert at.rows[:2] == ["White-box, eq. 10 · α = 1", "White-box, eq. 10 · α = 2"]
+    assert "FGSM ε=0.3 · α = 1" in at.rows
+    assert cell(at, "White-box, eq. 10 · α = 1", "Supervised: success (thresholds)") == pytest.approx(0.4 * 0.25)
+    assert cell(at, "Fooling, eq. 11 · α = 1", "Semi-supervised: rejected (thresholds)") == pytest.approx(0.65)
+    assert cell(at, "PGD (CleverHans defaults) · α = 1", "Supervised: rejected by τ_dec") == pytest.approx(0.6)
+    size = "Semi-supervised: ‖η‖₂/‖x‖₂ of successes"
+    assert cell(at, "White-box, eq. 10 · α = 1", size) == pytest.approx(0.2)
+    assert ("Fooling, eq. 11 · α = 1", size) in at.undefined  # a fooling image has no perturbation size
+    # the α = 2 trial is supervised only: exactly its semi-supervised cells are empty
+    assert set(at.missing) == {(r, c) for r in at.rows if r.endswith("α = 2") for c in at.columns if c.startswith("Semi")}
+    f3 = tables["fig3"]
+    assert f3.columns == ["ε=0.1", "ε=0.3"]
+    assert cell(f3, "Supervised, α = 1: error (thresholds)", "ε=0.1") == pytest.approx(0.2 * 0.5)
+    assert cell(f3, "Semi-supervised, α = 1: rejected (thresholds)", "ε=0.3") == pytest.approx(0.8)
+
+
+def test_claims_verdicts(built):
+    _, checks = built
+    assert checks["clean-accuracy-high"].holds is True
+    assert checks["clean-rejection-small"].holds is False  # 0.055 > 0.05
+    assert checks["semi-supervised-close"].holds is False  # 0.90 vs 0.96
+    assert checks["fgsm-error-below-5pct"].holds is False  # max 0.1 at ε = 0.1
+    assert checks["fgsm-rejection-rises-supervised"].holds is True and checks["fgsm-rejection-rises-semi-supervised"].holds is True
+    assert checks["fgsm-semi-higher-error"].holds is True
+    assert checks["pgd-rejected"].holds is False and checks["mim-rejected"].holds is False  # 0.75 < 0.95
+    assert checks["whitebox-fails-with-thresholds"].holds is False  # 0.1 > 0.05
+    assert checks["whitebox-thresholds-lower"].holds is True
+    assert checks["fooling-mostly-rejected"].holds is True and checks["fooling-rejected-at-decoder"].holds is True
+    assert "0.100" in checks["whitebox-fails-with-thresholds"].observed
+
+
+def test_not_run_keeps_the_layout(tmp_path):
+    tables, checks = build(tmp_path, None)
+    assert tables["table1"].rows == ["α = 1"] and len(tables["table1"].missing) == 8
+    assert tables["fig3"].columns == ["ε=0.06", "ε=0.12", "ε=0.18", "ε=0.24", "ε=0.3"]
+    assert all(c.holds is None for c in checks.values())
