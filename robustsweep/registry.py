@@ -109,6 +109,17 @@ class Registry:
             self._loaded = True
 
 
+def import_submodules(package: str, path: list[str], skip: tuple[str, ...] = ()) -> None:
+    """Import every public module of a package (names not starting with ``_``), so that a new registry entry is one
+    new file: the package's ``__init__`` calls this instead of listing its modules (which a second file edit would
+    have to keep in step). Sorted for a deterministic registration order."""
+    import pkgutil
+
+    for m in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        if not m.name.startswith("_") and m.name not in skip:
+            importlib.import_module(f"{package}.{m.name}")
+
+
 DATASETS = Registry("dataset", "robustsweep.data", hidden_params=("root", "seed"))
 MODELS = Registry("model", "robustsweep.models", hidden_params=("input_shape", "num_classes"))
 ATTACKS = Registry("attack", "robustsweep.attacks", hidden_params=("model", "x", "y"))

@@ -1,16 +1,6 @@
-"""Attacks register themselves on import; one attack per module on the shared helpers of ``base``."""
-from robustsweep.attacks import (  # noqa: F401
-    apgd,
-    cw,
-    deepfool,
-    fgsm,
-    gmm_vae,
-    he_pgd,
-    ifgsm,
-    mim,
-    pgd,
-    speed,
-    spsa,
-    transfer,
-    zoo,
-)
+"""Attacks register themselves on import; one attack per module on the shared helpers of ``base``.
+
+Every public module here is imported (a new attack is one new file)."""
+from robustsweep.registry import import_submodules
+
+import_submodules(__name__, __path__)

@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..registry import DATASETS
-from . import digits, folders, mnist5k, rings, torchvision_sets  # noqa: F401 — imported for their @DATASETS.register
+from ..registry import DATASETS, import_submodules
 from .base import DataNotStagedError, DataSplit, not_staged
 from .rings import RingGeometry, two_rings_geometry
+
+import_submodules(__name__, __path__, skip=("base",))  # every loader registers itself: a new data set is one file
 
 ENV_VAR = "ROBUSTSWEEP_DATA"
 

@@ -5,10 +5,11 @@ from typing import Any
 
 import torch
 
-from robustsweep.detect import density, energy, tau  # noqa: F401
 from robustsweep.detect._common import NotApplicable
 from robustsweep.detect.base import Detector
-from robustsweep.registry import DETECTORS
+from robustsweep.registry import DETECTORS, import_submodules
+
+import_submodules(__name__, __path__, skip=("base",))  # every detector module registers itself: one new file each
 
 _META = ("name", "label", "id")  # spec keys that are not detector parameters
 

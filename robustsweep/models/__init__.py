@@ -1,7 +1,6 @@
-"""Model zoo: importing this package registers every model factory with ``robustsweep.registry.MODELS``."""
-from robustsweep.models import (
-    baselines,  # noqa: F401
-    deep_bayes,  # noqa: F401
-    fusion,  # noqa: F401
-    gmm_vae,  # noqa: F401
-)
+"""Model zoo: importing this package registers every model factory with ``robustsweep.registry.MODELS``.
+
+Every public module here is imported (a new model is one new file)."""
+from robustsweep.registry import import_submodules
+
+import_submodules(__name__, __path__)
