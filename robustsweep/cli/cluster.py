@@ -18,6 +18,7 @@ from robustsweep.cli.common import (
     execute,
     make_backend,
 )
+from robustsweep.config.scales import SCALES
 
 
 def add_slurm_flags(p: argparse.ArgumentParser) -> None:
@@ -74,7 +75,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="where to run (default: slurm if the sweep was submitted to SLURM, else local)")
     p.add_argument("--restart-errored", action="store_true",
                    help="start failed trials from scratch instead of from their last Tune checkpoint")
-    p.add_argument("--scale", choices=["ci", "paper"], default=None,
+    p.add_argument("--scale", choices=list(SCALES), default=None,
                    help="the sweep is SWEEP-<scale> (as run/submit name it) when SWEEP itself does not exist; "
                         "refused when the sweep found was run at another scale")
     add_results(p)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from robustsweep.config.scales import SCALES
 from robustsweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, EXIT_USAGE
 from robustsweep.runners.base import Backend
 
@@ -27,10 +28,12 @@ def add_results(p: argparse.ArgumentParser) -> None:
 
 
 def add_scale(p: argparse.ArgumentParser, default_help: str) -> None:
-    """``--scale ci|paper`` and ``--smoke`` (robustsweep/config/scales.py)."""
-    p.add_argument("--scale", choices=["ci", "paper"], default=None,
-                   help="size of the experiment: paper (the paper's data and models, for a GPU cluster) or ci (the "
-                        f"same grid on digits / two-rings / 5k MNIST, minutes on a laptop); default: {default_help}. "
+    """``--scale ci|mini|paper`` and ``--smoke`` (robustsweep/config/scales.py)."""
+    p.add_argument("--scale", choices=list(SCALES), default=None,
+                   help="size of the experiment: paper (the paper's data and models, for a GPU cluster), mini (the "
+                        "paper's MNIST models and settings on 5,000 real MNIST digits, under an hour on a laptop) "
+                        "or ci (the same grid on digits / two-rings, minutes on a laptop); default: "
+                        f"{default_help}. "
                         "The sweep is named <name>-<scale>")
     p.add_argument("--smoke", action="store_true",
                    help="shrink to the smallest run that still fills every table cell (1 epoch, a few test "

@@ -20,6 +20,7 @@ from robustsweep.cli.common import (
     err,
     make_backend,
 )
+from robustsweep.config.scales import SCALES
 
 DESCRIPTION = """\
 Run every experiment file of one paper (listed by --list) at --scale ci (digits / two-rings / 5k MNIST, minutes on
@@ -36,7 +37,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                               "robustsweep reproduce deep-bayes --scale paper --backend slurm --gpus-per-node 1")
     p.add_argument("paper", nargs="?", help="paper id (000 … 004) or short name (see --list)")
     p.add_argument("--list", action="store_true", help="list the papers, their experiment files and tables")
-    p.add_argument("--scale", choices=["ci", "paper"], default=None,
+    p.add_argument("--scale", choices=list(SCALES), default=None,
                    help="ci or paper (default: ci with the local backend, paper with slurm)")
     p.add_argument("--smoke", action="store_true",
                    help="each experiment at the smallest size that still fills every table cell (CI)")

@@ -34,7 +34,7 @@ from typing import Any
 
 from robustsweep.errors import UsageError
 
-SCALES = ("ci", "paper")
+SCALES = ("ci", "mini", "paper")  # small -> large; --scale choices everywhere come from here
 SMOKE_EPOCHS = 1
 SMOKE_N_EVAL = 24
 SMOKE_STEPS = 3  # iterative attacks: at most this many steps (step size raised to keep the travel)

@@ -133,7 +133,7 @@ class Spec(_Strict):
     sample_seed: int = 0
     resources: ResourcesSpec = ResourcesSpec()
     slurm: dict[str, Any] = {}  # cluster options (backends/slurm_options.py); flags of `submit` override them
-    scale: Literal["ci", "paper"] | None = None  # set by the loader (config/scales.py): the size this spec is at
+    scale: Literal["ci", "mini", "paper"] | None = None  # set by the loader (config/scales.py): the size this spec is at
     smoke: bool = False  # set by the loader: shrunk by --smoke
     has_scales: bool = False  # set by the loader: the file offers both sizes (the sweep name says which)
 
