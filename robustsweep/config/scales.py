@@ -37,6 +37,7 @@ from robustsweep.errors import UsageError
 SCALES = ("ci", "mini", "paper")  # small -> large; --scale choices everywhere come from here
 SMOKE_EPOCHS = 1
 SMOKE_N_EVAL = 24
+SMOKE_N_FIT = 200  # clean images the detectors fit on under --smoke
 SMOKE_STEPS = 3  # iterative attacks: at most this many steps (step size raised to keep the travel)
 SMOKE_CW_STEPS = 5  # optimisation attacks (CW ...): at most this many steps
 
@@ -128,6 +129,8 @@ def smoke_overlay(doc: dict[str, Any]) -> dict[str, Any]:
     n_eval = (doc.get("eval") or {}).get("n_eval", "absent")
     if n_eval is None or n_eval == "absent" or int(n_eval) > SMOKE_N_EVAL:
         o["eval.n_eval"] = SMOKE_N_EVAL
+    if doc.get("detectors"):  # detectors fit on fewer clean images (a K x C-pass score per image on deep-Bayes)
+        o["eval.n_fit"] = SMOKE_N_FIT
     seeds = ((doc.get("search") or {}).get("seed") or {}).get("grid")
     if isinstance(seeds, list) and len(seeds) > 1:
         o["search.seed.grid"] = seeds[:1]

@@ -1,11 +1,9 @@
-"""Experiment files: parse (safe YAML), validate (pydantic + the registries), expand into concrete trials.
+"""Experiment files: parse (safe YAML), validate (pydantic, the registries, config/domains.py), expand into trials.
 
-Why we expand the search space ourselves instead of handing Ray Tune its own ``grid_search``/``uniform`` objects:
-the list of trials must be known *before* anything runs, so that ``status`` can count pending trials, ``resume``
-can tell which trials are missing, the SLURM array mode can map one task per trial, and each trial has a stable
-identity (a hash of its full config) that makes the Parquet store exactly-once. Random dimensions (uniform,
-loguniform, choice) are drawn from a generator seeded by ``sample_seed``, so expansion is reproducible.
-Tune then runs the concrete list (``grid_search`` over the trial configs).
+Why we expand the search space ourselves instead of handing Ray Tune its ``grid_search``/``uniform`` objects: the
+trials must be known *before* anything runs (``status`` counts pending trials, ``resume`` finds missing ones, SLURM
+array mode maps one task per trial), each with a stable identity (a hash of its full config) that makes the Parquet
+store exactly-once. Random dimensions are drawn from a generator seeded by ``sample_seed`` (reproducible).
 """
 from __future__ import annotations
 
@@ -22,8 +20,9 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
+from robustsweep.config.domains import name_violation, search_violation, trial_violation
 from robustsweep.config.grid import annotation_is_list, split_grid
 from robustsweep.config.pydantic_errors import format_validation_error
 from robustsweep.errors import UsageError
@@ -35,11 +34,8 @@ class SpecError(UsageError):
 
 
 _WARNED: set[str] = set()  # spec warnings this process printed already
-
-
 def _warn_once(msg: str) -> None:
-    """``robustsweep: warning: <msg>`` on stderr, once per process: one clean line like the CLI's error line, with our
-    own dedup, since validation runs per trial and the CLI expands a spec twice. Printed to the current ``sys.stderr``
+    """``robustsweep: warning: <msg>`` once per process (validation runs per trial), on the current ``sys.stderr``
     (not through logging, whose handlers Ray may have bound to a stream that is closed by now)."""
     if msg not in _WARNED:
         _WARNED.add(msg)
@@ -80,6 +76,7 @@ class EvalSpec(_Strict):
     n_eval: int | None = 500  # test examples attacked (a fixed seeded subset); None = whole test set
     batch_size: int = 500  # attack batch size (memory knob, not a result-changing setting)
     device: str = "auto"  # auto = cuda when available
+    n_fit: int | None = 2000  # clean training images the detectors fit their thresholds on; None = all of them
 
 
 class ResourcesSpec(_Strict):
@@ -214,6 +211,8 @@ def _sample(dim: SearchDim, rng: np.random.Generator) -> Any:
 
 
 def expand(spec: Spec) -> list[dict[str, Any]]:
+    if (msg := search_violation(spec.base_config(), spec.search)) is not None:  # every value a draw could take
+        raise SpecError(msg)
     grid_keys = [k for k, d in spec.search.items() if d.kind == "grid"]
     rand_keys = [k for k, d in spec.search.items() if d.kind != "grid"]
     rng = np.random.default_rng(spec.sample_seed)
@@ -262,8 +261,6 @@ def _check_component(where: str, comp: Any, reg: Registry, grid_ok: bool = False
             lists.append(key)
             values = value
         if key in hints:
-            from pydantic import TypeAdapter
-
             ta = TypeAdapter(hints[key])
             for v in values:
                 try:
@@ -317,8 +314,10 @@ def _check_reach(where: str, comp: dict[str, Any]) -> None:
 
 
 def validate_trial(cfg: dict[str, Any]) -> None:
-    """Check every component of one concrete trial against its registry (names, parameter keys and types), and
-    that every iterative attack can reach its ε (:func:`_check_reach`)."""
+    """Check every value of one concrete trial against its domain (config/domains.py), every component against its
+    registry (names, parameter keys and types), and that every iterative attack can reach its ε (:func:`_check_reach`)."""
+    if (msg := trial_violation(cfg)) is not None:
+        raise SpecError(msg)
     _check_component("dataset", cfg["dataset"], DATASETS)
     _check_component("model", cfg["model"], MODELS)
     for i, a in enumerate(cfg["attacks"]):
@@ -381,6 +380,8 @@ def spec_from_dict(doc: dict[str, Any], source: str = "<spec>") -> Spec:
     except ValidationError as e:
         msg = textwrap.indent(format_validation_error(e, root=Spec), "  ")
         raise SpecError(f"{source}: invalid experiment file\n{msg}") from None
+    if (msg := name_violation("name", spec.name)) is not None:
+        raise SpecError(f"{source}: invalid experiment file\n  {msg}")
     try:
         if spec.slurm:
             from robustsweep.config.slurm_options import SlurmOptions
