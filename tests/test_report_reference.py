@@ -46,6 +46,7 @@ def test_load_types_defaults_and_scale(tmp_path):
         ("{table: fig3, row: GBZ, column: c, value: high}", "value/tolerance must be numbers"),
         ("{table: fig3, row: GBZ, column: c, value: 0.9, scale: huge}", "scale 'huge'"),
         ("{table: fig3, row: GBZ, column: c, value: 0.9, tolerance: -1}", "tolerance a finite number >= 0"),
+        ("{table: fig3, row: GBZ, column: c, value: 0.9, mini_tolerance: -0.1}", "mini_tolerance must be"),
     ],
 )
 def test_load_rejects_bad_entries(tmp_path, entry, message):
@@ -89,3 +90,14 @@ def test_validate_lists_every_bad_entry():
             Reference(table="fig3", row="GBZ", column="zzz", value=1.0)]
     with pytest.raises(ValueError, match="2 invalid reference"):
         validate_references(refs, {"fig3": build()})
+
+
+def test_mini_scale_takes_paper_entries_with_a_mini_tolerance(tmp_path):
+    """At mini scale (the paper's grid on mnist5k) a paper entry with mini_tolerance applies with that tolerance;
+    one without it does not, nor does a ci entry; the paper scale keeps the tight tolerance."""
+    text = YAML.replace('scale: paper, tolerance: 0.05,', 'scale: paper, tolerance: 0.05, mini_tolerance: 0.2,')
+    text += '  - {table: fig3, row: GFZ, column: "PGD eps=0.1", value: 0.9, scale: paper}\n'
+    refs = load_references(_write(tmp_path, text))
+    mini = for_scale(refs, "mini")
+    assert [(r.row, r.tolerance, r.scale) for r in mini] == [("16", 0.1, "any"), ("GBZ", 0.2, "mini")]
+    assert [(r.row, r.tolerance) for r in for_scale(refs, "paper")] == [("GBZ", 0.05), ("16", 0.1), ("GFZ", 0.1)]

@@ -85,3 +85,33 @@ def test_every_experiment_file_loads_at_each_of_its_scales_with_the_same_grid_sh
                 [d.name for d in spec.detectors], sorted(k for k in spec.search if k != "seed"))
     assert shape(ci) == shape(paper), f"{path.name}: the ci size must have the paper size's grid shape"
     load_spec(path, scale="ci", smoke=True).expand()
+    if "mini" in (doc.get("scales") or {}):
+        _check_mini(path, load_spec(path, scale="mini"), paper)
+
+
+def _check_mini(path, mini, paper) -> None:
+    """The mini contract (issue 20): the paper's architecture, likelihood, latent size, K, training settings, attack
+    settings and detectors exactly; only the data (mnist5k), the epochs, the attacked points / detector fit size,
+    the seeds and the resources may differ."""
+    assert mini.dataset.name == "mnist5k", f"{path.name}: mini runs on mnist5k"
+    assert mini.model == paper.model, f"{path.name}: mini must keep the paper's model settings"
+    assert mini.attacks == paper.attacks, f"{path.name}: mini must keep the paper's attack settings"
+    assert mini.detectors == paper.detectors, f"{path.name}: mini must keep the paper's detectors"
+    assert mini.train.model_dump(exclude={"epochs"}) == paper.train.model_dump(exclude={"epochs"}), \
+        f"{path.name}: mini may change only the number of epochs of the training settings"
+    assert mini.train.epochs <= paper.train.epochs
+    assert {k: v for k, v in mini.search.items() if k != "seed"} == {k: v for k, v in paper.search.items()
+                                                                     if k != "seed"}
+    load_spec(path, scale="mini", smoke=True).expand()
+
+
+def test_mini_keeps_the_paper_settings_and_a_changed_model_is_caught(tmp_path):
+    """The check above would catch a mini overlay that changes the architecture (a test that can fail)."""
+    doc = {**DOC, "scales": {**DOC["scales"], "mini": {"dataset": {"name": "mnist5k"}, "train": {"epochs": 1}}}}
+    f = tmp_path / "e.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    _check_mini(f, load_spec(f, scale="mini"), load_spec(f, scale="paper"))
+    doc["scales"]["mini"]["model"] = {"dim_z": 8}
+    f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(AssertionError, match="model settings"):
+        _check_mini(f, load_spec(f, scale="mini"), load_spec(f, scale="paper"))

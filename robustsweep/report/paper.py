@@ -5,9 +5,11 @@ but the rows it is given (Parquet, via the CLI), so it runs on a login node. Wha
 (``report/papers/pNNN.py``):
 
 - every table is compared with ``experiments/reference/<paper>.yaml`` (``report/reference.py``): the entries for the
-  scale that ran become ``paper / ours / Δ / within tolerance`` columns and a one-line verdict. At ``ci`` scale the
-  paper-scale numbers are still shown, labelled "for orientation": the test at that scale is the paper's
-  qualitative claims (``report/checks.py``), which every section lists as holds / does not hold with the numbers;
+  scale that ran become ``paper / ours / Δ / within tolerance`` columns and a one-line verdict. At ``mini`` scale
+  (the paper's MNIST models on 5,000 real digits) the paper's numbers are compared with their ``mini_tolerance``.
+  At ``ci`` scale (and at mini for numbers without one) the paper-scale numbers are still shown, labelled "for
+  orientation": the test at that scale is the paper's qualitative claims (``report/checks.py``), which every
+  section lists as holds / does not hold with the numbers;
 - a reference to a table, row or column the builder does not produce is an error (a typo must not look like
   "not run");
 - ``summary.json``: per table its missing cells and verdict, per claim its status — what CI asserts on;
@@ -100,9 +102,18 @@ def attach_comparisons(tables: Sequence[Table], refs: Sequence[Reference], scale
                                     f"({t.comparison.verdict}); the test at this scale is the qualitative claims")
 
 
-def _verdict_section(report: PaperReport, paper: Paper, scale: str, smoke: bool) -> Section:
+def _datasets(experiments: Mapping[str, pl.DataFrame]) -> dict[str, list[str]]:
+    """Experiment -> the data sets its rows ran on (``cfg.dataset.name``), for the summary's data line."""
+    return {name: sorted(rows["cfg.dataset.name"].drop_nulls().unique().to_list())
+            for name, rows in experiments.items() if "cfg.dataset.name" in rows.columns and not rows.is_empty()}
+
+
+def _verdict_section(report: PaperReport, paper: Paper, scale: str, smoke: bool,
+                     datasets: Mapping[str, list[str]] | None = None) -> Section:
     lines = [f"Paper {paper.id} ({paper.name}): {paper.title}. Source: `{paper.source}`. Scale: **{scale}**"
              + (" (smoke: the smallest run that fills every cell; numbers are not meaningful)" if smoke else "") + "."]
+    if datasets:  # which data the numbers come from: at ci / mini it is not the paper's (e.g. mnist5k for Fashion)
+        lines.append("Data: " + "; ".join(f"{name} ran on {', '.join(ds)}" for name, ds in datasets.items()) + ".")
     if paper.notes:
         lines.append(paper.notes)
     for t in report.tables:
@@ -162,7 +173,7 @@ def build_paper_report(paper: Paper, experiments: Mapping[str, pl.DataFrame], ou
     prov = {"paper": paper.id, "scale": scale, "smoke": smoke,
             "experiments": {name: provenance(rows, (sweeps or {}).get(name, name))
                             for name, rows in experiments.items() if not rows.is_empty()}}
-    all_sections = [_verdict_section(report, paper, scale, smoke), *sections]
+    all_sections = [_verdict_section(report, paper, scale, smoke, _datasets(experiments)), *sections]
     (out / "summary.json").write_text(json.dumps(report.summary(), indent=1), encoding="utf-8")
     wrote(out / "summary.json")
     title = f"Paper {paper.id} ({paper.name}) at {scale} scale" + (" (smoke)" if smoke else "")
