@@ -15,6 +15,7 @@ from robustsweep.config.spec import Spec
 from robustsweep.errors import UsageError
 from robustsweep.store.atomic import atomic_write_bytes
 from robustsweep.store.parquet import sweep_dir, trial_status
+from robustsweep.store.paths import check_name, ensure_inside
 
 SWEEP_FILE = "sweep.json"
 
@@ -48,10 +49,15 @@ class Sweep:
 
 
 def prepare_sweep(spec: Spec, results: str | Path, name: str | None = None) -> Sweep:
-    """Create (or reopen, if the spec is identical) the sweep folder and its trial list."""
-    name = name or spec.sweep_name
+    """Create (or reopen, if the spec is identical) the sweep folder and its trial list.
+
+    The name (``--name``, else the spec's) must be a plain folder name and the folder must resolve inside
+    ``results``, checked before anything is created: ``name: ../../etc`` is refused, nothing written.
+    """
+    name = check_name(name, "--name") if name is not None else check_name(spec.sweep_name, "name")
     trials = spec.expand()
     sw = Sweep(name, Path(results).expanduser().resolve(), spec, trials)
+    ensure_inside(sw.dir, sw.results, f"sweep folder of {name!r}")
     path = sw.dir / SWEEP_FILE
     doc = {"name": name, "spec": spec.model_dump(mode="json"), "trials": trials}
     if path.exists():
@@ -63,11 +69,16 @@ def prepare_sweep(spec: Spec, results: str | Path, name: str | None = None) -> S
             )
         return sw
     doc["created_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
-    atomic_write_bytes(path, json.dumps(doc, indent=1, sort_keys=True, default=str).encode())
+    atomic_write_bytes(path, json.dumps(doc, indent=1, sort_keys=True, default=str).encode(), inside=sw.results)
     return sw
 
 
 def load_sweep(results: str | Path, name: str) -> Sweep:
+    """The sweep ``name`` as written by :func:`prepare_sweep`. Its name, the name and trial ids stored in its
+    ``sweep.json`` (which a user may have edited) are checked like the ones given on the command line, so a resume
+    cannot be led to write outside ``results`` either."""
+    check_name(name, "sweep name")
+    ensure_inside(sweep_dir(results, name), results, f"sweep folder of {name!r}")
     path = sweep_dir(results, name) / SWEEP_FILE
     if not path.exists():
         root = Path(results).expanduser().resolve()
@@ -76,7 +87,14 @@ def load_sweep(results: str | Path, name: str) -> Sweep:
             f"no sweep {name!r} under {root}" + (f"; sweeps there: {', '.join(known)}" if known else
                                                  "; pass --results DIR where the sweep was written")
         )
-    doc = json.loads(path.read_text())
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as e:
+        raise UsageError(f"{path} is not valid JSON ({e}); it was edited or damaged: restore it, or run the "
+                         f"experiment file again under a new --name") from None
+    check_name(doc.get("name", name), f"name in {path}")
+    for t in doc.get("trials", []):
+        check_name(t.get("trial_id"), f"a trial_id in {path}")
     # the spec was validated against the registries when the sweep was prepared and its trials are stored
     # expanded, so reading it back only needs the schema check: status and resume stay free of torch
     spec = Spec.model_validate(doc["spec"])
@@ -90,6 +108,7 @@ def list_sweeps(results: str | Path) -> list[str]:
 
 def resolve_sweep_name(results: str | Path, name: str, scale: str | None) -> str:
     """``name`` when that sweep exists, else ``name-<scale>`` (the name ``run --scale`` gives) when that one does."""
+    check_name(name, "sweep name")
     if scale is None or (sweep_dir(results, name) / SWEEP_FILE).exists():
         return name
     scaled = f"{name}-{scale}"
