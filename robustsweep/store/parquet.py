@@ -1,26 +1,47 @@
 """The result store: one Parquet file per finished trial, written atomically, read back with polars.
 
-Layout: ``<results>/<sweep>/trials/<trial_id>.parquet``. A file appears only complete: it is written to a hidden
-temp file in the same folder, fsynced, then ``os.replace``d into place (atomic on POSIX, also on NFS for renames
-within one directory), and the folder is fsynced so the rename survives a crash. Rerunning a trial (resume)
-replaces its file, so the store never holds two versions of one trial.
+Layout of ``<results>/<sweep>/``:
+
+- ``trials/<trial_id>.parquet``: one file per trial. It appears only complete: written to a hidden temp file in the
+  same folder, fsynced, then ``os.replace``d into place (atomic on POSIX, also on NFS for renames within one
+  directory). Rerunning a trial (resume) replaces its file, so the store never holds two versions of one trial.
+- ``index/<trial_id>.<inode>.<schema>.<status>``: an empty file whose *name* says what the trial file with that
+  inode holds (``ok`` / ``failed`` / ``empty``) and which schema it has (``index/schema-<schema>.arrow``). Written
+  by the trial right after its own file, never touched by another trial (no coordination between writers); one
+  directory listing answers ``status`` for 100,000 trials. An entry whose inode is not the trial file's current
+  one is stale and ignored (the file was rewritten); a trial file without a valid entry is read the slow way (and
+  the entry added then), so stores written before the index existed still read correctly.
+- ``trials/compacted-<gen>-<k>.parquet`` + ``compacted.json``: what ``robustsweep compact`` merged (ok trials
+  only), see :mod:`robustsweep.store.compact`. The manifest is the commit point: a part it does not list is not
+  part of the sweep, and a trial file it lists (same inode) is a copy about to be deleted.
+
+Readers take a :class:`Snapshot` (manifest, listing, manifest again: a compaction committed in between makes them
+list again), so they see the sweep before or after a compaction, never both or half; a scan whose files vanish
+under it (deleted by a compaction that committed after the snapshot) takes a new snapshot and scans again.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from robustsweep.store.atomic import atomic_open
-from robustsweep.store.schema import to_table
+from robustsweep.store.atomic import atomic_open, atomic_write_bytes
+from robustsweep.store.schema import to_table, unify
 
-if TYPE_CHECKING:  # polars is imported where frames are built: `status` only needs pyarrow's footer reads
+if TYPE_CHECKING:  # polars is imported where frames are built: `status` only needs file names
     import polars as pl
 
 TRIALS_DIR = "trials"
+INDEX_DIR = "index"
+MANIFEST = "compacted.json"
+PART_PREFIX = "compacted-"
 
 
 def sweep_dir(results: str | Path, sweep: str) -> Path:
@@ -31,46 +52,251 @@ def trial_path(results: str | Path, sweep: str, trial_id: str) -> Path:
     return sweep_dir(results, sweep) / TRIALS_DIR / f"{trial_id}.parquet"
 
 
-def write_atomic(table: pa.Table, dest: Path) -> Path:
-    """Write ``table`` to ``dest`` so that readers see either nothing (or the old version) or the whole file."""
+def _write(table: pa.Table, dest: Path) -> int:
+    """Atomic write of ``table`` to ``dest``; returns the inode the file has once in place."""
     with atomic_open(dest, "wb") as f:
         pq.write_table(table, f, compression="zstd")
+        return os.fstat(f.fileno()).st_ino
+
+
+def write_atomic(table: pa.Table, dest: Path) -> Path:
+    """Write ``table`` to ``dest`` so that readers see either nothing (or the old version) or the whole file."""
+    _write(table, dest)
     return dest
 
 
+def schema_id(schema: pa.Schema) -> str:
+    return hashlib.sha1(schema.remove_metadata().serialize().to_pybytes()).hexdigest()[:12]
+
+
+def table_status(table: pa.Table) -> str:
+    """What a trial file says: ``failed`` if any row failed, ``ok`` if it has rows, else ``empty``."""
+    if not table.num_rows:
+        return "empty"
+    return "failed" if "failed" in table.column("status").to_pylist() else "ok"
+
+
+def index_trial(sdir: Path, trial_id: str, inode: int, schema: pa.Schema, status: str) -> None:
+    """Record (best effort) what the trial file with ``inode`` holds; a crash before this only costs a slow read."""
+    try:
+        idx = sdir / INDEX_DIR
+        sid = schema_id(schema)
+        schema_file = idx / f"schema-{sid}.arrow"
+        if not schema_file.exists():  # content-addressed: concurrent writers write the same bytes
+            atomic_write_bytes(schema_file, schema.remove_metadata().serialize().to_pybytes())
+        os.close(os.open(idx / f"{trial_id}.{inode}.{sid}.{status}", os.O_CREAT | os.O_WRONLY, 0o644))
+    except OSError:  # read-only store, full disk: readers fall back to reading the file
+        pass
+
+
 def write_trial(rows: list[dict[str, Any]], results: str | Path, sweep: str, trial_id: str) -> Path:
-    return write_atomic(to_table(rows), trial_path(results, sweep, trial_id))
+    table = to_table(rows)
+    dest = trial_path(results, sweep, trial_id)
+    inode = _write(table, dest)
+    index_trial(sweep_dir(results, sweep), trial_id, inode, table.schema, table_status(table))
+    return dest
 
 
 def trial_files(results: str | Path, sweep: str) -> list[Path]:
+    """Every Parquet file of the sweep visible to a plain glob (trial files and compacted parts)."""
     d = sweep_dir(results, sweep) / TRIALS_DIR
     return sorted(d.glob("[!.]*.parquet")) if d.is_dir() else []
 
 
-def scan_sweep(results: str | Path, sweep: str) -> pl.LazyFrame:
-    """All rows of a sweep as a polars LazyFrame (union of the files' columns; absent columns are null)."""
+# ------------------------------------------------------------------------------------------------ snapshot
+@dataclass
+class Manifest:
+    """``compacted.json``: the compacted parts and, per trial they hold, [inode of its merged file, rows]."""
+    generation: int = 0
+    parts: list[dict[str, Any]] = field(default_factory=list)  # {"name", "rows"}
+    schema: pa.Schema | None = None
+    trials: dict[str, list[int]] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        import base64
+
+        schema = base64.b64encode(self.schema.serialize().to_pybytes()).decode() if self.schema else None
+        return json.dumps({"format": 1, "generation": self.generation, "parts": self.parts, "schema": schema,
+                           "trials": self.trials}).encode()
+
+
+def read_manifest(sdir: Path) -> tuple[Manifest, tuple[int, int] | None]:
+    """The manifest and the identity (inode, mtime) of the file it was read from (None: no manifest)."""
+    import base64
+
+    try:
+        with open(sdir / MANIFEST, "rb") as f:
+            st = os.fstat(f.fileno())
+            doc = json.loads(f.read())
+    except FileNotFoundError:
+        return Manifest(), None
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(doc["schema"]))) if doc.get("schema") else None
+    return Manifest(doc["generation"], doc["parts"], schema, doc["trials"]), (st.st_ino, st.st_mtime_ns)
+
+
+def _manifest_key(sdir: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(sdir / MANIFEST)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+@dataclass
+class Snapshot:
+    """One consistent view of a sweep's store: which files to read and what each trial's status is."""
+    dir: Path
+    manifest: Manifest
+    files: dict[str, Path]  # trial id -> its own file, read besides the parts
+    inodes: dict[str, int]
+    status: dict[str, str]  # of the own files: ok | failed | empty | unknown (no valid index entry)
+    schema_ids: dict[str, str]
+    overridden: set[str]  # compacted trials whose newer own (ok) file replaces their compacted rows
+
+    @property
+    def parts(self) -> list[Path]:
+        return [self.dir / TRIALS_DIR / p["name"] for p in self.manifest.parts]
+
+    def arrow_schema(self) -> pa.Schema:
+        """The unified schema, from the manifest and the index's schema files; only files without an index
+        entry have their footer read (an unreadable one is dropped from the snapshot with a warning)."""
+        schemas = [self.manifest.schema] if self.manifest.schema is not None else []
+        for sid in sorted(set(self.schema_ids.values())):
+            try:
+                schemas.append(pa.ipc.read_schema(pa.py_buffer((self.dir / INDEX_DIR / f"schema-{sid}.arrow")
+                                                               .read_bytes())))
+            except (OSError, pa.ArrowInvalid):
+                self.schema_ids = {t: s for t, s in self.schema_ids.items() if s != sid}
+        for tid in [t for t in self.files if t not in self.schema_ids]:
+            try:
+                schemas.append(pq.read_schema(self.files[tid]))
+            except Exception as e:  # not written by us (atomic writes never leave partial files): skip, say so
+                warnings.warn(f"skipping unreadable result file {self.files.pop(tid)}: {e}", stacklevel=3)
+        return unify(schemas)
+
+
+def _index_entries(sdir: Path) -> dict[str, list[tuple[int, str, str]]]:
+    out: dict[str, list[tuple[int, str, str]]] = {}
+    try:
+        it = os.scandir(sdir / INDEX_DIR)
+    except FileNotFoundError:
+        return out
+    with it:
+        for e in it:
+            parts = e.name.rsplit(".", 3)
+            if len(parts) == 4 and parts[1].isdigit():
+                out.setdefault(parts[0], []).append((int(parts[1]), parts[2], parts[3]))
+    return out
+
+
+def snapshot(results: str | Path, sweep: str) -> Snapshot:
+    """List the store between two looks at the manifest; list again if a compaction committed in between."""
+    sdir = sweep_dir(results, sweep)
+    for _ in range(100):
+        man, key = read_manifest(sdir)
+        try:
+            with os.scandir(sdir / TRIALS_DIR) as it:
+                listing = {e.name[:-8]: e.inode() for e in it
+                           if e.name.endswith(".parquet") and not e.name.startswith((".", PART_PREFIX))}
+        except FileNotFoundError:
+            listing = {}
+        index = _index_entries(sdir)
+        if _manifest_key(sdir) == key:
+            break
+    else:
+        raise RuntimeError(f"the store of sweep {sweep!r} changed 100 times while being listed")
+    snap = Snapshot(sdir, man, {}, {}, {}, {}, set())
+    for tid, ino in sorted(listing.items()):
+        entry = next(((sid, st) for i, sid, st in index.get(tid, ()) if i == ino), None)
+        if tid in man.trials:
+            if man.trials[tid][0] == ino:
+                continue  # the copy a committed compaction merged and is about to delete
+            if (entry[1] if entry else _read_status(sdir / TRIALS_DIR / f"{tid}.parquet")[0]) != "ok":
+                continue  # an ok compacted result wins over a failed or unreadable later file
+            snap.overridden.add(tid)
+        snap.files[tid] = sdir / TRIALS_DIR / f"{tid}.parquet"
+        snap.inodes[tid] = ino
+        snap.status[tid] = entry[1] if entry else "unknown"
+        if entry:
+            snap.schema_ids[tid] = entry[0]
+    return snap
+
+
+def _read_status(path: Path, inode: int | None = None) -> tuple[str, str | None]:
+    """(status, error) of one trial file read the slow way; ``corrupt`` if unreadable. Adds its index entry."""
+    try:
+        with open(path, "rb") as fh:
+            pf = pq.ParquetFile(fh)
+            t = pf.read(columns=["trial_id", "status", "error"])
+            status = table_status(t)
+            if inode is not None and os.fstat(fh.fileno()).st_ino == inode:  # still the file we listed
+                index_trial(path.parent.parent, path.stem, inode, pf.schema_arrow, status)
+    except Exception as e:  # unreadable file: treat the trial as not done, so resume reruns it
+        return "corrupt", f"unreadable result file {path}: {e}"
+    return status, next((e for e in t.column("error").to_pylist() if e), None)
+
+
+# --------------------------------------------------------------------------------------------------- reads
+def _scan(snap: Snapshot, schema: pl.Schema) -> pl.LazyFrame:
     import polars as pl
 
-    files = trial_files(results, sweep)
-    if not files:
+    def scan(files: list[Path]) -> pl.LazyFrame:
+        return pl.scan_parquet(files, schema=schema, missing_columns="insert", extra_columns="ignore",
+                               # an int column in one trial and float in another (e.g. a grid [1, 0.5]) reads as float
+                               cast_options=pl.ScanCastOptions(integer_cast="allow-float"))
+
+    frames = []
+    if snap.parts:
+        lf = scan(snap.parts)
+        frames.append(lf.filter(~pl.col("trial_id").is_in(sorted(snap.overridden))) if snap.overridden else lf)
+    if snap.files:
+        frames.append(scan(list(snap.files.values())))
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+
+
+def _vanished(e: BaseException) -> bool:
+    return isinstance(e, FileNotFoundError) or "No such file" in str(e) or "not found" in str(e).lower()
+
+
+def scan_sweep(results: str | Path, sweep: str) -> pl.LazyFrame:
+    """All rows of a sweep as a polars LazyFrame (union of the files' columns; absent columns are null).
+
+    The unified schema is computed once, from the index (no footer reads); projections and filters reach the
+    Parquet scan. If a compaction deletes files this scan planned to read, it re-plans from a new snapshot.
+    """
+    import polars as pl
+    from polars.io.plugins import register_io_source
+
+    snap = snapshot(results, sweep)
+    arrow_schema = snap.arrow_schema()
+    if not snap.files and not snap.parts:
         raise FileNotFoundError(
             f"no results for sweep {sweep!r} under {sweep_dir(results, sweep)}; "
             f"run `robustsweep list sweeps --results {results}` or check --results"
         )
-    schemas, readable = [], []
-    for f in files:
-        try:
-            schemas.append(pq.read_schema(f))
-            readable.append(f)
-        except Exception as e:  # not written by us (atomic writes never leave partial files): skip, say so
-            warnings.warn(f"skipping unreadable result file {f}: {e}", stacklevel=2)
-    if not readable:
-        raise FileNotFoundError(f"no readable result files for sweep {sweep!r} under {sweep_dir(results, sweep)}")
-    schema = pa.unify_schemas(schemas, promote_options="permissive")
-    return pl.scan_parquet(readable, schema=pl.Schema(pl.from_arrow(schema.empty_table()).schema),
-                           missing_columns="insert",
-                           # an int column in one trial and float in another (e.g. a grid [1, 0.5]) reads as float
-                           cast_options=pl.ScanCastOptions(integer_cast="allow-float"))
+    schema = pl.Schema(pl.from_arrow(arrow_schema.empty_table()).schema)
+
+    def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
+               batch_size: int | None):
+        s = snap
+        for attempt in range(5):
+            lf = _scan(s, schema)
+            if predicate is not None:
+                lf = lf.filter(predicate)
+            if with_columns is not None:
+                lf = lf.select(with_columns)
+            if n_rows is not None:
+                lf = lf.head(n_rows)
+            try:
+                df = lf.collect()
+                break
+            except Exception as e:
+                if not _vanished(e) or attempt == 4:
+                    raise
+                s = snapshot(results, sweep)
+        yield df
+
+    return register_io_source(source, schema=schema)
 
 
 def read_sweep(results: str | Path, sweep: str) -> pl.DataFrame:
@@ -78,26 +304,31 @@ def read_sweep(results: str | Path, sweep: str) -> pl.DataFrame:
 
 
 def trial_status(results: str | Path, sweep: str) -> dict[str, dict[str, Any]]:
-    """trial_id -> {status, error} from the Parquet files (the store is the source of truth for resume)."""
-    out: dict[str, dict[str, Any]] = {}
-    for f in trial_files(results, sweep):
-        try:
-            t = pq.ParquetFile(f).read(columns=["trial_id", "status", "error"])
-        except Exception as e:  # unreadable file: treat the trial as not done, so resume reruns it
-            out[f.stem] = {"status": "corrupt", "error": f"unreadable result file {f}: {e}"}
-            continue
-        if t.num_rows:
-            status = "failed" if "failed" in t.column("status").to_pylist() else "ok"
-            err = next((e for e in t.column("error").to_pylist() if e), None)
-            out[f.stem] = {"status": status, "error": err}
+    """trial_id -> {status, error} (the store is the source of truth for resume): compacted trials from the
+    manifest, the others from the index's file names; only failed trials and files without an index entry
+    are opened."""
+    snap = snapshot(results, sweep)
+    out: dict[str, dict[str, Any]] = {tid: {"status": "ok", "error": None} for tid in snap.manifest.trials}
+    for tid, path in snap.files.items():
+        st = snap.status[tid]
+        if st == "ok":
+            out[tid] = {"status": "ok", "error": None}
+        elif st != "empty":
+            status, err = _read_status(path, snap.inodes[tid] if st == "unknown" else None)
+            if status != "empty":
+                out[tid] = {"status": status, "error": err}
     return out
 
 
 def finished_ok(results: str | Path, sweep: str, trial_id: str) -> int | None:
-    """Number of rows if the trial's Parquet file exists and says ok, else None (missing, failed, unreadable)."""
+    """Number of rows if the trial's result says ok (its own file, else a compacted part), else None."""
     path = trial_path(results, sweep, trial_id)
     try:
         statuses = pq.ParquetFile(path).read(columns=["status"]).column("status").to_pylist()
+        if statuses and "failed" not in statuses:
+            return len(statuses)
     except Exception:
-        return None
-    return len(statuses) if statuses and "failed" not in statuses else None
+        pass
+    # read after the file: a compaction deletes a file only once the manifest that holds it is committed
+    rec = read_manifest(sweep_dir(results, sweep))[0].trials.get(trial_id)
+    return rec[1] if rec else None

@@ -93,6 +93,18 @@ def to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table(cols)
 
 
+def unify(schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for a set of result files: the union of their columns (``null`` and ``int64`` promote to the
+    other file's type, ``int64`` with ``float64`` to ``float64``), in a canonical order -- ``CORE`` first, then the
+    other columns by name -- so a sweep reads with the same column order whether its trials sit in their own files
+    or in compacted parts (queries before and after ``compact`` are equal, ``SELECT *`` included)."""
+    if not schemas:
+        return pa.schema([])
+    u = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+    names = [n for n in CORE if n in u.names] + sorted(n for n in u.names if n not in CORE)
+    return pa.schema([u.field(n) for n in names])
+
+
 def flatten_config(cfg: dict[str, Any], prefix: str = "cfg") -> dict[str, Any]:
     """``{"model": {"name": "gfz"}}`` -> ``{"cfg.model.name": "gfz"}``; lists become JSON strings."""
     import json
