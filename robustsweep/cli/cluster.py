@@ -17,6 +17,7 @@ from robustsweep.cli.common import (
     err,
     execute,
     make_backend,
+    preflight,
 )
 from robustsweep.config.scales import SCALES
 
@@ -93,6 +94,7 @@ def cmd_submit(a: argparse.Namespace) -> int:
 
     spec = load_spec(a.spec, a.overrides, scale=a.scale, smoke=a.smoke, prefer="paper")
     backend = make_backend(a.backend, a, spec)  # option errors before anything is written
+    preflight(a, spec.expand(), a.results)  # data staged, weights there, results writable: before any write
     sw = prepare_sweep(spec, a.results, a.name)
     ensure_nothing_running(sw)
     return execute(a, sw, sw.pending(), backend, restart_errored=False, command="submit")
@@ -129,6 +131,7 @@ def cmd_resume(a: argparse.Namespace) -> int:
         return EXIT_OK
     name = a.backend or ("slurm" if read_records(sw.dir) else "local")
     backend = make_backend(name, a, sw.spec)
+    preflight(a, plan.trials, sw.results)
     clear_stale_markers(sw)
     print(f"sweep {sw.name}: resuming {len(plan.trials)} of {len(sw.trials)} trials "
           f"({len(plan.failed)} failed, {len(plan.missing)} never finished) on {name}")

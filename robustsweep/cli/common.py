@@ -13,7 +13,7 @@ from robustsweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, EXIT_USAGE
 from robustsweep.runners.base import Backend
 
 __all__ = ["EXIT_OK", "EXIT_TRIALS_FAILED", "EXIT_USAGE", "add_local", "add_results", "add_runtime", "add_scale", "err",
-           "execute", "finish", "make_backend"]
+           "execute", "finish", "make_backend", "preflight"]
 
 
 def err(msg: str) -> int:
@@ -48,6 +48,19 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
                         "train each distinct model once")
     p.add_argument("--device", default=None, help="auto (GPU when present), cpu, cuda, cuda:1 … "
                                                   "(default: the spec's eval.device)")
+    p.add_argument("--no-preflight", action="store_true",
+                   help="skip the pre-launch check that data sets are staged, weight files exist and the results "
+                        "folder is writable (e.g. when only the compute nodes see the data root)")
+
+
+def preflight(a: argparse.Namespace, trials: list[dict[str, Any]], results: str | Path) -> None:
+    """Refuse (exit 2, one message, nothing written or launched) when ``trials`` cannot run here: data not staged,
+    weight files missing, results folder or model cache not writable (robustsweep/runners/preflight.py)."""
+    if getattr(a, "no_preflight", False):
+        return
+    from robustsweep.runners.preflight import preflight as check
+
+    check(trials, results, data_root=getattr(a, "data_root", None), cache_dir=getattr(a, "cache_dir", None))
 
 
 def add_local(p: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from robustsweep.cli.common import (
     err,
     execute,
     make_backend,
+    preflight,
 )
 
 
@@ -88,6 +89,7 @@ def cmd_run(a: argparse.Namespace) -> int:
             print(f"  {t['trial_id']}  model={t['model']}  seed={t['seed']}")
         return EXIT_OK
     backend = make_backend("local", a, spec)
+    preflight(a, trials, a.results)  # before the sweep folder exists and before Ray starts
     sw = prepare_sweep(spec, a.results, a.name)
     pending = sw.pending()
     print(f"sweep {sw.name}: {len(sw.trials)} trials, {len(sw.trials) - len(pending)} already done, "

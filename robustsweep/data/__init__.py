@@ -24,7 +24,7 @@ ENV_VAR = "ROBUSTSWEEP_DATA"
 
 __all__ = [
     "ENV_VAR", "DataNotStagedError", "DataSplit", "RingGeometry", "default_data_root", "load_dataset", "not_staged",
-    "two_rings_geometry",
+    "staging_error", "two_rings_geometry",
 ]
 
 
@@ -51,3 +51,14 @@ def load_dataset(name: str, root: str | Path | None = None, seed: int = 0, **opt
             f"allowed: {', '.join(allowed) if allowed else '(none)'}"
         )
     return DATASETS.get(name).fn(root=default_data_root(root), seed=int(seed), **opts)
+
+
+def staging_error(name: str, root: str | Path | None = None, **opts: Any) -> Exception | None:
+    """Why data set ``name`` (with its options) could not be loaded here, or None: the loader's own
+    :class:`DataNotStagedError` text, found with ``stat`` calls only (registry meta ``check_staged``), so a sweep is
+    refused before launch instead of failing in every trial. ``download: true`` is trusted (the node may reach the
+    internet); a data set without the hook (bundled ones) is always there."""
+    check = DATASETS.get(name).meta.get("check_staged")
+    if check is None or opts.get("download"):
+        return None
+    return check(default_data_root(root), **{k: v for k, v in opts.items() if k != "download"})

@@ -51,7 +51,15 @@ def _tiny_names(base: Path, wnids: list[str]) -> list[str]:
     return [table.get(w, w).split(",")[0].strip() for w in wnids]
 
 
-@DATASETS.register("tiny-imagenet", shape=(3, "image_size", "image_size"), classes=200, staged=True)
+def _tiny_staged(root: Path, **opts: object) -> Exception | None:
+    """Pre-flight hook (registry meta ``check_staged``): the staging error, or None, from ``stat`` calls only."""
+    base = root / TINY_FOLDER
+    needed = [base / "wnids.txt", base / "train", base / "val" / "images", base / "val" / "val_annotations.txt"]
+    return not_staged("tiny-imagenet", root, TINY_LAYOUT.format(base=base)) if any(not p.exists() for p in needed) else None
+
+
+@DATASETS.register("tiny-imagenet", shape=(3, "image_size", "image_size"), classes=200, staged=True,
+                   check_staged=_tiny_staged)
 def tiny_imagenet(root: Path, seed: int, image_size: int = 64, n_train: int | None = None,
                   n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """Tiny-ImageNet 200 classes, 64x64, from <root>/tiny-imagenet-200 (val split used as test; 100k/10k).
@@ -97,7 +105,16 @@ def _coil_files(folder: Path) -> tuple[list[Path], np.ndarray, list[int]]:
     return [p for _, _, p in found], np.asarray([to_label[k] for k, _, _ in found], dtype=np.int64), objects
 
 
-@DATASETS.register("coil-100", shape=(3, "image_size", "image_size"), classes=100, staged=True)
+def _coil_staged(root: Path, **opts: object) -> Exception | None:
+    """Pre-flight hook (registry meta ``check_staged``): the staging error, or None (lists the folder, reads nothing)."""
+    folder = root / COIL_FOLDER
+    if folder.is_dir() and any(COIL_NAME.match(p.name) for p in folder.iterdir()):
+        return None
+    return not_staged("coil-100", root, f"the folder {folder}/ with the 7200 files obj1__0.png ... obj100__355.png")
+
+
+@DATASETS.register("coil-100", shape=(3, "image_size", "image_size"), classes=100, staged=True,
+                   check_staged=_coil_staged)
 def coil_100(root: Path, seed: int, image_size: int = 32, test_size: float = 0.2, n_train: int | None = None,
              n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """COIL-100 (100 objects x 72 views, 128x128) from <root>/coil-100, resized; stratified split by seed."""

@@ -90,7 +90,17 @@ def _mnist_like(
                         num_classes=10, class_names=class_names, val_size=val_size)
 
 
-@DATASETS.register("mnist", shape=(1, 28, 28), classes=10, staged=True)
+def _mnist_staged(name: str, tv_class: str):
+    """Pre-flight hook (registry meta ``check_staged``): the staging error, or None, from ``stat`` calls only."""
+    def check(root: Path, **opts: object) -> Exception | None:
+        raw = root / tv_class / "raw"
+        if all(_idx_file(raw, s) for s in MNIST_STEMS):
+            return None
+        return not_staged(name, root, _files_list(raw, [f"{s}(.gz)" for s in MNIST_STEMS]))
+    return check
+
+
+@DATASETS.register("mnist", shape=(1, 28, 28), classes=10, staged=True, check_staged=_mnist_staged("mnist", "MNIST"))
 def mnist(root: Path, seed: int, download: bool = False, n_train: int | None = None,
           n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """MNIST 28x28 greyscale digits from <root>/MNIST/raw (torchvision layout); 60k/10k official split."""
@@ -102,7 +112,8 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Ankle boot"]
 
 
-@DATASETS.register("fashion-mnist", shape=(1, 28, 28), classes=10, staged=True)
+@DATASETS.register("fashion-mnist", shape=(1, 28, 28), classes=10, staged=True,
+                   check_staged=_mnist_staged("fashion-mnist", "FashionMNIST"))
 def fashion_mnist(root: Path, seed: int, download: bool = False, n_train: int | None = None,
                   n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """Fashion-MNIST 28x28 greyscale from <root>/FashionMNIST/raw (torchvision layout); 60k/10k split."""
@@ -166,7 +177,22 @@ def _cifar_arrays(
     return x_tr, y_tr, x_te, y_te, names
 
 
-@DATASETS.register("cifar10", shape=(3, 32, 32), classes=10, staged=True)
+def _cifar_staged(name: str, hundred: bool):
+    """Pre-flight hook (registry meta ``check_staged``): the staging error, or None, from ``stat`` calls only."""
+    folder_name, train, test = (
+        (CIFAR100_FOLDER, CIFAR100_TRAIN, CIFAR100_TEST) if hundred else (CIFAR10_FOLDER, CIFAR10_TRAIN, CIFAR10_TEST)
+    )
+
+    def check(root: Path, **opts: object) -> Exception | None:
+        folder = root / folder_name
+        if not missing([folder / f for f in train + test]):
+            return None
+        archive = "cifar-100-python.tar.gz" if hundred else "cifar-10-python.tar.gz"
+        return not_staged(name, root, _files_list(folder, train + test) + f" (unpacked from {archive})")
+    return check
+
+
+@DATASETS.register("cifar10", shape=(3, 32, 32), classes=10, staged=True, check_staged=_cifar_staged("cifar10", False))
 def cifar10(root: Path, seed: int, download: bool = False, n_train: int | None = None,
             n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """CIFAR-10 32x32 colour from <root>/cifar-10-batches-py (torchvision layout); 50k/10k split."""
@@ -176,7 +202,8 @@ def cifar10(root: Path, seed: int, download: bool = False, n_train: int | None =
                         num_classes=10, class_names=names, val_size=val_size)
 
 
-@DATASETS.register("cifar100", shape=(3, 32, 32), classes=100, staged=True)
+@DATASETS.register("cifar100", shape=(3, 32, 32), classes=100, staged=True,
+                   check_staged=_cifar_staged("cifar100", True))
 def cifar100(root: Path, seed: int, download: bool = False, n_train: int | None = None,
              n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """CIFAR-100 (fine labels) 32x32 colour from <root>/cifar-100-python (torchvision layout); 50k/10k split."""
@@ -189,7 +216,8 @@ def cifar100(root: Path, seed: int, download: bool = False, n_train: int | None 
 CIFAR_BINARY_CLASSES = (0, 6)  # airplane vs frog, as in Li et al. 2019 (seeds/001)
 
 
-@DATASETS.register("cifar-binary", shape=(3, 32, 32), classes=2, staged=True)
+@DATASETS.register("cifar-binary", shape=(3, 32, 32), classes=2, staged=True,
+                   check_staged=_cifar_staged("cifar-binary", False))
 def cifar_binary(root: Path, seed: int, download: bool = False, n_train: int | None = None,
                  n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """CIFAR-10 airplane (0) vs frog (1) as in Li et al. 2019; 10k/2k, read from <root>/cifar-10-batches-py."""
@@ -223,7 +251,14 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-@DATASETS.register("svhn", shape=(3, 32, 32), classes=10, staged=True)
+def _svhn_staged(root: Path, **opts: object) -> Exception | None:
+    """Pre-flight hook (registry meta ``check_staged``): the staging error, or None, from ``stat`` calls only."""
+    if any(not missing([d / f for f in SVHN_FILES.values()]) for d in (root / "svhn", root)):
+        return None
+    return not_staged("svhn", root, _files_list(root / "svhn", list(SVHN_FILES.values())))
+
+
+@DATASETS.register("svhn", shape=(3, 32, 32), classes=10, staged=True, check_staged=_svhn_staged)
 def svhn(root: Path, seed: int, download: bool = False, n_train: int | None = None,
          n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """SVHN cropped digits 32x32 from <root>/svhn/{train,test}_32x32.mat (or directly in <root>); 73k/26k split."""
@@ -261,7 +296,16 @@ IMAGENETTE_CLASSES = {
 }
 
 
-@DATASETS.register("imagenette", shape=(3, "image_size", "image_size"), classes=10, staged=True)
+def _imagenette_staged(root: Path, size: object = "160px", **opts: object) -> Exception | None:
+    """Pre-flight hook (registry meta ``check_staged``): the staging error, or None, from ``stat`` calls only."""
+    base = root / IMAGENETTE_FOLDERS.get(str(size), f"imagenette2-{size}")
+    if not missing([base / "train", base / "val"]):
+        return None
+    return not_staged("imagenette", root, f"the folder {base}/ with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG")
+
+
+@DATASETS.register("imagenette", shape=(3, "image_size", "image_size"), classes=10, staged=True,
+                   check_staged=_imagenette_staged)
 def imagenette(root: Path, seed: int, size: str = "160px", image_size: int = 64, download: bool = False,
                n_train: int | None = None, n_test: int | None = None, val_size: int = 0) -> DataSplit:
     """Imagenette (10 ImageNet classes) from <root>/imagenette2-<size>/{train,val}, centre-cropped to image_size."""
