@@ -2,7 +2,7 @@
 
 ``local`` holds run / results / query / list, ``cluster`` holds submit / status / resume, ``report`` holds report
 (tables, figures, report.md/html from the Parquet files), ``reproduce`` runs one paper's experiments and writes its
-report. Exit codes (see
+report, ``store`` holds compact (merge a sweep's trial files) and bench (the benchmark suite). Exit codes (see
 :mod:`robustsweep.errors`): 0 all good; 1 some trials failed (their errors are in the store and printed); 2 bad input
 or a cluster set-up problem -- nothing was started. Errors of the tool's own family are turned into that one line
 and exit code here, once.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robustsweep.cli import cluster, local, report, reproduce
+from robustsweep.cli import cluster, local, report, reproduce, store
 from robustsweep.cli.common import err, finish
 from robustsweep.errors import RobustSweepError
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_parsers(sub)
     report.add_parsers(sub)
     reproduce.add_parsers(sub)
+    store.add_parsers(sub)
     return ap
 
 

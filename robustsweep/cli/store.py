@@ -1,0 +1,51 @@
+"""``robustsweep compact | bench``: store maintenance and the benchmark suite (hooked in by cli/__init__.py)."""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from robustsweep.cli.common import EXIT_OK, add_results, err
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compact", help="merge a sweep's finished trial files into a few large Parquet files",
+                       description="Merge the ok trial files of SWEEP into large Parquet files "
+                                   "(trials/compacted-*.parquet) and swap them in atomically: a reader sees the "
+                                   "sweep before or after, a crash loses nothing, resume stays exactly once, "
+                                   "and compacting again without new trials does nothing. Queries over "
+                                   "thousands of trials become a few-file scan. Safe while a sweep runs.")
+    p.add_argument("sweep")
+    add_results(p)
+    p.set_defaults(handler=cmd_compact)
+
+    p = sub.add_parser("bench", help="run the benchmark suite (bench/, needs a source checkout)",
+                       description="Same as `python -m bench` from the repository root: attack throughput vs "
+                                   "torchattacks, sweep overhead, store reads before/after compact; a JSON "
+                                   "report plus a table, every figure a ratio against a baseline run in the same "
+                                   "process.")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to `python -m bench` (e.g. --size tiny)")
+    p.set_defaults(handler=cmd_bench)
+
+
+def cmd_compact(a: argparse.Namespace) -> int:
+    from robustsweep.store.compact import compact
+
+    try:
+        r = compact(a.results, a.sweep)
+    except FileNotFoundError as e:
+        return err(str(e))
+    if r.noop:
+        print(f"sweep {a.sweep}: nothing to compact (generation {r.generation}, {r.parts} part(s), {r.rows} rows)")
+    else:
+        print(f"sweep {a.sweep}: merged {r.merged_trials} trial file(s) into {r.parts} part(s) "
+              f"(generation {r.generation}, {r.rows} rows); {r.deleted_files} file(s) removed")
+    return EXIT_OK
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / "__main__.py").exists():
+        return err(f"the benchmark suite lives in the source checkout's bench/ folder (not found under {root})")
+    return subprocess.call([sys.executable, "-m", "bench", *a.args], cwd=root)
