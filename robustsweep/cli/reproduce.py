@@ -21,6 +21,7 @@ from robustsweep.cli.common import (
     make_backend,
 )
 from robustsweep.config.scales import SCALES
+from robustsweep.errors import UsageError
 
 DESCRIPTION = """\
 Run every experiment file of one paper (listed by --list) at --scale ci (digits / two-rings / 5k MNIST, minutes on
@@ -69,10 +70,27 @@ def print_papers() -> None:
 
 
 def _specs(paper: Any, scale: str, smoke: bool) -> list[tuple[Path, Any]]:
-    """Every experiment file of the paper, validated at ``scale`` before anything runs."""
+    """Every experiment file of the paper that offers ``scale``, validated before anything runs. A file without that
+    size (``mini`` exists only for the MNIST experiments) is skipped with a note, and its tables stay "—"; a paper
+    with no experiment at that size is a usage error naming the sizes it has."""
+    import yaml
+
+    from robustsweep.config.scales import available_scales
     from robustsweep.config.spec import load_spec
 
-    return [(path, load_spec(path, scale=scale, smoke=smoke)) for path in paper.experiment_paths()]
+    out, offered = [], set()
+    for path in paper.experiment_paths():
+        scales = available_scales(yaml.safe_load(path.read_text()) or {}) if path.is_file() else [scale]
+        offered.update(scales)
+        if scale in scales:
+            out.append((path, load_spec(path, scale=scale, smoke=smoke)))
+        else:
+            print(f"{path.name}: no {scale} size (it offers {', '.join(scales)}); skipped, its tables stay empty",
+                  flush=True)
+    if not out:
+        raise UsageError(f"paper {paper.id} has no experiment at scale {scale}; its experiment files offer "
+                         f"{', '.join(sorted(offered))}")
+    return out
 
 
 def _selected(specs: list[tuple[Path, Any]], only: list[str]) -> list[tuple[Path, Any]]:

@@ -111,10 +111,7 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         x, y = _eval_subset(data, cfg["eval"].get("n_eval"), int(cfg["seed"]))
         x, y = x.to(device), y.to(device)
         detectors = _fit_detectors(cfg.get("detectors", []), model, data, device, cfg["eval"].get("n_fit", 2000))
-        if any(a["name"].startswith("transfer-") for a in cfg["attacks"]):
-            from robustsweep.attacks.transfer import register_substitute_data
-
-            register_substitute_data(model, data.x_train.to(device))  # substitutes learn from training inputs
+        _register_attack_context(cfg, model, data, device, log)
         rows = []
         for m in evaluate(model, x, y, cfg["attacks"], detectors, rt.eval_batch_size, log,
                           cfg["eval"].get("counterfactual")):
@@ -131,6 +128,22 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         r.update(prov, trial_time_s=time.time() - t0, finished_at=finished)
     write_trial(rows, rt.results, rt.sweep, cfg["trial_id"])
     return rows
+
+
+def _register_attack_context(cfg: TrialConfig, model, data, device, log) -> None:
+    """Hand the attacks that need more than the evaluation batch what they need, once per trial: the transfer
+    attacks' substitutes learn from the training inputs (``transfer-greybox`` / ``-blackbox``), and
+    ``transfer-from`` trains its source models the way this trial trains its own (data, seed, training settings,
+    through the same model cache)."""
+    names = {a["name"] for a in cfg["attacks"]}
+    if names & {"transfer-greybox", "transfer-blackbox"}:
+        from robustsweep.attacks.transfer import register_substitute_data
+
+        register_substitute_data(model, data.x_train.to(device))
+    if "transfer-from" in names:
+        from robustsweep.attacks.transfer_model import register_source_context
+
+        register_source_context(model, data, cfg, log)
 
 
 def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int | None = 2000) -> dict[str, Any]:
