@@ -160,7 +160,7 @@ def compact(results: str | Path, sweep: str, part_rows: int = PART_ROWS) -> Comp
         new = {t: p for t, p in new.items() if t in snap.files}  # arrow_schema drops unreadable files
         pl_schema = pl.Schema(pl.from_arrow(schema.empty_table()).schema)
         # rows in trial order: the parts being rewritten (already sorted), then the new files (sorted by id)
-        src = Snapshot(sdir, Manifest(man.generation, redo, man.schema, {}), new, {}, {}, {}, set())
+        src = Snapshot(sdir, Manifest(man.generation, redo, man.schema_b64, {}), new, {}, {}, {}, set())
         frame = _scan(src, pl_schema).collect()
         table = frame.to_arrow().cast(schema)
         gen = man.generation + 1
@@ -175,7 +175,7 @@ def compact(results: str | Path, sweep: str, part_rows: int = PART_ROWS) -> Comp
         _fault("parts-visible")
         rows_of = dict(zip(*frame.group_by("trial_id").len().to_dict(as_series=False).values()))
         trials = dict(man.trials) | {t: [snap.inodes[t], int(rows_of.get(t, 0))] for t in new}
-        new_man = Manifest(gen, keep + pending, schema, trials)  # schema: already unified with the old one
+        new_man = Manifest(gen, keep + pending, Manifest.encode_schema(schema), trials)  # schema: already unified with the old one
         atomic_write_bytes(sdir / MANIFEST_FILE, new_man.to_bytes())
         _fault("committed")
         deleted += _cleanup(sdir, new_man)

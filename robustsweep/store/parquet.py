@@ -29,14 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from robustsweep.store.atomic import atomic_open, atomic_write_bytes
-from robustsweep.store.schema import to_table, unify
 
-if TYPE_CHECKING:  # polars is imported where frames are built: `status` only needs file names
+if TYPE_CHECKING:  # pyarrow and polars are imported where tables are built: `status` only needs file names
     import polars as pl
+    import pyarrow as pa
 
 TRIALS_DIR = "trials"
 INDEX_DIR = "index"
@@ -54,6 +51,8 @@ def trial_path(results: str | Path, sweep: str, trial_id: str) -> Path:
 
 def _write(table: pa.Table, dest: Path) -> int:
     """Atomic write of ``table`` to ``dest``; returns the inode the file has once in place."""
+    import pyarrow.parquet as pq
+
     with atomic_open(dest, "wb") as f:
         pq.write_table(table, f, compression="zstd")
         return os.fstat(f.fileno()).st_ino
@@ -76,24 +75,36 @@ def table_status(table: pa.Table) -> str:
     return "failed" if "failed" in table.column("status").to_pylist() else "ok"
 
 
-def index_trial(sdir: Path, trial_id: str, inode: int, schema: pa.Schema, status: str) -> None:
-    """Record (best effort) what the trial file with ``inode`` holds; a crash before this only costs a slow read."""
+def index_trial(sdir: Path, trial_id: str, inode: int, schema: pa.Schema, status: str, error: str | None = None
+                ) -> None:
+    """Record (best effort) what the trial file with ``inode`` holds; a crash before this only costs a slow read.
+    An ok entry is an empty file; a failed one holds the error text (so ``status`` never opens a Parquet file)."""
     try:
         idx = sdir / INDEX_DIR
         sid = schema_id(schema)
         schema_file = idx / f"schema-{sid}.arrow"
         if not schema_file.exists():  # content-addressed: concurrent writers write the same bytes
             atomic_write_bytes(schema_file, schema.remove_metadata().serialize().to_pybytes())
-        os.close(os.open(idx / f"{trial_id}.{inode}.{sid}.{status}", os.O_CREAT | os.O_WRONLY, 0o644))
+        entry = idx / f"{trial_id}.{inode}.{sid}.{status}"
+        if status == "failed":
+            atomic_write_bytes(entry, (error or "").encode())
+        else:
+            os.close(os.open(entry, os.O_CREAT | os.O_WRONLY, 0o644))
     except OSError:  # read-only store, full disk: readers fall back to reading the file
         pass
 
 
+def _first_error(table: pa.Table) -> str | None:
+    return next((e for e in table.column("error").to_pylist() if e), None) if "error" in table.column_names else None
+
+
 def write_trial(rows: list[dict[str, Any]], results: str | Path, sweep: str, trial_id: str) -> Path:
+    from robustsweep.store.schema import to_table
+
     table = to_table(rows)
     dest = trial_path(results, sweep, trial_id)
     inode = _write(table, dest)
-    index_trial(sweep_dir(results, sweep), trial_id, inode, table.schema, table_status(table))
+    index_trial(sweep_dir(results, sweep), trial_id, inode, table.schema, table_status(table), _first_error(table))
     return dest
 
 
@@ -109,29 +120,37 @@ class Manifest:
     """``compacted.json``: the compacted parts and, per trial they hold, [inode of its merged file, rows]."""
     generation: int = 0
     parts: list[dict[str, Any]] = field(default_factory=list)  # {"name", "rows"}
-    schema: pa.Schema | None = None
+    schema_b64: str | None = None  # the parts' unified Arrow schema (IPC, base64), decoded only when scanning
     trials: dict[str, list[int]] = field(default_factory=dict)
 
-    def to_bytes(self) -> bytes:
+    @property
+    def schema(self) -> pa.Schema | None:
         import base64
 
-        schema = base64.b64encode(self.schema.serialize().to_pybytes()).decode() if self.schema else None
-        return json.dumps({"format": 1, "generation": self.generation, "parts": self.parts, "schema": schema,
-                           "trials": self.trials}).encode()
+        import pyarrow as pa
+
+        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(self.schema_b64))) if self.schema_b64 else None
+
+    @staticmethod
+    def encode_schema(schema: pa.Schema) -> str:
+        import base64
+
+        return base64.b64encode(schema.serialize().to_pybytes()).decode()
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"format": 1, "generation": self.generation, "parts": self.parts,
+                           "schema": self.schema_b64, "trials": self.trials}).encode()
 
 
 def read_manifest(sdir: Path) -> tuple[Manifest, tuple[int, int] | None]:
     """The manifest and the identity (inode, mtime) of the file it was read from (None: no manifest)."""
-    import base64
-
     try:
         with open(sdir / MANIFEST, "rb") as f:
             st = os.fstat(f.fileno())
             doc = json.loads(f.read())
     except FileNotFoundError:
         return Manifest(), None
-    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(doc["schema"]))) if doc.get("schema") else None
-    return Manifest(doc["generation"], doc["parts"], schema, doc["trials"]), (st.st_ino, st.st_mtime_ns)
+    return Manifest(doc["generation"], doc["parts"], doc.get("schema"), doc["trials"]), (st.st_ino, st.st_mtime_ns)
 
 
 def _manifest_key(sdir: Path) -> tuple[int, int] | None:
@@ -160,7 +179,12 @@ class Snapshot:
     def arrow_schema(self) -> pa.Schema:
         """The unified schema, from the manifest and the index's schema files; only files without an index
         entry have their footer read (an unreadable one is dropped from the snapshot with a warning)."""
-        schemas = [self.manifest.schema] if self.manifest.schema is not None else []
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from robustsweep.store.schema import unify
+
+        schemas = [self.manifest.schema] if self.manifest.schema_b64 else []
         for sid in sorted(set(self.schema_ids.values())):
             try:
                 schemas.append(pa.ipc.read_schema(pa.py_buffer((self.dir / INDEX_DIR / f"schema-{sid}.arrow")
@@ -224,16 +248,18 @@ def snapshot(results: str | Path, sweep: str) -> Snapshot:
 
 def _read_status(path: Path, inode: int | None = None) -> tuple[str, str | None]:
     """(status, error) of one trial file read the slow way; ``corrupt`` if unreadable. Adds its index entry."""
+    import pyarrow.parquet as pq
+
     try:
         with open(path, "rb") as fh:
             pf = pq.ParquetFile(fh)
             t = pf.read(columns=["trial_id", "status", "error"])
             status = table_status(t)
             if inode is not None and os.fstat(fh.fileno()).st_ino == inode:  # still the file we listed
-                index_trial(path.parent.parent, path.stem, inode, pf.schema_arrow, status)
+                index_trial(path.parent.parent, path.stem, inode, pf.schema_arrow, status, _first_error(t))
     except Exception as e:  # unreadable file: treat the trial as not done, so resume reruns it
         return "corrupt", f"unreadable result file {path}: {e}"
-    return status, next((e for e in t.column("error").to_pylist() if e), None)
+    return status, _first_error(t)
 
 
 # --------------------------------------------------------------------------------------------------- reads
@@ -313,6 +339,8 @@ def trial_status(results: str | Path, sweep: str) -> dict[str, dict[str, Any]]:
         st = snap.status[tid]
         if st == "ok":
             out[tid] = {"status": "ok", "error": None}
+        elif st == "failed" and (err := _entry_error(snap, tid)) is not None:
+            out[tid] = {"status": "failed", "error": err or None}
         elif st != "empty":
             status, err = _read_status(path, snap.inodes[tid] if st == "unknown" else None)
             if status != "empty":
@@ -320,8 +348,19 @@ def trial_status(results: str | Path, sweep: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _entry_error(snap: Snapshot, tid: str) -> str | None:
+    """The error text a failed trial's index entry holds ('' if none), None if the entry cannot be read."""
+    name = f"{tid}.{snap.inodes[tid]}.{snap.schema_ids[tid]}.failed"
+    try:
+        return (snap.dir / INDEX_DIR / name).read_text()
+    except OSError:
+        return None
+
+
 def finished_ok(results: str | Path, sweep: str, trial_id: str) -> int | None:
     """Number of rows if the trial's result says ok (its own file, else a compacted part), else None."""
+    import pyarrow.parquet as pq
+
     path = trial_path(results, sweep, trial_id)
     try:
         statuses = pq.ParquetFile(path).read(columns=["status"]).column("status").to_pylist()
