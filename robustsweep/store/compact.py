@@ -139,9 +139,8 @@ def _ok_files(snap: Snapshot) -> dict[str, Path]:
 
 def compact(results: str | Path, sweep: str, part_rows: int = PART_ROWS) -> CompactResult:
     """Merge the ok trial files of ``sweep`` into parts and swap them in atomically (see the module doc)."""
-    import polars as pl
 
-    from robustsweep.store.parquet import _scan
+    from robustsweep.store.parquet import _scan, polars_schema
 
     sdir = sweep_dir(results, sweep)
     if not (sdir / TRIALS_DIR).is_dir():
@@ -158,7 +157,7 @@ def compact(results: str | Path, sweep: str, part_rows: int = PART_ROWS) -> Comp
         redo = [p for p in man.parts if p["rows"] < part_rows]
         schema = snap.arrow_schema()
         new = {t: p for t, p in new.items() if t in snap.files}  # arrow_schema drops unreadable files
-        pl_schema = pl.Schema(pl.from_arrow(schema.empty_table()).schema)
+        pl_schema = polars_schema(schema)
         # rows in trial order: the parts being rewritten (already sorted), then the new files (sorted by id)
         src = Snapshot(sdir, Manifest(man.generation, redo, man.schema_b64, {}), new, {}, {}, {}, set())
         frame = _scan(src, pl_schema).collect()
