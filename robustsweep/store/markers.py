@@ -4,6 +4,15 @@ Written by whoever runs a trial (Tune trainable, array task), removed when the t
 as running while its marker exists and its process or job is alive; a marker left by a killed process is how
 ``status`` tells an interrupted trial from one that never started. Lives in the store layer because the sweep
 layer (status, resume) must read markers without importing the runners (and so without torch or Ray).
+
+A marker carries enough to tell a live run from a dead one without asking anyone (:func:`marker_liveness`):
+
+- ``pid`` and ``pid_start`` (the process's start time from ``/proc``; a recycled pid has another one) and
+  ``driver_pid`` / ``driver_start`` (the Tune driver that launched it, from :data:`DRIVER_ENV`): on this host a
+  marker is dead the moment either process is gone -- right after a driver is SIGKILLed, not minutes later;
+- ``heartbeat_at``, refreshed every ``heartbeat_s`` by a thread of the trial process: on another host (where pids
+  mean nothing) a marker is live while its heartbeat is fresh, and dead once it is older than
+  :data:`STALE_AFTER` heartbeats -- so a live run on another node still blocks a resume, a dead one stops blocking.
 """
 from __future__ import annotations
 
@@ -12,47 +21,124 @@ import datetime as dt
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from robustsweep.store.parquet import sweep_dir
+from robustsweep.store.paths import check_name, ensure_inside
 
 RUNNING_DIR = "running"
+HEARTBEAT_S = 15.0
+STALE_AFTER = 4  # heartbeats missed before a marker of another host counts as dead
+#: set by the Tune driver (``pid:start``) for the trial processes it launches (Ray workers inherit its environment)
+DRIVER_ENV = "ROBUSTSWEEP_DRIVER"
 
 
 def marker_path(results: str | Path, sweep: str, trial_id: str) -> Path:
-    return sweep_dir(results, sweep) / RUNNING_DIR / f"{trial_id}.json"
+    check_name(trial_id, "trial_id")
+    return ensure_inside(sweep_dir(results, sweep) / RUNNING_DIR / f"{trial_id}.json", results, "running marker")
+
+
+def process_start(pid: int) -> str | None:
+    """Start time of process ``pid`` (clock ticks since boot, field 22 of ``/proc/<pid>/stat``), None when there is
+    no such process. Where ``/proc`` is absent the pid alone is checked ("?" = alive, start unknown)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        stat = ""
+    if stat:
+        return stat.rsplit(")", 1)[1].split()[19]  # the command name may hold spaces: fields after its ')'
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return "?"
+
+
+def driver_identity() -> str:
+    """``pid:start`` of this process, to put in :data:`DRIVER_ENV` before the driver launches trials."""
+    return f"{os.getpid()}:{process_start(os.getpid())}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _write(path: Path, info: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(info))
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
-def running_marker(results: str | Path, sweep: str, trial_id: str) -> Iterator[Path]:
-    """A small JSON file saying which host/pid/SLURM job runs a trial, removed when the trial ends.
-
-    ``status`` counts a trial as running while its marker exists and its job is alive; a marker left by a
-    killed process is how ``status`` tells an interrupted trial from one that never started.
-    """
+def running_marker(results: str | Path, sweep: str, trial_id: str,
+                   heartbeat_s: float = HEARTBEAT_S) -> Iterator[Path]:
+    """A small JSON file saying which host/pid/SLURM job runs a trial, refreshed every ``heartbeat_s`` and removed
+    when the trial ends (see the module docstring for how it is judged)."""
     path = marker_path(results, sweep, trial_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     job = os.environ.get("SLURM_JOB_ID")
     if os.environ.get("SLURM_ARRAY_JOB_ID"):
         job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
-    info = {"trial_id": trial_id, "host": socket.gethostname(), "pid": os.getpid(), "slurm_job": job,
-            "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(info))
-    os.replace(tmp, path)
+    driver_pid, _, driver_start = os.environ.get(DRIVER_ENV, "").partition(":")
+    info = {"trial_id": trial_id, "host": socket.gethostname(), "pid": os.getpid(),
+            "pid_start": process_start(os.getpid()), "slurm_job": job, "started_at": _now().isoformat(),
+            "heartbeat_at": _now().isoformat(), "heartbeat_s": heartbeat_s}
+    if driver_pid.isdigit():
+        info |= {"driver_pid": int(driver_pid), "driver_start": driver_start or None}
+    _write(path, info)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(heartbeat_s):
+            with contextlib.suppress(OSError):  # a full disk must not kill the trial; the marker just ages
+                _write(path, info | {"heartbeat_at": _now().isoformat()})
+
+    thread = threading.Thread(target=beat, name=f"marker-{trial_id}", daemon=True)
+    thread.start()
     try:
         yield path
     finally:
+        stop.set()
+        thread.join()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def marker_liveness(marker: dict[str, Any], now: dt.datetime | None = None) -> tuple[bool | None, str]:
+    """(alive, why-not) of a marker judged from its own contents (SLURM job states are the caller's business):
+    True / False when it can be told, None for an old marker of another host without a heartbeat."""
+    host = marker.get("host")
+    if host == socket.gethostname():
+        for who, pid_key, start_key in (("process", "pid", "pid_start"), ("driver", "driver_pid", "driver_start")):
+            pid = marker.get(pid_key)
+            if pid is None:
+                continue
+            start = process_start(int(pid))
+            want = marker.get(start_key)
+            if start is None or (want not in (None, "?") and start not in ("?", want)):
+                return False, f"interrupted: {who} {pid} on {host} is gone"
+        return True, ""
+    beat = marker.get("heartbeat_at")
+    if not beat:
+        return None, ""
+    age = ((now or _now()) - dt.datetime.fromisoformat(beat)).total_seconds()
+    limit = STALE_AFTER * float(marker.get("heartbeat_s") or HEARTBEAT_S)
+    if age > limit:
+        return False, f"interrupted: no heartbeat from {host} for {age:.0f}s (limit {limit:.0f}s)"
+    return True, ""
 
 
 def read_markers(results: str | Path, sweep: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     d = sweep_dir(results, sweep) / RUNNING_DIR
-    for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+    for p in sorted(d.glob("[!.]*.json")) if d.is_dir() else []:
         try:
             out[p.stem] = json.loads(p.read_text())
         except (OSError, ValueError):

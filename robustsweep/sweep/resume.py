@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from robustsweep.errors import ClusterError
-from robustsweep.store.markers import marker_path, read_markers
+from robustsweep.store.markers import marker_liveness, marker_path, read_markers
 from robustsweep.store.parquet import trial_status
 from robustsweep.sweep.folder import Sweep
 from robustsweep.sweep.jobs import active_jobs, job_states, read_records
@@ -47,8 +47,6 @@ def plan_resume(sweep: Sweep) -> ResumePlan:
 
 def ensure_nothing_running(sweep: Sweep) -> None:
     """Raise ResumeBlocked if a SLURM job of this sweep is active or a local run of it is alive."""
-    from robustsweep.sweep.status import marker_alive
-
     records = read_records(sweep.dir)
     states = job_states(records) if records else {}
     active = active_jobs(records, states)
@@ -57,11 +55,16 @@ def ensure_nothing_running(sweep: Sweep) -> None:
         ids = " ".join(sorted({t.split("_")[0] for t in active}))
         raise ResumeBlocked(f"sweep {sweep.name} still has SLURM job(s) queued or running: {listing}. Wait for "
                             f"them (robustsweep status {sweep.name}) or cancel them (scancel {ids}), then resume")
-    alive = [tid for tid, m in read_markers(sweep.results, sweep.name).items()
-             if not m.get("slurm_job") and m.get("host") == socket.gethostname() and marker_alive(m, states)[0]]
-    if alive:
-        raise ResumeBlocked(f"sweep {sweep.name} is still running on this machine ({len(alive)} trial(s) in "
-                            f"progress, e.g. {alive[0]}); wait for that run to finish or stop it, then resume")
+    # a local run (no SLURM job): on this host its trial and driver processes must be alive (a killed driver is
+    # recognised at once); on another host its heartbeat must be fresh (a live run there still blocks)
+    alive: dict[str, list[str]] = {}
+    for tid, m in read_markers(sweep.results, sweep.name).items():
+        if not m.get("slurm_job") and marker_liveness(m)[0]:  # SLURM markers: their job's state, checked above
+            alive.setdefault(str(m.get("host")), []).append(tid)
+    for host, tids in alive.items():
+        where = "on this machine" if host == socket.gethostname() else f"on {host}"
+        raise ResumeBlocked(f"sweep {sweep.name} is still running {where} ({len(tids)} trial(s) in progress, e.g. "
+                            f"{tids[0]}); wait for that run to finish or stop it, then resume")
 
 
 def clear_stale_markers(sweep: Sweep) -> int:

@@ -1,0 +1,111 @@
+"""Issue 16, part 5: running markers tell a dead run from a live one at once (pid + start time + driver on this host,
+heartbeat on another), so ``resume`` right after a killed driver goes on, and a live run elsewhere still blocks."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from robustsweep.config.spec import spec_from_dict
+from robustsweep.store import markers
+from robustsweep.store.markers import (
+    DRIVER_ENV,
+    driver_identity,
+    marker_liveness,
+    marker_path,
+    process_start,
+    read_markers,
+    running_marker,
+)
+from robustsweep.sweep.folder import prepare_sweep
+from robustsweep.sweep.resume import ResumeBlocked, ensure_nothing_running
+
+HOST = socket.gethostname()
+NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def me() -> dict:
+    return {"host": HOST, "pid": os.getpid(), "pid_start": process_start(os.getpid())}
+
+
+def test_this_host_pid_driver_and_pid_reuse():
+    assert marker_liveness(me()) == (True, "")
+    pid = dead_pid()
+    alive, why = marker_liveness({"host": HOST, "pid": pid})
+    assert alive is False and f"process {pid}" in why
+    # the trial process lives on (a Ray worker outliving its driver) but the driver that launched it is gone
+    alive, why = marker_liveness(me() | {"driver_pid": pid, "driver_start": "123"})
+    assert alive is False and f"driver {pid}" in why
+    # same pid, another start time: the pid was recycled by an unrelated process
+    assert marker_liveness(me() | {"pid_start": "1"})[0] is False
+    pid_, _, start = driver_identity().partition(":")
+    assert marker_liveness(me() | {"driver_pid": int(pid_), "driver_start": start})[0] is True
+
+
+def test_other_host_is_judged_by_its_heartbeat():
+    base = {"host": "node-that-is-not-here", "pid": 1, "heartbeat_s": 15}
+    fresh = base | {"heartbeat_at": (NOW - dt.timedelta(seconds=20)).isoformat()}
+    stale = base | {"heartbeat_at": (NOW - dt.timedelta(seconds=15 * markers.STALE_AFTER + 1)).isoformat()}
+    assert marker_liveness(fresh, now=NOW) == (True, "")
+    alive, why = marker_liveness(stale, now=NOW)
+    assert alive is False and "no heartbeat from node-that-is-not-here" in why
+    assert marker_liveness(base, now=NOW) == (None, "")  # an old marker: cannot tell
+
+
+def test_marker_contents_heartbeat_and_removal(tmp_path, monkeypatch):
+    monkeypatch.setenv(DRIVER_ENV, "4242:99")
+    beats = []
+    real_write = markers._write
+    monkeypatch.setattr(markers, "_write", lambda p, info: (beats.append(info["heartbeat_at"]), real_write(p, info)))
+    with running_marker(tmp_path, "s", "abc", heartbeat_s=0.01) as path:
+        for _ in range(20000):  # the thread refreshes the file (no timing asserted: we wait for it to happen)
+            if len(beats) >= 3:
+                break
+            time.sleep(0.001)
+        assert len(beats) >= 3
+        m = json.loads(path.read_text())
+        assert m["pid"] == os.getpid() and m["host"] == HOST and m["pid_start"] == process_start(os.getpid())
+        assert m["driver_pid"] == 4242 and m["driver_start"] == "99" and m["heartbeat_s"] == 0.01
+        assert read_markers(tmp_path, "s").keys() == {"abc"}
+    assert not path.exists() and read_markers(tmp_path, "s") == {}
+    assert beats == sorted(beats)
+    with pytest.raises(ValueError, match="not a valid sweep name"):
+        marker_path(tmp_path, "s", "../../x")
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    spec = spec_from_dict({"name": "m", "dataset": {"name": "digits"}, "model": {"name": "mlp"},
+                           "attacks": [{"name": "fgsm", "eps": [0.1]}], "search": {"seed": {"grid": [0, 1]}}})
+    return prepare_sweep(spec, tmp_path)
+
+
+def put_marker(sw, tid: str, info: dict) -> None:
+    p = marker_path(sw.results, sw.name, tid)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"trial_id": tid, "slurm_job": None} | info))
+
+
+def test_resume_goes_on_after_a_killed_driver_and_waits_for_a_live_run(sweep):
+    t0, t1 = (t["trial_id"] for t in sweep.trials)
+    put_marker(sweep, t0, me() | {"driver_pid": dead_pid(), "driver_start": "1"})
+    ensure_nothing_running(sweep)  # the killed driver's marker does not block
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    put_marker(sweep, t1, {"host": "other-node", "pid": 7, "heartbeat_at": now, "heartbeat_s": 15})
+    with pytest.raises(ResumeBlocked, match="still running on other-node"):
+        ensure_nothing_running(sweep)
+    put_marker(sweep, t1, me())
+    with pytest.raises(ResumeBlocked, match="still running on this machine"):
+        ensure_nothing_running(sweep)
