@@ -61,7 +61,7 @@ def _time(fn: Callable[..., Any], args: tuple, device: str) -> float:
 
 
 def run(size: str = "full", device: str = "cpu") -> dict[str, Any]:
-    n, steps, repeat = (8, 2, 1) if size == "tiny" else (500, 40, 5)
+    n, steps, repeat = (8, 2, 1) if size == "tiny" else (200, 40, 3)
     x, y = _digits(n, device)
     out: dict[str, Any] = {"n_images": n, "steps": steps, "repeat": repeat, "device": device}
     for model_name in ("cnn", "gfz"):

@@ -1,0 +1,32 @@
+"""The benchmark suite at its tiny size, so it never rots: the JSON report holds every figure, and every ratio is
+finite and positive. Never asserts a timing (benchmarks are not tests)."""
+from __future__ import annotations
+
+import json
+import math
+
+from bench.__main__ import main, ratios
+
+ATTACK_FIGURES = {f"attacks.{m}.{a}" for m in ("cnn", "gfz") for a in ("fgsm", "pgd2", "mim2", "cw2")}
+STORE_FIGURES = {"store.write", "store.results_peak_ratio"} | {
+    f"store.{kind}.{q}" for kind, qs in (("legacy_ratio", ("status", "results")),
+                                         ("compact_ratio", ("status", "results", "query"))) for q in qs}
+
+
+def test_bench_tiny_has_every_figure_with_finite_positive_ratios(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["--size", "tiny", "--sweep-backend", "inline", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    r = ratios(report)
+    assert ATTACK_FIGURES | STORE_FIGURES | {"sweep"} <= set(r), sorted(r)
+    assert all(math.isfinite(v) and v > 0 for v in r.values()), r
+    for fig in ATTACK_FIGURES:  # both sides measured on the same inputs
+        node = report["attacks"][fig.split(".", 1)[1]]
+        assert node["robustsweep_img_s"] > 0 and node["torchattacks_img_s"] > 0
+    st = report["store"]
+    for k in ("status", "results", "query"):  # every store figure before and after compaction, as commands too
+        assert st["before_s"][k] > 0 and st["after_s"][k] > 0 and st["cli_before_s"][k] > 0 and st["cli_after_s"][k] > 0
+    assert st["compact_parts"] == 1 and st["results_peak_mb"] > 0
+    assert report["sweep"]["trials"] == 2 and 0 < report["sweep"]["useful_fraction_serial"] <= 1.0 + 1e-9
+    table = capsys.readouterr().out
+    assert "attacks.gfz.pgd2" in table and "before compact" in table
