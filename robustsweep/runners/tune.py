@@ -28,32 +28,77 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from robustsweep.core.runtime import Runtime
-from robustsweep.runners import tune_callbacks
 from robustsweep.runners.base import Outcome, RunSummary
+from robustsweep.store.markers import DRIVER_ENV, driver_identity
 from robustsweep.store.parquet import trial_path, trial_status
+from robustsweep.store.paths import ensure_inside
 
 TUNE_DIR = "tune"
 SIDECAR = "robustsweep.json"
+DRIVER_LOG = "driver.log"  # <sweep>/logs/driver.log: Ray's and Tune's own messages
 
 
 # ------------------------------------------------------------------------------------------ Ray and the trainable
-def ensure_ray(cpus: int | None = None, address: str | None = None) -> None:
+def route_third_party_logs(log_file: Path | None) -> None:
+    """Ray's and Tune's own log lines (the "Token authentication is enabled" notice, "Started a local Ray
+    instance", Tune's restore warnings, trial tracebacks) go to ``log_file`` instead of the terminal, where our
+    progress lines and summary say what a user needs; None = drop them below ERROR. Idempotent."""
+    handler: logging.Handler
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    else:
+        handler = logging.NullHandler()
+    handler.set_name("robustsweep-third-party")
+    names = ["ray", *(n for n in logging.root.manager.loggerDict if n.startswith("ray."))]
+    for name in names:
+        lg = logging.getLogger(name)
+        for h in list(lg.handlers):  # Ray's own stderr handlers, and our handler of an earlier run
+            # Ray's handlers write to the terminal (ray._private.log.PlainRayHandler is a StreamHandler)
+            if h.get_name() == "robustsweep-third-party" or (isinstance(h, logging.StreamHandler)
+                                                               and not isinstance(h, logging.FileHandler)):
+                lg.removeHandler(h)
+                if h.get_name() == "robustsweep-third-party":
+                    h.close()
+    top = logging.getLogger("ray")
+    top.addHandler(handler)
+    top.setLevel(logging.INFO)
+    top.propagate = False  # the root logger's handlers (a user's basicConfig) would print them again
+
+
+def ensure_ray(cpus: int | None = None, address: str | None = None, log_file: Path | None = None) -> None:
+    """Start (or join at ``address``) Ray once per process. ``log_file``: Ray's messages go there
+    (:func:`route_third_party_logs`) instead of the terminal."""
     import ray
 
     if ray.is_initialized():
         return
-    kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=True,
+    kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=log_file is None,
                               logging_level=logging.WARNING)
-    if address:
-        ray.init(address=address, **kw)
-    else:
-        ray.init(num_cpus=cpus or os.cpu_count(), **kw)
+    # ray.init(configure_logging=False) clears the "ray" logger's handlers, so what it logs while starting (the
+    # token-authentication notice) would reach Python's last-resort stderr handler: point that at the log meanwhile
+    saved = logging.lastResort
+    if log_file is not None:
+        route_third_party_logs(log_file)
+        logging.lastResort = logging.getLogger("ray").handlers[-1]
+    try:
+        if address:
+            ray.init(address=address, **kw)
+        else:
+            ray.init(num_cpus=cpus or os.cpu_count(), **kw)
+    finally:
+        logging.lastResort = saved
+    if log_file is not None:
+        route_third_party_logs(log_file)  # our handler again, after ray.init cleared it
 
 
-def quiet_tune() -> None:
-    """Our progress lines and summary replace Tune's reporter; failed trials' tracebacks are in their logs."""
+def quiet_tune(log_file: Path | None = None) -> None:
+    """Our progress lines and summary replace Tune's reporter; failed trials' tracebacks are in their logs, Tune's
+    own messages in ``log_file`` (None: dropped)."""
+    route_third_party_logs(log_file)
     for name in ("ray.tune", "ray.train", "ray.air"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+        logging.getLogger(name).setLevel(logging.WARNING if log_file is not None else logging.CRITICAL)
 
 
 def robustsweep_trial(config: dict[str, Any]) -> None:
@@ -127,6 +172,8 @@ def run_pending(
     """
     from ray import tune
 
+    from robustsweep.runners import tune_callbacks
+
     out = out or sys.stdout  # resolved per call: a default bound at import would outlive a replaced stdout
     t0 = time.time()
     pending = sweep.pending()
@@ -136,7 +183,10 @@ def run_pending(
         return RunSummary(0, 0, 0, {}, 0.0)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    ensure_ray(cpus, address)
+    log_file = ensure_inside(Path(sweep.dir) / "logs" / DRIVER_LOG, sweep.results, "driver log")
+    if address is None:  # Ray starts here: its workers inherit this, so their running markers name this driver
+        os.environ[DRIVER_ENV] = driver_identity()
+    ensure_ray(cpus, address, log_file=log_file)
     if rt.threads is None:
         rt = dataclasses.replace(rt, threads=max(1, int(cpus_per_trial)))
     resources = {"cpu": cpus_per_trial} | ({"gpu": gpus_per_trial} if gpus_per_trial else {})
@@ -147,9 +197,9 @@ def run_pending(
     total_cpus = ray.cluster_resources().get("CPU", 1)
     concurrency = max_concurrent or max(1, int(total_cpus // max(cpus_per_trial, 1e-9)))
 
-    def set_totals(n: int) -> None:
-        tune_callbacks.CURRENT_RUN.update(total=n, concurrency=min(concurrency, max(n, 1)))
-
+    # the progress lines count exactly the pending trials the command's header announced, whichever Tune run
+    # (restored, then fresh for what it left) runs them
+    tune_callbacks.start_run(ids, concurrency)
     ok, why = restorable(exp_dir, set(ids))
     ran: set[str] = set()
     if ok:
@@ -157,16 +207,16 @@ def run_pending(
               f"{'restart from scratch' if restart_errored else 'resume from their last checkpoint'})",
               file=out, flush=True)
         try:
+            quiet_tune(log_file)  # before restore: its per-trial "Could not fetch metrics" warnings go to the log
             tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
                                        resume_errored=not restart_errored, restart_errored=restart_errored)
             # Tune restarts every trial of its state that is not TERMINATED (ours skip themselves if done)
-            set_totals(len(read_sidecar(exp_dir)["trial_ids"]) - tuner.get_results().num_terminated)
-            quiet_tune()
             tuner.fit()
             ran = set(ids)
         except Exception as e:  # unreadable/corrupt state: the Parquet files still say what is left
-            print(f"robustsweep: Tune restore failed ({type(e).__name__}: {e}); starting the remaining "
-                  f"trials fresh", file=sys.stderr)
+            logging.getLogger("ray.tune").warning("robustsweep: Tune restore failed", exc_info=True)  # -> log_file
+            print(f"robustsweep: Tune restore failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); starting "
+                  f"the remaining trials fresh (details: {log_file})", file=sys.stderr)
     elif exp_dir.exists():  # only worth saying when there was an earlier Tune state to restore
         print(f"starting a fresh Tune run for {len(pending)} trial(s) ({why})", file=out, flush=True)
     # trials Tune did not (re)run: fresh run, with a sidecar so a later resume can restore this state
@@ -177,7 +227,6 @@ def run_pending(
         exp_dir.mkdir(parents=True, exist_ok=True)
         (exp_dir / SIDECAR).write_text(json.dumps(
             {"trainable": robustsweep_trial.__name__, "trial_ids": [t["trial_id"] for t in left]}))
-        set_totals(len(left))
         tuner = tune.Tuner(
             trainable,
             param_space={"trial": tune.grid_search(left), "runtime": dataclasses.asdict(rt)},
@@ -189,7 +238,7 @@ def run_pending(
                                                  tune_callbacks.lost_trials_callback()],
                                       failure_config=tune.FailureConfig(max_failures=0)),
         )
-        quiet_tune()
+        quiet_tune(log_file)
         tuner.fit()
     status = trial_status(rt.results, rt.sweep)
     n_ok = sum(1 for i in ids if status.get(i, {}).get("status") == "ok")

@@ -1,6 +1,9 @@
 """Tune callbacks: one progress line per trial event, and a ``failed`` row for trials whose process died.
 
-Built lazily (Ray is imported only when a run starts) by :func:`progress_callback` and :func:`lost_trials_callback`.
+The callback classes live at module level (this module imports Ray, so it is imported only when a run starts): a
+Tune experiment pickles its callbacks, and ``Tuner.restore`` brings them back. A class pickled *by reference* runs
+today's code and reads today's :data:`CURRENT_RUN`; the closures we used before were pickled by value, so a restored
+run counted against the totals of the run that was killed ("resuming 4 of 12 trials" next to ``[x/8]``).
 """
 from __future__ import annotations
 
@@ -11,63 +14,79 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ray import tune
+
 from robustsweep.config.trial import trial_label
 from robustsweep.store.rows import record_lost_trial
 
-#: totals of the run in progress in this driver process. A restored Tune experiment brings back the callbacks
-#: pickled with its first run, so the counts they print must come from here, not from their own construction.
-CURRENT_RUN: dict[str, int] = {"total": 0, "concurrency": 1}
+#: the run in progress in this driver process: its pending trial ids (the only ones counted: a restored Tune
+#: experiment also restarts trials that finished in the store and skip themselves), totals and counters, shared by
+#: every callback object of the run (a restore followed by a fresh Tune run for what it left keeps counting).
+CURRENT_RUN: dict[str, Any] = {"total": 0, "concurrency": 1, "ids": set(), "done": 0, "failed": 0, "running": set(),
+                               "durations": [], "starts": {}, "t0": 0.0}
 
 
-def progress_callback():
-    from ray import tune
+def start_run(ids: list[str], concurrency: int) -> None:
+    """Reset the progress counters for a run of ``ids`` (what the header announced: the counts must agree)."""
+    CURRENT_RUN.update(total=len(ids), concurrency=max(1, min(concurrency, len(ids))), ids=set(ids), done=0, failed=0,
+                       running=set(), durations=[], starts={}, t0=time.time())
 
-    class Progress(tune.Callback):
-        """One line per event: done / running / failed / pending counts and an ETA from mean trial time."""
 
-        def __init__(self) -> None:
-            self.setup()
+def _tid(trial: Any) -> str | None:
+    with contextlib.suppress(Exception):
+        return trial.config["trial"]["trial_id"]
+    return None
 
-        def setup(self, *args: Any, **info: Any) -> None:  # Tune calls this when fit() starts
-            self.t0 = time.time()
-            self.done = self.failed = self.running = 0
-            self.durations: list[float] = []
-            self.starts: dict[str, float] = {}
 
-        def _line(self, event: str) -> None:
-            total, concurrency = CURRENT_RUN["total"], CURRENT_RUN["concurrency"]
-            finished = self.done + self.failed
-            pending = total - finished - self.running
-            el = time.time() - self.t0
-            if self.durations:
-                avg = sum(self.durations) / len(self.durations)
-                eta = f"{avg * (pending + self.running / 2) / max(1, concurrency):.0f}s"
-            else:
-                eta = "?"
-            print(f"[{finished:>3}/{total}] done {self.done} · running {self.running} · failed {self.failed} · "
-                  f"pending {pending} · {el:.0f}s elapsed · ETA {eta}  {event}", file=sys.stdout, flush=True)
+class Progress(tune.Callback):
+    """One line per event of a pending trial: done / running / failed / pending counts and an ETA."""
 
-        def on_trial_start(self, iteration, trials, trial, **info):
-            self.running += 1
-            self.starts[trial.trial_id] = time.time()
-            self._line(f"start {trial_label(trial.config['trial'])}")
+    def _line(self, event: str) -> None:
+        r = CURRENT_RUN
+        finished = r["done"] + r["failed"]
+        running = len(r["running"])
+        pending = max(0, r["total"] - finished - running)
+        el = time.time() - r["t0"]
+        eta = "?"
+        if r["durations"]:
+            avg = sum(r["durations"]) / len(r["durations"])
+            eta = f"{avg * (pending + running / 2) / max(1, r['concurrency']):.0f}s"
+        print(f"[{finished:>3}/{r['total']}] done {r['done']} · running {running} · failed {r['failed']} · "
+              f"pending {pending} · {el:.0f}s elapsed · ETA {eta}  {event}", file=sys.stdout, flush=True)
 
-        def _end(self, trial) -> None:
-            self.running = max(0, self.running - 1)
-            self.durations.append(time.time() - self.starts.pop(trial.trial_id, time.time()))
+    def on_trial_start(self, iteration, trials, trial, **info):
+        tid = _tid(trial)
+        if tid not in CURRENT_RUN["ids"] or tid in CURRENT_RUN["running"]:
+            return
+        CURRENT_RUN["running"].add(tid)
+        CURRENT_RUN["starts"][tid] = time.time()
+        self._line(f"start {trial_label(trial.config['trial'])}")
 
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            self._end(trial)
-            self.done += 1
-            acc = (trial.last_result or {}).get("clean_accuracy")
-            self._line(f"ok    {trial_label(trial.config['trial'])}"
-                       + (f" clean_acc={acc:.3f}" if acc is not None else ""))
+    def _end(self, trial: Any) -> str | None:
+        """The trial's id if this run counts it (and it had not ended yet), else None."""
+        tid = _tid(trial)
+        if tid not in CURRENT_RUN["ids"]:
+            return None
+        CURRENT_RUN["ids"].discard(tid)  # each pending trial ends once in the counts
+        CURRENT_RUN["running"].discard(tid)
+        CURRENT_RUN["durations"].append(time.time() - CURRENT_RUN["starts"].pop(tid, time.time()))
+        return tid
 
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self._end(trial)
-            self.failed += 1
-            self._line(f"FAIL  {trial_label(trial.config['trial'])}")
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        if self._end(trial) is None:
+            return
+        CURRENT_RUN["done"] += 1
+        acc = (trial.last_result or {}).get("clean_accuracy")
+        self._line(f"ok    {trial_label(trial.config['trial'])}" + (f" clean_acc={acc:.3f}" if acc is not None else ""))
 
+    def on_trial_error(self, iteration, trials, trial, **info):
+        if self._end(trial) is None:
+            return
+        CURRENT_RUN["failed"] += 1
+        self._line(f"FAIL  {trial_label(trial.config['trial'])}")
+
+
+def progress_callback() -> Progress:
     return Progress()
 
 
@@ -97,17 +116,16 @@ def _tune_error_text(trial: Any) -> str | None:
     return None
 
 
-def lost_trials_callback():
-    from ray import tune
+class RecordLostTrials(tune.Callback):
+    """On a Tune trial error, record the trial as failed in the store if it left no file behind."""
 
-    class RecordLostTrials(tune.Callback):
-        """On a Tune trial error, record the trial as failed in the store if it left no file behind."""
+    def on_trial_error(self, iteration, trials, trial, **info):
+        cfg, rt = trial.config["trial"], trial.config["runtime"]
+        try:
+            record_lost_trial(cfg, rt["results"], rt["sweep"], summarize_tune_error(_tune_error_text(trial)))
+        except Exception as e:  # never let bookkeeping crash the driver
+            print(f"robustsweep: could not record failure of {cfg.get('trial_id')}: {e}", file=sys.stderr)
 
-        def on_trial_error(self, iteration, trials, trial, **info):
-            cfg, rt = trial.config["trial"], trial.config["runtime"]
-            try:
-                record_lost_trial(cfg, rt["results"], rt["sweep"], summarize_tune_error(_tune_error_text(trial)))
-            except Exception as e:  # never let bookkeeping crash the driver
-                print(f"robustsweep: could not record failure of {cfg.get('trial_id')}: {e}", file=sys.stderr)
 
+def lost_trials_callback() -> RecordLostTrials:
     return RecordLostTrials()
