@@ -174,3 +174,13 @@ def test_readers_during_compaction_see_before_or_after_never_both_or_half(sweep)
     assert not errors, errors[:3]
     assert len(seen) >= 5 and all(seen)
     assert read_manifest(sweep.dir)[0].generation == 1
+
+
+def test_compact_command(sweep, capsys):
+    from robustsweep.cli import main
+
+    assert main(["compact", sweep.name, "--results", str(sweep.results)]) == 0
+    assert f"merged {N - FAILED} trial file(s) into 1 part(s)" in capsys.readouterr().out
+    assert main(["compact", sweep.name, "--results", str(sweep.results)]) == 0
+    assert "nothing to compact" in capsys.readouterr().out
+    assert main(["compact", "nope", "--results", str(sweep.results)]) == 2

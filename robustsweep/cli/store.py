@@ -25,7 +25,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                    "torchattacks, sweep overhead, store reads before/after compact; a JSON "
                                    "report plus a table, every figure a ratio against a baseline run in the same "
                                    "process.")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to `python -m bench` (e.g. --size tiny)")
+    p.add_argument("--size", choices=["tiny", "full"], default="full", help="tiny: the smoke-test size (seconds)")
+    p.add_argument("--only", default=None, help="comma-separated subset of attacks, sweep, store")
+    p.add_argument("--device", default=None, help="cpu (default) or cuda")
+    p.add_argument("--trials", default=None, help="store: number of fake trials (default 10,000)")
+    p.add_argument("--status-only", action="store_true", help="store: only time `status` (e.g. --trials 100000)")
+    p.add_argument("--sweep-backend", choices=["ray", "inline"], default=None,
+                   help="sweep: inline skips Ray (runs the trials in this process)")
+    p.add_argument("--out", default=None, help="JSON report path (default bench/results-<host>-<size>.json)")
     p.set_defaults(handler=cmd_bench)
 
 
@@ -48,4 +55,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parents[2]
     if not (root / "bench" / "__main__.py").exists():
         return err(f"the benchmark suite lives in the source checkout's bench/ folder (not found under {root})")
-    return subprocess.call([sys.executable, "-m", "bench", *a.args], cwd=root)
+    args = ["--size", a.size] + (["--status-only"] if a.status_only else [])
+    for opt in ("only", "device", "trials", "sweep_backend", "out"):
+        if getattr(a, opt) is not None:
+            args += [f"--{opt.replace('_', '-')}", str(getattr(a, opt))]
+    return subprocess.call([sys.executable, "-m", "bench", *args], cwd=root)
