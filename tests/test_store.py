@@ -96,3 +96,33 @@ def test_columns_null_in_one_trial_and_typed_in_another_read_together(tmp_path):
     df = store.read_sweep(tmp_path, "s").sort("trial_id")
     assert df["cfg.model.labels_per_class"].to_list() == [None, 20]
     assert df["cfg.train.lr"].to_list() == [1.0, 0.5]
+
+
+def test_status_from_index_names_without_opening_parquet_files(tmp_path, monkeypatch):
+    store.write_trial([_row("a"), _row("a")], tmp_path, "s", "a")
+    store.write_trial([_row("b", status="failed", error="ValueError: x")], tmp_path, "s", "b")
+
+    def no_parquet(*a, **k):
+        raise AssertionError("status opened a Parquet file")
+
+    monkeypatch.setattr(pq, "ParquetFile", no_parquet)
+    monkeypatch.setattr(pq, "read_table", no_parquet)
+    assert store.trial_status(tmp_path, "s") == {"a": {"status": "ok", "error": None},
+                                                  "b": {"status": "failed", "error": "ValueError: x"}}
+
+
+def test_stale_or_missing_index_entries_fall_back_to_the_file(tmp_path):
+    """A file rewritten behind the index's back (new inode) or written before the index existed is read, and
+    its entry added, so the next status is fast again; the index never overrides what the file says."""
+    store.write_trial([_row("a")], tmp_path, "s", "a")
+    path = store.trial_path(tmp_path, "s", "a")
+    tmp = path.with_name("x.tmp")
+    pq.write_table(to_table([_row("a", status="failed", error="RuntimeError: rewritten")]), tmp)
+    os.replace(tmp, path)  # same name, new inode, no index entry
+    assert store.trial_status(tmp_path, "s")["a"] == {"status": "failed", "error": "RuntimeError: rewritten"}
+    entries = sorted(p.name for p in (tmp_path / "s" / store.INDEX_DIR).iterdir() if not p.name.startswith("schema"))
+    assert len(entries) == 2 and any(e.startswith(f"a.{os.stat(path).st_ino}.") and e.endswith(".failed")
+                                     for e in entries)
+    assert store.finished_ok(tmp_path, "s", "a") is None
+    df = store.read_sweep(tmp_path, "s")
+    assert df["status"].to_list() == ["failed"] and df["error"].to_list() == ["RuntimeError: rewritten"]
