@@ -7,19 +7,42 @@ the best loss has not improved since; a halved example restarts from its best po
 ``alpha`` (Eq. 2 of the paper). Per example we return a misclassified iterate if one was found, else the
 highest-loss point. Matches torchattacks' ``APGD(norm='Linf', loss='ce', n_restarts=1)`` up to the random start,
 which here is PGD's uniform draw in the ε-ball.
+
+Detector-aware (``detector_aware``, :mod:`robustsweep.attacks.adaptive`): the per-example objective that the
+step-size schedule and the best point track is CE - λ · evasion, and a misclassified iterate is kept as the answer
+only where the detector accepts it (hinge form; with the raw form, any misclassified iterate), so the attack does
+not stop at the first rejected adversarial.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from robustsweep.attacks.adaptive import DetectorTerm, detector_term
 from robustsweep.attacks.base import linf_random_start, loss_grad, project_linf
 from robustsweep.registry import ATTACKS
 
 
-def _ce_grad(model, x, y, eot):
-    """Gradient of the summed CE loss (EOT-averaged) plus per-example losses and mean logits over the draws."""
+class _RecordingTerm:
+    """A detector term that keeps its per-example values of every draw (APGD tracks the objective per example)."""
+
+    def __init__(self, term: DetectorTerm):
+        self.term, self.lam, self.form = term, term.lam, term.form
+        self.values: list[torch.Tensor] = []
+
+    def __call__(self, x: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
+        v = self.term(x, logits)
+        self.values.append(v.detach())
+        return v
+
+
+def _ce_grad(model, x, y, eot, term: DetectorTerm | None = None):
+    """Gradient of the summed objective (EOT-averaged) plus per-example objectives, mean logits over the draws and
+    which examples the detector accepts (all of them without a detector term)."""
     losses, logits = [], []
+    rec = _RecordingTerm(term) if term is not None else None
 
     def loss_fn(lg, yy):
         li = F.cross_entropy(lg, yy, reduction="none")
@@ -27,8 +50,15 @@ def _ce_grad(model, x, y, eot):
         logits.append(lg.detach())
         return li.sum()
 
-    g = loss_grad(model, x, y, eot, loss_fn=loss_fn)
-    return g, torch.stack(losses).mean(0), torch.stack(logits).mean(0)
+    g = loss_grad(model, x, y, eot, loss_fn=loss_fn, term=rec)
+    loss = torch.stack(losses).mean(0)
+    accepted = torch.ones(len(x), dtype=torch.bool, device=x.device)
+    if rec is not None:
+        ev = torch.stack(rec.values).mean(0)
+        loss = loss - rec.lam * ev
+        if rec.form == "hinge":
+            accepted = ev <= 0
+    return g, loss, torch.stack(logits).mean(0), accepted
 
 
 def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -46,17 +76,21 @@ def apgd(
     alpha: float = 0.75,
     random_start: bool = True,
     eot: int = 1,
+    detector_aware: dict[str, Any] | None = None,
+    det_lambda: float | None = None,
 ) -> torch.Tensor:
-    """Auto-PGD, L∞ ball, CE loss; ``rho`` is the oscillation threshold, ``alpha`` the momentum weight."""
+    """Auto-PGD, L∞ ball, CE loss; ``rho`` is the oscillation threshold, ``alpha`` the momentum weight;
+    ``detector_aware``/``det_lambda``: also evade a fitted detector."""
+    term = detector_term(model, detector_aware, det_lambda)
     if eps == 0:
         return x.clone()
     x = x.detach()
     n = len(x)
     x_adv = linf_random_start(x, eps) if random_start else x.clone()
 
-    grad, loss, logits = _ce_grad(model, x_adv, y, eot)
+    grad, loss, logits, accepted = _ce_grad(model, x_adv, y, eot, term)
     x_best, grad_best, loss_best = x_adv.clone(), grad.clone(), loss.clone()
-    fooled = logits.argmax(1) != y
+    fooled = (logits.argmax(1) != y) & accepted
     x_fooled = x_adv.clone()
     loss_hist = [loss]
 
@@ -74,8 +108,8 @@ def apgd(
         x_new = project_linf(x_adv + a * (z - x_adv) + (1 - a) * (x_adv - x_prev), x, eps)
         x_prev, x_adv = x_adv, x_new
 
-        grad, loss, logits = _ce_grad(model, x_adv, y, eot)
-        wrong = logits.argmax(1) != y
+        grad, loss, logits, accepted = _ce_grad(model, x_adv, y, eot, term)
+        wrong = (logits.argmax(1) != y) & accepted
         x_fooled[wrong] = x_adv[wrong]
         fooled |= wrong
         loss_hist.append(loss)

@@ -8,6 +8,9 @@ It takes a whole batch (N, ...) of inputs in [0, 1] and true labels, returns adv
 and never loops in Python over examples. Hyperparameters are keyword arguments so that an experiment file can
 set and sweep them; at most one of them may be given as a list in a spec (the attack's grid, usually ``eps``),
 and the trial evaluates the whole grid on one trained model.
+
+Every gradient attack also takes ``detector_aware`` / ``det_lambda`` (see :mod:`robustsweep.attacks.adaptive`):
+the same attack against a fitted detector as well, loss = attack loss - λ · evasion.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from robustsweep.attacks.adaptive import DetectorTerm
 
 
 def clamp01(x: torch.Tensor) -> torch.Tensor:
@@ -49,18 +54,24 @@ def loss_grad(
     y: torch.Tensor,
     eot: int = 1,
     loss_fn=None,
+    term: DetectorTerm | None = None,
 ) -> torch.Tensor:
     """Gradient of the (summed) loss w.r.t. x, averaged over ``eot`` forward passes.
 
     EOT (expectation over transformation) matters for stochastic models such as the deep-Bayes classifiers,
     whose logits are Monte-Carlo estimates drawn afresh on every call. Default loss: cross-entropy on logits.
+    ``term`` (a detector-aware attack, :mod:`robustsweep.attacks.adaptive`) subtracts λ · Σ evasion(x) computed
+    from the same forward pass, so under EOT every draw pays its own detector term.
     """
     loss_fn = loss_fn or (lambda logits, y: F.cross_entropy(logits, y, reduction="sum"))
     grad = torch.zeros_like(x)
     for _ in range(max(1, int(eot))):
         xr = x.detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            loss = loss_fn(model(xr), y)
+            logits = model(xr)
+            loss = loss_fn(logits, y)
+            if term is not None:
+                loss = loss - term.lam * term(xr, logits).sum()
             (g,) = torch.autograd.grad(loss, xr)
         grad += g
     return grad / max(1, int(eot))
@@ -82,12 +93,14 @@ def linf_steps(
     eot: int = 1,
     loss_fn=None,
     on_step: Callable[[torch.Tensor], None] | None = None,
+    term: DetectorTerm | None = None,
 ) -> torch.Tensor:
     """The L∞ PGD iteration shared by PGD, HE-PGD, I-FGSM and the counterfactual-speed curve: ``steps`` signed
     gradient-ascent steps of ``loss_fn`` from ``x_adv``, each projected back onto the ε-ball around ``x`` and [0, 1].
-    ``on_step`` sees every iterate (the speed curve reads accuracy after each step)."""
+    ``on_step`` sees every iterate (the speed curve reads accuracy after each step); ``term``: the detector-aware
+    term (see :func:`loss_grad`)."""
     for _ in range(steps):
-        g = loss_grad(model, x_adv, y, eot, loss_fn=loss_fn)
+        g = loss_grad(model, x_adv, y, eot, loss_fn=loss_fn, term=term)
         x_adv = project_linf(x_adv + step_size * g.sign(), x, eps)
         if on_step is not None:
             on_step(x_adv)

@@ -6,12 +6,19 @@ c (``search_steps=0``, the default); ``search_steps > 0`` runs the classic per-e
 perturbation over all runs. Like torchattacks' ``CW`` the attack returns, per example, the successful iterate of
 smallest L2 distortion seen during optimisation (the clean input where none succeeded), and stops a run early
 when the summed cost has not decreased over a tenth of the steps.
+
+Detector-aware (``detector_aware``, :mod:`robustsweep.attacks.adaptive`): the cost gains + λ · evasion (CW
+minimises), and an iterate counts as a success only where it is misclassified AND the detector accepts it (hinge
+form; any misclassified iterate with the raw form) -- Carlini & Wagner's own recipe for bypassing detectors.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
 from robustsweep.attacks._util import margin
+from robustsweep.attacks.adaptive import DetectorTerm, detector_term
 from robustsweep.registry import ATTACKS
 
 _TANH_LIMIT = 1 - 1e-6  # atanh(±1) = ±inf would freeze pixels at exactly 0 or 1 (tanh' = 0 there)
@@ -34,6 +41,7 @@ def _cw_run(
     steps: int,
     lr: float,
     abort_early: bool,
+    term: DetectorTerm | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation at per-example constants ``c``; returns (best adversarial, its squared L2 or inf)."""
     n = len(x)
@@ -50,11 +58,16 @@ def _cw_run(
             logits = model(x_adv)
             f = margin(logits, y).clamp_min(-kappa)
             cost = (l2 + c * f).sum()
+            if term is not None:
+                ev = term(x_adv, logits)
+                cost = cost + term.lam * ev.sum()
             opt.zero_grad()
             cost.backward()
         opt.step()
         with torch.no_grad():
             fooled = logits.argmax(1) != y
+            if term is not None and term.form == "hinge":
+                fooled &= ev.detach() <= 0
             better = fooled & (l2 < best_l2)
             best_l2 = torch.where(better, l2.detach(), best_l2)
             best_adv = torch.where(better.view(view), x_adv.detach(), best_adv)
@@ -76,11 +89,15 @@ def cw(
     lr: float = 0.01,
     search_steps: int = 0,
     abort_early: bool = True,
+    detector_aware: dict[str, Any] | None = None,
+    det_lambda: float | None = None,
 ) -> torch.Tensor:
-    """Carlini-Wagner L2 (tanh box), constant ``c`` or a binary search over it (``search_steps`` > 0)."""
+    """Carlini-Wagner L2 (tanh box), constant ``c`` or a binary search over it (``search_steps`` > 0);
+    ``detector_aware``/``det_lambda``: also evade a fitted detector."""
+    term = detector_term(model, detector_aware, det_lambda)
     x = x.detach()
     cs = torch.full((len(x),), float(c), device=x.device)
-    best_adv, best_l2 = _cw_run(model, x, y, cs, kappa, steps, lr, abort_early)
+    best_adv, best_l2 = _cw_run(model, x, y, cs, kappa, steps, lr, abort_early, term)
     if search_steps <= 0:
         return best_adv
     lo = torch.zeros_like(cs)
@@ -91,7 +108,7 @@ def cw(
         hi = torch.where(succ, torch.minimum(hi, cs), hi)
         lo = torch.where(succ, lo, torch.maximum(lo, cs))
         cs = torch.where(torch.isfinite(hi), (lo + hi) / 2, cs * 10)
-        adv, l2 = _cw_run(model, x, y, cs, kappa, steps, lr, abort_early)
+        adv, l2 = _cw_run(model, x, y, cs, kappa, steps, lr, abort_early, term)
         succ = torch.isfinite(l2)
         better = l2 < best_l2
         best_l2 = torch.where(better, l2, best_l2)

@@ -5,6 +5,8 @@ as ``BasicIterativeMethod``. Registered twice ("ifgsm" and "bim") because the pa
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from robustsweep.attacks.pgd import pgd
@@ -19,14 +21,18 @@ def ifgsm(
     steps: int = 10,
     step_size: float | None = None,
     eot: int = 1,
+    detector_aware: dict[str, Any] | None = None,
+    det_lambda: float | None = None,
 ) -> torch.Tensor:
     """Iterative FGSM (BIM): ``steps`` signed steps from x, projected on the L∞ ball and [0, 1].
 
     ``step_size=None`` means eps / steps (Kurakin's "total travel = eps" convention, also Dong et al.'s MIM);
-    give it explicitly to match torchattacks' ``alpha``.
+    give it explicitly to match torchattacks' ``alpha``. ``detector_aware``/``det_lambda``: also evade a fitted
+    detector (:mod:`robustsweep.attacks.adaptive`).
     """
     alpha = eps / max(steps, 1) if step_size is None else step_size
-    return pgd(model, x, y, eps=eps, steps=steps, step_size=alpha, random_start=False, eot=eot)
+    return pgd(model, x, y, eps=eps, steps=steps, step_size=alpha, random_start=False, eot=eot,
+               detector_aware=detector_aware, det_lambda=det_lambda)
 
 
 ATTACKS.register("ifgsm", norm="linf", budget="eps", threat="white-box", iterative=True)(ifgsm)

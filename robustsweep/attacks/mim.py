@@ -2,11 +2,15 @@
 
 Matches CleverHans' ``MomentumIterativeMethod`` (used by paper 001) and torchattacks' ``MIFGSM``: the gradient is
 divided by its per-example mean absolute value before accumulating, so the momentum is scale-free.
+``detector_aware`` (:mod:`robustsweep.attacks.adaptive`) subtracts λ · a fitted detector's evasion term from the loss.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from robustsweep.attacks.adaptive import detector_term
 from robustsweep.attacks.base import loss_grad, project_linf
 from robustsweep.registry import ATTACKS
 
@@ -21,8 +25,11 @@ def mim(
     step_size: float | None = None,
     decay: float = 1.0,
     eot: int = 1,
+    detector_aware: dict[str, Any] | None = None,
+    det_lambda: float | None = None,
 ) -> torch.Tensor:
     """Momentum iterative FGSM, L∞. ``step_size=None`` means eps / steps (Dong et al.); ``decay`` is μ."""
+    term = detector_term(model, detector_aware, det_lambda)
     if eps == 0:
         return x.clone()
     alpha = eps / max(steps, 1) if step_size is None else step_size
@@ -30,7 +37,7 @@ def mim(
     momentum = torch.zeros_like(x)
     dims = tuple(range(1, x.dim()))
     for _ in range(steps):
-        g = loss_grad(model, x_adv, y, eot)
+        g = loss_grad(model, x_adv, y, eot, term=term)
         g = g / g.abs().mean(dim=dims, keepdim=True).clamp_min(1e-12)
         momentum = decay * momentum + g
         x_adv = project_linf(x_adv + alpha * momentum.sign(), x, eps)

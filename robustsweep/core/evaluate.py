@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from robustsweep.config.grid import split_grid
+from robustsweep.config.grid import grid_keys, split_grid
 from robustsweep.ops.batching import batched, predict
 from robustsweep.ops.metrics import (
     attack_metrics,
@@ -25,8 +25,41 @@ from robustsweep.registry import ATTACKS
 
 
 def attack_grid(spec: dict[str, Any]) -> tuple[str | None, list[Any], dict[str, Any]]:
-    """Split an attack entry into (grid key, grid values, fixed params) -- the rule of :mod:`robustsweep.config.grid`."""
-    return split_grid(ATTACKS.get(spec["name"]).fn, spec)
+    """Split an attack entry into (grid key, grid values, fixed params) -- the rule of :mod:`robustsweep.config.grid`.
+
+    ``detector_aware: {lambda: [...]}`` is the issue's spelling of a λ grid; it is moved to the attack's ordinary
+    ``det_lambda`` parameter first, so a λ grid is one list like any other (``param = det_lambda`` in the rows)."""
+    fn = ATTACKS.get(spec["name"]).fn
+    return split_grid(fn, _lambda_as_param(fn, spec))
+
+
+def _lambda_as_param(fn: Callable[..., Any], spec: dict[str, Any]) -> dict[str, Any]:
+    da = spec.get("detector_aware")
+    if not isinstance(da, dict) or "lambda" not in da:
+        return spec
+    if "det_lambda" in spec:
+        raise ValueError(f"attack {spec['name']!r}: give λ once, detector_aware.lambda or det_lambda, not both")
+    lam = da["lambda"]
+    other = grid_keys(fn, spec)
+    if isinstance(lam, list) and other:
+        raise ValueError(f"attack {spec['name']!r}: detector_aware.lambda is a grid and so is {', '.join(other)}; "
+                         f"only one parameter may be a list (use one attack entry per grid)")
+    return {**spec, "detector_aware": {k: v for k, v in da.items() if k != "lambda"}, "det_lambda": lam}
+
+
+def _bind_detector(params: dict[str, Any], detectors: dict[str, Any]) -> dict[str, Any]:
+    """The attack's keyword arguments with ``detector_aware.detector`` (a label, as in the experiment file)
+    replaced by the trial's fitted detector -- fitted on clean training data before any attack runs, exactly as the
+    defender deploys it. Attacks cannot import ``robustsweep.detect`` (it sits above them), so they only ever see
+    the object and its ``evasion`` method (:mod:`robustsweep.attacks.adaptive`)."""
+    da = params.get("detector_aware")
+    if not isinstance(da, dict) or not isinstance(da.get("detector"), str):
+        return params
+    label = da["detector"]
+    if label not in detectors:
+        raise ValueError(f"detector_aware.detector = {label!r} is not a detector of this trial; "
+                         f"have: {', '.join(detectors) or '(none: add it under detectors:)'}")
+    return {**params, "detector_aware": {**da, "detector": detectors[label]}}
 
 
 def evaluate(
@@ -72,7 +105,8 @@ def evaluate(
                 x_adv, pred_adv = x, pred_clean
                 attack_time = 0.0
             else:
-                x_adv = batched(functools.partial(fn, model, **params), x, y, batch_size=batch_size)
+                call = _bind_detector(params, detectors)
+                x_adv = batched(functools.partial(fn, model, **call), x, y, batch_size=batch_size)
                 attack_time = time.time() - t0
                 pred_adv = predict(model, x_adv, batch_size).to(y.device)
             row = {
@@ -88,7 +122,7 @@ def evaluate(
             success = correct & (pred_adv != y)
             successes.append(success)
             for dname, det in detectors.items():
-                row.update(_detection_columns(dname, det, model, x, x_adv, success))
+                row.update(_detection_columns(dname, det, model, x, x_adv, success, correct))
             if progress:
                 shown = "" if key is None else f" {key}={v}"
                 progress(f"{name}{shown}: adv_accuracy {row['adv_accuracy']:.3f} ({attack_time:.1f}s)")
@@ -125,19 +159,27 @@ def _counterfactual_rows(model, x, y, base, cf: dict[str, Any], progress) -> Ite
 
 
 def _detection_columns(name: str, det: Any, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
-                       success: torch.Tensor) -> dict[str, Any]:
+                       success: torch.Tensor, correct: torch.Tensor | None = None) -> dict[str, Any]:
     """``det.<name>.*`` columns of one attack point. A detector with ``class_averaged`` set (per-class α, paper 001's
     public code) reports ``tpr``/``fpr`` averaged over the classes whose thresholds were used (each successful
     adversarial / clean input goes to its predicted class; classes without inputs are skipped, as in the public
-    code), and the pooled rates as ``tpr_pooled``/``fpr_pooled``; ROC and AUC are unchanged."""
+    code), and the pooled rates as ``tpr_pooled``/``fpr_pooled``; ROC and AUC are unchanged.
+
+    With ``correct`` (clean prediction == label) the joint fool-and-evade columns are added
+    (:func:`robustsweep.ops.metrics.detection_metrics`): ``attacker_success`` at the detector's fitted threshold,
+    ``attacker_success_fpr1|5|10`` at thresholds recomputed for 1/5/10 % false positives on the detector's
+    ``calibration_scores`` (its clean FIT data's scores, which every registered detector keeps) or, for a detector
+    without them, on the clean test inputs' scores; and ``fpr_correct``/``fpr_wrong``. These are pooled over
+    classes even for a class-averaged detector."""
     from robustsweep.ops.metrics import detection_metrics
 
+    cal = getattr(det, "calibration_scores", None)
     if getattr(det, "class_averaged", False) and hasattr(det, "score_and_class"):
         rec = _ClassRecorder(det)
-        out = detection_metrics(rec, model, x, x_adv, success)
+        out = detection_metrics(rec, model, x, x_adv, success, correct, cal)
         out.update(_class_averaged_rates(rec, det, model, x, x_adv, success))
     else:
-        out = detection_metrics(det, model, x, x_adv, success)
+        out = detection_metrics(det, model, x, x_adv, success, correct, cal)
     cols = {}
     for k, v in out.items():
         if isinstance(v, torch.Tensor):

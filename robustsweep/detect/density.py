@@ -39,6 +39,7 @@ import math
 
 import torch
 
+from robustsweep.attacks.adaptive import hinge_or_raw
 from robustsweep.detect._common import alpha_for_fpr, group_stats, logits_of, model_kind, standardise
 from robustsweep.ops.batching import batched, model_device
 from robustsweep.registry import DETECTORS
@@ -70,6 +71,7 @@ class DensityDetector:
         self.p_bar: torch.Tensor | None = None
         self.fit_fpr: float | None = None
         self.fit_fpr_per_class: torch.Tensor | None = None  # fit-data FPR within each class (None for marginal)
+        self.calibration_scores: torch.Tensor | None = None  # `score` of the clean fit data (set by fit)
 
     @property
     def class_averaged(self) -> bool:
@@ -93,26 +95,35 @@ class DensityDetector:
     def _stat(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """(statistic, class used for its threshold): the true class at fit time, the predicted one after."""
-        sign = 1.0 if self.reversed else -1.0  # d = -log p (reject low density) or +log p (reversed)
         logits = logits_of(model, x).float()
-        if self.kind == "marginal":
-            if hasattr(model, "log_marginal"):
-                with torch.no_grad():
-                    lm = batched(model.log_marginal, x, device=model_device(model))
-            else:
-                lm = torch.logsumexp(logits, dim=1)
-            return sign * lm.float().to(x.device), torch.zeros(len(x), dtype=torch.long, device=x.device)
-        c = logits.argmax(1) if y is None else y.to(logits.device)
-        if self.kind == "logit":
-            return sign * logits.gather(1, c[:, None]).squeeze(1), c
-        logp = logits.log_softmax(1)  # exact log-probabilities: log(p.clamp(eps)) would tie all confident inputs
-        p = logp.exp()
-        if y is not None:  # fit time: class-mean probability vectors
+        if self.kind == "marginal" and hasattr(model, "log_marginal"):
+            with torch.no_grad():
+                lm = batched(model.log_marginal, x, device=model_device(model))
+            return self._sign * lm.float().to(x.device), torch.zeros(len(x), dtype=torch.long, device=x.device)
+        if y is not None and self.kind in ("kl", "tv"):  # fit time: class-mean probability vectors
+            p, c = logits.log_softmax(1).exp(), y.to(logits.device)  # as _stat_of_logits' p
             self.p_bar = torch.stack([
                 p[c == k].mean(0) if (c == k).any() else torch.full((p.shape[1],), 1.0 / p.shape[1])
                 for k in range(p.shape[1])
             ]).to(p.device)
-        q = self.p_bar[c]
+        return self._stat_of_logits(logits, y)
+
+    @property
+    def _sign(self) -> float:
+        return 1.0 if self.reversed else -1.0  # d = -log p (reject low density) or +log p (reversed)
+
+    def _stat_of_logits(self, logits: torch.Tensor, y: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(statistic, class) from logits, differentiable in them (marginal: logsumexp; the class index is not)."""
+        if self.kind == "marginal":
+            lm = torch.logsumexp(logits, dim=1)
+            return self._sign * lm, torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+        c = logits.detach().argmax(1) if y is None else y.to(logits.device)
+        if self.kind == "logit":
+            return self._sign * logits.gather(1, c[:, None]).squeeze(1), c
+        logp = logits.log_softmax(1)  # exact log-probabilities: log(p.clamp(eps)) would tie all confident inputs
+        p = logp.exp()
+        q = self.p_bar.to(p.device)[c]
         if self.kind == "kl":
             d = (torch.xlogy(q, q) - q * logp).sum(1)
         else:
@@ -142,6 +153,9 @@ class DensityDetector:
                 self.alpha_per_class = alphas
         rejected = z_fit > (self.alpha_per_class[c_fit] if self.alpha_per_class is not None else self.alpha)
         self.fit_fpr = rejected.float().mean().item()
+        # the clean fit data's scores on the `score` scale: the evaluator recomputes 1/5/10 % FPR thresholds on them
+        self.calibration_scores = (z_fit - self.alpha_per_class[c_fit] if self.alpha_per_class is not None
+                                   else z_fit).detach().cpu()
         if self.kind != "marginal":
             self.fit_fpr_per_class = torch.stack([
                 rejected[c_fit == k].float().mean() if (c_fit == k).any() else torch.tensor(float("nan"))
@@ -170,6 +184,25 @@ class DensityDetector:
 
     def reject(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return self.score(model, x) > self.threshold
+
+    def evasion(self, model: torch.nn.Module, x: torch.Tensor, form: str = "hinge",
+                logits: torch.Tensor | None = None) -> torch.Tensor:
+        """Differentiable evasion term of a detector-aware attack (:mod:`robustsweep.attacks.adaptive`): the same
+        score as :meth:`score`, computed with gradients -- hinge relu(score - threshold), zero once accepted
+        (paper 001 appendix A.1: on log p(x) for marginal, log p(x, ŷ) for logit, KL for kl), or the raw score.
+        Computed from the attack's own ``logits`` when given (one draw of a stochastic model for both terms);
+        marginal detection of a model with ``log_marginal`` calls it (with gradients)."""
+        if self.mean is None:
+            raise RuntimeError(f"{self.kind} detector used before fit()")
+        if self.kind == "marginal" and hasattr(model, "log_marginal"):
+            stat = self._sign * model.log_marginal(x).float()
+            group = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        else:
+            stat, group = self._stat_of_logits((model(x) if logits is None else logits).float())
+        z = standardise(stat, group, self.mean.to(stat.device), self.std.to(stat.device))
+        if self.alpha_per_class is not None:
+            z = z - self.alpha_per_class.to(z.device)[group]
+        return hinge_or_raw(z, self.threshold, form)
 
 
 @DETECTORS.register("marginal", calibration="train")

@@ -19,6 +19,7 @@ import inspect
 
 import torch
 
+from robustsweep.attacks.adaptive import energy_score, hinge_or_raw
 from robustsweep.detect._common import logits_of
 from robustsweep.registry import ATTACKS, DETECTORS
 
@@ -56,16 +57,26 @@ class EnergyDetector:
         self.fit_attack = fit_attack
         self.fit_params = {"eps": fit_eps, "steps": fit_steps, "step_size": fit_step_size}
         self.threshold: float | None = None
+        self.calibration_scores: torch.Tensor | None = None  # `score` of the clean fit data (set by fit)
 
     def score(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         """-E(x) for direction "low" (low energy is suspicious), E(x) for "high"."""
-        neg_energy = torch.logsumexp(logits_of(model, x).float(), dim=1)
-        return -neg_energy if self.direction == "high" else neg_energy
+        return energy_score(logits_of(model, x).float(), self.direction)
+
+    def evasion(self, model: torch.nn.Module, x: torch.Tensor, form: str = "hinge",
+                logits: torch.Tensor | None = None) -> torch.Tensor:
+        """Differentiable evasion term (:mod:`robustsweep.attacks.adaptive`): raw = the score (HE-PGD's energy
+        term, eq. 10), hinge = relu(score - fitted threshold); from the attack's own ``logits`` when given."""
+        if self.threshold is None and form == "hinge":
+            raise RuntimeError("energy detector used before fit()")
+        score = energy_score((model(x) if logits is None else logits).float(), self.direction)
+        return hinge_or_raw(score, self.threshold if form == "hinge" else 0.0, form)
 
     def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> EnergyDetector:
         if self.direction == "auto":
             self.direction = "low"  # scores are computed as "low" first; flipped below if "high" separates better
         neg = self.score(model, x)
+        self.calibration_scores = neg.detach().cpu()  # clean fit scores: 1/5/10 % FPR thresholds of the evaluator
         if self.rule == "fpr":
             self.threshold = float(torch.quantile(neg, 1 - self.target_fpr))
             return self
@@ -83,6 +94,7 @@ class EnergyDetector:
             t_high = best_threshold(-neg, -pos, self.rule)
             if _criterion(-neg, -pos, t_high, self.rule) > _criterion(neg, pos, self.threshold, self.rule):
                 self.direction, self.threshold = "high", t_high
+                self.calibration_scores = -self.calibration_scores
         return self
 
     def reject(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from robustsweep.attacks.adaptive import hinge_or_raw
 from robustsweep.attacks.gmm_vae import GmmVaeView
 from robustsweep.detect._common import NotApplicable
 from robustsweep.ops.batching import batched, model_device
@@ -26,6 +27,7 @@ class TauDetector:
         self.which, self.use_model, self.quantile = which, use_model_thresholds, quantile
         self.tau_enc: float | None = None
         self.tau_dec: float | None = None
+        self.calibration_scores: torch.Tensor | None = None  # `score` of the clean fit data (set by fit)
 
     @staticmethod
     def _view(model: torch.nn.Module) -> GmmVaeView:
@@ -50,6 +52,8 @@ class TauDetector:
             m, r = self._distances(model, x, y)
             self.tau_enc = float(torch.quantile(m.float(), self.quantile))
             self.tau_dec = float(torch.quantile(r.float(), self.quantile))
+        # clean fit scores: the evaluator recomputes 1/5/10 % FPR thresholds on them (one no-grad pass)
+        self.calibration_scores = self.score(model, x).detach().cpu()
         return self
 
     def score(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -65,6 +69,21 @@ class TauDetector:
 
     def reject(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return self.score(model, x) > self.threshold
+
+    def evasion(self, model: torch.nn.Module, x: torch.Tensor, form: str = "hinge",
+                logits: torch.Tensor | None = None) -> torch.Tensor:
+        """Differentiable evasion term (:mod:`robustsweep.attacks.adaptive`): :meth:`score` recomputed with
+        gradients (``score`` runs under no_grad in batches), hinge relu(score - 1) or raw. The predicted class is
+        the nearest mean (not differentiated); ``logits`` are unused (the score is on the latent code)."""
+        if self.tau_enc is None:
+            raise RuntimeError("gmmvae-tau detector used before fit()")
+        view = self._view(model)
+        with torch.no_grad():
+            c = view.predict_latent(x)
+        enc = view.latent_distance(x, c) / self.tau_enc
+        dec = view.recon_error(x) / self.tau_dec
+        score = enc if self.which == "enc" else dec if self.which == "dec" else torch.maximum(enc, dec)
+        return hinge_or_raw(score, self.threshold, form)
 
 
 @DETECTORS.register("gmmvae-tau", calibration="train", needs="gmmvae")

@@ -113,8 +113,62 @@ def roc_curve(
     return fpr.tolist(), tpr.tolist(), auc
 
 
+#: false-positive rates at which the attacker's joint success is also reported (column suffix = percent)
+JOINT_FPRS = (0.01, 0.05, 0.10)
+
+
+def threshold_at_fpr(calibration: torch.Tensor, fpr: float) -> float:
+    """The smallest calibration score t with mean(calibration > t) <= fpr (reject iff score > t).
+
+    Exact on the sample: with the scores sorted in descending order s_0 >= s_1 >= …, t = s_k for k = ⌊fpr·n⌋ (at
+    most k scores lie strictly above it; any lower observed score has more than fpr·n above). Ties can make the
+    achieved rate lower than ``fpr``, never higher. Non-finite scores are dropped first.
+    """
+    s = torch.as_tensor(calibration).detach().double().flatten().cpu()
+    s = s[torch.isfinite(s)]
+    if len(s) == 0:
+        return math.nan
+    s = torch.sort(s, descending=True).values
+    k = min(int(math.floor(fpr * len(s) + 1e-9)), len(s) - 1)
+    return float(s[k])
+
+
+def joint_metrics(s_clean: torch.Tensor, s_pos: torch.Tensor, rej_clean: torch.Tensor, rej_pos: torch.Tensor,
+                  correct: torch.Tensor, calibration: torch.Tensor | None = None) -> dict[str, float]:
+    """What an attacker needs: to fool the classifier AND pass the detector.
+
+    ``s_pos``/``rej_pos``: scores / rejection of the successful adversarials (originally correct AND misclassified
+    after the attack), ``s_clean``/``rej_clean`` of the clean test inputs, ``correct``: clean prediction == label.
+
+    - ``attacker_success``: fraction of the originally-correct test points whose adversarial is misclassified and
+      not rejected, at the detector's own fitted threshold;
+    - ``attacker_success_fpr1|5|10``: the same with the threshold recomputed (:func:`threshold_at_fpr`) for 1 %, 5 %
+      and 10 % false positives on ``calibration`` -- the clean scores the detector was fitted on, when it keeps
+      them (``calibration_scores``) -- else on the clean test scores ``s_clean``;
+    - ``fpr_correct`` / ``fpr_wrong``: false-positive rate at the fitted threshold on the clean test inputs the
+      model classifies correctly / wrongly (paper 003, Table 1).
+    """
+    correct = torch.as_tensor(correct).bool().cpu()
+    rej_clean, rej_pos = rej_clean.bool().cpu(), rej_pos.bool().cpu()
+    n_correct = int(correct.sum())
+    s_pos = s_pos.detach().double().cpu()
+    cal = s_clean if calibration is None else torch.as_tensor(calibration)
+
+    def rate(passed: int) -> float:
+        return passed / n_correct if n_correct else math.nan
+
+    out = {"attacker_success": rate(int((~rej_pos).sum()))}
+    for f in JOINT_FPRS:
+        t = threshold_at_fpr(cal, f)
+        out[f"attacker_success_fpr{round(f * 100)}"] = rate(int((s_pos <= t).sum())) if not math.isnan(t) else math.nan
+    out["fpr_correct"] = _mean(rej_clean[correct])
+    out["fpr_wrong"] = _mean(rej_clean[~correct])
+    return out
+
+
 def detection_metrics(
-    detector, model: torch.nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, success_mask: torch.Tensor
+    detector, model: torch.nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, success_mask: torch.Tensor,
+    correct: torch.Tensor | None = None, calibration: torch.Tensor | None = None,
 ) -> dict[str, float | list[float]]:
     """Detection of successful adversarials by a fitted detector (paper 001: TP rate on successful attacks,
     threshold at 5% FPR on clean training data).
@@ -123,6 +177,9 @@ def detection_metrics(
     ROC points roc_fpr / roc_tpr of the detector score (clean = negatives, successful adversarials = positives),
     plus n_pos. One score pass per input set: rejection is read off the score with the detector's ``threshold``
     where it has one (so a stochastic model's rejection and ROC come from the same draw), else via ``reject``.
+    With ``correct`` (clean prediction == label, per clean input) the joint columns of :func:`joint_metrics` are
+    added from the same scores; ``calibration``: the clean scores the 1/5/10 % FPR thresholds come from (None:
+    the clean test scores).
     """
     success_mask = torch.as_tensor(success_mask).bool().to(x_adv.device)
     s_clean = detector.score(model, x_clean).detach().float()
@@ -135,7 +192,7 @@ def detection_metrics(
         rej_clean = detector.reject(model, x_clean)
         rej_pos = detector.reject(model, x_pos) if len(x_pos) else torch.empty(0, dtype=torch.bool)
     roc_fpr, roc_tpr, auc = roc_curve(s_clean, s_pos)
-    return {
+    out: dict[str, float | list[float]] = {
         "tpr": _mean(rej_pos.cpu()),
         "fpr": _mean(rej_clean.cpu()),
         "auc": auc,
@@ -143,6 +200,9 @@ def detection_metrics(
         "roc_tpr": roc_tpr,
         "n_pos": float(len(x_pos)),
     }
+    if correct is not None:
+        out.update(joint_metrics(s_clean, s_pos, rej_clean, rej_pos, correct, calibration))
+    return out
 
 
 def counterfactual_speed(acc_per_iter: list[float], threshold: float = 0.4, max_iter: int = 30) -> dict[str, float]:

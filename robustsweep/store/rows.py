@@ -52,13 +52,17 @@ def record_lost_trial(cfg: TrialConfig, results: str | Path, sweep: str, error: 
     return True
 
 
-DETECTOR_METRICS = ("tpr", "fpr", "auc")
+#: per-detector columns every report frame has (``det.<label>.<metric>``): detection, then the joint fool-and-evade
+#: rates of :func:`robustsweep.ops.metrics.joint_metrics` (names kept in step with ``ops.metrics.JOINT_FPRS``;
+#: store sits below ops and cannot import it)
+DETECTOR_METRICS = ("tpr", "fpr", "auc", "attacker_success", "attacker_success_fpr1", "attacker_success_fpr5",
+                    "attacker_success_fpr10", "fpr_correct", "fpr_wrong")
 
 
 def empty_rows(trials: list[TrialConfig], sweep: str) -> Any:
     """A zero-row polars frame with the columns these trials' rows will have (store columns, ``cfg.*`` of every
-    trial, ``det.<label>.tpr|fpr|auc`` of every detector). A paper report of an experiment that has not run yet
-    gets it, so its tables keep the paper's layout with "—" cells instead of failing on an absent column."""
+    trial, ``det.<label>.<m>`` for every m of DETECTOR_METRICS and every detector). A paper report of an experiment
+    that has not run yet gets it, so its tables keep the paper's layout with "—" cells instead of failing on an absent column."""
     import polars as pl
 
     from robustsweep.store.schema import to_table
