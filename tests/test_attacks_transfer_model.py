@@ -105,3 +105,18 @@ def test_source_section_accepts_a_name_or_a_section():
     assert tm.source_section({"name": "cnn", "channels": 8}) == {"name": "cnn", "channels": 8}
     with pytest.raises(ValueError):
         tm.source_section({"dim_z": 3})
+
+
+@pytest.mark.parametrize("scale", ["ci", "paper"])
+def test_matrix_file_pairs_every_victim_with_every_source_by_identical_sections(scale):
+    """p001_transfer_matrix.yaml: each source section is exactly a victim's model section (so source and victim
+    share one cache entry and the diagonal is the victim itself), and every victim meets every source."""
+    from robustsweep.config.spec import load_spec
+    from tests.conftest import REPO
+
+    trials = load_spec(REPO / "experiments" / "p001_transfer_matrix.yaml", scale=scale).expand()
+    victims = [t["model"] for t in trials if t["seed"] == trials[0]["seed"]]
+    for t in trials:
+        sources = [a["source"] for a in t["attacks"] if a["name"] == "transfer-from"]
+        assert sources == victims, "sources and victims must be the same model sections in the same order"
+        assert [a["label"] for a in t["attacks"]] == [f"from-{v['name']}" for v in victims]
