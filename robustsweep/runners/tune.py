@@ -138,7 +138,11 @@ def restorable(exp_dir: Path, pending_ids: set[str]) -> tuple[bool, str]:
         return False, f"{len(missing)} pending trial(s) are not part of the saved Tune experiment"
     from ray import tune
 
-    if not tune.Tuner.can_restore(str(exp_dir)):
+    try:
+        can = tune.Tuner.can_restore(str(exp_dir))
+    except Exception as e:  # a driver killed mid-write can leave a torn state file
+        return False, f"Tune's experiment state is unreadable ({type(e).__name__})"
+    if not can:
         return False, "Tune's experiment state is missing or incomplete"
     return True, "Tune state intact"
 
