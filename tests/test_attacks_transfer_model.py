@@ -120,3 +120,13 @@ def test_matrix_file_pairs_every_victim_with_every_source_by_identical_sections(
         sources = [a["source"] for a in t["attacks"] if a["name"] == "transfer-from"]
         assert sources == victims, "sources and victims must be the same model sections in the same order"
         assert [a["label"] for a in t["attacks"]] == [f"from-{v['name']}" for v in victims]
+
+
+def test_registration_loads_the_configs_sources_up_front(digits, cache):
+    """So that source training is not timed as part of an attack (attack_time_s) and happens once per trial."""
+    victim, _ = _trial_model(_cfg(VICTIM), digits, cache)
+    cfg = {**_cfg(VICTIM), "attacks": [{"name": "transfer-from", "source": SOURCE, "eps": [0.1]},
+                                       {"name": "transfer-from", "source": None, "eps": [0.1]},
+                                       {"name": "pgd", "eps": [0.1]}]}
+    tm.register_source_context(victim, digits, cfg)
+    assert tm.cache_info(victim) == {"n_sources": 1, "has_context": True}

@@ -67,9 +67,15 @@ _SOURCES: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, torch.nn.Module]]
 
 def register_source_context(model: torch.nn.Module, data: DataSplit, cfg: Any, log: Log | None = None) -> None:
     """Tell ``transfer-from`` how the trial of ``model`` trains models: its data split and its config's
-    ``dataset``, ``seed``, ``train`` and ``model`` sections (``cfg`` is the trial config)."""
+    ``dataset``, ``seed``, ``train`` and ``model`` sections (``cfg`` is the trial config).
+
+    The sources named by the config's ``transfer-from`` attacks are loaded (or trained) here, at once: their
+    training then counts neither in an attack's ``attack_time_s`` nor in the order the attacks run."""
     _CONTEXT[model] = SourceContext(data=data, dataset=dict(cfg["dataset"]), train=dict(cfg["train"]),
                                     seed=int(cfg["seed"]), victim_model=dict(cfg["model"]), log=log)
+    for a in cfg.get("attacks") or []:
+        if a.get("name") == "transfer-from" and a.get("source") is not None:
+            source_model(model, a["source"])
 
 
 def source_section(source: str | dict[str, Any]) -> dict[str, Any]:
