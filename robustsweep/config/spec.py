@@ -71,12 +71,15 @@ class CounterfactualSpec(_Strict):
     max_iter: int = 30
 
 
+DEFAULT_N_FIT = 2000  # detectors' clean fitting images (core/trial.py explains the cap)
+
+
 class EvalSpec(_Strict):
     counterfactual: CounterfactualSpec | None = None
     n_eval: int | None = 500  # test examples attacked (a fixed seeded subset); None = whole test set
     batch_size: int = 500  # attack batch size (memory knob, not a result-changing setting)
     device: str = "auto"  # auto = cuda when available
-    n_fit: int | None = 2000  # clean training images the detectors fit their thresholds on; None = all of them
+    n_fit: int | None = DEFAULT_N_FIT  # clean training images the detectors fit their thresholds on; None = all of them
 
 
 class ResourcesSpec(_Strict):
@@ -148,7 +151,9 @@ class Spec(_Strict):
             "model": self.model.model_dump(),
             "train": self.train.model_dump(),
             "eval": {"n_eval": self.eval.n_eval}
-            | ({"counterfactual": self.eval.counterfactual.model_dump()} if self.eval.counterfactual else {}),
+            | ({"counterfactual": self.eval.counterfactual.model_dump()} if self.eval.counterfactual else {})
+            # only when not the default: trial ids (config hashes) of existing sweeps stay as they were
+            | ({"n_fit": self.eval.n_fit} if self.eval.n_fit != DEFAULT_N_FIT else {}),
             "attacks": [a.model_dump() for a in self.attacks],
             "detectors": [d.model_dump() for d in self.detectors],
             "seed": self.seed,
