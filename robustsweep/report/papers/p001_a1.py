@@ -1,0 +1,122 @@
+"""Paper 001, appendix A.1 (§4.4): the attack on the classifier and the detector together, with and without
+averaging over the random z samples -- tables and named checks from ``experiments/p001_adaptive.yaml``.
+
+The experiment's attack entries are labelled ``a1-<detector>`` (one draw per gradient) and ``a1-<detector>-eot``
+(gradient averaged over the model's random draws); each runs PGD + ``detector_aware`` {detector, form: hinge}
+over a λ grid (``param = det_lambda``, ``value`` = λ; λ = 0 is plain PGD). Three tables, rows = model × detector
+× EOT, columns = λ: the detection rate of that detector on the successful adversarials (``det.<d>.tpr``), accuracy
+under attack, and the attacker's joint success (``det.<d>.attacker_success``: originally-correct points that end
+misclassified AND accepted). The paper's claim (§4.4): the attack lowers detection but raises accuracy, so it
+"cannot break both the classifier and detector working in tandem". No ``@paper`` here: ``p001.py`` calls
+:func:`build_a1` from its own entry.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from robustsweep.report.checks import CheckResult, compare_means, seed_mean
+from robustsweep.report.html import Section
+from robustsweep.report.papers import PaperContext
+from robustsweep.report.tables import Table, pivot_table
+
+ADAPTIVE = "deep-bayes-adaptive"  # p001_adaptive.yaml's spec name
+MODELS = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]  # §2, Fig. 1 order
+DETECTORS = ["marginal", "logit", "kl"]  # the three the public code's superwhite.py evades
+VARIANTS = [("", "one draw"), ("-eot", "EOT")]  # label suffix, printed name
+METRICS = [("tpr", "a1_detection", "detection rate of the successful adversarials"),
+           ("adv_accuracy", "a1_accuracy", "accuracy under attack"),
+           ("attacker_success", "a1_success", "attacker success (misclassified AND accepted)")]
+A1_TABLES = {tid: f"Appendix A.1: {what} vs λ (PGD aware of the detector, hinge)" for _, tid, what in METRICS}
+
+OK = pl.col("status") == "ok"
+
+
+def _long(rows: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """One frame over every (detector, variant) entry with ``__row`` = "MODEL detector (variant)" and ``__m`` = the
+    metric (the detector's own column for detector metrics)."""
+    if "cfg.model.name" not in rows.columns:  # an experiment that has not run: the empty frame lacks cfg.*
+        rows = rows.with_columns(pl.lit(None, pl.String).alias("cfg.model.name"))
+    parts = []
+    for d in DETECTORS:
+        col = metric if metric == "adv_accuracy" else f"det.{d}.{metric}"
+        for suffix, shown in VARIANTS:
+            part = rows.filter(pl.col("attack") == f"a1-{d}{suffix}").with_columns(
+                pl.format("{} {} ({})", pl.col("cfg.model.name").str.to_uppercase(), pl.lit(d), pl.lit(shown))
+                .alias("__row"),
+                (pl.col(col) if col in rows.columns else pl.lit(None, pl.Float64)).cast(pl.Float64).alias("__m"))
+            parts.append(part)
+    return pl.concat(parts, how="diagonal_relaxed")
+
+
+def _lambdas(rows: pl.DataFrame) -> list[float]:
+    if "attack" not in rows.columns or rows.is_empty():
+        return []
+    sel = rows.filter(OK & pl.col("attack").str.starts_with("a1-"))
+    return sorted(set(sel["value"].drop_nulls().to_list()))
+
+
+def a1_tables(rows: pl.DataFrame) -> list[Table]:
+    """The three λ tables (see the module docstring)."""
+    lams = _lambdas(rows)
+    order = [f"{m.upper()} {d} ({shown})" for m in MODELS for d in DETECTORS for _, shown in VARIANTS]
+    out = []
+    for metric, tid, what in METRICS:
+        out.append(pivot_table(_long(rows, metric), row_key="__row", col_key="value", metric="__m", row_order=order,
+                               col_order=lams, col_labels={v: f"λ={v:g}" for v in lams}, id=tid,
+                               title=A1_TABLES[tid], row_header="model / detector (EOT)",
+                               caption=f"{what}; λ = 0 is plain PGD. Detector fitted on clean training data first."))
+    return out
+
+
+def _at(d: str, lam: float | None) -> pl.Expr:
+    entry = pl.col("attack").is_in([f"a1-{d}{s}" for s, _ in VARIANTS])
+    return OK & entry & (pl.col("value") == lam if lam is not None else pl.lit(False))
+
+
+def a1_checks(rows: pl.DataFrame) -> list[CheckResult]:
+    """Per detector, pooled over models, seeds and the two EOT variants, the largest λ against λ = 0: detection
+    falls, accuracy rises; and "in tandem": no λ > 0 lowers both detection and accuracy below λ = 0's."""
+    lams = _lambdas(rows)
+    top = max(lams) if lams else None
+    out: list[CheckResult] = []
+    for d in DETECTORS:
+        out.append(compare_means(
+            rows, _at(d, top), _at(d, 0.0), f"det.{d}.tpr", "<", label_a=f"λ={top}", label_b="λ=0",
+            name=f"a1-{d}-lowers-detection", at=f"PGD aware of {d}",
+            claim=f"appendix A.1: the attack aware of {d} detection reduces its detection rate"))
+        out.append(compare_means(
+            rows, _at(d, top), _at(d, 0.0), "adv_accuracy", ">", label_a=f"λ={top}", label_b="λ=0",
+            name=f"a1-{d}-raises-accuracy", at=f"PGD aware of {d}",
+            claim=f"appendix A.1: evading {d} detection comes with higher accuracy (the trade-off)"))
+        out.append(_tandem(rows, d, lams))
+    return out
+
+
+def _tandem(rows: pl.DataFrame, d: str, lams: list[float]) -> CheckResult:
+    name, claim = f"a1-{d}-tandem", (f"§4.4: no λ breaks the classifier and {d} detection in tandem (lower detection "
+                                     f"AND lower accuracy than plain PGD)")
+    tpr0, _ = seed_mean(rows, _at(d, 0.0), f"det.{d}.tpr")
+    acc0, _ = seed_mean(rows, _at(d, 0.0), "adv_accuracy")
+    if tpr0 is None or acc0 is None or len(lams) < 2:
+        return CheckResult(name, claim, None, f"{d}: no λ = 0 reference or a single λ")
+    both, seen = [], []
+    for lam in (v for v in lams if v > 0):
+        tpr, _ = seed_mean(rows, _at(d, lam), f"det.{d}.tpr")
+        acc, _ = seed_mean(rows, _at(d, lam), "adv_accuracy")
+        if tpr is None or acc is None:
+            continue
+        seen.append(f"λ={lam:g}: detection {tpr:.3f}, accuracy {acc:.3f}")
+        if tpr < tpr0 and acc < acc0:
+            both.append(lam)
+    observed = f"λ=0: detection {tpr0:.3f}, accuracy {acc0:.3f}; " + "; ".join(seen)
+    return CheckResult(name, claim, None if not seen else not both, observed)
+
+
+def build_a1(ctx: PaperContext) -> list[Section]:
+    """The A.1 section (three tables and the named checks) for p001's report."""
+    rows = ctx.rows(ADAPTIVE)
+    return [Section("Appendix A.1: attacking classifier and detector together",
+                    text="PGD whose loss also descends a hinge on the detector's fitted threshold "
+                         "(public code superwhite.py), with and without averaging the gradient over the random "
+                         "draws (EOT), over λ; λ = 0 is plain PGD.",
+                    tables=a1_tables(rows), checks=a1_checks(rows))]
