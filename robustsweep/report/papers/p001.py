@@ -3,9 +3,11 @@
 Experiments: ``p001_whitebox.yaml`` (the seven deep-Bayes factorisations under FGSM / PGD / MIM over ε and CW-L2 over
 c, with marginal / logit / KL detection: Fig. 3, appendix B, Fig. 5, footnote 4) and ``p001_blackbox.yaml`` (grey-
 and black-box transfer of PGD / MIM and SPSA: Tables 1 and 3) and ``p001_transfer_matrix.yaml`` (appendix A.3: PGD
-transferred between every pair of classifiers, built by ``p001_a3.py``). What the paper draws as curves is tabulated at the
-grid points (a table per panel) and drawn again as PNG; the numbers it prints (Tables 1 and 3) are laid out as
-printed, with "min. perturbation / accuracy" split into two tables because a cell holds one number.
+transferred between every pair of classifiers, built by ``p001_a3.py``) and ``p001_adaptive.yaml`` (appendix A.1:
+PGD aware of the marginal / logit / KL detector over λ, with and without EOT, built by ``p001_a1.py``). What the
+paper draws as curves is tabulated at the grid points (a table per panel) and drawn again as PNG; the numbers it
+prints (Tables 1 and 3) are laid out as printed, with "min. perturbation / accuracy" split into two tables because a
+cell holds one number.
 
 The ε column of Table 1's accuracy (the paper: ε = 0.3 of the grid {0.1, …, 0.5}) is the *third* grid point of the
 run, so a ci run (grid {0.05, 0.1, 0.15, 0.2, 0.3} on 8×8 digits) reports it at 0.15; the table title says which.
@@ -20,6 +22,7 @@ from robustsweep.report.checks import CheckResult, compare_means, monotone
 from robustsweep.report.figures import line_with_band
 from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext, paper
+from robustsweep.report.papers.p001_a1 import A1_TABLES, build_a1
 from robustsweep.report.papers.p001_a3 import A3_FIGURES, A3_TABLES, build_a3
 from robustsweep.report.tables import Table, join_columns, pivot_table
 
@@ -181,7 +184,8 @@ def _figures(ctx: PaperContext, white: pl.DataFrame) -> list[tuple]:
 
 @paper("001", name="deep-bayes", title="Li, Bradshaw & Sharma (ICML 2019): Are generative classifiers more robust "
                                        "to adversarial attacks?", source="001_c207276a6492ab58.txt",
-       experiments=["p001_whitebox.yaml", "p001_blackbox.yaml", "p001_transfer_matrix.yaml"],
+       experiments=["p001_whitebox.yaml", "p001_blackbox.yaml", "p001_transfer_matrix.yaml",
+                    "p001_adaptive.yaml"],
        tables={"fig3": "Fig. 3: accuracy under white-box FGSM", "fig3-detection": "Fig. 3: FGSM detection rates",
                "appB-pgd": "Appendix B: accuracy under white-box PGD", "appB-mim": "Appendix B: accuracy under MIM",
                "appB-pgd-detection": "Appendix B: PGD detection rates",
@@ -189,7 +193,7 @@ def _figures(ctx: PaperContext, white: pl.DataFrame) -> list[tuple]:
                "fig5-cw-detection": "Fig. 5: CW-L2 detection rates",
                "table1-minpert": "Table 1: mean minimum l-inf perturbation (MNIST)",
                "table1-accuracy": "Table 1: victim accuracy at the third ε of the grid (MNIST: 0.3)",
-               "table3": "Table 3: victim accuracy under white-box PGD vs SPSA (MNIST)", **A3_TABLES},
+               "table3": "Table 3: victim accuracy under white-box PGD vs SPSA (MNIST)", **A3_TABLES, **A1_TABLES},
        figures=A3_FIGURES,
        notes="Fig. 2 (two rings), Fig. 4 / Table 2 (CIFAR-binary) and Figs 7-8 (VGG features) are not built yet.")
 def build(ctx: PaperContext) -> list[Section]:
@@ -226,5 +230,6 @@ def build(ctx: PaperContext) -> list[Section]:
                         id="table3", title=f"Table 3: victim accuracy, white-box PGD vs SPSA at ε = "
                                            f"{(_grid(black, 'spsa') or ['?'])[0]}", row_header="model"),
         ], checks=_claims(white, black)),
+        *build_a1(ctx),  # appendix A.1: PGD aware of each detector over λ, with/without EOT (p001_a1.py)
         *build_a3(ctx),  # appendix A.3: transfer matrix (p001_transfer_matrix.yaml, report/papers/p001_a3.py)
     ]
