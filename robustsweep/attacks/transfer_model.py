@@ -70,12 +70,16 @@ def register_source_context(model: torch.nn.Module, data: DataSplit, cfg: Any, l
     ``dataset``, ``seed``, ``train`` and ``model`` sections (``cfg`` is the trial config).
 
     The sources named by the config's ``transfer-from`` attacks are loaded (or trained) here, at once: their
-    training then counts neither in an attack's ``attack_time_s`` nor in the order the attacks run."""
+    training then counts neither in an attack's ``attack_time_s`` nor in the order the attacks run. They are taken
+    in the file's order starting after the victim's own section, so that parallel trials of one matrix (victims in
+    that same order) train different sources at the same time instead of queueing on one cache lock."""
     _CONTEXT[model] = SourceContext(data=data, dataset=dict(cfg["dataset"]), train=dict(cfg["train"]),
                                     seed=int(cfg["seed"]), victim_model=dict(cfg["model"]), log=log)
-    for a in cfg.get("attacks") or []:
-        if a.get("name") == "transfer-from" and a.get("source") is not None:
-            source_model(model, a["source"])
+    sources = [source_section(a["source"]) for a in cfg.get("attacks") or []
+               if a.get("name") == "transfer-from" and a.get("source") is not None]
+    start = sources.index(dict(cfg["model"])) + 1 if dict(cfg["model"]) in sources else 0
+    for section in sources[start:] + sources[:start]:
+        source_model(model, section)
 
 
 def source_section(source: str | dict[str, Any]) -> dict[str, Any]:
