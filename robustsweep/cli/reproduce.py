@@ -19,13 +19,15 @@ from robustsweep.cli.common import (
     add_runtime,
     err,
     make_backend,
+    preflight,
 )
 from robustsweep.config.scales import SCALES
 from robustsweep.errors import UsageError
 
 DESCRIPTION = """\
 Run every experiment file of one paper (listed by --list) at --scale ci (digits / two-rings / 5k MNIST, minutes on
-a laptop) or --scale paper (the paper's data and models, for a GPU cluster), then write OUT/<paper>-<scale>/:
+a laptop), --scale mini (papers 001-003: the paper's own MNIST models and settings on 5,000 real MNIST digits, a
+laptop) or --scale paper (the paper's data and models, for a GPU cluster), then write OUT/<paper>-<scale>/:
 the paper's tables (md, csv with 95% bootstrap intervals, LaTeX) with paper-vs-ours columns from
 experiments/reference/<paper>.yaml, its figures (PNG), the qualitative claims as holds / does not hold with the
 numbers, report.md, a self-contained report.html and summary.json. Finished trials are never rerun."""
@@ -111,6 +113,8 @@ def _run(a: argparse.Namespace, specs: list[tuple[Path, Any]]) -> tuple[bool, li
     from robustsweep.sweep.resume import ensure_nothing_running
 
     backends = [(path, spec, make_backend(a.backend, a, spec)) for path, spec in specs]  # option errors first
+    for _, spec, _ in backends:  # data staged, weights present, folders writable: before any sweep starts
+        preflight(a, spec.expand(), a.results)
     failed, submitted = False, []
     for i, (path, spec, backend) in enumerate(backends, 1):
         sw = prepare_sweep(spec, a.results)
