@@ -29,6 +29,9 @@ METRICS = [("tpr", "a1_detection", "detection rate of the successful adversarial
 A1_TABLES = {tid: f"Appendix A.1: {what} vs λ (PGD aware of the detector, hinge)" for _, tid, what in METRICS}
 
 OK = pl.col("status") == "ok"
+#: "breaks both" needs detection AND accuracy lower than plain PGD's by more than this (chosen: seed and Monte-Carlo
+#: noise of a few attacked points moves both by ~0.01 on the ci run, which is not a broken trade-off)
+TANDEM_TOLERANCE = 0.02
 
 
 def _long(rows: pl.DataFrame, metric: str) -> pl.DataFrame:
@@ -75,7 +78,8 @@ def _at(d: str, lam: float | None) -> pl.Expr:
 
 def a1_checks(rows: pl.DataFrame) -> list[CheckResult]:
     """Per detector, pooled over models, seeds and the two EOT variants, the largest λ against λ = 0: detection
-    falls, accuracy rises; and "in tandem": no λ > 0 lowers both detection and accuracy below λ = 0's."""
+    falls, accuracy rises; and "in tandem": no λ > 0 lowers both detection and accuracy below λ = 0's (each by more
+    than ``TANDEM_TOLERANCE``)."""
     lams = _lambdas(rows)
     top = max(lams) if lams else None
     out: list[CheckResult] = []
@@ -106,7 +110,7 @@ def _tandem(rows: pl.DataFrame, d: str, lams: list[float]) -> CheckResult:
         if tpr is None or acc is None:
             continue
         seen.append(f"λ={lam:g}: detection {tpr:.3f}, accuracy {acc:.3f}")
-        if tpr < tpr0 and acc < acc0:
+        if tpr < tpr0 - TANDEM_TOLERANCE and acc < acc0 - TANDEM_TOLERANCE:
             both.append(lam)
     observed = f"λ=0: detection {tpr0:.3f}, accuracy {acc0:.3f}; " + "; ".join(seen)
     return CheckResult(name, claim, None if not seen else not both, observed)
