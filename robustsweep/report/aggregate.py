@@ -31,8 +31,10 @@ def ensure_columns(df: pl.DataFrame, columns: Mapping[str, pl.DataType | type[pl
 
 
 def varying_config_columns(df: pl.DataFrame) -> list[str]:
-    """Config columns that differ between trials (the sweep's axes); the seed is excluded."""
+    """Config columns that differ between trials (the sweep's axes); the seed is excluded. ``*.name`` columns come
+    first (a reader looks for the model before its settings, whatever order the store's schema has)."""
     cols = [c for c in df.columns if c.startswith("cfg.") and c != "cfg.seed"]
+    cols = sorted(cols, key=lambda c: not c.endswith(".name"))  # stable: otherwise the schema's order
     return [c for c in cols if df.select(pl.col(c).cast(pl.String).n_unique()).item() > 1]
 
 

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from robustsweep.core.runtime import Runtime
 from robustsweep.runners.base import Outcome, RunSummary
 from robustsweep.store.markers import DRIVER_ENV, driver_identity
-from robustsweep.store.parquet import trial_path, trial_status
+from robustsweep.store.parquet import finished_ok, trial_status
 from robustsweep.store.paths import ensure_inside
 
 TUNE_DIR = "tune"
@@ -224,8 +224,8 @@ def run_pending(
     elif exp_dir.exists():  # only worth saying when there was an earlier Tune state to restore
         print(f"starting a fresh Tune run for {len(pending)} trial(s) ({why})", file=out, flush=True)
     # trials Tune did not (re)run: fresh run, with a sidecar so a later resume can restore this state
-    left = [t for t in sweep.pending() if t["trial_id"] not in ran or not trial_path(rt.results, rt.sweep,
-                                                                                        t["trial_id"]).exists()]
+    left = [t for t in sweep.pending() if t["trial_id"] not in ran or finished_ok(rt.results, rt.sweep,
+                                                                                    t["trial_id"]) is None]
     if left:
         _move_aside(exp_dir)
         exp_dir.mkdir(parents=True, exist_ok=True)

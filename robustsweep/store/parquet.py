@@ -99,10 +99,12 @@ def _first_error(table: pa.Table) -> str | None:
 
 
 def write_trial(rows: list[dict[str, Any]], results: str | Path, sweep: str, trial_id: str) -> Path:
+    from robustsweep.store.paths import ensure_inside
     from robustsweep.store.schema import to_table
 
     table = to_table(rows)
     dest = trial_path(results, sweep, trial_id)
+    ensure_inside(dest, results, "trial file")  # a trial id / sweep name never writes outside --results
     inode = _write(table, dest)
     index_trial(sweep_dir(results, sweep), trial_id, inode, table.schema, table_status(table), _first_error(table))
     return dest

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from robustsweep.config.trial import TrialConfig
-from robustsweep.store.parquet import trial_path, write_trial
+from robustsweep.store.parquet import finished_ok, trial_path, write_trial
 from robustsweep.store.provenance import host
 from robustsweep.store.schema import flatten_config
 
@@ -46,8 +46,8 @@ def record_lost_trial(cfg: TrialConfig, results: str | Path, sweep: str, error: 
 
     Returns True when a row was written.
     """
-    if trial_path(results, sweep, cfg["trial_id"]).exists():
-        return False
+    if trial_path(results, sweep, cfg["trial_id"]).exists() or finished_ok(results, sweep, cfg["trial_id"]):
+        return False  # its own file, or an ok result already merged into a compacted part
     write_trial([failed_row(cfg, sweep, error)], results, sweep, cfg["trial_id"])
     return True
 

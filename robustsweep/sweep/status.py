@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from robustsweep.config.trial import trial_label
-from robustsweep.store.markers import read_markers
+from robustsweep.store.markers import marker_liveness, read_markers
 from robustsweep.store.parquet import trial_status
 from robustsweep.sweep.folder import Sweep, load_sweep
 from robustsweep.sweep.jobs import ACTIVE_STATES, JobRecord, job_states, read_records
@@ -62,16 +62,6 @@ class SweepStatus:
         return d
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def marker_alive(marker: dict[str, Any], states: dict[str, tuple[str, str]]) -> tuple[bool, str]:
     """Is the process that announced a trial still there? (alive, why-not text)."""
     job = marker.get("slurm_job")
@@ -82,11 +72,8 @@ def marker_alive(marker: dict[str, Any], states: dict[str, tuple[str, str]]) -> 
         if state == "UNKNOWN" and marker.get("host") != socket.gethostname():
             return True, ""  # SLURM cannot tell us; do not call a possibly running trial failed
         return False, f"interrupted: its SLURM job {job} is {state} but the trial never wrote a result"
-    if marker.get("host") == socket.gethostname():
-        if _pid_alive(int(marker.get("pid", -1))):
-            return True, ""
-        return False, f"interrupted: process {marker.get('pid')} on {marker.get('host')} is gone"
-    return True, ""  # a local run on another machine: cannot check
+    alive, why = marker_liveness(marker)  # pid + start time here, heartbeat elsewhere (store/markers.py)
+    return alive is not False, why
 
 
 def _job_of_trials(records: list[JobRecord]) -> dict[str, tuple[JobRecord, str]]:
