@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from robustsweep.cli import main
-from robustsweep.config import spec as spec_mod
+from robustsweep.config import reach as reach_mod
 from robustsweep.config.spec import SpecError, spec_from_dict
 from robustsweep.errors import EXIT_USAGE
 from robustsweep.registry import ATTACKS
@@ -24,7 +24,7 @@ def spec(attack: dict, **over) -> dict:
 
 @pytest.fixture(autouse=True)
 def fresh_warnings(monkeypatch):
-    monkeypatch.setattr(spec_mod, "_WARNED", set())  # each test sees its warnings, whatever ran before
+    monkeypatch.setattr(reach_mod, "_WARNED", set())  # each test sees its warnings, whatever ran before
 
 
 def reach_warnings(capsys) -> list[str]:

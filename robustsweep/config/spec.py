@@ -12,7 +12,6 @@ import hashlib
 import itertools
 import json
 import math
-import sys
 import textwrap
 import typing
 from pathlib import Path
@@ -23,23 +22,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 
 from robustsweep.config.domains import name_violation, search_violation, trial_violation
-from robustsweep.config.grid import annotation_is_list, split_grid
+from robustsweep.config.grid import annotation_is_list
 from robustsweep.config.pydantic_errors import format_validation_error
+from robustsweep.config.reach import reach_problem
 from robustsweep.errors import UsageError
 from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry
 
 
 class SpecError(UsageError):
     """A malformed experiment file. The message names the bad key and what is allowed; nothing has run."""
-
-
-_WARNED: set[str] = set()  # spec warnings this process printed already
-def _warn_once(msg: str) -> None:
-    """``robustsweep: warning: <msg>`` once per process (validation runs per trial), on the current ``sys.stderr``
-    (not through logging, whose handlers Ray may have bound to a stream that is closed by now)."""
-    if msg not in _WARNED:
-        _WARNED.add(msg)
-        print(f"robustsweep: warning: {msg}", file=sys.stderr)
 
 
 class _Strict(BaseModel):
@@ -282,45 +273,9 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
-def _check_reach(where: str, comp: dict[str, Any]) -> None:
-    """An iterative attack (registry ``iterative=True``) must be able to travel its radius, at every grid point.
-
-    Rule (seeds README): without a random start steps × step_size >= eps, else refused (larger ε would silently
-    repeat a smaller attack). With a random start an iterate can still reach the boundary: warned below eps (the
-    paper's PGD, 40 × 0.01 at ε = 0.5), refused below eps / 2 (5 × 0.01). Absent keys take the signature defaults;
-    ``step_size: null`` = eps / steps reaches eps exactly; no ``random_start`` parameter (mim, ifgsm) = none.
-    """
-    if not (entry := ATTACKS.get(comp["name"])).meta.get("iterative"):
-        return
-    defaults = entry.defaults()
-    key, values, fixed = split_grid(entry.fn, comp)
-    short: list[str] = []
-    refused: list[tuple[float, str]] = []  # (eps, reason): the largest unreachable eps is reported
-    for v in values:
-        p = {**defaults, **fixed, **({} if key is None else {key: v})}
-        if p.get("eps") is None or p.get("steps") is None or p.get("step_size") is None:
-            continue  # step_size None = eps / steps: reaches eps by construction
-        eps, steps, step = float(p["eps"]), int(p["steps"]), float(p["step_size"])
-        if eps <= 0 or (travel := steps * step) >= eps * (1 - 1e-9):  # tolerance: 30 × 0.01 vs 0.3 in floating point
-            continue
-        random_start = bool(p.get("random_start", False))
-        if not random_start or travel < eps / 2:
-            why = "no random start" if not random_start else "below eps / 2 even with the random start"
-            refused.append((eps, f"{where}: steps × step_size = {travel:g} cannot reach eps = {eps:g} ({steps} × {step:g}, "
-                                 f"{why}); raise steps or step_size (step_size >= {eps / max(steps, 1):.4g} at {steps} steps)"))
-        else:
-            short.append(f"{steps} × {step:g} = {travel:g} < eps = {eps:g}")
-    if refused:
-        raise SpecError(max(refused, key=lambda r: r[0])[1])
-    if short:
-        _warn_once(f"{where} ({comp['name']}): steps × step_size = {'; '.join(short)}; accepted for its random start "
-                   f"(as the deep-Bayes paper's PGD, 40 × 0.01 at eps = 0.5), but it cannot travel the full radius "
-                   f"from its start; raise steps or step_size to be sure")
-
-
 def validate_trial(cfg: dict[str, Any]) -> None:
     """Check every value of one concrete trial against its domain (config/domains.py), every component against its
-    registry (names, parameter keys and types), and that every iterative attack can reach its ε (:func:`_check_reach`)."""
+    registry (names, parameter keys and types), and that every iterative attack can reach its ε (config/reach.py)."""
     if (msg := trial_violation(cfg)) is not None:
         raise SpecError(msg)
     _check_component("dataset", cfg["dataset"], DATASETS)
@@ -328,7 +283,8 @@ def validate_trial(cfg: dict[str, Any]) -> None:
     for i, a in enumerate(cfg["attacks"]):
         # `label` names the attack's rows (column `attack`) when one attack is listed twice (e.g. PGD and MIM transfer)
         _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True, reserved=("label",))
-        _check_reach(f"attacks.{i}", a)
+        if (msg := reach_problem(f"attacks.{i}", a)) is not None:
+            raise SpecError(msg)
     for i, d in enumerate(cfg["detectors"]):
         # `label` names the detector's result columns (det.<label>.*) when one detector is used twice
         _check_component(f"detectors.{i}", d, DETECTORS, reserved=("label",))
