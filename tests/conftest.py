@@ -35,6 +35,36 @@ def digits():
     return load_dataset("digits", seed=0)
 
 
+def trained_gfz(data, epochs: int, lr: float) -> torch.nn.Module:
+    """A small deep-Bayes GFZ (stochastic: K = 10 fresh importance samples per call; dim z 16, 128 hidden, fixed-σ
+    Gaussian likelihood) trained ``epochs`` on ``data`` with seed 0, frozen: the stochastic victim the attack and
+    detector tests share (each module picks its epochs; train once per module with a module-scoped fixture)."""
+    from robustsweep.ops.train import TrainConfig, fit_loss, seed_everything
+    from robustsweep.registry import MODELS
+
+    seed_everything(0)
+    m = MODELS.get("gfz").fn(input_shape=data.input_shape, num_classes=10, dim_z=16, hidden=128,
+                             likelihood="gaussian_fixed", sigma=0.25)
+    fit_loss(m, data.x_train, data.y_train, TrainConfig(epochs=epochs, batch_size=64, lr=lr), torch.device("cpu"),
+             seed=0)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m.eval()
+
+
+@pytest.fixture(scope="session")
+def gmmvae_victim(digits):
+    """A small GMM-VAE (mlp nets, 4 epochs on digits, seed 0): the victim of the tests of attacks and detectors
+    that need a GMM-VAE (its τ thresholds, eq. 10 / 11 attacks)."""
+    from robustsweep.ops.train import TrainConfig, fit, seed_everything
+    from robustsweep.registry import MODELS
+
+    seed_everything(0)
+    m = MODELS.get("gmmvae").fn(input_shape=digits.input_shape, num_classes=10, arch="mlp", dim_z=10, hidden=64)
+    fit(m, digits, TrainConfig(epochs=4, batch_size=64, lr=3e-3), torch.device("cpu"))
+    return m.eval()
+
+
 @pytest.fixture(scope="session")
 def mlp_victim():
     """The fixed undefended baseline the attack tests share: scikit-learn digits split 1400/397 by seed 0 and an

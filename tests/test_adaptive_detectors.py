@@ -11,7 +11,8 @@ import torch
 
 from robustsweep.core.evaluate import evaluate
 from robustsweep.detect import fit_detectors
-from robustsweep.registry import DETECTORS, MODELS
+from robustsweep.registry import DETECTORS
+from tests.conftest import trained_gfz
 
 
 def _spec(name: str) -> dict:
@@ -19,34 +20,15 @@ def _spec(name: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def gmmvae(digits):
-    from robustsweep.ops.train import TrainConfig, fit, seed_everything
-
-    seed_everything(0)
-    m = MODELS.get("gmmvae").fn(input_shape=digits.input_shape, num_classes=10, arch="mlp", dim_z=10, hidden=64)
-    fit(m, digits, TrainConfig(epochs=4, batch_size=64, lr=3e-3), torch.device("cpu"))
-    return m.eval()
-
-
-@pytest.fixture(scope="module")
 def gfz(digits):
     """A deep-Bayes GFZ (stochastic: K = 10 fresh importance samples per call), 10 epochs on digits (~94 %)."""
-    from robustsweep.ops.train import TrainConfig, fit_loss, seed_everything
-
-    seed_everything(0)
-    m = MODELS.get("gfz").fn(input_shape=digits.input_shape, num_classes=10, dim_z=16, hidden=128,
-                             likelihood="gaussian_fixed", sigma=0.25)
-    fit_loss(m, digits.x_train, digits.y_train, TrainConfig(epochs=10, batch_size=64, lr=2e-3), torch.device("cpu"),
-             seed=0)
-    for p in m.parameters():
-        p.requires_grad_(False)
-    return m.eval()
+    return trained_gfz(digits, epochs=10, lr=2e-3)
 
 
 @pytest.mark.parametrize("name", DETECTORS.names())
-def test_evasion_is_the_hinge_of_the_score_with_a_finite_gradient(name, mlp_victim, gmmvae, digits):
+def test_evasion_is_the_hinge_of_the_score_with_a_finite_gradient(name, mlp_victim, gmmvae_victim, digits):
     if DETECTORS.get(name).meta.get("needs") == "gmmvae":
-        model, xtr, ytr, xte = gmmvae, digits.x_train[:400], digits.y_train[:400], digits.x_test[:60]
+        model, xtr, ytr, xte = gmmvae_victim, digits.x_train[:400], digits.y_train[:400], digits.x_test[:60]
     else:  # a deterministic model, so score() and evasion() see the same logits
         model, xtr, xte, _ = mlp_victim
         xtr, xte = xtr[:400], xte[:60]

@@ -24,6 +24,8 @@ import math
 import pytest
 import torch
 
+from tests.conftest import trained_gfz
+
 torchattacks = pytest.importorskip("torchattacks")
 
 EPS, STEPS, R = 0.1, 8, 4
@@ -33,18 +35,8 @@ ALPHA = EPS / 4  # 8 steps of eps/4 reach the boundary from anywhere in the ball
 
 @pytest.fixture(scope="module")
 def gfz(digits):
-    """A small deep-Bayes GFZ trained for a few epochs on digits (the registry's ci settings)."""
-    from robustsweep.ops.train import TrainConfig, fit_loss, seed_everything
-    from robustsweep.registry import MODELS
-
-    seed_everything(0)
-    m = MODELS.get("gfz").fn(input_shape=digits.input_shape, num_classes=10, hidden=128, dim_z=16,
-                             likelihood="gaussian_fixed", sigma=0.25)
-    fit_loss(m, digits.x_train, digits.y_train, TrainConfig(epochs=6, batch_size=64, lr=3e-3), torch.device("cpu"),
-             seed=0)
-    for p in m.parameters():
-        p.requires_grad_(False)
-    return m.eval()
+    """A small deep-Bayes GFZ trained for a few epochs on digits."""
+    return trained_gfz(digits, epochs=6, lr=3e-3)
 
 
 def _ours(model, x, y, eot: int, seed: int) -> torch.Tensor:

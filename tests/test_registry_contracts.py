@@ -31,16 +31,6 @@ def _small_params(entry) -> dict:
     return out
 
 
-@pytest.fixture(scope="module")
-def gmmvae_victim(digits):
-    from robustsweep.ops.train import TrainConfig, fit, seed_everything
-
-    seed_everything(0)
-    m = MODELS.get("gmmvae").fn(input_shape=digits.input_shape, num_classes=10, arch="mlp", dim_z=10, hidden=64)
-    fit(m, digits, TrainConfig(epochs=4, batch_size=64, lr=3e-3), torch.device("cpu"))
-    return m.eval()
-
-
 class CountingModel(torch.nn.Module):
     """Wraps a model and counts forward passes (to tell a batched attack from a per-example loop)."""
 
