@@ -172,3 +172,26 @@ def test_training_resumes_from_checkpoint_with_identical_weights(tmp_path, digit
     fit_loss(fresh(), digits.x_train, digits.y_train, TrainConfig(epochs=1), torch.device("cpu"), log.append,
              checkpoint=ckpt)
     assert any("ignoring unusable training checkpoint" in e for e in log)
+
+
+def test_validation_accuracy_is_recorded_only_with_a_validation_split(tmp_path):
+    """``m.val_accuracy`` (paper 002's Table 1 column) = the accuracy on a seeded validation subset as large as the
+    attacked test subset; checked against a per-example loop over the validation split the loader returns. A data
+    set without a validation split gives no such column (no fake zero)."""
+    from robustsweep.core.trial import load_data, train_model
+
+    (cfg,) = _trials(tmp_path, dataset={"name": "digits", "val_size": 200}, eval={"n_eval": 150},
+                     attacks=[{"name": "fgsm", "eps": [0.1]}])
+    rt = Runtime(results=str(tmp_path), sweep="t")
+    rows = run_trial(cfg, rt)
+    data = load_data(cfg["dataset"], int(cfg["seed"]), None)
+    model, cached = train_model(cfg, data, torch.device("cpu"), tmp_path / ".model-cache", lambda m: None)
+    assert cached
+    idx = torch.randperm(data.n_val, generator=torch.Generator().manual_seed(int(cfg["seed"])))[:150]
+    with torch.no_grad():
+        hits = [int(model(data.x_val[i:i + 1]).argmax(1).item() == data.y_val[i].item()) for i in idx.tolist()]
+    assert rows[0]["m.val_accuracy"] == pytest.approx(sum(hits) / 150)
+    assert 0.8 < rows[0]["m.val_accuracy"] <= 1.0
+
+    (plain,) = _trials(tmp_path, attacks=[{"name": "fgsm", "eps": [0.1]}])
+    assert "m.val_accuracy" not in run_trial(plain, Runtime(results=str(tmp_path), sweep="t"))[0]

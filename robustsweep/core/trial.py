@@ -116,6 +116,10 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         for m in evaluate(model, x, y, cfg["attacks"], detectors, rt.eval_batch_size, log,
                           cfg["eval"].get("counterfactual")):
             rows.append({**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached})
+        # after the attacks: a stochastic model's evaluation draws stay those of a run without this metric
+        val = _val_accuracy(model, data, len(x), int(cfg["seed"]), rt.eval_batch_size)
+        for r in rows:
+            r.update(val)
     except Exception as e:  # record, then tell the scheduler
         err = f"{type(e).__name__}: {e}"
         log("FAILED " + err)
@@ -128,6 +132,20 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         r.update(prov, trial_time_s=time.time() - t0, finished_at=finished)
     write_trial(rows, rt.results, rt.sweep, cfg["trial_id"])
     return rows
+
+
+def _val_accuracy(model, data, n: int, seed: int, batch_size: int) -> dict[str, float]:
+    """``m.val_accuracy`` on a seeded subset of the validation split as large as the attacked test subset (paper 002's
+    Table 1 prints test and validation accuracy side by side; the same count keeps both columns equally noisy and the
+    cost bounded), or nothing when the data set holds no validation split (digits by default)."""
+    from robustsweep.ops.train import accuracy
+
+    if not getattr(data, "n_val", 0):
+        return {}
+    k = min(n, data.n_val)
+    idx = torch.randperm(data.n_val, generator=torch.Generator().manual_seed(seed))[:k]
+    dev = next(model.parameters()).device
+    return {"m.val_accuracy": accuracy(model, data.x_val[idx].to(dev), data.y_val[idx].to(dev), batch_size)}
 
 
 def _register_attack_context(cfg: TrialConfig, model, data, device, log) -> None:

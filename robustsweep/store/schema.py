@@ -7,7 +7,7 @@ One row per (trial, attack, attack-grid value); a failed trial is one row with `
   lists and dicts are JSON strings, scalars keep their type;
 - ``det.<detector>.<metric>``: per detector, ``tpr`` (on successful adversarials), ``fpr`` (on clean test inputs),
   ``auc`` and the ROC points ``roc_fpr`` / ``roc_tpr`` (lists of float64) so ROC plots can be redrawn;
-- ``m.<name>``: extra attack-specific metrics (e.g. ``m.min_perturbation``, ``m.cf_speed``).
+- ``m.<name>``: extra metrics (e.g. ``m.min_perturbation``, ``m.cf_speed``; ``m.val_accuracy`` with a validation split).
 """
 from __future__ import annotations
 
