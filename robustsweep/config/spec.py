@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from robustsweep.config.domains import name_violation, search_violation, trial_violation
 from robustsweep.config.grid import annotation_is_list
@@ -76,6 +76,9 @@ class EvalSpec(_Strict):
 class ResourcesSpec(_Strict):
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0  # fractional values pack several small trials onto one GPU
+    # infrastructure failures (a node or actor lost, a worker killed) are retried this many times on any live node;
+    # an exception raised by the trial's own code is never retried (runners/tune.py)
+    max_retries: int = Field(2, ge=0, le=100)
 
 
 class SearchDim(_Strict):
