@@ -47,12 +47,15 @@ def _criterion(neg: torch.Tensor, pos: torch.Tensor, t: float, rule: str) -> flo
 class EnergyDetector:
     def __init__(self, rule: str = "youden", direction: str = "low", target_fpr: float = 0.05,
                  fit_attack: str = "pgd", fit_eps: float = 8 / 255, fit_steps: int = 10,
-                 fit_step_size: float = 1 / 255):
+                 fit_step_size: float = 1 / 255, hist_bins: int = 0):
         if rule not in _RULES:
             raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
         if direction not in ("low", "high", "auto"):
             raise ValueError(f"direction must be 'low', 'high' or 'auto', got {direction!r}")
+        if not isinstance(hist_bins, int) or isinstance(hist_bins, bool) or hist_bins < 0:
+            raise ValueError(f"hist_bins must be an integer >= 0 (0: no histogram), got {hist_bins!r}")
         self.rule, self.direction, self.target_fpr = rule, direction, target_fpr
+        self.hist_bins = hist_bins  # > 0: ops.metrics.detection_metrics stores score histograms (Fig. 2(a)/3(a))
         self.auto = direction == "auto"
         self.fit_attack = fit_attack
         self.fit_params = {"eps": fit_eps, "steps": fit_steps, "step_size": fit_step_size}
@@ -105,6 +108,8 @@ class EnergyDetector:
 
 @DETECTORS.register("energy", calibration="train")
 def energy(rule: str = "youden", direction: str = "low", target_fpr: float = 0.05, fit_attack: str = "pgd",
-           fit_eps: float = 8 / 255, fit_steps: int = 10, fit_step_size: float = 1 / 255) -> EnergyDetector:
-    """Energy detector (paper 004 eq. 9): flag low energy, threshold by Youden's J / G-mean on a validation split."""
-    return EnergyDetector(rule, direction, target_fpr, fit_attack, fit_eps, fit_steps, fit_step_size)
+           fit_eps: float = 8 / 255, fit_steps: int = 10, fit_step_size: float = 1 / 255,
+           hist_bins: int = 0) -> EnergyDetector:
+    """Energy detector (paper 004 eq. 9): flag low energy, threshold by Youden's J / G-mean on a validation split;
+    ``hist_bins`` > 0 also stores binned score histograms of clean vs successful adversarial inputs per row."""
+    return EnergyDetector(rule, direction, target_fpr, fit_attack, fit_eps, fit_steps, fit_step_size, hist_bins)

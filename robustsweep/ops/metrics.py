@@ -166,6 +166,38 @@ def joint_metrics(s_clean: torch.Tensor, s_pos: torch.Tensor, rej_clean: torch.T
     return out
 
 
+def score_histogram(s_clean: torch.Tensor, s_pos: torch.Tensor, bins: int = 30) -> dict[str, float | list[float]]:
+    """Binned histograms of a detector score on clean inputs and on successful adversarials, on SHARED bin edges
+    (paper 004 Fig. 2(a)/3(a) plot the two energy distributions over each other), store-friendly plain lists.
+
+    ``bins`` equal-width bins spanning the finite scores of both sets; bin i holds edges[i] <= s < edges[i+1], the
+    last bin is closed on the right (numpy's convention), non-finite scores are not counted. Returns
+    ``hist_edges`` (bins + 1), ``hist_clean`` / ``hist_adv`` (counts) and ``hist_overlap``: the overlapping
+    coefficient Σ_i min(p_clean[i], p_adv[i]) of the two normalised histograms -- 1 when the distributions fill the
+    bins alike (the detector is worthless), 0 when no bin holds both; NaN when either set is empty.
+    """
+    if bins < 1:
+        raise ValueError(f"hist_bins must be >= 1, got {bins}")
+    a = torch.as_tensor(s_clean).detach().double().flatten().cpu()
+    b = torch.as_tensor(s_pos).detach().double().flatten().cpu()
+    a, b = a[torch.isfinite(a)], b[torch.isfinite(b)]
+    both = torch.cat([a, b])
+    if len(both) == 0:
+        return {"hist_edges": [], "hist_clean": [], "hist_adv": [], "hist_overlap": math.nan}
+    lo, hi = both.min().item(), both.max().item()
+    if hi <= lo:  # one distinct value: a unit-wide range around it
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+
+    def counts(s: torch.Tensor) -> torch.Tensor:
+        idx = torch.bucketize(s, edges[1:-1], right=True)  # inner edges only: the maximum lands in the last bin
+        return torch.bincount(idx, minlength=bins).double()
+
+    ca, cb = counts(a), counts(b)
+    overlap = (torch.minimum(ca / len(a), cb / len(b)).sum().item() if len(a) and len(b) else math.nan)
+    return {"hist_edges": edges.tolist(), "hist_clean": ca.tolist(), "hist_adv": cb.tolist(), "hist_overlap": overlap}
+
+
 def detection_metrics(
     detector, model: torch.nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, success_mask: torch.Tensor,
     correct: torch.Tensor | None = None, calibration: torch.Tensor | None = None,
@@ -179,7 +211,9 @@ def detection_metrics(
     where it has one (so a stochastic model's rejection and ROC come from the same draw), else via ``reject``.
     With ``correct`` (clean prediction == label, per clean input) the joint columns of :func:`joint_metrics` are
     added from the same scores; ``calibration``: the clean scores the 1/5/10 % FPR thresholds come from (None:
-    the clean test scores).
+    the clean test scores). A detector with a positive ``hist_bins`` attribute (opt-in per detector spec, e.g.
+    ``{name: energy, hist_bins: 30}``; off by default so existing rows keep their columns) also gets the binned
+    score histograms of :func:`score_histogram` from the same scores (about 3 x hist_bins numbers per row).
     """
     success_mask = torch.as_tensor(success_mask).bool().to(x_adv.device)
     s_clean = detector.score(model, x_clean).detach().float()
@@ -200,6 +234,9 @@ def detection_metrics(
         "roc_tpr": roc_tpr,
         "n_pos": float(len(x_pos)),
     }
+    bins = getattr(detector, "hist_bins", None)
+    if isinstance(bins, int) and not isinstance(bins, bool) and bins > 0:
+        out.update(score_histogram(s_clean, s_pos, bins))
     if correct is not None:
         out.update(joint_metrics(s_clean, s_pos, rej_clean, rej_pos, correct, calibration))
     return out
