@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_serializer, model_validator
 
 from robustsweep.config.domains import name_violation, search_violation, trial_violation
 from robustsweep.config.grid import annotation_is_list
@@ -44,11 +44,30 @@ class Component(BaseModel):
     name: str
 
 
+class AdversarialTrainSpec(_Strict):
+    """PGD-AT (ops/train.py): train on L∞ PGD adversarials of each minibatch (random start, ``steps`` of
+    ``step_size``, projected to the ε-ball) -- paper 004's "robust" models."""
+
+    eps: float = Field(gt=0)
+    steps: int = Field(ge=1)
+    step_size: float = Field(gt=0)
+
+
 class TrainSpec(_Strict):
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0
+    adversarial: AdversarialTrainSpec | None = None  # None: regular training
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: Any) -> dict[str, Any]:
+        """Leave ``adversarial`` out of the dump when unset: trial ids (config hashes) of existing sweeps, and the
+        model cache keys built from the train section, stay as they were."""
+        out = handler(self)
+        if isinstance(out, dict) and out.get("adversarial") is None:
+            out.pop("adversarial", None)
+        return out
 
 
 class CounterfactualSpec(_Strict):

@@ -2,6 +2,12 @@
 
 Models with their own procedure (fusion models train a backbone first, the GMM-VAE has a semi-supervised mode)
 define ``fit(data, cfg, device, progress)`` and :func:`fit` defers to it.
+
+Adversarial training (PGD-AT, Madry et al. 2018; what paper 004 means by a "robust" model): with
+``TrainConfig.adversarial = {eps, steps, step_size}`` every minibatch is first replaced by L∞ PGD adversarials of
+it (uniform random start, sign-gradient ascent on the model's own training loss, projected to the ε-ball and to
+[0, 1]) and the loss is minimised on those alone. The PGD here is a dozen lines of its own rather than
+``robustsweep.attacks.pgd`` because ops sits below attacks in the layer order; it is the same iteration.
 """
 from __future__ import annotations
 
@@ -27,6 +33,42 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0
+    adversarial: dict[str, float] | None = None  # PGD-AT {eps, steps, step_size} (module docstring); None = off
+
+
+_ADV_KEYS = ("eps", "steps", "step_size")
+
+
+def _adversarial_params(adv: dict[str, float] | None) -> tuple[float, int, float] | None:
+    """(eps, steps, step_size) of ``TrainConfig.adversarial``, or None; a clear error for a malformed mapping."""
+    if adv is None:
+        return None
+    if not isinstance(adv, dict) or set(adv) != set(_ADV_KEYS):
+        raise ValueError(f"train.adversarial must be a mapping with exactly the keys {', '.join(_ADV_KEYS)}, got {adv!r}")
+    eps, steps, step = float(adv["eps"]), int(adv["steps"]), float(adv["step_size"])
+    if not (eps > 0 and steps >= 1 and step > 0):
+        raise ValueError(f"train.adversarial needs eps > 0, steps >= 1 and step_size > 0, got {adv!r}")
+    return eps, steps, step
+
+
+def pgd_examples(model: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, step_size: float,
+                 gen: torch.Generator) -> torch.Tensor:
+    """L∞ PGD adversarials of a training batch for PGD-AT: start uniform in the ε-ball (drawn from ``gen``, so a
+    resumed run draws the same starts), ``steps`` sign-gradient ascent steps on ``loss_fn``, each projected to the
+    ball and to [0, 1]. The model is put in eval mode while crafting (batch-norm statistics are not updated by
+    the attack's forward passes) and restored to its previous mode; the returned batch carries no graph."""
+    was_training = model.training
+    model.eval()
+    start = (torch.rand(x.shape, generator=gen) * 2 - 1).to(x.device, x.dtype) * eps
+    x_adv = (x + start).clamp(0, 1).detach()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(loss_fn(x_adv, y), x_adv)
+        x_adv = x_adv.detach() + step_size * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1).detach()
+    model.train(was_training)
+    return x_adv
 
 
 Progress = Callable[[str], None]
@@ -59,6 +101,9 @@ def fit(
     checkpoint: Path | None = None,
 ) -> torch.nn.Module:
     if hasattr(model, "fit"):
+        if cfg.adversarial is not None:
+            raise ValueError(f"train.adversarial (PGD-AT) needs the generic training loop; {type(model).__name__} "
+                             f"trains with its own procedure (fit), which does not support it")
         model.fit(data, cfg, device, progress)
         return model
     return fit_loss(model, data.x_train, data.y_train, cfg, device, progress, seed, checkpoint=checkpoint)
@@ -111,7 +156,9 @@ def fit_loss(
     With ``checkpoint``, the model, optimiser, epoch and RNG states are saved there (atomically) at most every
     ``checkpoint_every_s`` seconds, and a run that finds one continues from it: a pre-empted or killed trial
     resumes training where it stopped, and on CPU ends with exactly the weights of an uninterrupted run.
+    With ``cfg.adversarial`` each minibatch is replaced by :func:`pgd_examples` of it before the loss (PGD-AT).
     """
+    adv = _adversarial_params(cfg.adversarial)
     model.to(device).train()
     loss_fn = loss_fn or model.loss
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -126,7 +173,8 @@ def fit_loss(
         total, count = 0.0, 0
         for i in range(0, n, cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
-            loss = loss_fn(x[idx], y[idx])
+            xb = x[idx] if adv is None else pgd_examples(model, loss_fn, x[idx], y[idx], *adv, gen)
+            loss = loss_fn(xb, y[idx])
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"training loss became {loss.item()} at epoch {epoch + 1}, step {i // cfg.batch_size + 1}; "
