@@ -76,7 +76,7 @@ def test_cells_and_labels_are_the_same_at_both_scales(tmp_path: Path, ci: bool, 
     steps = tables["fig-energy-steps"]
     assert steps.rows == ["5", "10", "20", "40"]
     assert _cell(steps, "40", "PGD AUC · VGG16 / mlp") == pytest.approx(0.95)
-    assert all(not t.missing for t in tables.values())
+    assert all(not t.missing for tid, t in tables.items() if not tid.startswith("cross"))  # test_p004_cross.py
 
 
 def test_claims_follow_the_rows(tmp_path: Path, no_figures: None) -> None:
@@ -114,7 +114,7 @@ def test_detection_needs_a_low_false_positive_rate(tmp_path: Path, no_figures: N
 
 def test_empty_experiments_render_dashes_and_unevaluated_claims(tmp_path: Path) -> None:
     tables, checks = _build(tmp_path, {})
-    assert set(tables) == {"table1", "energy-auc", "fig-energy-steps", "he-pgd-lambda"}
+    assert set(tables) == {"table1", "energy-auc", "fig-energy-steps", "he-pgd-lambda", "cross-auc", "cross-success"}
     assert len(tables["table1"].rows) == 10 and len(tables["table1"].missing) == 40
     assert checks and all(c.holds is None for c in checks.values())
 

@@ -26,6 +26,8 @@ from robustsweep.report.checks import CheckResult, compare_means, monotone, seed
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext, paper
+from robustsweep.report.papers.p004_cross import TABLES as CROSS_TABLES
+from robustsweep.report.papers.p004_cross import build_cross
 from robustsweep.report.tables import Table, pivot_table
 
 CIFAR, IMAGENETTE = "energy-cifar10", "energy-imagenette"  # spec names of p004_cifar10.yaml / p004_imagenette.yaml
@@ -309,11 +311,12 @@ def _line_figure(ctx: PaperContext, df: pl.DataFrame, filt: pl.Expr, metrics: di
        title="Beadini & Masi: Exploring the connection between robust and generative models (energy detector, "
              "High-Energy PGD)",
        source="004_61013f1954d73720.txt",
-       experiments=["p004_imagenette.yaml", "p004_cifar10.yaml"],
+       experiments=["p004_imagenette.yaml", "p004_cifar10.yaml", "p004_cross.yaml"],
        tables={"table1": "Table 1: attack detection with the energy function (DR / FPR)",
                "energy-auc": "§4.1: adversarial vs natural energy (AUC of the energy score; either-direction DR)",
                "fig-energy-steps": "Fig. 2(b) / 3(b): accuracy and energy separation vs number of PGD / HE-PGD steps",
-               "he-pgd-lambda": "§4.3 / §5.2: HE-PGD detection rate vs λ (λ = 1.2 in the paper)"},
+               "he-pgd-lambda": "§4.3 / §5.2: HE-PGD detection rate vs λ (λ = 1.2 in the paper)",
+               **CROSS_TABLES},
        figures={"roc_resnet18": "ROC of the energy score, ResNet18 / cnn", "roc_vgg16": "ROC, VGG16 / mlp",
                 "energy_steps": "energy AUC vs steps (Fig. 2(b), 3(b))", "accuracy_steps": "accuracy vs steps",
                 "he_pgd_lambda": "DR and AUC vs λ"},
@@ -353,4 +356,5 @@ def build(ctx: PaperContext) -> list[Section]:
         Section("HE-PGD (eq. 11) vs λ", text="The detector is fitted on plain PGD and then faces HE-PGD at each λ "
                 "(λ = 0: plain PGD from the same random start; the paper uses 1.2).",
                 tables=[he_pgd_lambda(cif)], figures=lam_figs, checks=ch["lambda"]),
+        *build_cross(ctx),
     ]

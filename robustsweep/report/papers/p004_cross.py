@@ -1,0 +1,177 @@
+"""Cross-paper sweep of the paper-004 issue (and the adaptive rows of issue 19): paper 004's energy detector and
+High-Energy PGD pointed at paper 001's deep-Bayes generative classifiers -- tables and named checks from
+``experiments/p004_cross.yaml``. No ``@paper`` here: ``p004.py`` lists the experiment and calls :func:`build_cross`.
+
+Why the tables look as they do:
+
+- **The energy of a generative classifier is -log p(x).** Its logits are the eq. 2 estimates log p(x, y), so
+  E(x) = -logsumexp_y log p(x, y) = -log p(x): the statistic of paper 001's marginal detector, with the opposite
+  flag (paper 004 flags LOW energy, paper 001 low log p(x) = HIGH energy). HE-PGD, which raises E, therefore walks
+  *into* the marginal detector; the tables show how far that carries to the logit and KL detectors.
+- **Threshold-free first.** Each detector was fitted by its own paper's rule (energy: Youden's J on clean training
+  data and PGD adversarials of it; paper 001's: 5 % FPR on clean training data), so their DRs at the fitted
+  thresholds are not comparable (the Youden energy threshold can sit at FPR 1.0). The first table gives the AUC of
+  each detector's score (successful adversarials vs clean test inputs; 0.5 = blind, 1 = perfect), the second the
+  attacker's joint success -- fooled AND accepted, over originally-correct points -- with every detector at the
+  threshold of 5 % false positives on its clean fit data (``det.<d>.attacker_success_fpr5``), and its minimum over
+  the detectors: an upper bound on what gets through when all of them watch together.
+- **Rows** are "MODEL · attack": HE-PGD over λ (λ = 0 is plain PGD from the same random start), PGD aware of the
+  logit detector (paper 001 A.1 hinge) and PGD aware of the fitted energy threshold (hinge; HE-PGD is its raw form).
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from robustsweep.report.checks import CheckResult, seed_mean
+from robustsweep.report.html import Section
+from robustsweep.report.papers import PaperContext
+from robustsweep.report.tables import Table, pivot_table
+
+CROSS = "energy-cross"  # p004_cross.yaml's spec name
+MODELS = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]  # paper 001 §2 order
+DETECTORS = {"energy": "energy", "energy-auto": "energy (auto)", "marginal": "marginal", "logit": "logit",
+             "kl": "KL"}
+AUC_DETECTORS = ["energy", "marginal", "logit", "kl"]  # energy-auto's AUC is energy's or 1 - it: left out
+HE_LAMBDAS, AWARE_LAMBDAS = [0.0, 0.1, 1.2, 10.0], [1.0, 10.0]  # the file's grids (both sizes): empty-report rows
+AWARE = {"logit-aware": "logit-aware PGD", "energy-aware": "energy-aware PGD"}
+TABLES = {"cross-auc": "Cross-paper: does the energy evasion transfer to the generative classifiers' own "
+                       "detectors? (AUC per detector)",
+          "cross-success": "Cross-paper: attacker success (fooled AND accepted) at 5 % FPR, per detector watching"}
+OK = pl.col("status") == "ok"
+MARGIN = 0.02  # chosen: seed / Monte-Carlo noise of 100-200 attacked digits moves an AUC or a rate by ~0.01
+
+
+def _attack_label(attack: str, value: float) -> str:
+    if attack == "he-pgd":
+        return "PGD (HE-PGD λ=0)" if value == 0 else f"HE-PGD λ={value:g}"
+    return f"{AWARE.get(attack, attack)} λ={value:g}"
+
+
+def _num(df: pl.DataFrame, name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.Float64) if name in df.columns else pl.lit(None, pl.Float64)
+
+
+def _prepared(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows with ``__row`` = "MODEL · attack label" (null for rows outside the three attack entries)."""
+    if rows.is_empty() or "cfg.model.name" not in rows.columns:  # not run: the tables print dashes
+        return pl.DataFrame(schema={"seed": pl.Int64, "status": pl.String, "__row": pl.String})
+    known = pl.col("attack").is_in(["he-pgd", *AWARE])
+    label = pl.struct("attack", "value").map_elements(
+        lambda s: _attack_label(s["attack"], s["value"]) if s["value"] is not None else None, return_dtype=pl.String)
+    return rows.with_columns(pl.when(known).then(pl.format("{} · {}", pl.col("cfg.model.name").str.to_uppercase(),
+                                                           label)).alias("__row"))
+
+
+def _grid(rows: pl.DataFrame, attack: str, default: list[float]) -> list[float]:
+    if rows.is_empty() or "attack" not in rows.columns:
+        return default
+    vals = sorted(set(rows.filter(pl.col("attack") == attack)["value"].drop_nulls().to_list()))
+    return vals or default
+
+
+def _row_order(rows: pl.DataFrame) -> list[str]:
+    ran = set(rows["cfg.model.name"].drop_nulls().to_list()) if "cfg.model.name" in rows.columns else set()
+    models = [m for m in MODELS if m in ran] or ["gfz", "gbz", "dfz"]  # the ci grid before any run
+    attacks = [("he-pgd", v) for v in _grid(rows, "he-pgd", HE_LAMBDAS)]
+    attacks += [(a, v) for a in AWARE for v in _grid(rows, a, AWARE_LAMBDAS)]
+    return [f"{m.upper()} · {_attack_label(a, v)}" for m in models for a, v in attacks]
+
+
+def _table(df: pl.DataFrame, metrics: dict[str, str], tid: str, caption: str) -> Table:
+    parts = [df.select("seed", "status", "__row", pl.lit(label).alias("__col"), _num(df, col).alias("v"))
+             for label, col in metrics.items()]
+    long = pl.concat(parts).filter(pl.col("__row").is_not_null())
+    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=_row_order(df),
+                       col_order=list(metrics), id=tid, title=TABLES[tid], row_header="model · attack",
+                       caption=caption)
+
+
+def cross_tables(rows: pl.DataFrame) -> list[Table]:
+    """The AUC table and the attacker-success table (module docstring)."""
+    df = _prepared(rows)
+    auc = {"accuracy": "adv_accuracy"} | {f"AUC · {DETECTORS[d]}": f"det.{d}.auc" for d in AUC_DETECTORS}
+    succ = {f"success · {DETECTORS[d]}": f"det.{d}.attacker_success_fpr5" for d in DETECTORS}
+    cols = [f"det.{d}.attacker_success_fpr5" for d in DETECTORS]
+    present = [c for c in cols if c in df.columns]
+    df = df.with_columns((pl.min_horizontal(present) if present else pl.lit(None, pl.Float64)).alias("__min"))
+    succ["success · all watching (≤ min)"] = "__min"
+    return [
+        _table(df, auc, "cross-auc", "AUC of each detector's score, successful adversarials vs clean test inputs "
+               "(0.5 = blind; energy: the paper-004 low-energy score, whose AUC < 0.5 means adversarials have HIGHER "
+               "energy). accuracy = accuracy under attack."),
+        _table(df, succ, "cross-success", "fraction of originally-correct test points whose adversarial is "
+               "misclassified AND accepted, each detector at 5 % FPR on its clean fit data; the last column, the "
+               "minimum over the detectors, bounds the success against all of them together from above."),
+    ]
+
+
+# ------------------------------------------------------------------------------------------------------- checks
+
+
+def _at(model: str, attack: str, value: float) -> pl.Expr:
+    return OK & (pl.col("cfg.model.name") == model) & (pl.col("attack") == attack) & (
+        (pl.col("value") - value).abs() < 1e-9)
+
+
+def _cmp(rows: pl.DataFrame, name: str, claim: str, a: tuple[pl.Expr, str, str], b: tuple[pl.Expr, str, str],
+         test: str) -> CheckResult:
+    """``test``: "lower" (a < b - MARGIN) or "not-lower" (a >= b - MARGIN); a, b = (filter, metric, label)."""
+    va, na = seed_mean(rows, a[0], a[1])
+    vb, _ = seed_mean(rows, b[0], b[1])
+    if va is None or vb is None:
+        return CheckResult(name, claim, None, f"{a[2]} / {b[2]}: no rows")
+    holds = va < vb - MARGIN if test == "lower" else va >= vb - MARGIN
+    need = f"{'<' if test == 'lower' else '>='} {b[2]} - {MARGIN}"
+    return CheckResult(name, claim, holds, f"{a[2]} {va:.3f} vs {b[2]} {vb:.3f} (n={na}); need {need}")
+
+
+def cross_checks(rows: pl.DataFrame) -> list[CheckResult]:
+    """Per model: HE-PGD evades the energy detector and stays as effective as PGD (paper 004's claims, carried over);
+    its evasion does not transfer to marginal / logit / KL (the question of the table); and the two adaptive
+    attackers are stopped by the other side's detectors."""
+    if rows.is_empty() or "cfg.model.name" not in rows.columns:
+        return [CheckResult("cross-not-run", "the cross-paper sweep ran", None, "no rows")]
+    ran = set(rows["cfg.model.name"].drop_nulls().to_list())
+    he = _grid(rows, "he-pgd", HE_LAMBDAS)
+    lam = 1.2 if 1.2 in he else max(he)
+    out: list[CheckResult] = []
+    for m in (x for x in MODELS if x in ran):
+        tag, pgd, hep = f"[{m.upper()}]", _at(m, "he-pgd", 0.0), _at(m, "he-pgd", lam)
+        out.append(_cmp(rows, f"he-pgd-evades-energy {tag}", f"paper 004 §4.3 on a generative classifier: HE-PGD "
+                        f"(λ={lam:g}) lowers the AUC of the low-energy score below plain PGD's",
+                        (hep, "det.energy.auc", f"HE-PGD λ={lam:g} AUC"), (pgd, "det.energy.auc", "PGD AUC"), "lower"))
+        out.append(_cmp(rows, f"he-pgd-as-effective {tag}", f"paper 004 §5.2 on a generative classifier: HE-PGD "
+                        f"(λ={lam:g}) fools the classifier about as often as plain PGD (success rate not lower)",
+                        (hep, "success_rate", f"HE-PGD λ={lam:g} success"), (pgd, "success_rate", "PGD success"),
+                        "not-lower"))
+        for d in ("marginal", "logit", "kl"):
+            out.append(_cmp(rows, f"energy-evasion-not-transferred-{d} {tag}", f"cross-paper: HE-PGD (λ={lam:g}) "
+                            f"does not evade the {DETECTORS[d]} detector (its AUC not lower than under plain PGD; "
+                            f"E = -log p(x) here, so raising E is what the marginal detector flags)",
+                            (hep, f"det.{d}.auc", f"HE-PGD λ={lam:g} AUC"), (pgd, f"det.{d}.auc", "PGD AUC"),
+                            "not-lower"))
+        top_l = max(_grid(rows, "logit-aware", AWARE_LAMBDAS))
+        la = _at(m, "logit-aware", top_l)
+        out.append(_cmp(rows, f"logit-aware-stopped-by-energy {tag}", f"issue 19: an attacker aware of the logit "
+                        f"detector (λ={top_l:g}) gets through less often when the energy detector (auto "
+                        f"direction) watches instead (success at 5 % FPR)",
+                        (la, "det.energy-auto.attacker_success_fpr5", "vs energy (auto)"),
+                        (la, "det.logit.attacker_success_fpr5", "vs logit"), "lower"))
+        top_e = max(_grid(rows, "energy-aware", AWARE_LAMBDAS))
+        ea = _at(m, "energy-aware", top_e)
+        out.append(_cmp(rows, f"energy-aware-stopped-by-marginal {tag}", f"issue 19: an attacker aware of the "
+                        f"energy detector (λ={top_e:g}) gets through less often when paper 001's marginal detector "
+                        f"watches instead (success at 5 % FPR)",
+                        (ea, "det.marginal.attacker_success_fpr5", "vs marginal"),
+                        (ea, "det.energy.attacker_success_fpr5", "vs energy"), "lower"))
+    return out
+
+
+def build_cross(ctx: PaperContext) -> list[Section]:
+    """The cross-paper section (two tables, the named checks) for p004's report."""
+    rows = ctx.rows(CROSS)
+    return [Section("Cross-paper: HE-PGD and the energy detector on paper 001's generative classifiers",
+                    text="What no paper ran (experiments/p004_cross.yaml): paper 004's energy detector and HE-PGD on "
+                         "deep-Bayes classifiers, whose energy is -log p(x); every attack scored by every detector, "
+                         "plus attacks aware of the logit detector and of the fitted energy threshold (issue 19).",
+                    tables=cross_tables(rows), checks=cross_checks(rows))]
