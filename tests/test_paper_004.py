@@ -15,7 +15,10 @@ def _row(model: str, seed: int, attack: str, param: str | None, value: float | N
             "adv_accuracy": 0.0, "success_rate": 1.0, "det.energy.tpr": 0.9, "det.energy.fpr": 0.02,
             "det.energy.auc": 0.95, "det.energy-gmean.tpr": 0.95, "det.energy-gmean.fpr": 0.03,
             "det.energy-auto.tpr": 0.9, "det.energy-auto.fpr": 0.02,
-            "det.energy.roc_fpr": [0.0, 0.02, 1.0], "det.energy.roc_tpr": [0.0, 0.9, 1.0]}
+            "det.energy.roc_fpr": [0.0, 0.02, 1.0], "det.energy.roc_tpr": [0.0, 0.9, 1.0],
+            # binned scores (-E for direction low): clean in the low-score bin, adversarials in the high one
+            "det.energy.hist_edges": [-3.0, -2.0, -1.0], "det.energy.hist_clean": [4.0, 1.0],
+            "det.energy.hist_adv": [0.0, 5.0], "det.energy.hist_overlap": 0.2}
     return base | m
 
 
@@ -46,6 +49,9 @@ def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(p004, "roc_curves", lambda curves, path, **kw: path)
     monkeypatch.setattr(p004, "line_with_band", lambda df, x, y, group, path, **kw: path)
+    import robustsweep.report.papers.p004_hist as p004_hist
+
+    monkeypatch.setattr(p004_hist, "binned_histograms", lambda panels, path, **kw: path)
 
 
 def _build(tmp_path: Path, experiments: dict[str, pl.DataFrame], scale: str = "paper"):
@@ -76,6 +82,11 @@ def test_cells_and_labels_are_the_same_at_both_scales(tmp_path: Path, ci: bool, 
     steps = tables["fig-energy-steps"]
     assert steps.rows == ["5", "10", "20", "40"]
     assert _cell(steps, "40", "PGD AUC · VGG16 / mlp") == pytest.approx(0.95)
+    hist = tables["energy-hist"]
+    assert hist.rows == ["PGD, 40 steps (Fig. 2(a))", "HE-PGD λ=0 (Fig. 3(a))", "HE-PGD λ=0.6 (Fig. 3(a))",
+                         "HE-PGD λ=1.2 (Fig. 3(a))", "HE-PGD λ=2.4 (Fig. 3(a))"]
+    assert _cell(hist, "HE-PGD λ=1.2 (Fig. 3(a))", "overlap · VGG16 / mlp") == pytest.approx(0.2)
+    assert _cell(hist, "HE-PGD λ=1.2 (Fig. 3(a))", "AUC · VGG16 / mlp") == pytest.approx(0.55)
     assert all(not t.missing for tid, t in tables.items() if not tid.startswith("cross"))  # test_p004_cross.py
 
 
@@ -114,7 +125,8 @@ def test_detection_needs_a_low_false_positive_rate(tmp_path: Path, no_figures: N
 
 def test_empty_experiments_render_dashes_and_unevaluated_claims(tmp_path: Path) -> None:
     tables, checks = _build(tmp_path, {})
-    assert set(tables) == {"table1", "energy-auc", "fig-energy-steps", "he-pgd-lambda", "cross-auc", "cross-success"}
+    assert set(tables) == {"table1", "energy-auc", "fig-energy-steps", "he-pgd-lambda", "energy-hist", "cross-auc",
+                           "cross-success"}
     assert len(tables["table1"].rows) == 10 and len(tables["table1"].missing) == 40
     assert checks and all(c.holds is None for c in checks.values())
 
@@ -123,5 +135,5 @@ def test_figures_are_drawn(tmp_path: Path) -> None:
     sections = load_papers()["004"].build(PaperContext(_rows(ci=True), tmp_path, "ci"))
     names = {Path(f[0]).name for s in sections for f in s.figures}
     assert names == {"roc_resnet18.png", "roc_vgg16.png", "energy_steps.png", "accuracy_steps.png",
-                     "he_pgd_lambda.png"}
+                     "he_pgd_lambda.png", "energy_hist_resnet18.png", "energy_hist_vgg16.png"}
     assert all((tmp_path / "figures" / n).stat().st_size > 0 for n in names)

@@ -186,3 +186,32 @@ def decision_regions(
     ax.set_aspect("equal")
     _labels(ax, title, xlabel, ylabel)
     return _save(fig, path)
+
+
+def binned_histograms(
+    panels: Sequence[tuple[str, Sequence[float], Mapping[str, Sequence[float]]]], path: str | Path, *,
+    title: str = "", xlabel: str = "", ylabel: str = "fraction of inputs",
+) -> Path:
+    """Pre-binned histograms, one panel each: ``(panel title, bin edges, {curve label: counts})``, every curve
+    normalised to sum 1 and drawn as filled steps over its panel's edges (the stored ``det.<name>.hist_*``
+    columns: clean vs successful adversarial scores on shared edges, paper 004 Fig. 2(a)/3(a))."""
+    n = max(len(panels), 1)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(3.6 * cols, 2.8 * rows + 0.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (name, edges, curves) in zip(axes, panels):
+        for label, counts in curves.items():
+            c = np.asarray(counts, dtype=float)
+            if c.sum() > 0:
+                ax.stairs(c / c.sum(), np.asarray(edges, dtype=float), fill=True, alpha=0.45, label=label)
+        ax.set_title(name, fontsize="small")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize="x-small")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

@@ -11,10 +11,13 @@ Why the tables look as they do:
   :func:`pivot_table`; each cell is still a mean ± std over seeds. The paper's "Defense" column is in the row
   label: "Energy (G-mean)" is the threshold rule of §5.1 (the one Table 1 used), "Energy (Youden)" that of the
   public code.
-- **No per-input energies in the rows.** Fig. 2(b)/3(b) plot the mean |energy| per number of steps; the store
-  keeps only the detector's ROC, so the AUC of the energy score, P(E(adv) < E(clean)), stands in for it (> 0.5:
-  adversarial points have *lower* energy than natural ones, the paper's finding; < 0.5: higher). Energy
-  histograms (Fig. 2(a), 3(a)) cannot be drawn for the same reason.
+- **No per-input energies in the rows, binned histograms instead.** Fig. 2(b)/3(b) plot the mean |energy| per
+  number of steps; the store keeps the detector's ROC, so the AUC of the energy score, P(E(adv) < E(clean)), stands
+  in for it (> 0.5: adversarial points have *lower* energy than natural ones, the paper's finding; < 0.5: higher).
+  The energy histograms of Fig. 2(a) / 3(a) come from the binned score histograms the ``energy`` detector stores
+  with ``hist_bins`` (p004_cifar10.yaml sets it), drawn and summarised by :mod:`.p004_hist`.
+- **The cross-paper sweep** (p004_cross.yaml: HE-PGD on paper 001's generative classifiers, every detector
+  watching) has its own module, :mod:`.p004_cross`.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext, paper
 from robustsweep.report.papers.p004_cross import TABLES as CROSS_TABLES
 from robustsweep.report.papers.p004_cross import build_cross
+from robustsweep.report.papers.p004_hist import hist_figure, hist_table
 from robustsweep.report.tables import Table, pivot_table
 
 CIFAR, IMAGENETTE = "energy-cifar10", "energy-imagenette"  # spec names of p004_cifar10.yaml / p004_imagenette.yaml
@@ -316,13 +320,15 @@ def _line_figure(ctx: PaperContext, df: pl.DataFrame, filt: pl.Expr, metrics: di
                "energy-auc": "§4.1: adversarial vs natural energy (AUC of the energy score; either-direction DR)",
                "fig-energy-steps": "Fig. 2(b) / 3(b): accuracy and energy separation vs number of PGD / HE-PGD steps",
                "he-pgd-lambda": "§4.3 / §5.2: HE-PGD detection rate vs λ (λ = 1.2 in the paper)",
+               "energy-hist": "Fig. 2(a) / 3(a): overlap of natural and adversarial energy histograms",
                **CROSS_TABLES},
        figures={"roc_resnet18": "ROC of the energy score, ResNet18 / cnn", "roc_vgg16": "ROC, VGG16 / mlp",
                 "energy_steps": "energy AUC vs steps (Fig. 2(b), 3(b))", "accuracy_steps": "accuracy vs steps",
-                "he_pgd_lambda": "DR and AUC vs λ"},
-       notes="Not built: the KD+BU and LID rows of Table 1 (other detectors, quoted by the paper from [2]); energy "
-             "histograms (Fig. 2(a), 3(a)) and the mean |energy| of Fig. 2(b)/3(b) (the rows keep no per-input "
-             "energies; the AUC of the energy score stands in); the §5.3 synthesis figure.")
+                "he_pgd_lambda": "DR and AUC vs λ", "energy_hist_resnet18": "energy histograms (Fig. 2(a), 3(a)), "
+                "ResNet18 / cnn", "energy_hist_vgg16": "energy histograms, VGG16 / mlp"},
+       notes="Not built: the KD+BU and LID rows of Table 1 (other detectors, quoted by the paper from [2]); the mean "
+             "|energy| of Fig. 2(b)/3(b) (the AUC of the energy score stands in); Fig. 4 (input gradients of a "
+             "regular vs a PGD-AT model: train.adversarial exists, the figure does not); the §5.3 synthesis figure.")
 def build(ctx: PaperContext) -> list[Section]:
     """Table 1, the energy-AUC table, the steps table (Fig. 2(b)/3(b)) and the λ table, with figures and claims."""
     data = {exp: _prepared(ctx, exp) for exp in (IMAGENETTE, CIFAR)}
@@ -356,5 +362,11 @@ def build(ctx: PaperContext) -> list[Section]:
         Section("HE-PGD (eq. 11) vs λ", text="The detector is fitted on plain PGD and then faces HE-PGD at each λ "
                 "(λ = 0: plain PGD from the same random start; the paper uses 1.2).",
                 tables=[he_pgd_lambda(cif)], figures=lam_figs, checks=ch["lambda"]),
+        Section("Fig. 2(a) / 3(a): energy histograms", text="Energy E(x) of the natural test inputs and of the "
+                "successful adversarials, PGD at the most steps (Fig. 2(a)) and HE-PGD per λ (Fig. 3(a)), from the "
+                "binned histograms the energy detector stores (shared bins per row). The overlap is the overlapping "
+                "coefficient of the two normalised histograms (1: indistinguishable, 0: disjoint).",
+                tables=[hist_table(cif, MODELS, CAPTION)],
+                figures=[f for m in MODELS if (f := hist_figure(ctx, cif, m))]),
         *build_cross(ctx),
     ]
