@@ -53,6 +53,21 @@ def test_smoke_keeps_the_travel_of_iterative_attacks_and_shrinks_the_rest():
     assert not any(k.startswith("detectors.1") for k in o)
 
 
+def test_smoke_cuts_the_queries_per_step_of_every_score_attack_its_entry_names():
+    """Registry-driven: every attack whose entry declares ``queries=`` gets that knob cut (file value or signature
+    default), and no other attack gains a key it does not have."""
+    from robustsweep.registry import ATTACKS
+
+    score = [n for n in ATTACKS.names() if ATTACKS.get(n).meta.get("queries")]
+    assert {"zoo", "spsa"} <= set(score)
+    doc = {**resolve_scale(DOC, "paper"), "attacks": [{"name": n} for n in score] + [{"name": "zoo", "coords": 4}]}
+    o = smoke_overlay(doc)
+    for i, n in enumerate(score):
+        knob = ATTACKS.get(n).meta["queries"]
+        assert ATTACKS.get(n).defaults()[knob] > 8 and o[f"attacks.{i}.{knob}"] == 8
+    assert f"attacks.{len(score)}.coords" not in o  # already at most 8: untouched
+
+
 def test_load_spec_names_the_sweep_by_scale_and_validates_after_the_overlay(tmp_path):
     f = tmp_path / "e.yaml"
     f.write_text(yaml.safe_dump(DOC))

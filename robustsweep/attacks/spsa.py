@@ -65,7 +65,7 @@ def _spsa_grad(
     return (df.view(n, samples, *([1] * len(shape))) * v).mean(1)
 
 
-@ATTACKS.register("spsa", norm="linf", budget="eps", threat="score")
+@ATTACKS.register("spsa", norm="linf", budget="eps", threat="score", queries="samples")
 def spsa(
     model: torch.nn.Module,
     x: torch.Tensor,

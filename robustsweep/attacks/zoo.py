@@ -87,7 +87,7 @@ def _coord_grad(model: torch.nn.Module, xa: torch.Tensor, x0: torch.Tensor, y: t
     return g
 
 
-@ATTACKS.register("zoo", norm=None, threat="score")
+@ATTACKS.register("zoo", norm=None, threat="score", queries="coords")
 @torch.no_grad()
 def zoo(
     model: torch.nn.Module,

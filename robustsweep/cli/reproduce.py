@@ -41,7 +41,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paper", nargs="?", help="paper id (000 … 004) or short name (see --list)")
     p.add_argument("--list", action="store_true", help="list the papers, their experiment files and tables")
     p.add_argument("--scale", choices=list(SCALES), default=None,
-                   help="ci or paper (default: ci with the local backend, paper with slurm)")
+                   help="ci, mini or paper (default: ci with the local backend, paper with slurm)")
     p.add_argument("--smoke", action="store_true",
                    help="each experiment at the smallest size that still fills every table cell (CI)")
     p.add_argument("--backend", choices=["local", "slurm"], default="local",

@@ -21,8 +21,9 @@ grid shape, same table cells), and one file makes a divergence visible in review
 other size is the overlay (a laptop-first file such as the quickstart says ``scale: ci`` and overlays
 ``scales.paper``). ``--smoke`` shrinks whichever scale was
 chosen to the smallest run that still fills every table cell (:func:`smoke_overlay`): one training epoch, a few
-test examples, the first seed only, iterative attacks (and a detector's own fitting attack, ``fit_steps``) cut to a
-few steps with the step size raised so that steps × step_size is unchanged (the reach check still passes and ε
+test examples, the first seed only, score-based attacks at a few queries per step, iterative attacks (and a
+detector's own fitting attack, ``fit_steps``) cut to a few steps with the step size raised so that steps ×
+step_size is unchanged (the reach check still passes and ε
 keeps its meaning).
 A resolved spec records ``scale`` (and ``smoke``), and its sweep is named ``<name>-<scale>`` (``-smoke`` added),
 so the two sizes of one experiment never share a sweep folder.
@@ -40,6 +41,7 @@ SMOKE_N_EVAL = 24
 SMOKE_N_FIT = 200  # clean images the detectors fit on under --smoke
 SMOKE_STEPS = 3  # iterative attacks: at most this many steps (step size raised to keep the travel)
 SMOKE_CW_STEPS = 5  # optimisation attacks (CW ...): at most this many steps
+SMOKE_QUERIES = 8  # score-based attacks: at most this many queries per step (the knob their entry names: ``queries=``)
 
 
 class ScaleError(UsageError):
@@ -138,7 +140,29 @@ def smoke_overlay(doc: dict[str, Any]) -> dict[str, Any]:
         for i, comp in enumerate(doc.get(section) or []):  # a detector's own fitting attack (energy) too
             if isinstance(comp, dict):
                 o.update(_fewer_steps(f"{section}.{i}", comp, section, steps_key, step_key))
+    for i, comp in enumerate(doc.get("attacks") or []):
+        if isinstance(comp, dict):
+            o.update(_fewer_queries(f"attacks.{i}", comp))
     return o
+
+
+def _fewer_queries(where: str, comp: dict[str, Any]) -> dict[str, Any]:
+    """A score-based attack's queries per step (ZOO's coordinates, SPSA's samples: the knob its registry entry names
+    as ``queries=``) cut to SMOKE_QUERIES. Why: on a deep-Bayes model every query is K x C decoder passes, so the
+    query batch, not the step count, is what a smoke run of a query attack pays for."""
+    from robustsweep.registry import ATTACKS
+
+    name = str(comp.get("name"))
+    if name not in ATTACKS:
+        return {}
+    entry = ATTACKS.get(name)
+    knob = entry.meta.get("queries")
+    if not knob:
+        return {}
+    n = comp.get(knob, entry.defaults().get(knob))
+    if isinstance(n, int) and not isinstance(n, bool) and n > SMOKE_QUERIES:
+        return {f"{where}.{knob}": SMOKE_QUERIES}
+    return {}
 
 
 def _fewer_steps(where: str, comp: dict[str, Any], section: str, steps_key: str, step_key: str) -> dict[str, Any]:
