@@ -35,6 +35,12 @@ def _rows() -> pl.DataFrame:
             _row(model, "energy-aware", 1.0, {}, {}),
             _row(model, "energy-aware", 10.0, {}, {"energy": 0.3, "marginal": 0.29}),
         ]
+    tau = {"det.tau.auc": 0.9, "det.tau.tpr": 0.8, "det.tau.fpr": 0.01, "det.tau.attacker_success": 0.25,
+           "det.tau.attacker_success_fpr5": 0.2}
+    for attack, lams in (("he-pgd", (0.0, 0.1, 1.2, 10.0)), ("tau-aware", (1.0, 10.0)), ("energy-aware", (1.0, 10.0))):
+        for lam in lams:
+            succ = {"energy-auto": 0.05} if attack == "tau-aware" else {}
+            rows.append(_row("gmmvae", attack, lam, {"energy": 0.3 if lam == 0 else 0.1}, succ, **tau))
     return pl.DataFrame(rows)
 
 
@@ -45,9 +51,9 @@ def _cell(table, row: str, col: str) -> float:
 
 
 def test_cells_and_min_over_detectors():
-    auc, succ = cross_tables(_rows())
+    auc, succ, tau = cross_tables(_rows())
     assert auc.rows[:4] == ["GFZ · PGD (HE-PGD λ=0)", "GFZ · HE-PGD λ=0.1", "GFZ · HE-PGD λ=1.2", "GFZ · HE-PGD λ=10"]
-    assert len(auc.rows) == 16 and not auc.missing and not succ.missing
+    assert len(auc.rows) == 24 and not auc.missing and not succ.missing
     assert _cell(auc, "DFZ · HE-PGD λ=1.2", "AUC · marginal") == pytest.approx(0.99)
     assert _cell(succ, "GFZ · HE-PGD λ=1.2", "success · logit") == pytest.approx(0.2)
     assert _cell(succ, "GFZ · HE-PGD λ=1.2", "success · all watching (≤ min)") == pytest.approx(0.0)
@@ -65,11 +71,27 @@ def test_checks_follow_the_rows():
         assert checks[f"logit-aware-stopped-by-energy [{m}]"].holds is True  # 0.1 < 0.5 - 0.02
         assert checks[f"energy-aware-stopped-by-marginal [{m}]"].holds is False  # 0.29 not < 0.3 - 0.02
     assert "0.600 vs PGD AUC 0.800" in checks["energy-evasion-not-transferred-logit [GFZ]"].observed
+    assert checks["tau-aware-stopped-by-energy [GMMVAE]"].holds is True  # 0.05 < 0.2 - 0.02
+    assert checks["energy-evasion-not-transferred-tau [GMMVAE]"].holds is True  # 0.9 both
+    assert "logit-aware-stopped-by-energy [GMMVAE]" not in checks
+
+
+def test_gmmvae_rows_and_tau_table():
+    auc, succ, tau = cross_tables(_rows())
+    assert auc.rows[-8:] == ["GMMVAE · PGD (HE-PGD λ=0)", "GMMVAE · HE-PGD λ=0.1", "GMMVAE · HE-PGD λ=1.2",
+                             "GMMVAE · HE-PGD λ=10", "GMMVAE · τ-aware PGD λ=1", "GMMVAE · τ-aware PGD λ=10",
+                             "GMMVAE · energy-aware PGD λ=1", "GMMVAE · energy-aware PGD λ=10"]
+    assert tau.rows == auc.rows[-8:] and not tau.missing
+    assert _cell(tau, "GMMVAE · τ-aware PGD λ=10", "success · τ") == pytest.approx(0.25)
+    # τ joins the minimum for the GMM-VAE only: 0.05 (energy-auto) < 0.2 (τ) < 0.4 (the rest)
+    assert _cell(succ, "GMMVAE · τ-aware PGD λ=1", "success · all watching (≤ min)") == pytest.approx(0.05)
+    assert _cell(succ, "GMMVAE · HE-PGD λ=0.1", "success · all watching (≤ min)") == pytest.approx(0.2)
 
 
 def test_empty_rows_render_dashes():
-    auc, succ = cross_tables(pl.DataFrame())
-    assert len(auc.rows) == 24 and len(auc.missing) == 24 * 5  # ci grid: 3 models x 8 attack rows
+    auc, succ, tau = cross_tables(pl.DataFrame())
+    assert len(auc.rows) == 32 and len(auc.missing) == 32 * 5  # ci grids: 4 models x 8 attack rows
+    assert "GMMVAE · τ-aware PGD λ=10" in auc.rows and len(tau.rows) == 8
     assert [c.holds for c in cross_checks(pl.DataFrame())] == [None]
 
 
@@ -84,3 +106,16 @@ def test_experiment_file_expands_with_its_detectors(scale: str):
     assert labels == set(DETS)
     aware = {a["detector_aware"]["detector"] for a in trials[0]["attacks"] if a.get("detector_aware")}
     assert aware == {"logit", "energy"} and aware <= labels
+
+
+@pytest.mark.parametrize("scale", ["ci", "paper"])
+def test_gmmvae_file_expands_with_tau_and_its_aware_attack(scale: str):
+    from robustsweep.config.spec import load_spec
+
+    spec = load_spec(Path(__file__).parents[1] / "experiments" / "p004_cross_gmmvae.yaml", scale=scale)
+    trials = spec.expand()
+    assert {t["model"]["name"] for t in trials} == {"gmmvae"}
+    labels = {d.get("label", d["name"]) for d in trials[0]["detectors"]}
+    assert labels == {*DETS, "tau"}
+    aware = {a["detector_aware"]["detector"] for a in trials[0]["attacks"] if a.get("detector_aware")}
+    assert aware == {"tau", "energy"}

@@ -126,7 +126,7 @@ def test_detection_needs_a_low_false_positive_rate(tmp_path: Path, no_figures: N
 def test_empty_experiments_render_dashes_and_unevaluated_claims(tmp_path: Path) -> None:
     tables, checks = _build(tmp_path, {})
     assert set(tables) == {"table1", "energy-auc", "fig-energy-steps", "he-pgd-lambda", "energy-hist", "cross-auc",
-                           "cross-success"}
+                           "cross-success", "cross-tau"}
     assert len(tables["table1"].rows) == 10 and len(tables["table1"].missing) == 40
     assert checks and all(c.holds is None for c in checks.values())
 

@@ -315,7 +315,7 @@ def _line_figure(ctx: PaperContext, df: pl.DataFrame, filt: pl.Expr, metrics: di
        title="Beadini & Masi: Exploring the connection between robust and generative models (energy detector, "
              "High-Energy PGD)",
        source="004_61013f1954d73720.txt",
-       experiments=["p004_imagenette.yaml", "p004_cifar10.yaml", "p004_cross.yaml"],
+       experiments=["p004_imagenette.yaml", "p004_cifar10.yaml", "p004_cross.yaml", "p004_cross_gmmvae.yaml"],
        tables={"table1": "Table 1: attack detection with the energy function (DR / FPR)",
                "energy-auc": "§4.1: adversarial vs natural energy (AUC of the energy score; either-direction DR)",
                "fig-energy-steps": "Fig. 2(b) / 3(b): accuracy and energy separation vs number of PGD / HE-PGD steps",

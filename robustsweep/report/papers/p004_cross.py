@@ -1,6 +1,7 @@
 """Cross-paper sweep of the paper-004 issue (and the adaptive rows of issue 19): paper 004's energy detector and
-High-Energy PGD pointed at paper 001's deep-Bayes generative classifiers -- tables and named checks from
-``experiments/p004_cross.yaml``. No ``@paper`` here: ``p004.py`` lists the experiment and calls :func:`build_cross`.
+High-Energy PGD pointed at paper 001's deep-Bayes generative classifiers (``experiments/p004_cross.yaml``) and at
+paper 003's GMM-VAE (``experiments/p004_cross_gmmvae.yaml``, a file of its own: its τ detector applies to it alone) --
+tables and named checks. No ``@paper`` here: ``p004.py`` lists the experiments and calls :func:`build_cross`.
 
 Why the tables look as they do:
 
@@ -16,7 +17,9 @@ Why the tables look as they do:
   threshold of 5 % false positives on its clean fit data (``det.<d>.attacker_success_fpr5``), and its minimum over
   the detectors: an upper bound on what gets through when all of them watch together.
 - **Rows** are "MODEL · attack": HE-PGD over λ (λ = 0 is plain PGD from the same random start), PGD aware of the
-  logit detector (paper 001 A.1 hinge) and PGD aware of the fitted energy threshold (hinge; HE-PGD is its raw form).
+  logit detector (paper 001 A.1 hinge; for the GMM-VAE: of its τ rejection, paper 003's eq. 10 idea) and PGD aware
+  of the fitted energy threshold (hinge; HE-PGD is its raw form). The τ columns live in a third table (GMM-VAE rows
+  only), so the two shared tables have no structurally empty cell.
 """
 from __future__ import annotations
 
@@ -28,15 +31,21 @@ from robustsweep.report.papers import PaperContext
 from robustsweep.report.tables import Table, pivot_table
 
 CROSS = "energy-cross"  # p004_cross.yaml's spec name
-MODELS = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]  # paper 001 §2 order
+CROSS_GMMVAE = "energy-cross-gmmvae"  # p004_cross_gmmvae.yaml's
+MODELS = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx", "gmmvae"]  # paper 001 §2 order, then paper 003's
+CI_MODELS = ["gfz", "gbz", "dfz", "gmmvae"]  # the ci grids, printed before any run
 DETECTORS = {"energy": "energy", "energy-auto": "energy (auto)", "marginal": "marginal", "logit": "logit",
              "kl": "KL"}
 AUC_DETECTORS = ["energy", "marginal", "logit", "kl"]  # energy-auto's AUC is energy's or 1 - it: left out
 HE_LAMBDAS, AWARE_LAMBDAS = [0.0, 0.1, 1.2, 10.0], [1.0, 10.0]  # the file's grids (both sizes): empty-report rows
-AWARE = {"logit-aware": "logit-aware PGD", "energy-aware": "energy-aware PGD"}
+AWARE = {"logit-aware": "logit-aware PGD", "tau-aware": "τ-aware PGD", "energy-aware": "energy-aware PGD"}
+#: the attack entries of each model's file: deep-Bayes (p004_cross.yaml) and GMM-VAE (p004_cross_gmmvae.yaml)
+ENTRIES = {"gmmvae": ["he-pgd", "tau-aware", "energy-aware"]}
+DEEP_BAYES_ENTRIES = ["he-pgd", "logit-aware", "energy-aware"]
 TABLES = {"cross-auc": "Cross-paper: does the energy evasion transfer to the generative classifiers' own "
                        "detectors? (AUC per detector)",
-          "cross-success": "Cross-paper: attacker success (fooled AND accepted) at 5 % FPR, per detector watching"}
+          "cross-success": "Cross-paper: attacker success (fooled AND accepted) at 5 % FPR, per detector watching",
+          "cross-tau": "Cross-paper, GMM-VAE: its own τ rejection against HE-PGD and the adaptive attacks"}
 OK = pl.col("status") == "ok"
 MARGIN = 0.02  # chosen: seed / Monte-Carlo noise of 100-200 attacked digits moves an AUC or a rate by ~0.01
 
@@ -69,19 +78,26 @@ def _grid(rows: pl.DataFrame, attack: str, default: list[float]) -> list[float]:
     return vals or default
 
 
-def _row_order(rows: pl.DataFrame) -> list[str]:
+def _row_order(rows: pl.DataFrame, only: list[str] | None = None) -> list[str]:
     ran = set(rows["cfg.model.name"].drop_nulls().to_list()) if "cfg.model.name" in rows.columns else set()
-    models = [m for m in MODELS if m in ran] or ["gfz", "gbz", "dfz"]  # the ci grid before any run
-    attacks = [("he-pgd", v) for v in _grid(rows, "he-pgd", HE_LAMBDAS)]
-    attacks += [(a, v) for a in AWARE for v in _grid(rows, a, AWARE_LAMBDAS)]
-    return [f"{m.upper()} · {_attack_label(a, v)}" for m in models for a, v in attacks]
+    models = [m for m in MODELS if m in ran] or CI_MODELS
+    out = []
+    for m in (x for x in models if only is None or x in only):
+        sub = rows.filter(pl.col("cfg.model.name") == m) if ran else rows
+        for entry in ENTRIES.get(m, DEEP_BAYES_ENTRIES):
+            lams = _grid(sub, entry, HE_LAMBDAS if entry == "he-pgd" else AWARE_LAMBDAS)
+            out += [f"{m.upper()} · {_attack_label(entry, v)}" for v in lams]
+    return out
 
 
-def _table(df: pl.DataFrame, metrics: dict[str, str], tid: str, caption: str) -> Table:
+def _table(df: pl.DataFrame, metrics: dict[str, str], tid: str, caption: str,
+           only: list[str] | None = None) -> Table:
     parts = [df.select("seed", "status", "__row", pl.lit(label).alias("__col"), _num(df, col).alias("v"))
              for label, col in metrics.items()]
     long = pl.concat(parts).filter(pl.col("__row").is_not_null())
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=_row_order(df),
+    rows = _row_order(df, only)
+    long = long.filter(pl.col("__row").is_in(rows))
+    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=rows,
                        col_order=list(metrics), id=tid, title=TABLES[tid], row_header="model · attack",
                        caption=caption)
 
@@ -91,7 +107,7 @@ def cross_tables(rows: pl.DataFrame) -> list[Table]:
     df = _prepared(rows)
     auc = {"accuracy": "adv_accuracy"} | {f"AUC · {DETECTORS[d]}": f"det.{d}.auc" for d in AUC_DETECTORS}
     succ = {f"success · {DETECTORS[d]}": f"det.{d}.attacker_success_fpr5" for d in DETECTORS}
-    cols = [f"det.{d}.attacker_success_fpr5" for d in DETECTORS]
+    cols = [f"det.{d}.attacker_success_fpr5" for d in (*DETECTORS, "tau")]
     present = [c for c in cols if c in df.columns]
     df = df.with_columns((pl.min_horizontal(present) if present else pl.lit(None, pl.Float64)).alias("__min"))
     succ["success · all watching (≤ min)"] = "__min"
@@ -101,7 +117,14 @@ def cross_tables(rows: pl.DataFrame) -> list[Table]:
                "energy). accuracy = accuracy under attack."),
         _table(df, succ, "cross-success", "fraction of originally-correct test points whose adversarial is "
                "misclassified AND accepted, each detector at 5 % FPR on its clean fit data; the last column, the "
-               "minimum over the detectors, bounds the success against all of them together from above."),
+               "minimum over the detectors (τ included for the GMM-VAE), bounds the success against all of them "
+               "together from above."),
+        _table(df, {"AUC · τ": "det.tau.auc", "DR · τ": "det.tau.tpr", "FPR · τ": "det.tau.fpr",
+                    "success · τ": "det.tau.attacker_success", "success · τ at 5 % FPR":
+                    "det.tau.attacker_success_fpr5"}, "cross-tau",
+               "paper 003's τ rejection at the model's own thresholds (DR on successful adversarials, FPR on clean "
+               "test inputs, attacker success = fooled AND not rejected), and at 5 % FPR on clean fit data.",
+               only=["gmmvae"]),
     ]
 
 
@@ -144,19 +167,22 @@ def cross_checks(rows: pl.DataFrame) -> list[CheckResult]:
                         f"(λ={lam:g}) fools the classifier about as often as plain PGD (success rate not lower)",
                         (hep, "success_rate", f"HE-PGD λ={lam:g} success"), (pgd, "success_rate", "PGD success"),
                         "not-lower"))
-        for d in ("marginal", "logit", "kl"):
+        own = "tau" if m == "gmmvae" else "logit"  # the detector the adaptive attacker of this file knows
+        for d in ("marginal", "logit", "kl", *(("tau",) if own == "tau" else ())):
             out.append(_cmp(rows, f"energy-evasion-not-transferred-{d} {tag}", f"cross-paper: HE-PGD (λ={lam:g}) "
-                            f"does not evade the {DETECTORS[d]} detector (its AUC not lower than under plain PGD; "
-                            f"E = -log p(x) here, so raising E is what the marginal detector flags)",
+                            f"does not evade the {DETECTORS.get(d, 'τ')} detector (its AUC not lower than under "
+                            f"plain PGD; for a deep-Bayes model E = -log p(x), so raising E is what the marginal "
+                            f"detector flags)",
                             (hep, f"det.{d}.auc", f"HE-PGD λ={lam:g} AUC"), (pgd, f"det.{d}.auc", "PGD AUC"),
                             "not-lower"))
-        top_l = max(_grid(rows, "logit-aware", AWARE_LAMBDAS))
-        la = _at(m, "logit-aware", top_l)
-        out.append(_cmp(rows, f"logit-aware-stopped-by-energy {tag}", f"issue 19: an attacker aware of the logit "
+        shown = "τ" if own == "tau" else "logit"
+        top_l = max(_grid(rows.filter(pl.col("cfg.model.name") == m), f"{own}-aware", AWARE_LAMBDAS))
+        la = _at(m, f"{own}-aware", top_l)
+        out.append(_cmp(rows, f"{own}-aware-stopped-by-energy {tag}", f"issue 19: an attacker aware of the {shown} "
                         f"detector (λ={top_l:g}) gets through less often when the energy detector (auto "
                         f"direction) watches instead (success at 5 % FPR)",
                         (la, "det.energy-auto.attacker_success_fpr5", "vs energy (auto)"),
-                        (la, "det.logit.attacker_success_fpr5", "vs logit"), "lower"))
+                        (la, f"det.{own}.attacker_success_fpr5", f"vs {shown}"), "lower"))
         top_e = max(_grid(rows, "energy-aware", AWARE_LAMBDAS))
         ea = _at(m, "energy-aware", top_e)
         out.append(_cmp(rows, f"energy-aware-stopped-by-marginal {tag}", f"issue 19: an attacker aware of the "
@@ -168,10 +194,12 @@ def cross_checks(rows: pl.DataFrame) -> list[CheckResult]:
 
 
 def build_cross(ctx: PaperContext) -> list[Section]:
-    """The cross-paper section (two tables, the named checks) for p004's report."""
-    rows = ctx.rows(CROSS)
-    return [Section("Cross-paper: HE-PGD and the energy detector on paper 001's generative classifiers",
-                    text="What no paper ran (experiments/p004_cross.yaml): paper 004's energy detector and HE-PGD on "
-                         "deep-Bayes classifiers, whose energy is -log p(x); every attack scored by every detector, "
-                         "plus attacks aware of the logit detector and of the fitted energy threshold (issue 19).",
+    """The cross-paper section (three tables, the named checks) for p004's report."""
+    parts = [r for r in (ctx.rows(CROSS), ctx.rows(CROSS_GMMVAE)) if not r.is_empty()]
+    rows = pl.concat(parts, how="diagonal_relaxed") if parts else ctx.rows(CROSS)
+    return [Section("Cross-paper: HE-PGD and the energy detector on the generative classifiers of papers 001 and 003",
+                    text="What no paper ran (experiments/p004_cross.yaml, p004_cross_gmmvae.yaml): paper 004's energy "
+                         "detector and HE-PGD on deep-Bayes classifiers, whose energy is -log p(x), and on the "
+                         "GMM-VAE; every attack scored by every applicable detector, plus attacks aware of the logit "
+                         "detector (GMM-VAE: of its τ rejection) and of the fitted energy threshold (issue 19).",
                     tables=cross_tables(rows), checks=cross_checks(rows))]
