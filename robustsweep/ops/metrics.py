@@ -251,3 +251,16 @@ def counterfactual_speed(acc_per_iter: list[float], threshold: float = 0.4, max_
         if a < threshold:
             return {"cf_speed": float(k), "cf_reached": 1.0}
     return {"cf_speed": float(max_iter), "cf_reached": 0.0}
+
+
+def input_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example gradient of the cross-entropy of ``model(x)`` w.r.t. the input, shaped like ``x`` (paper 004
+    Fig. 4: the input gradients of a PGD-trained model look like the digit, a regular model's like noise).
+
+    The losses are summed, so row i is exactly d CE(model(x_i), y_i) / d x_i (examples do not interact in eval
+    mode). For display scale each map on its own (its sign and shape are the message, not its size)."""
+    model.eval()
+    x = x.detach().clone().requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad.detach()
