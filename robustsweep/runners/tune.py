@@ -8,8 +8,17 @@ per model. Three rules make it exactly-once, whatever happened before:
 2. the trainable re-checks the store before running (:func:`robustsweep.core.trial.run_logged`), because Tune's
    experiment state can lag behind -- a trial may have written its file a second before a pre-emption and still be
    RUNNING in Tune's last saved state;
-3. a trial whose process died without writing anything (SIGKILL, OOM, node loss) gets a ``failed`` row from the
-   driver (:func:`robustsweep.runners.tune_callbacks.lost_trials_callback`), so ``resume`` reruns it.
+3. a trial whose process died without writing anything (SIGKILL, OOM, node loss) is retried by Tune on any live
+   node, up to ``resources.max_retries`` times, continuing from its training checkpoint; the retries are recorded
+   (``<sweep>/retries/<id>.json``, a line in the trial's log). Once they are used up it gets a ``failed`` row from
+   the driver (:func:`robustsweep.runners.tune_callbacks.lost_trials_callback`), so ``resume`` reruns it. A trial
+   whose own code failed (:class:`robustsweep.errors.TrialFailed`) is not retried: the trainable reports it as a
+   terminal ``failed`` result instead of raising, so it never reaches Tune's failure handling.
+
+Retries and exactly-once: an attempt Tune gave up on (a node cut off, not dead) may still finish. The store holds one
+file per trial id, replaced atomically, so it can never leave a second file; the two attempts compute the same rows
+(a trial is a pure function of its config and seed), and a late *failure* never replaces an ok result
+(:func:`robustsweep.store.rows.write_failure`).
 
 Tune's state (``<sweep>/tune``) is restored with ``Tuner.restore(resume_errored=...)`` only when it was written by
 this module (a small ``robustsweep.json`` next to it lists its trials) and covers every pending trial; otherwise the
@@ -101,16 +110,38 @@ def quiet_tune(log_file: Path | None = None) -> None:
         logging.getLogger(name).setLevel(logging.WARNING if log_file is not None else logging.CRITICAL)
 
 
+def attempt_header(results: str, sweep: str, trial_id: str) -> str:
+    """What the trial log's first line of an attempt adds: the Ray node it runs on (hosts can share a name: two
+    nodes on one machine, containers) and which attempt this is (1 + the retries the driver recorded)."""
+    import ray
+
+    from robustsweep.store.markers import read_retry, retry_path
+
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "?"
+    attempt = 1 + len(read_retry(retry_path(results, sweep, trial_id)))
+    return f", ray node {node}, attempt {attempt}"
+
+
 def robustsweep_trial(config: dict[str, Any]) -> None:
     """The Tune trainable: skip a trial already in the store, else run it and report a few numbers.
+
+    A failure of the trial's own code (:class:`TrialFailed`, its ``failed`` row already written) ends the trial
+    with a ``failed`` result instead of an exception: retrying a bad setting or a NaN loss would fail the same way,
+    so only the failures that kill the process (node lost, worker killed, out of memory) reach Tune's retries.
 
     The name is part of Tune's saved state (``Tuner.restore`` insists on the same trainable), so keep it.
     """
     from ray import tune
 
     from robustsweep.core.trial import run_logged
+    from robustsweep.errors import TrialFailed
 
-    rows = run_logged(config["trial"], Runtime(**config["runtime"]))
+    cfg, rt = config["trial"], Runtime(**config["runtime"])
+    try:
+        rows = run_logged(cfg, rt, header=attempt_header(rt.results, rt.sweep, cfg["trial_id"]))
+    except TrialFailed as e:
+        tune.report({"failed": 1, "error": str(e)[:300]})
+        return
     if rows is None:
         tune.report({"skipped": 1})
     else:
@@ -168,16 +199,20 @@ def run_pending(
     cpus: int | None = None,
     max_concurrent: int | None = None,
     restart_errored: bool = False,
+    max_retries: int | None = None,
     out: TextIO | None = None,
 ) -> RunSummary:
     """Run every trial of ``sweep`` (a :class:`robustsweep.sweep.folder.Sweep`) that has no ``ok`` Parquet file.
 
     ``restart_errored``: errored trials restart from scratch instead of their last Tune checkpoint.
+    ``max_retries``: retries of an infrastructure failure per trial (None: the spec's ``resources.max_retries``).
     """
     from ray import tune
 
     from robustsweep.runners import tune_callbacks
 
+    if max_retries is None:
+        max_retries = int(getattr(getattr(sweep.spec, "resources", None), "max_retries", 2))
     out = out or sys.stdout  # resolved per call: a default bound at import would outlive a replaced stdout
     t0 = time.time()
     pending = sweep.pending()
@@ -240,7 +275,7 @@ def run_pending(
             run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(Path(sweep.dir)), verbose=0,
                                       callbacks=[tune_callbacks.progress_callback(),
                                                  tune_callbacks.lost_trials_callback()],
-                                      failure_config=tune.FailureConfig(max_failures=0)),
+                                      failure_config=tune.FailureConfig(max_failures=max_retries)),
         )
         quiet_tune(log_file)
         tuner.fit()

@@ -1,4 +1,12 @@
-"""Tune callbacks: one progress line per trial event, and a ``failed`` row for trials whose process died.
+"""Tune callbacks: one progress line per trial event, a retry record for each infrastructure failure Tune retries,
+and a ``failed`` row for trials whose process died and will not be retried.
+
+Which failures reach these callbacks: the trainable ends a trial whose own code failed (:class:`TrialFailed`: a bad
+setting, a NaN loss, data not staged) with a ``failed`` result instead of raising, so Tune sees it *complete* and
+never retries it. What Tune sees as an *error* is what killed the trial's process or actor -- a node lost, the
+worker SIGKILLed or out of memory. ``tune.FailureConfig(max_failures=resources.max_retries)`` retries those on any
+live node (``on_trial_recover``: we write ``<sweep>/retries/<id>.json`` and a line in the trial's log); once they
+are used up Tune calls ``on_trial_error`` and the trial gets its ``failed`` row, so ``resume`` reruns it.
 
 The callback classes live at module level (this module imports Ray, so it is imported only when a run starts): a
 Tune experiment pickles its callbacks, and ``Tuner.restore`` brings them back. A class pickled *by reference* runs
@@ -17,6 +25,7 @@ from typing import Any
 from ray import tune
 
 from robustsweep.config.trial import trial_label
+from robustsweep.store.markers import record_retry
 from robustsweep.store.rows import record_lost_trial
 
 #: the run in progress in this driver process: its pending trial ids (the only ones counted: a restored Tune
@@ -75,9 +84,20 @@ class Progress(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         if self._end(trial) is None:
             return
+        result = trial.last_result or {}
+        if result.get("failed"):  # the trial's own code failed: a terminal result, not a Tune error (no retry)
+            CURRENT_RUN["failed"] += 1
+            self._line(f"FAIL  {trial_label(trial.config['trial'])}")
+            return
         CURRENT_RUN["done"] += 1
-        acc = (trial.last_result or {}).get("clean_accuracy")
+        acc = result.get("clean_accuracy")
         self._line(f"ok    {trial_label(trial.config['trial'])}" + (f" clean_acc={acc:.3f}" if acc is not None else ""))
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        if _tid(trial) not in CURRENT_RUN["ids"]:
+            return
+        reason = classify_failure(last_failure(_tune_error_text(trial)))
+        self._line(f"retry {trial.num_failures}/{trial.max_failures} {trial_label(trial.config['trial'])}: {reason}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         if self._end(trial) is None:
@@ -104,6 +124,35 @@ def summarize_tune_error(text: str | None, limit: int = 300) -> str:
     return f"{prefix}: {detail}"
 
 
+def last_failure(text: str | None) -> str:
+    """The last failure of Tune's ``error.txt`` (it appends one ``Failure # n (occurred at …)`` block per failure)."""
+    if not text:
+        return ""
+    blocks = text.split("Failure # ")
+    return ("Failure # " + blocks[-1]).strip() if len(blocks) > 1 else text.strip()
+
+
+#: (reason, lower-case fragments of Ray's error text that mean it), first match wins. Out of memory only when Ray's
+#: memory monitor says so (OutOfMemoryError): the text of *any* dead worker lists "the OOM killer" among possible
+#: causes, so a kernel OOM kill reads as a dead worker process. Node loss before a dead worker (its actors die too).
+FAILURE_KINDS = (
+    ("out of memory", ("outofmemoryerror", "running low on memory")),
+    ("node lost", ("node has died", "node died", "marked dead", "node lost", "is unavailable", "socket closed")),
+    ("worker process died", ("worker process", "died unexpectedly", "sigkill", "exit code", "actor died",
+                             "actor is dead")),
+)
+
+
+def classify_failure(text: str | None) -> str:
+    """A few words for an infrastructure failure Tune retries ("node lost", "worker process died", "out of
+    memory"), for the progress line, the trial log and ``status``."""
+    low = (text or "").lower()
+    for reason, fragments in FAILURE_KINDS:
+        if any(f in low for f in fragments):
+            return reason
+    return "infrastructure failure"
+
+
 def _tune_error_text(trial: Any) -> str | None:
     """Tune's error text for a trial: the local error.txt, else via the storage filesystem."""
     with contextlib.suppress(Exception):
@@ -117,7 +166,22 @@ def _tune_error_text(trial: Any) -> str | None:
 
 
 class RecordLostTrials(tune.Callback):
-    """On a Tune trial error, record the trial as failed in the store if it left no file behind."""
+    """On a retried infrastructure failure, record the retry; on a Tune trial error (retries used up), record the
+    trial as failed in the store if it left no file behind."""
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        cfg, rt = trial.config["trial"], trial.config["runtime"]
+        try:
+            raw = last_failure(_tune_error_text(trial))
+            reason, detail = classify_failure(raw), summarize_tune_error(raw)
+            n = record_retry(rt["results"], rt["sweep"], cfg["trial_id"], reason, detail, trial.max_failures)
+            log = Path(rt["results"]).resolve() / rt["sweep"] / "logs" / f"{cfg['trial_id']}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a") as fh:  # the trial's own log (a retry appends to it too): one story per trial
+                fh.write(f"{time.strftime('%H:%M:%S')} RETRY {n}/{trial.max_failures} after {reason}: {detail}; "
+                         f"Tune restarts the trial on a live node (training continues from its last checkpoint)\n")
+        except Exception as e:  # never let bookkeeping crash the driver
+            print(f"robustsweep: could not record the retry of {cfg.get('trial_id')}: {e}", file=sys.stderr)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         cfg, rt = trial.config["trial"], trial.config["runtime"]

@@ -13,6 +13,9 @@ A marker carries enough to tell a live run from a dead one without asking anyone
 - ``heartbeat_at``, refreshed every ``heartbeat_s`` by a thread of the trial process: on another host (where pids
   mean nothing) a marker is live while its heartbeat is fresh, and dead once it is older than
   :data:`STALE_AFTER` heartbeats -- so a live run on another node still blocks a resume, a dead one stops blocking.
+
+Retry records (``<sweep>/retries/<trial_id>.json``, :func:`record_retry`) sit here too: like a running marker, a
+small JSON file that ``status`` reads without the runners.
 """
 from __future__ import annotations
 
@@ -143,4 +146,47 @@ def read_markers(results: str | Path, sweep: str) -> dict[str, dict[str, Any]]:
             out[p.stem] = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ retries
+#: ``<sweep>/retries/<trial_id>.json``: the infrastructure failures of a trial that Tune retried (node lost, worker
+#: process killed, out of memory), written by the driver when it schedules the retry
+RETRIES_DIR = "retries"
+
+
+def retry_path(results: str | Path, sweep: str, trial_id: str) -> Path:
+    check_name(trial_id, "trial_id")
+    return ensure_inside(sweep_dir(results, sweep) / RETRIES_DIR / f"{trial_id}.json", results, "retry record")
+
+
+def record_retry(results: str | Path, sweep: str, trial_id: str, reason: str, detail: str = "",
+                 max_retries: int | None = None) -> int:
+    """Append one retry (``reason``: a few words such as "node lost"; ``detail``: Ray's message) to the trial's
+    retry record and return how many retries it now lists. Only the one Tune driver of a sweep writes it, so a
+    read-modify-replace is enough; the replace keeps a reader from ever seeing half a record."""
+    path = retry_path(results, sweep, trial_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    past = read_retry(path)
+    past.append({"at": _now().isoformat(), "reason": reason, "detail": detail[:500], "max_retries": max_retries})
+    _write(path, {"trial_id": trial_id, "retries": past})
+    return len(past)
+
+
+def read_retry(path: Path) -> list[dict[str, Any]]:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    retries = doc.get("retries") if isinstance(doc, dict) else None
+    return [r for r in retries if isinstance(r, dict)] if isinstance(retries, list) else []
+
+
+def read_retries(results: str | Path, sweep: str) -> dict[str, list[dict[str, Any]]]:
+    """trial id -> its retries, for every trial that has been retried (one listing, a small file each)."""
+    d = sweep_dir(results, sweep) / RETRIES_DIR
+    out: dict[str, list[dict[str, Any]]] = {}
+    for p in sorted(d.glob("[!.]*.json")) if d.is_dir() else []:
+        if retries := read_retry(p):
+            out[p.stem] = retries
     return out

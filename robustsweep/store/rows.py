@@ -52,6 +52,20 @@ def record_lost_trial(cfg: TrialConfig, results: str | Path, sweep: str, error: 
     return True
 
 
+def write_failure(rows: list[dict[str, Any]], results: str | Path, sweep: str, trial_id: str) -> bool:
+    """Write a trial's ``failed`` rows unless the store already holds an ok result for it; True when written.
+
+    Why: with retries, an attempt Tune gave up on (its node cut off, not dead) can still be running while the retry
+    finishes ok. If that late attempt then fails, its failure must not replace the retry's ok file. (A late *ok*
+    attempt may replace it: same trial id, same rows, one atomically replaced file.) An earlier ``failed`` file is
+    replaced, as a rerun by ``resume`` should.
+    """
+    if finished_ok(results, sweep, trial_id) is not None:
+        return False
+    write_trial(rows, results, sweep, trial_id)
+    return True
+
+
 #: per-detector columns every report frame has (``det.<label>.<metric>``): detection, then the joint fool-and-evade
 #: rates of :func:`robustsweep.ops.metrics.joint_metrics` (names kept in step with ``ops.metrics.JOINT_FPRS``;
 #: store sits below ops and cannot import it)

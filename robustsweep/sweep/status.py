@@ -6,6 +6,9 @@ A trial is
   running  -- a process announced it (``<sweep>/running/<id>.json``) and that process's job is still alive;
   failed   -- its Parquet file says failed, or it was announced but its job/process is gone (interrupted);
   pending  -- none of the above (never started).
+A trial Tune retried after an infrastructure failure (node lost, worker killed, out of memory; see
+``resources.max_retries``) also says so -- "retried 1×: node lost" -- from its retry record
+(``<sweep>/retries/<id>.json``, written by the driver).
 SLURM states come from squeue first (sacct is often unavailable, see :mod:`robustsweep.sweep.jobs`).
 """
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from robustsweep.config.trial import trial_label
-from robustsweep.store.markers import marker_liveness, read_markers
+from robustsweep.store.markers import marker_liveness, read_markers, read_retries
 from robustsweep.store.parquet import trial_status
 from robustsweep.sweep.folder import Sweep, load_sweep
 from robustsweep.sweep.jobs import ACTIVE_STATES, JobRecord, job_states, read_records
@@ -34,6 +37,13 @@ class TrialState:
     log: str | None = None  # the trial's own log
     job: str | None = None  # SLURM task that ran / runs it
     job_log: str | None = None  # that task's stdout
+    retries: int = 0  # infrastructure failures Tune retried (node lost, worker killed, out of memory)
+    retry_reason: str | None = None  # the last one's reason
+
+    @property
+    def retry_text(self) -> str:
+        """``retried 2×: node lost`` ('' when never retried)."""
+        return f"retried {self.retries}×: {self.retry_reason}" if self.retries else ""
 
 
 @dataclass
@@ -99,6 +109,7 @@ def sweep_status(results: str | Path, name: str) -> SweepStatus:
     sw: Sweep = load_sweep(results, name)
     store = trial_status(sw.results, sw.name)
     markers = read_markers(sw.results, sw.name)
+    retries = read_retries(sw.results, sw.name)
     records = read_records(sw.dir)
     states = job_states(records) if records else {}
     st = SweepStatus(sw.name, str(sw.dir))
@@ -115,6 +126,8 @@ def sweep_status(results: str | Path, name: str) -> SweepStatus:
         if tid in job_of:
             rec, task = job_of[tid]
             ts.job, ts.job_log = task, str(rec.log_paths(task)[0])
+        if tid in retries:
+            ts.retries, ts.retry_reason = len(retries[tid]), str(retries[tid][-1].get("reason") or "?")
         s = store.get(tid)
         alive, why = marker_alive(markers[tid], states) if tid in markers else (False, "")
         if tid in markers and markers[tid].get("slurm_job"):
@@ -145,13 +158,21 @@ def print_status(st: SweepStatus, out: TextIO = sys.stdout, results: str | None 
           f"{st.count('failed')} failed, {st.count('pending')} pending", file=out)
     running = [t for t in st.trials if t.state == "running"]
     for t in running:
-        print(f"  running {t.trial_id}  {t.label}" + (f"  (job {t.job})" if t.job else ""), file=out)
+        print(f"  running {t.trial_id}  {t.label}" + (f"  (job {t.job})" if t.job else "")
+              + (f"  {t.retry_text}" if t.retries else ""), file=out)
+    retried = [t for t in st.trials if t.retries and t.state == "done"]
+    if retried:
+        print("retried trials (infrastructure failures Tune retried; see each trial log):", file=out)
+        for t in retried:
+            print(f"  {t.trial_id}  {t.label}  {t.retry_text}, then {t.state}", file=out)
     failed = [t for t in st.trials if t.state == "failed"]
     if failed:
         print("failed trials:", file=out)
         for t in failed:
             print(f"  {t.trial_id}  {t.label}", file=out)
             print(f"    error:     {t.error}", file=out)
+            if t.retries:
+                print(f"    {t.retry_text}", file=out)
             if t.log:
                 print(f"    trial log: {t.log}", file=out)
             if t.job_log:
