@@ -88,10 +88,49 @@ def test_empty_run_builds_every_declared_table_and_the_reference_file_matches(tm
     sections = paper.build(PaperContext({}, tmp_path, "ci"))
     tables = {t.id: t for s in sections for t in s.tables}
     assert set(tables) == set(paper.tables)
-    assert "table1" not in tables and "ROAR" in paper.notes  # not implemented: said, not shown as a result
+    assert tables["table1"].rows == p000.TABLE1_MODELS and "Deep CAMA" in paper.notes  # not built: said so
     refs = load_references(paper.reference_file)
     validate_references(refs, tables)  # every reference names a row and column the builder prints
     assert {r.table for r in refs} <= set(tables)
+
+
+def test_table1_roar_cells_and_checks() -> None:
+    """Table 1 shows m.roar_degradation of the roar-ig rows under "ROAR", the control beside it, Deep CAMA empty."""
+    degr = {"VGG16": 0.2, "DBX-FC1": 0.25, "GBZ-CONV9": 0.3, "GBY-CONV9": 0.35, "Ours (deep)": 0.4}
+    models = {m[3]: m for m in MODELS}
+    rows = []
+    for label, d in [*degr.items(), ("Ours (shallow)", 0.5)]:
+        for seed, jitter in enumerate((-0.01, 0.01)):
+            for attack, value in (("roar-ig", d + jitter), ("roar-random", 0.05)):
+                rows += [{**r, "eps": None, "m.roar_degradation": value}
+                         for r in _rows(models[label], seed, f"{label}{seed}", [(attack, 0.3, 0.9 - value)], 0.9)]
+    df = p000.label_models(pl.DataFrame(rows))
+    t = p000.table1(df)
+    assert t.id == "table1" and t.rows == p000.TABLE1_MODELS
+    cells = dict(zip(t.frame["Network"], t.frame["ROAR"]))
+    assert cells["Ours (shallow)"].startswith("0.500 ±") and cells["VGG16"].startswith("0.200 ±")
+    assert cells["Deep CAMA"] == "—"
+    assert dict(zip(t.frame["Network"], t.frame["Random pixels (control)"]))["GBZ-CONV9"].startswith("0.050")
+    checks = {c.name: c for c in p000.roar_checks(df)}
+    assert [checks[k].holds for k in ("roar-causal-shallow-highest", "roar-shallow-above-deep", "roar-ig-above-random")
+            ] == [True, True, True]
+    lower = df.with_columns(pl.when((pl.col("model") == "GBY-CONV9") & (pl.col("attack") == "roar-ig"))
+                            .then(0.6).otherwise(pl.col("m.roar_degradation")).alias("m.roar_degradation"))
+    assert {c.name: c.holds for c in p000.roar_checks(lower)}["roar-causal-shallow-highest"] is False
+
+
+def test_roar_file_trains_exactly_the_robustness_models_and_removes_30_percent() -> None:
+    from robustsweep.config.spec import load_spec
+
+    def trials(file: str, scale: str) -> list[dict]:
+        return load_spec(Path(p000.__file__).parents[3] / "experiments" / file, scale=scale).expand()
+
+    for scale in ("ci", "paper"):
+        roar = trials("p000_cifar10_roar.yaml", scale)
+        key = lambda t: repr((t["model"], t["dataset"], t["train"], t["seed"]))  # noqa: E731
+        assert {key(t) for t in roar} == {key(t) for t in trials("p000_cifar10.yaml", scale)}
+        assert all(t["attacks"] == [{"name": "roar", "method": ["ig", "random"], "fraction": 0.3, "baseline": "zero",
+                                     "steps": 16 if scale == "ci" else 50}] for t in roar)
 
 
 def test_speed_file_trains_exactly_the_robustness_models() -> None:

@@ -42,8 +42,9 @@ def load_data(dataset_cfg: dict[str, Any], seed: int, root: str | None):
 
 
 def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | None,
-                log: Callable[[str], None]) -> tuple[torch.nn.Module, bool]:
-    """Build the model of ``cfg`` and train it, or load it from the content-addressed cache."""
+                log: Callable[[str], None], extra_key: dict[str, Any] | None = None) -> tuple[torch.nn.Module, bool]:
+    """Build the model of ``cfg`` and train it, or load it from the content-addressed cache. ``extra_key`` tells
+    apart models of the same config trained on other data (ROAR's removed images: ``{"roar": params}``)."""
     from robustsweep.models.cache import key_hash, load_or_train, set_default_cache_dir
     from robustsweep.ops.train import TrainConfig, fit, seed_everything
     from robustsweep.registry import MODELS
@@ -57,7 +58,7 @@ def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | 
                                                     **mcfg)
 
     set_default_cache_dir(cache_dir)  # fusion models cache their backbone there too (trained once per sweep)
-    key = {"model": cfg["model"], "dataset": cfg["dataset"], "seed": seed, "train": cfg["train"]}
+    key = {"model": cfg["model"], "dataset": cfg["dataset"], "seed": seed, "train": cfg["train"]} | (extra_key or {})
     # training checkpoint next to the cache entry: a killed/pre-empted trial continues training where it stopped
     ckpt = cache_dir / f"{key_hash(key)}.ckpt" if cache_dir else None
 
@@ -112,10 +113,12 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         x, y = x.to(device), y.to(device)
         detectors = _fit_detectors(cfg.get("detectors", []), model, data, device, cfg["eval"].get("n_fit", 2000))
         _register_attack_context(cfg, model, data, device, log)
-        rows = []
-        for m in evaluate(model, x, y, cfg["attacks"], detectors, rt.eval_batch_size, log,
-                          cfg["eval"].get("counterfactual")):
-            rows.append({**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached})
+        attacks, retrains = _split_retrain(cfg["attacks"])
+        metrics = list(evaluate(model, x, y, attacks, detectors, rt.eval_batch_size, log,
+                                cfg["eval"].get("counterfactual")))
+        if retrains:
+            metrics = _with_roar(metrics, retrains, cfg, model, data, x, y, device, cache, log, rt.eval_batch_size)
+        rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached} for m in metrics]
         # after the attacks: a stochastic model's evaluation draws stay those of a run without this metric
         val = _val_accuracy(model, data, len(x), int(cfg["seed"]), rt.eval_batch_size)
         for r in rows:
@@ -132,6 +135,37 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         r.update(prov, trial_time_s=time.time() - t0, finished_at=finished)
     write_trial(rows, rt.results, rt.sweep, cfg["trial_id"])
     return rows
+
+
+def _split_retrain(attacks: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(entries the evaluator attacks the trained model with, remove-and-retrain entries such as ``roar``)."""
+    if not attacks:
+        return [], []
+    from robustsweep.core.roar import is_retrain
+
+    return [a for a in attacks if not is_retrain(a)], [a for a in attacks if is_retrain(a)]
+
+
+def _with_roar(metrics: list[dict[str, Any]], retrains: list[dict[str, Any]], cfg: TrialConfig, model, data, x, y,
+               device, cache: Path, log, batch_size: int) -> list[dict[str, Any]]:
+    """The evaluator's rows plus one row per ROAR point (:mod:`robustsweep.core.roar`); the evaluator's clean-only
+    row (``attack = none``, when ROAR is all the trial runs) gives way to them, as every ROAR row carries the clean
+    accuracy too. ROAR retrains under a forked RNG, so what runs after it draws what it draws without ROAR."""
+    from robustsweep.core.roar import roar_rows
+
+    seed = int(cfg["seed"])
+    clean = metrics[0]["clean_accuracy"]
+
+    def retrain(removed, key: dict[str, Any]) -> torch.nn.Module:
+        return train_model(cfg, removed, device, cache, log, extra_key=key)[0]
+
+    out = [m for m in metrics if m.get("attack") != "none"]
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" \
+        else []
+    with torch.random.fork_rng(devices=devices):
+        for spec in retrains:
+            out.extend(roar_rows(spec, model, data, x, y, clean, retrain, seed, batch_size, log))
+    return out
 
 
 def _val_accuracy(model, data, n: int, seed: int, batch_size: int) -> dict[str, float]:

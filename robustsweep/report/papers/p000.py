@@ -7,9 +7,10 @@ What the paper prints and what we rebuild from the rows of its four experiment f
 - Fig. 4(a)/(d) (§4.2): accuracy vs ε under FGSM / PGD of the paper's model and its baselines on CIFAR-10, tabulated
   (``p000_cifar10.yaml``); Fig. 4(b)/(e) (§4.3) counterfactual proximity, Fig. 4(c)/(f) counterfactual speed
   (``p000_cifar10_speed.yaml``);
-- not Table 1 (ROAR: integrated gradients, remove 30 % of the pixels, retrain): ROAR is not implemented in
-  robustsweep, so the paper declares no such table (a table of only "—" cells would pass for a result); its numbers
-  are kept, commented, in ``experiments/reference/000.yaml`` for when it is.
+- Table 1 (§4.1 / §4.3, ROAR: integrated gradients, the 30 % most important pixels replaced by the training mean,
+  the model retrained from scratch, the accuracy drop) from ``p000_cifar10_roar.yaml``: the paper's "ROAR" column is
+  ``m.roar_degradation`` of the ``roar-ig`` rows; a random-pixel control (``roar-random``) stands beside it. The
+  Deep CAMA row stays "—": robustsweep builds no such model.
 
 Row labels are the paper's model names, derived from the trial config (not from the data set), so the same labels
 and the same reference file serve both scales: the ci stand-ins (small ``cnn`` backbone, digits / mnist5k) get the
@@ -18,6 +19,8 @@ label of the paper model they stand in for. Rule: ``vgg16``/``vgg19``/``cnn`` = 
 includes a dense layer (``...fc<k>``), "Ours (shallow)" on a convolutional tap (§4.1: shallow = convolutions only).
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import polars as pl
 
@@ -29,11 +32,16 @@ from robustsweep.report.papers import PaperContext, paper
 from robustsweep.report.tables import Table, pivot_table
 
 C10, SPEED, C100, TINY = "causal-cifar10", "causal-cifar10-speed", "causal-cifar100", "causal-tiny-imagenet"
+ROAR = "causal-cifar10-roar"
 OURS, OURS_DEEP = "Ours (shallow)", "Ours (deep)"
 #: the models of Fig. 4 in the order of the paper's legend / Table 1 (Deep CAMA is not reproduced, see NOTES)
 MODELS = ["VGG16", "DBX-FC1", "GBZ-CONV9", "GBY-CONV9", OURS_DEEP, OURS]
 BASELINES = MODELS[:4]
 SPEED_MODELS = ["VGG16", "GBZ-CONV9", OURS]  # §4.3 compares the shallow model with GBZ-CONV9 and VGG16 only
+DEEP_CAMA = "Deep CAMA"
+#: Table 1's rows in the paper's order; Deep CAMA is not built (its row stays "—", the caption says so)
+TABLE1_MODELS = ["VGG16", "DBX-FC1", DEEP_CAMA, "GBZ-CONV9", "GBY-CONV9", OURS_DEEP, OURS]
+ROAR_METHODS = {"roar-ig": "ROAR", "roar-random": "Random pixels (control)"}
 EPS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2]  # p000_cifar10.yaml's grid (both scales)
 SPEED_EPS = [0.02, 0.05, 0.1, 0.2]  # p000_cifar10_speed.yaml's grid (both scales)
 ATTACKS = {"fgsm": "FGSM", "pgd": "PGD"}
@@ -45,13 +53,13 @@ TABLE2 = {
     (TINY, "shallow"): "Tiny-ImageNet / Shallow (14 CONV)", (TINY, "deep"): "Tiny-ImageNet / Deep (16 CONV+2 Dense)",
 }
 NOTES = (
-    "Not reproduced: Table 1 (ROAR: integrated-gradients attribution, 30 % of the pixels replaced by the data mean, "
-    "retraining) is not implemented in robustsweep, so it is not part of this report; the Deep CAMA baseline (a causal generative "
-    "classifier on raw images, no backbone features) has no model here; the CIFAR-100 robustness curves (Fig. 5) are "
+    "Not reproduced: the Deep CAMA baseline (a causal generative classifier on raw images, no backbone features) has "
+    "no model here, so its Table 1 row is empty; the CIFAR-100 robustness curves (Fig. 5) are "
     "not run (Table 2's CIFAR-100 rows are). The VGG backbones are trained from scratch (the paper's are "
     "'pre-trained'). At ci scale the small `cnn` on 8x8 digits stands in for VGG16 on CIFAR-10 and on mnist5k for "
     "CIFAR-100 / Tiny-ImageNet (shallow tap = a pooled conv block, deep tap = conv2+fc1), with PGD 10 x 0.03 instead "
-    "of 30 x 0.01 and counterfactual speed capped at 10 iterations instead of 30 (see the experiment files)."
+    "of 30 x 0.01, counterfactual speed capped at 10 iterations instead of 30, and ROAR with 16 integrated-gradients "
+    "points instead of 50 on the whole digits test split (see the experiment files)."
 )
 
 
@@ -64,7 +72,8 @@ def _depth_role() -> pl.Expr:
 def label_models(df: pl.DataFrame) -> pl.DataFrame:
     """Add ``model`` (the paper's name of the model a trial stands for; module docstring) and ``depth``."""
     df = ensure_columns(df, dict.fromkeys(["cfg.model.name", "cfg.model.head", "cfg.model.feature_depth"], pl.String)
-                        | dict.fromkeys(["m.min_perturbation", "m.cf_speed", "m.cf_reached"], pl.Float64))
+                        | dict.fromkeys(["m.min_perturbation", "m.cf_speed", "m.cf_reached", "m.roar_degradation"],
+                                      pl.Float64))
     name, head = pl.col("cfg.model.name"), pl.col("cfg.model.head").str.to_uppercase()
     deep = _depth_role() == "deep"
     model = (pl.when(name.is_in(["vgg16", "vgg19", "cnn"])).then(pl.lit("VGG16"))
@@ -106,15 +115,21 @@ def table2(ctx: PaperContext) -> Table:
                                "dense) backbone tap; mean ± std over seeds.")
 
 
+def _eps_pivot(rows: pl.DataFrame, methods: dict[str, str], eps: list[float], metric: str, row_order: list[str],
+               *, id: str, title: str, caption: str, digits: int = 3) -> Table:  # noqa: A002
+    """Model x (method, ε) pivot of ``metric``, columns "<method label> ε=<ε>": Fig. 4's curves as numbers."""
+    order = [_eps_key(a, e) for a in methods for e in eps]
+    labels = {_eps_key(a, e): f"{lab} ε={e:g}" for a, lab in methods.items() for e in eps}
+    return pivot_table(rows, row_key="model", col_key=_eps_col(), metric=metric, row_order=row_order,
+                       col_order=order, col_labels=labels, filter=pl.col("attack").is_in(list(methods)), id=id,
+                       row_header="Model", digits=digits, title=title, caption=caption)
+
+
 def robustness_table(rows: pl.DataFrame) -> Table:
     """Fig. 4(a)/(d) as numbers: accuracy under FGSM / PGD at every ε of the grid, per model."""
-    order = [_eps_key(a, e) for a in ATTACKS for e in EPS]
-    labels = {_eps_key(a, e): f"{lab} ε={e:g}" for a, lab in ATTACKS.items() for e in EPS}
-    return pivot_table(rows, row_key="model", col_key=_eps_col(), metric="adv_accuracy", row_order=MODELS,
-                       col_order=order, col_labels=labels, filter=pl.col("attack").is_in(list(ATTACKS)),
-                       id="fig-robustness", row_header="Model",
-                       title="Fig. 4(a)/(d): accuracy under white-box FGSM / PGD (l-inf) vs ε, CIFAR-10",
-                       caption="ε = 0 is the clean accuracy. PGD: 30 steps of 0.01 (paper scale), 10 of 0.03 (ci).")
+    return _eps_pivot(rows, ATTACKS, EPS, "adv_accuracy", MODELS, id="fig-robustness",
+                      title="Fig. 4(a)/(d): accuracy under white-box FGSM / PGD (l-inf) vs ε, CIFAR-10",
+                      caption="ε = 0 is the clean accuracy. PGD: 30 steps of 0.01 (paper scale), 10 of 0.03 (ci).")
 
 
 def proximity_table(rows: pl.DataFrame) -> Table:
@@ -134,14 +149,25 @@ def proximity_table(rows: pl.DataFrame) -> Table:
 
 def speed_table(rows: pl.DataFrame) -> Table:
     """Fig. 4(c)/(f) as numbers: fewest I-FGSM / PGD iterations that bring accuracy below 0.4, per ε."""
-    order = [_eps_key(a, e) for a in CF_METHODS for e in SPEED_EPS]
-    labels = {_eps_key(a, e): f"{lab} ε={e:g}" for a, lab in CF_METHODS.items() for e in SPEED_EPS}
-    return pivot_table(rows, row_key="model", col_key=_eps_col(), metric="value", row_order=SPEED_MODELS,
-                       col_order=order, col_labels=labels, filter=pl.col("attack").is_in(list(CF_METHODS)),
-                       id="fig-speed", row_header="Model", digits=1,
-                       title="Fig. 4(c)/(f): counterfactual speed (iterations to accuracy < 0.4), CIFAR-10",
-                       caption="Iterations of I-FGSM / PGD until accuracy < 0.4; the cap (30 at paper scale, 10 "
-                               "at ci) when never reached. More iterations = slower counterfactuals = better.")
+    return _eps_pivot(rows, CF_METHODS, SPEED_EPS, "value", SPEED_MODELS, id="fig-speed", digits=1,
+                      title="Fig. 4(c)/(f): counterfactual speed (iterations to accuracy < 0.4), CIFAR-10",
+                      caption="Iterations of I-FGSM / PGD until accuracy < 0.4; the cap (30 at paper scale, 10 "
+                              "at ci) when never reached. More iterations = slower counterfactuals = better.")
+
+
+def table1(rows: pl.DataFrame) -> Table:
+    """Table 1: ROAR = clean accuracy - accuracy after removing the 30 % most IG-attributed pixels and retraining;
+    beside it the same drop for 30 % random pixels (the control of Hooker et al.; the paper prints none)."""
+    return pivot_table(rows, row_key="model", col_key="attack", metric="m.roar_degradation", row_order=TABLE1_MODELS,
+                       col_order=list(ROAR_METHODS), col_labels=ROAR_METHODS,
+                       filter=pl.col("attack").is_in(list(ROAR_METHODS)), id="table1", row_header="Network",
+                       title="Table 1: ROAR (accuracy degradation after remove-and-retrain), CIFAR-10",
+                       caption="Clean accuracy minus the accuracy of a model retrained from scratch on images whose "
+                               "30 % most important pixels (integrated gradients of the predicted class's logit, "
+                               "eq. 2 with fixed samples for the generative models) are replaced by the training "
+                               "mean; higher = better interpretability (§4.3). Control: 30 % random pixels. "
+                               "Deep CAMA is not built in robustsweep: its row is empty. Integrated gradients: 50 "
+                               "points (paper scale), 16 (ci).")
 
 
 # ------------------------------------------------------------------------------------------------------ checks
@@ -149,17 +175,24 @@ def _at(model: str, attack: str, eps: float) -> pl.Expr:
     return (pl.col("model") == model) & (pl.col("attack") == attack) & ((pl.col("eps") - eps).abs() < 1e-9)
 
 
-def beats_all(rows: pl.DataFrame, metric: str, who: str, others: list[str], attack: str, eps: float, *,
-              name: str, claim: str) -> CheckResult:
-    """Does ``who`` have a larger seed-mean ``metric`` than every model in ``others`` at (attack, ε)?"""
-    mine, n = seed_mean(rows, _at(who, attack, eps), metric)
-    theirs = {o: seed_mean(rows, _at(o, attack, eps), metric)[0] for o in others}
+def _beats_all(rows: pl.DataFrame, metric: str, who: str, others: list[str], at: Callable[[str], pl.Expr],
+               where: str, *, name: str, claim: str) -> CheckResult:
+    """Does ``who`` have a larger seed-mean ``metric`` than every model in ``others``, rows selected by ``at``?"""
+    mine, n = seed_mean(rows, at(who), metric)
+    theirs = {o: seed_mean(rows, at(o), metric)[0] for o in others}
     got = {o: v for o, v in theirs.items() if v is not None}
-    observed = (f"{metric} at {attack} eps={eps:g}: {who} " + ("no rows" if mine is None else f"{mine:.3f} (n={n})")
+    observed = (f"{metric} at {where}: {who} " + ("no rows" if mine is None else f"{mine:.3f} (n={n})")
                 + " vs " + ", ".join(f"{o} {v:.3f}" if v is not None else f"{o} no rows" for o, v in theirs.items()))
     if mine is None or len(got) < len(others):
         return CheckResult(name, claim, None, observed)
     return CheckResult(name, claim, all(mine > v for v in got.values()), observed)
+
+
+def beats_all(rows: pl.DataFrame, metric: str, who: str, others: list[str], attack: str, eps: float, *,
+              name: str, claim: str) -> CheckResult:
+    """Does ``who`` have a larger seed-mean ``metric`` than every model in ``others`` at (attack, ε)?"""
+    return _beats_all(rows, metric, who, others, lambda m: _at(m, attack, eps), f"{attack} eps={eps:g}", name=name,
+                      claim=claim)
 
 
 def robustness_checks(rows: pl.DataFrame) -> list[CheckResult]:
@@ -194,6 +227,28 @@ def robustness_checks(rows: pl.DataFrame) -> list[CheckResult]:
         compare_means(rows, _at("GBZ-CONV9", "pgd", 0.1), _at("VGG16", "pgd", 0.1), "adv_accuracy", ">",
                       label_a="GBZ-CONV9", label_b="VGG16", at="PGD eps=0.1", name="gbz-beats-vgg16-pgd",
                       claim="§4.2: the generative fusion baseline GBZ-CONV9 is more robust than VGG16 (PGD 0.1)"),
+    ]
+
+
+def _roar(model: str, method: str = "roar-ig") -> pl.Expr:
+    return (pl.col("model") == model) & (pl.col("attack") == method)
+
+
+def roar_checks(rows: pl.DataFrame) -> list[CheckResult]:
+    """§4.3 / Table 1 on the ROAR rows: the shallow causal model has the highest ROAR, above the deep one; and (our
+    sanity check of the attribution, not a claim of the paper) IG-chosen pixels hurt it more than random ones."""
+    built = [m for m in TABLE1_MODELS if m not in (OURS, DEEP_CAMA)]
+    return [
+        _beats_all(rows, "m.roar_degradation", OURS, built, _roar, "ROAR (IG, 30 %)", name="roar-causal-shallow-highest",
+                   claim="§4.3 / Table 1: the causal shallow model has the highest ROAR (accuracy degradation) of all "
+                         "compared networks (Deep CAMA not built)"),
+        compare_means(rows, _roar(OURS), _roar(OURS_DEEP), "m.roar_degradation", ">", label_a=OURS,
+                      label_b=OURS_DEEP, at="ROAR (IG, 30 %)", name="roar-shallow-above-deep",
+                      claim="Table 1 / §4.4: the shallow causal model has a higher ROAR than the deep one"),
+        compare_means(rows, _roar(OURS), _roar(OURS, "roar-random"), "m.roar_degradation", ">", label_a="IG pixels",
+                      label_b="random pixels", at=OURS, name="roar-ig-above-random",
+                      claim="(ours, not the paper's) removing the IG-chosen pixels degrades the causal shallow model "
+                            "more than removing as many random pixels"),
     ]
 
 
@@ -252,8 +307,10 @@ def _curves(ctx: PaperContext, rows: pl.DataFrame, attacks: dict[str, str], metr
 @paper("000", name="causal",
        title="Discriminative features + causal VAE generative classifier (CIFAR-10/100, Tiny-ImageNet)",
        source="000_b63b7ea3852f6848.txt",
-       experiments=["p000_cifar10.yaml", "p000_cifar10_speed.yaml", "p000_cifar100.yaml", "p000_tiny_imagenet.yaml"],
-       tables={"table2": "Table 2: ablation on the depth of the discriminative features",
+       experiments=["p000_cifar10.yaml", "p000_cifar10_speed.yaml", "p000_cifar10_roar.yaml", "p000_cifar100.yaml",
+                    "p000_tiny_imagenet.yaml"],
+       tables={"table1": "Table 1: ROAR (remove and retrain), CIFAR-10",
+               "table2": "Table 2: ablation on the depth of the discriminative features",
                "fig-robustness": "Fig. 4(a)/(d): accuracy vs eps under FGSM / PGD, CIFAR-10",
                "fig-proximity": "Fig. 4(b)/(e): counterfactual proximity, CIFAR-10",
                "fig-speed": "Fig. 4(c)/(f): counterfactual speed (I-FGSM / PGD), CIFAR-10"},
@@ -265,7 +322,13 @@ def build(ctx: PaperContext) -> list[Section]:
     """The paper's tables, Fig. 4's curves and its claims (module docstring)."""
     c10 = label_models(ctx.rows(C10))
     speed = label_models(ctx.rows(SPEED))
+    roar = label_models(ctx.rows(ROAR))
     return [
+        Section("Table 1: ROAR (§4.1, §4.3)", tables=[table1(roar)], checks=roar_checks(roar),
+                text="Integrated gradients (captum) of each model's predicted-class logit, the 30 % most important "
+                     "pixels of every training and test image replaced by the training mean, the model retrained "
+                     "from scratch with its own settings (p000_cifar10_roar.yaml); the table gives clean minus "
+                     "retrained accuracy."),
         Section("Table 2: feature-depth ablation (§4.4)", tables=[table2(ctx)], checks=table2_checks(ctx),
                 text="Clean accuracy of the causal model with a shallow (convolutional) and a deep (convolutional + "
                      "dense) backbone tap. CIFAR-10 rows come from p000_cifar10.yaml, CIFAR-100 and Tiny-ImageNet "
