@@ -38,8 +38,10 @@ from robustsweep.models.draws import shared_draws
 from robustsweep.registry import ATTACKS
 
 METHODS = ("ig", "random")
-#: images attributed per captum call (memory knob: the call holds steps x this many inputs' activations)
-ATTR_BATCH = 64
+#: inputs (images x IG points) per captum call: the call keeps the activations of all of them for one backward
+#: pass, so the images per call are ATTR_INPUTS // steps (memory knob; a causal head on VGG features holds
+#: K x C decoder outputs of image + feature size per input)
+ATTR_INPUTS = 512
 
 
 @contextlib.contextmanager
@@ -86,8 +88,10 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, baseline: torch.Tens
 
 
 def attribute(model: nn.Module, x: torch.Tensor, baseline: torch.Tensor | None = None, *, steps: int = 16,
-              seed: int = 0, batch_size: int = ATTR_BATCH) -> torch.Tensor:
-    """:func:`integrated_gradients` over ``x`` in batches of ``batch_size`` images (same seed in every batch)."""
+              seed: int = 0, batch_size: int | None = None) -> torch.Tensor:
+    """:func:`integrated_gradients` over ``x`` in batches of ``batch_size`` images (default ATTR_INPUTS // steps;
+    the same seed in every batch)."""
+    batch_size = batch_size or max(1, ATTR_INPUTS // int(steps))
     return torch.cat([integrated_gradients(model, xb, baseline, steps=steps, seed=seed)[0]
                       for xb in x.split(batch_size)])
 
@@ -127,7 +131,7 @@ def remove(x: torch.Tensor, mask: torch.Tensor, fill: torch.Tensor) -> torch.Ten
 
 def roar_inputs(model: nn.Module, x: torch.Tensor, fill: torch.Tensor, *, method: str = "ig", fraction: float = 0.3,
                 steps: int = 16, baseline: str = "zero", seed: int = 0,
-                batch_size: int = ATTR_BATCH) -> torch.Tensor:
+                batch_size: int | None = None) -> torch.Tensor:
     """``x`` with ⌈fraction · P⌉ pixels per image replaced by ``fill``: the most IG-attributed ones of ``model``
     (``method="ig"``) or random ones (``"random"``, the control)."""
     if method not in METHODS:
