@@ -19,7 +19,10 @@ Model interface (duck-typed, so it works on ``robustsweep.models.gmm_vae`` and o
 the model's own definitions.
 
 The result is a plain input batch: success (classified as the target *and* accepted by both thresholds) is
-measured by the evaluator with the model and the ``gmmvae-tau`` detector.
+measured by the evaluator (:mod:`robustsweep.core.evaluate`), which reads the registry's ``goal`` ("target":
+eq. 10, a perturbation of x aimed at a target class; "fooling": eq. 11, an image from noise, x gives only the
+shape) and recomputes each input's target and noise start with :func:`attack_targets` / :func:`noise_start` on the
+same batches the attack ran on, so the metrics and the attack cannot disagree about them.
 """
 from __future__ import annotations
 
@@ -82,6 +85,17 @@ class GmmVaeView:
         return torch.cdist(self.encode(x), self.means.to(x.device)).argmin(1)
 
 
+def attack_targets(y: torch.Tensor, num_classes: int, target: Target = "next", seed: int = 0) -> torch.Tensor:
+    """The target class of every input of one attack batch (what both attacks optimise towards)."""
+    return choose_targets(y, num_classes, target, seed)
+
+
+def noise_start(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Eq. 11's uniform-noise start for one batch shaped like ``x`` (seeded per batch, on x's device)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(x.shape, generator=g).to(device=x.device, dtype=x.dtype)
+
+
 def _threshold_terms(view: GmmVaeView, x: torch.Tensor, t: torch.Tensor, a: float, b: float) -> torch.Tensor:
     rec = view.recon_error(x).clamp_min(0) / view.tau_dec
     lat = view.latent_distance(x, t).clamp_min(0) / view.tau_enc
@@ -102,7 +116,7 @@ def _optimise(loss_fn, init: torch.Tensor, steps: int, lr: float, project) -> to
     return p.detach()
 
 
-@ATTACKS.register("gmmvae-whitebox", norm="linf", budget="eps", threat="white-box", needs="gmmvae")
+@ATTACKS.register("gmmvae-whitebox", norm="linf", budget="eps", threat="white-box", needs="gmmvae", goal="target")
 def gmmvae_whitebox(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -122,7 +136,7 @@ def gmmvae_whitebox(
     """
     view = GmmVaeView(model)
     x = x.detach()
-    t = choose_targets(y, len(view.means), target, seed)
+    t = attack_targets(y, len(view.means), target, seed)
 
     def loss(eta: torch.Tensor) -> torch.Tensor:
         xa = (x + eta).clamp(0, 1)
@@ -137,7 +151,7 @@ def gmmvae_whitebox(
     return (x + eta).clamp(0, 1)
 
 
-@ATTACKS.register("gmmvae-fooling", norm=None, threat="white-box", needs="gmmvae")
+@ATTACKS.register("gmmvae-fooling", norm=None, threat="white-box", needs="gmmvae", goal="fooling")
 def gmmvae_fooling(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -151,11 +165,10 @@ def gmmvae_fooling(
 ) -> torch.Tensor:
     """Paper 003 eq. 11: fooling samples optimised from uniform noise towards class t (x gives only the shape).
 
-    One fooling image per input; its target is derived from y (default (y+1) mod C, so "success" in the
-    evaluator's untargeted sense, pred != y, includes every fooling image that reaches its target).
+    One fooling image per input; its target is derived from y (default (y+1) mod C); the evaluator counts a
+    success when the image is classified as that target and accepted by both thresholds.
     """
     view = GmmVaeView(model)
-    t = choose_targets(y, len(view.means), target, seed)
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.rand(x.shape, generator=g).to(device=x.device, dtype=x.dtype)
+    t = attack_targets(y, len(view.means), target, seed)
+    noise = noise_start(x, seed)
     return _optimise(lambda xf: _threshold_terms(view, xf, t, a, b), noise, steps, lr, lambda p: p.clamp(0, 1))

@@ -6,6 +6,13 @@ thresholds (``model.tau_enc`` / ``model.tau_dec``) are used, so the detector is 
 rejection option; with ``use_model_thresholds=False`` (or a model without them) both are re-fitted as the
 ``quantile`` of the clean fit data's distances. ``score`` = max(m/τ_enc, rec/τ_dec) (for ``which="both"``), so
 score > 1 is rejection and ROC curves sweep a common scale factor on both thresholds.
+
+``reclassify=True`` opts into eq. 9 (paper 003, Table 2): the evaluator
+(:func:`robustsweep.core.evaluate.evaluate`) hands the inputs this detector rejected to :meth:`TauDetector.reclassify`,
+which runs the model's ``GMMVAE.reclassify`` (z optimised from every class mean, best reconstruction wins) in
+batches, and records how many of them get their true label back (``det.<label>.reclass_*`` columns).
+``reclassify_attacks`` limits that to some attacks (eq. 9 is an optimisation per rejected input: Table 2 needs it
+for FGSM only); the steps / rate are the optimiser's.
 """
 from __future__ import annotations
 
@@ -21,10 +28,17 @@ from robustsweep.registry import DETECTORS
 class TauDetector:
     threshold = 1.0
 
-    def __init__(self, which: str = "both", use_model_thresholds: bool = True, quantile: float = 0.9973):
+    def __init__(self, which: str = "both", use_model_thresholds: bool = True, quantile: float = 0.9973,
+                 reclassify: bool = False, reclassify_attacks: list[str] | None = None, reclassify_steps: int = 200,
+                 reclassify_lr: float = 0.05, reclassify_batch: int = 256):
         if which not in ("both", "enc", "dec"):
             raise ValueError(f"which must be 'both', 'enc' or 'dec', got {which!r}")
+        if reclassify_steps < 1 or reclassify_lr <= 0 or reclassify_batch < 1:
+            raise ValueError(f"reclassify_steps and reclassify_batch must be >= 1 and reclassify_lr > 0, got "
+                             f"{reclassify_steps}, {reclassify_batch}, {reclassify_lr}")
         self.which, self.use_model, self.quantile = which, use_model_thresholds, quantile
+        self.reclassify_on, self.reclassify_attacks = reclassify, reclassify_attacks
+        self.reclassify_steps, self.reclassify_lr, self.reclassify_batch = reclassify_steps, reclassify_lr, reclassify_batch
         self.tau_enc: float | None = None
         self.tau_dec: float | None = None
         self.calibration_scores: torch.Tensor | None = None  # `score` of the clean fit data (set by fit)
@@ -70,6 +84,24 @@ class TauDetector:
     def reject(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return self.score(model, x) > self.threshold
 
+    def reclassifies(self, attack: str) -> bool:
+        """Whether the evaluator should reclassify (eq. 9) this detector's rejections of ``attack``'s adversarials."""
+        return self.reclassify_on and (self.reclassify_attacks is None or attack in self.reclassify_attacks)
+
+    def reclassify(self, model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 9 on ``x`` (the rejected inputs): (label, rejected again as a fooling sample) per input, from the
+        model's ``reclassify`` in batches of ``reclassify_batch`` inputs (each batch optimises classes x inputs
+        latent codes at once). Not rejecting again is the paper's choice for Table 2 ("one can choose not to
+        reject samples during reclassification"); the flag is returned so both readings can be reported."""
+        if not hasattr(model, "reclassify"):
+            raise NotApplicable(f"gmmvae-tau reclassify: {type(model).__name__} has no reclassify (eq. 9)")
+        dev = model_device(model)
+        if len(x) == 0:
+            return torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.bool)
+        out = [model.reclassify(x[i:i + self.reclassify_batch].to(dev), steps=self.reclassify_steps,
+                                lr=self.reclassify_lr, reject_fooling=True) for i in range(0, len(x), self.reclassify_batch)]
+        return torch.cat([o[0].cpu() for o in out]), torch.cat([o[1].cpu() for o in out])
+
     def evasion(self, model: torch.nn.Module, x: torch.Tensor, form: str = "hinge",
                 logits: torch.Tensor | None = None) -> torch.Tensor:
         """Differentiable evasion term (:mod:`robustsweep.attacks.adaptive`): :meth:`score` recomputed with
@@ -87,6 +119,13 @@ class TauDetector:
 
 
 @DETECTORS.register("gmmvae-tau", calibration="train", needs="gmmvae")
-def gmmvae_tau(which: str = "both", use_model_thresholds: bool = True, quantile: float = 0.9973) -> TauDetector:
-    """GMM-VAE rejection (paper 003): latent Mahalanobis distance > tau_enc or reconstruction error > tau_dec."""
-    return TauDetector(which, use_model_thresholds, quantile)
+def gmmvae_tau(which: str = "both", use_model_thresholds: bool = True, quantile: float = 0.9973,
+               reclassify: bool = False, reclassify_attacks: list[str] | None = None, reclassify_steps: int = 200,
+               reclassify_lr: float = 0.05, reclassify_batch: int = 256) -> TauDetector:
+    """GMM-VAE rejection (paper 003): latent Mahalanobis distance > tau_enc or reconstruction error > tau_dec.
+
+    reclassify: also reclassify the rejected inputs by eq. 9 (Table 2) for the attacks in ``reclassify_attacks``
+    (None = every attack; names or labels as in the rows' ``attack`` column) and for the rejected clean inputs;
+    reclassify_steps / reclassify_lr: Adam on z; reclassify_batch: inputs per eq. 9 batch (memory knob)."""
+    return TauDetector(which, use_model_thresholds, quantile, reclassify, reclassify_attacks, reclassify_steps,
+                       reclassify_lr, reclassify_batch)

@@ -13,6 +13,12 @@
   squared Mahalanobis distance of f(x) to the predicted class's mean, under the second moment of that class's
   training encodings about that mean (shrunk towards a scaled identity); tau_dec = mean + 3 std of the training reconstruction errors
   ||x - g(f(x))||_2 (the "corresponding value" for the decoder). Both are buffers, so they are cached.
+- ``learn_entropy`` (Fig. 5's variant): a second head predicts a diagonal log-variance, so H(Q(z|x)) is learned;
+  the latent term becomes the single-sample estimate of cross-entropy minus entropy, alpha ||z - mu_y||^2 -
+  1/2 sum log sigma^2 (labelled; unlabelled: -log sum_c exp(-alpha ||z - mu_c||^2) - 1/2 sum log sigma^2), the
+  KL of the fixed-entropy loss with the entropy term no longer constant. Classification and both thresholds are
+  unchanged (on the encoder mean). Why: the paper finds detection collapses because reconstructions blur and
+  tau_dec grows.
 - Reclassification (eq. 9): z* = argmin_z ||g(z) - x||^2 by Adam from every class mean at once; label = nearest
   mean of the best z*; optionally rejected again when z* or its reconstruction exceeds the thresholds.
 
@@ -37,7 +43,7 @@ class GMMVAE(nn.Module):
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, dim_z: int | None = None,
                  hidden: int = 256, arch: str = "conv", alpha: float = 1.0, noise_var: float = 1 / 3000,
                  labels_per_class: int | None = None, coverage: float = 0.9973, tau_dec_k: float = 3.0,
-                 cov_shrink: float = 0.1):
+                 cov_shrink: float = 0.1, learn_entropy: bool = False):
         super().__init__()
         dim_z = num_classes if dim_z is None else dim_z
         if dim_z < num_classes:
@@ -51,6 +57,9 @@ class GMMVAE(nn.Module):
         self.coverage, self.tau_dec_k, self.cov_shrink = coverage, tau_dec_k, cov_shrink
         self.enc = nn.Sequential(XEncoder(self.input_shape, hidden, arch, layers=2), nn.Linear(hidden, dim_z))
         self.dec = Decoder(dim_z, self.input_shape, hidden, arch, layers=2)
+        self.learn_entropy = learn_entropy
+        # only the variable-entropy variant has the log-variance head (the fixed model's state dict is unchanged)
+        self.logvar = nn.Linear(hidden, dim_z) if learn_entropy else None
         self.register_buffer("class_means", torch.eye(num_classes, dim_z))
         self.register_buffer("class_precision", torch.eye(dim_z).repeat(num_classes, 1, 1))
         self.register_buffer("_tau_enc", torch.tensor(float("nan")))
@@ -137,14 +146,20 @@ class GMMVAE(nn.Module):
     # ---- training ----
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Eq. 7 for labelled rows, the mixture-prior eq. 3 for rows with y < 0 (unlabelled); mean over the batch."""
-        mu = self.encode_mean(x)
-        z = mu + math.sqrt(self.noise_var) * torch.randn_like(mu)
+        if self.logvar is None:
+            mu = self.encode_mean(x)
+            z = mu + math.sqrt(self.noise_var) * torch.randn_like(mu)
+            d2, neg_entropy = self._sqdist(mu), 0.0  # (N, C); the entropy is a constant
+        else:
+            h = self.enc[0](x)
+            mu, logvar = self.enc[1](h), self.logvar(h).clamp(-12.0, 4.0)
+            z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+            d2, neg_entropy = self._sqdist(z), -0.5 * logvar.sum(1)  # single-sample cross-entropy, minus H
         rec = (x - self.decode(z)).flatten(1).pow(2).sum(1)
-        d2 = self._sqdist(mu)  # (N, C)
         labelled = y >= 0
         lat_l = d2.gather(1, y.clamp_min(0).unsqueeze(1)).squeeze(1) * self.alpha
         lat_u = -torch.logsumexp(-self.alpha * d2, dim=1)
-        per = rec + torch.where(labelled, lat_l, lat_u)
+        per = rec + torch.where(labelled, lat_l, lat_u) + neg_entropy
         if labelled.all() or not labelled.any():
             return per.mean()
         # semi-supervised: the few labelled rows of a batch weigh as much as the many unlabelled ones, else the
@@ -211,6 +226,7 @@ def gmmvae(
     labels_per_class: int | None = None,
     coverage: float = 0.9973,
     tau_dec_k: float = 3.0,
+    learn_entropy: bool = False,
 ) -> GMMVAE:
     """GMM-prior VAE selective classifier (paper 003): eq. 7 loss, nearest-mean class, tau_enc/tau_dec reject option.
 
