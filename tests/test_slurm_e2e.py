@@ -77,7 +77,7 @@ def rs(env: dict[str, str], *args: str, timeout: float = JOB_TIMEOUT_S,
     return res
 
 
-def tiny_spec(tmp_path: Path, name: str, epochs: list[int]) -> Path:
+def tiny_spec(tmp_path: Path, name: str, epochs: list[int], max_retries: int | None = None) -> Path:
     """One trial per entry of ``epochs`` (1 epoch: ~1 s warm; 250 epochs of a 256-unit MLP: ~15-30 s on one core,
     long enough that a cancel / kill / pre-emption always lands mid-run even on an idle machine).
 
@@ -87,7 +87,7 @@ def tiny_spec(tmp_path: Path, name: str, epochs: list[int]) -> Path:
     doc = {"name": name, "dataset": {"name": "digits"}, "model": {"name": "mlp", "hidden": 256},
            "train": {"epochs": 1, "batch_size": 64}, "eval": {"n_eval": 30},
            "attacks": [{"name": "fgsm", "eps": [0.1]}], "search": {"train.epochs": {"grid": epochs}},
-           "resources": {"cpus_per_trial": 1}}
+           "resources": {"cpus_per_trial": 1} | ({} if max_retries is None else {"max_retries": max_retries})}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -204,8 +204,10 @@ def test_scancel_then_resume_runs_each_trial_exactly_once(slurm_env, tmp_path):
 
 
 def test_sigkilled_trial_is_recorded_failed_and_resume_completes_it(slurm_env, tmp_path):
+    """With retries off (``resources.max_retries: 0``; by default Tune would retry the killed trial itself, see
+    tests/test_multinode.py) a killed trial is recorded failed at once and ``resume`` completes it."""
     results, sweep = tmp_path / "results", "killed"
-    spec = tiny_spec(tmp_path, sweep, [250, 1])
+    spec = tiny_spec(tmp_path, sweep, [250, 1], max_retries=0)
     rs(slurm_env, "submit", str(spec), "--results", str(results), "--time", "15", "--cpus-per-node", "2",
        "--max-concurrent", "1")
     (rec,) = records(results / sweep)
