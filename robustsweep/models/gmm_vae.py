@@ -232,7 +232,8 @@ def gmmvae(
 
     dim_z: latent size (default = number of classes; larger pads the one-hot means with zeros), alpha: eq. 7
     trade-off, noise_var: fixed encoder variance (1/3000 on MNIST), labels_per_class: semi-supervised (None = all
-    labels), coverage: chi-square level of tau_enc (0.9973 = 3 sigma), tau_dec_k: tau_dec = mean + k std.
+    labels), coverage: chi-square level of tau_enc (0.9973 = 3 sigma), tau_dec_k: tau_dec = mean + k std,
+    learn_entropy: Fig. 5's variant with a learned (diagonal) encoder variance instead of the fixed noise_var.
     """
     return GMMVAE(input_shape, num_classes, dim_z, hidden, arch, alpha, noise_var, labels_per_class, coverage,
-                  tau_dec_k)
+                  tau_dec_k, learn_entropy=learn_entropy)
