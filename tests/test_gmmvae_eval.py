@@ -70,8 +70,10 @@ def _rates(model, x_adv, t, pool):
 def test_whitebox_and_fooling_rows_score_the_target_and_the_reject_option(setup):
     model, x, y, dets = setup
     bs, kw = 25, {"target": "random", "steps": 15, "lr": 0.05, "seed": 3}  # 3 attack batches: targets per batch
+    log: list[str] = []
     wb, fo = evaluate(model, x, y, [{"name": "gmmvae-whitebox", **kw}, {"name": "gmmvae-fooling", **kw}], dets,
-                      batch_size=bs)
+                      batch_size=bs, progress=log.append)
+    assert len(log) == 2 and "target and accepted" in log[1]  # a fooling row has no adv_accuracy to print
     with torch.no_grad():
         correct = model.predict_with_reject(x)[0] == y
     t = torch.cat([choose_targets(y[i:i + bs], 10, "random", 3) for i in range(0, N, bs)])

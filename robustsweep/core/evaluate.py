@@ -147,7 +147,10 @@ def evaluate(
                     row.update(_reclass_columns(dname, det, model, x_adv, y, correct, success))
             if progress:
                 shown = "" if key is None else f" {key}={v}"
-                progress(f"{name}{shown}: adv_accuracy {row['adv_accuracy']:.3f} ({attack_time:.1f}s)")
+                m_key, m_name = ("m.target_success", "success (target and accepted)") if goal else \
+                    ("adv_accuracy", "adv_accuracy")  # a fooling image has no clean label, so no adv_accuracy
+                what = f"{m_name} " + ("n/a" if row[m_key] is None else f"{row[m_key]:.3f}")
+                progress(f"{name}{shown}: {what} ({attack_time:.1f}s)")
             rows.append(row)
         if key == "eps" and len(values) > 1:
             mmp = mean_minimum_perturbation(values, torch.stack(successes), mask=correct)
