@@ -29,7 +29,7 @@ def spec(**over):
     [
         (spec(trian={"epochs": 2}), "trian: unknown key; allowed: attacks, dataset"),
         (spec(train={"epochs": "ten"}), "train.epochs"),
-        (spec(train={"epohcs": 2}), "train.epohcs: unknown key; allowed: batch_size, epochs, lr, weight_decay"),
+        (spec(train={"epohcs": 2}), "train.epohcs: unknown key; allowed: adversarial, batch_size, epochs, lr, weight_decay"),
         (spec(model={"name": "gfzz"}), "model.name: unknown model 'gfzz'; allowed: "),
         (spec(model={"name": "mlp", "dimz": 3}), "model.dimz: not a parameter of model 'mlp'; allowed: hidden, layers"),
         (spec(model={"name": "mlp", "hidden": "wide"}), "model.hidden"),
