@@ -60,6 +60,9 @@ class GMMVAE(nn.Module):
         self.learn_entropy = learn_entropy
         # only the variable-entropy variant has the log-variance head (the fixed model's state dict is unchanged)
         self.logvar = nn.Linear(hidden, dim_z) if learn_entropy else None
+        if self.logvar is not None:  # start at the fixed model's entropy ("keeping all other parameters same")
+            nn.init.zeros_(self.logvar.weight)
+            nn.init.constant_(self.logvar.bias, math.log(noise_var))
         self.register_buffer("class_means", torch.eye(num_classes, dim_z))
         self.register_buffer("class_precision", torch.eye(dim_z).repeat(num_classes, 1, 1))
         self.register_buffer("_tau_enc", torch.tensor(float("nan")))
