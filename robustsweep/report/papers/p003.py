@@ -104,7 +104,7 @@ def derive(rows: pl.DataFrame) -> pl.DataFrame:
         .alias("__setting"),
         pl.col("cfg.model.alpha").map_elements(alpha_label, return_dtype=pl.String).alias("__alpha"),
         a.alias("clean accuracy"), acc_tau.alias("accuracy with τ"), r.alias("clean rejection"),
-        (1 - r - acc_tau).alias("error with τ"),
+        pl.max_horizontal(1 - r - acc_tau, pl.lit(0.0)).alias("error with τ"),  # no "-0.000" from rounding
         with_tau.alias("success with τ"),
         (1 - pl.col("m.target_success") - pl.col("m.rejected")).alias("accepted other"),
         (pl.col(f"det.{TAU}.clean_n_rejected") / pl.col("n_eval").cast(pl.Float64)).alias("clean rejected"),
