@@ -141,7 +141,7 @@ def test_tune_retries_a_killed_process_and_writes_the_failed_row_only_when_retri
              "count": str(tmp_path / f"t{k}.n"), "deaths": deaths} for k, deaths in enumerate((1, 5))]
     space = {"trial": tune.grid_search(cfgs), "runtime": {"results": str(results), "sweep": "s"}}
     tune_callbacks.start_run(["t0", "t1"], 2)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         tune.Tuner(
             _dies_until, param_space=space,
@@ -164,3 +164,19 @@ def test_tune_retries_a_killed_process_and_writes_the_failed_row_only_when_retri
     out = capsys.readouterr().out
     assert out.count("retry ") == 3 and out.count("FAIL ") == 1 and "done 1" in out
     assert json.loads((results / "s" / "retries" / "t0.json").read_text())["trial_id"] == "t0"
+
+
+def test_late_failure_of_a_given_up_attempt_keeps_the_ok_result(tmp_path, monkeypatch):
+    """An attempt Tune gave up on that fails *after* the retry finished ok must not replace the ok file with its
+    failed row (core/trial.py writes failures through store.rows.write_failure)."""
+    from robustsweep.core import evaluate as ev
+    from robustsweep.core.trial import run_logged, run_trial
+    from robustsweep.errors import TrialFailed
+
+    sw, rt = _prepared(tmp_path)
+    cfg = sw.trials[0]
+    assert run_logged(cfg, rt) is not None
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("late")))
+    with pytest.raises(TrialFailed):
+        run_trial(cfg, rt)
+    assert trial_status(sw.results, sw.name)[cfg["trial_id"]]["status"] == "ok"

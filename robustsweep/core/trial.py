@@ -25,7 +25,7 @@ from robustsweep.errors import TrialFailed
 from robustsweep.store import provenance
 from robustsweep.store.markers import running_marker
 from robustsweep.store.parquet import finished_ok, write_trial
-from robustsweep.store.rows import failed_row, identity
+from robustsweep.store.rows import failed_row, identity, write_failure
 from robustsweep.store.schema import SCHEMA_VERSION
 
 
@@ -128,7 +128,7 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         log("FAILED " + err)
         log(traceback.format_exc())
         row = failed_row(cfg, rt.sweep, err, **prov, trial_time_s=time.time() - t0)
-        write_trial([row], rt.results, rt.sweep, cfg["trial_id"])
+        write_failure([row], rt.results, rt.sweep, cfg["trial_id"])  # never over a retry's ok result
         raise TrialFailed(err) from e
     finished = dt.datetime.now(dt.timezone.utc)
     for r in rows:

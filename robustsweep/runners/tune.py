@@ -95,7 +95,9 @@ def ensure_ray(cpus: int | None = None, address: str | None = None, log_file: Pa
         if address:
             ray.init(address=address, **kw)
         else:
-            ray.init(num_cpus=cpus or os.cpu_count(), **kw)
+            # "local", not None: with None, Ray silently JOINS the last cluster a `ray start` left on this machine
+            # (and refuses num_cpus there), so a laptop run would land on someone else's cluster
+            ray.init(address="local", num_cpus=cpus or os.cpu_count(), **kw)
     finally:
         logging.lastResort = saved
     if log_file is not None:
