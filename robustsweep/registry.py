@@ -23,7 +23,9 @@ class Entry:
     - attacks: ``norm`` ("linf" | "l2" | None: no ε-ball), ``budget`` (the parameter that is the ball's radius),
       ``threat`` ("white-box" | "score" | "transfer"), ``needs`` (a model capability, e.g. "gmmvae"),
       ``iterative`` (has ``steps`` and ``step_size`` that must be able to reach ``eps``), ``queries`` (a score-based
-      attack's parameter giving its queries per step, cut by ``--smoke``);
+      attack's parameter giving its queries per step, cut by ``--smoke``), ``prepare`` (a function
+      ``prepare(model, data, cfg, log)`` the trial calls once before attacking: e.g. the transfer attacks' training
+      data);
     - models: ``kind`` ("generative" | "discriminative"), ``stochastic`` (fresh random draws per call),
       ``input`` ("any" | "image32": needs 32×32 colour images, e.g. VGG/ResNet), ``ci`` (keyword arguments of a
       small instance that trains on 8×8 digits: what the contract tests build), ``ci_epochs`` (its epochs there);

@@ -33,6 +33,13 @@ def register_substitute_data(model: torch.nn.Module, x_train: torch.Tensor) -> N
     _DATA[model] = x_train.detach()
 
 
+def prepare_substitute_data(model: torch.nn.Module, data: Any, cfg: Any, log: Any = None) -> None:
+    """The registry's ``prepare`` hook of both transfer attacks: the trial calls it once before attacking, so the
+    substitute learns from the trial's training inputs (on the victim's device)."""
+    p = next(model.parameters(), None)
+    register_substitute_data(model, data.x_train.to(p.device if p is not None else "cpu"))
+
+
 def _substitute_inputs(model: torch.nn.Module) -> torch.Tensor:
     try:
         return _DATA[model]
@@ -138,7 +145,8 @@ def _craft(sub: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, 
     raise ValueError(f"transfer method must be 'pgd' or 'mim', got {method!r}")
 
 
-@ATTACKS.register("transfer-greybox", norm="linf", budget="eps", threat="transfer")
+@ATTACKS.register("transfer-greybox", norm="linf", budget="eps", threat="transfer",
+                 prepare=prepare_substitute_data)
 def transfer_greybox(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -160,7 +168,8 @@ def transfer_greybox(
     return _craft(sub, x, y, method, eps, steps, step_size, decay)
 
 
-@ATTACKS.register("transfer-blackbox", norm="linf", budget="eps", threat="transfer")
+@ATTACKS.register("transfer-blackbox", norm="linf", budget="eps", threat="transfer",
+                 prepare=prepare_substitute_data)
 def transfer_blackbox(
     model: torch.nn.Module,
     x: torch.Tensor,

@@ -162,7 +162,8 @@ def source_model(victim: torch.nn.Module, source: str | dict[str, Any]) -> torch
     return per_victim[h]
 
 
-@ATTACKS.register("transfer-from", norm="linf", budget="eps", threat="transfer", iterative=True)
+@ATTACKS.register("transfer-from", norm="linf", budget="eps", threat="transfer", iterative=True,
+                 prepare=register_source_context)
 def transfer_from(
     model: torch.nn.Module,
     x: torch.Tensor,

@@ -112,7 +112,7 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         x, y = _eval_subset(data, cfg["eval"].get("n_eval"), int(cfg["seed"]))
         x, y = x.to(device), y.to(device)
         detectors = _fit_detectors(cfg.get("detectors", []), model, data, device, cfg["eval"].get("n_fit", 2000))
-        _register_attack_context(cfg, model, data, device, log)
+        _prepare_attacks(cfg, model, data, log)
         attacks, retrains = _split_retrain(cfg["attacks"])
         metrics = list(evaluate(model, x, y, attacks, detectors, rt.eval_batch_size, log,
                                 cfg["eval"].get("counterfactual")))
@@ -182,20 +182,20 @@ def _val_accuracy(model, data, n: int, seed: int, batch_size: int) -> dict[str, 
     return {"m.val_accuracy": accuracy(model, data.x_val[idx].to(dev), data.y_val[idx].to(dev), batch_size)}
 
 
-def _register_attack_context(cfg: TrialConfig, model, data, device, log) -> None:
-    """Hand the attacks that need more than the evaluation batch what they need, once per trial: the transfer
-    attacks' substitutes learn from the training inputs (``transfer-greybox`` / ``-blackbox``), and
-    ``transfer-from`` trains its source models the way this trial trains its own (data, seed, training settings,
-    through the same model cache)."""
-    names = {a["name"] for a in cfg["attacks"]}
-    if names & {"transfer-greybox", "transfer-blackbox"}:
-        from robustsweep.attacks.transfer import register_substitute_data
+def _prepare_attacks(cfg: TrialConfig, model, data, log) -> None:
+    """Once per trial, before any attack runs, call each attack entry's ``prepare(model, data, cfg, log)`` hook (an
+    entry shared by several attacks once): what an attack needs beyond the evaluation batch — the transfer attacks'
+    substitutes learn from the training inputs, ``transfer-from`` trains its source models the way this trial trains
+    its own. Why a registry hook: a new attack that needs the training data needs no edit here."""
+    import robustsweep.attacks  # noqa: F401 -- fills the registry
+    from robustsweep.registry import ATTACKS
 
-        register_substitute_data(model, data.x_train.to(device))
-    if "transfer-from" in names:
-        from robustsweep.attacks.transfer_model import register_source_context
-
-        register_source_context(model, data, cfg, log)
+    done: list[Any] = []
+    for a in cfg["attacks"]:
+        prepare = ATTACKS.get(a["name"]).meta.get("prepare") if a["name"] in ATTACKS else None
+        if prepare is not None and prepare not in done:
+            done.append(prepare)
+            prepare(model, data, cfg, log)
 
 
 def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int | None = 2000) -> dict[str, Any]:
