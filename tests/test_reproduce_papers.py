@@ -23,6 +23,12 @@ def ray_session():
         ray.shutdown()
 
 
+#: claims a smoke run (1 epoch) cannot evaluate, and why -- every other claim must hold or not hold at smoke.
+#: 003: the learned-entropy GMM-VAE predicts one class after 1 (or 5) epochs, so FGSM fools none of its inputs and
+#: the rejection of successful adversarials is undefined (at ci, 20 epochs, the claim is evaluated and holds).
+SMOKE_UNDEFINED = {"003": ("learned-entropy-detection-collapses",)}
+
+
 @pytest.mark.parametrize("pid", PAPERS)
 def test_reproduce_smoke_fills_every_table_of_the_paper(pid, tmp_path, capsys):
     paper = load_papers()[pid]
@@ -38,7 +44,8 @@ def test_reproduce_smoke_fills_every_table_of_the_paper(pid, tmp_path, capsys):
     empty = {t: v["missing_cells"] for t, v in summary["tables"].items() if v["missing_cells"]}
     assert not empty, f"empty cells: {empty}"
     assert summary["checks"], "a paper report states the paper's qualitative claims"
-    assert all(c["status"] in ("holds", "does not hold") for c in summary["checks"]), summary["checks"]
+    unevaluated = [c for c in summary["checks"] if c["status"] not in ("holds", "does not hold")]
+    assert all(c["name"] in SMOKE_UNDEFINED.get(pid, ()) for c in unevaluated), unevaluated
     for tid in paper.tables:
         assert (folder / "tables" / f"{tid}.csv").is_file() and (folder / "tables" / f"{tid}.tex").is_file()
     # the second run finds everything done and only rewrites the report
