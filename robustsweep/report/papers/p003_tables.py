@@ -149,25 +149,31 @@ def attacks_table(df: pl.DataFrame) -> Table:
 
 def fig3_table(df: pl.DataFrame) -> Table:
     """Fig. 3 tabulated: per setting and α, accuracy without τ, error with τ and rejection over FGSM's ε."""
-    fg = df.filter(pl.col("attack") == "fgsm")
-    eps = sorted(fg.filter(OK)["value"].drop_nulls().to_list()) or [0.06, 0.12, 0.18, 0.24, 0.3]
-    eps = list(dict.fromkeys(eps))
     al = alphas(df)
-    row = pl.col("__setting") + pl.lit(", ") + pl.col("__alpha") + pl.lit(": @")
-    long = melt(fg, FIG3_METRICS, row, pl.col("value").cast(pl.String)).with_columns(pl.col("__col").cast(pl.Float64))
-    order = [f"{s}, {alpha_label(a)}: {label}" for s in SETTINGS for a in al for _, label in FIG3_METRICS]
-    return pivot_table(long, row_key="__row", col_key="__col", metric="__v", row_order=order, col_order=eps,
-                       col_labels={e: f"ε={e:g}" for e in eps}, id="fig3", row_header="model: quantity",
-                       title="Fig. 3: FGSM on the encoder over ε",
-                       caption="accuracy of all attacked inputs; error = correctly classified inputs FGSM gets "
-                               "misclassified and the thresholds accept; rejected = fraction of the successful "
-                               "FGSM adversarials the thresholds reject.")
+    return _fgsm_eps_table(df, FIG3_METRICS, pl.col("__setting") + pl.lit(", ") + pl.col("__alpha") + pl.lit(": @"),
+                           [f"{s}, {alpha_label(a)}: {label}" for s in SETTINGS for a in al for _, label in FIG3_METRICS],
+                           id="fig3", row_header="model: quantity", title="Fig. 3: FGSM on the encoder over ε",
+                           caption="accuracy of all attacked inputs; error = correctly classified inputs FGSM gets "
+                                   "misclassified and the thresholds accept; rejected = fraction of the successful "
+                                   "FGSM adversarials the thresholds reject.")
 
 
 def _eps(df: pl.DataFrame) -> list[float]:
     """FGSM's ε values that ran (sorted), or the paper's Table 2 points before any run."""
     fg = df.filter(OK & (pl.col("attack") == "fgsm"))["value"].drop_nulls().to_list()
     return list(dict.fromkeys(sorted(fg))) or [0.06, 0.12, 0.18, 0.24, 0.3]
+
+
+def _fgsm_eps_table(df: pl.DataFrame, metrics: list[tuple[str, str]], row: pl.Expr, order: list[str], *, id: str,  # noqa: A002
+                    row_header: str, title: str, caption: str) -> Table:
+    """The layout Fig. 3, Table 2 and Fig. 5 share: ``metrics`` of the FGSM rows as row blocks (``row`` labels each
+    block, "@" is replaced by the metric label), FGSM's ε as columns."""
+    eps = _eps(df)
+    long = melt(df.filter(pl.col("attack") == "fgsm"), metrics, row, pl.col("value").cast(pl.String))
+    long = long.with_columns(pl.col("__col").cast(pl.Float64))
+    return pivot_table(long, row_key="__row", col_key="__col", metric="__v", row_order=order, col_order=eps,
+                       col_labels={e: f"ε={e:g}" for e in eps}, id=id, row_header=row_header, title=title,
+                       caption=caption)
 
 
 def fig4_table(df: pl.DataFrame) -> Table:
@@ -192,19 +198,16 @@ def fig4_table(df: pl.DataFrame) -> Table:
 
 def table2(df: pl.DataFrame) -> Table:
     """Table 2 as printed (reclassification accuracy over FGSM's ε), one row block per setting and α."""
-    fg = df.filter(pl.col("attack") == "fgsm")
-    eps, al = _eps(df), alphas(df)
-    row = pl.col("__setting") + pl.lit(", ") + pl.col("__alpha") + pl.lit(": @")
-    long = melt(fg, T2_METRICS, row, pl.col("value").cast(pl.String)).with_columns(pl.col("__col").cast(pl.Float64))
-    order = [f"{s}, {alpha_label(a)}: {label}" for s in SETTINGS for a in al for _, label in T2_METRICS]
-    return pivot_table(long, row_key="__row", col_key="__col", metric="__v", row_order=order, col_order=eps,
-                       col_labels={e: f"ε={e:g}" for e in eps}, id="table2", row_header="model: quantity",
-                       title="Table 2: reclassification (eq. 9) of the FGSM samples the thresholds rejected",
-                       caption="Of the FGSM adversarials of initially-correct inputs that τ_enc / τ_dec rejected: "
-                               "fraction eq. 9 (z optimised from every class mean, best reconstruction) gives "
-                               "their true label back (the paper's row), the same when eq. 9's own fooling check "
-                               "(z* beyond τ_enc or reconstruction beyond τ_dec) counts as a failure, and how many "
-                               "were rejected (mean over seeds).")
+    al = alphas(df)
+    return _fgsm_eps_table(df, T2_METRICS, pl.col("__setting") + pl.lit(", ") + pl.col("__alpha") + pl.lit(": @"),
+                           [f"{s}, {alpha_label(a)}: {label}" for s in SETTINGS for a in al for _, label in T2_METRICS],
+                           id="table2", row_header="model: quantity",
+                           title="Table 2: reclassification (eq. 9) of the FGSM samples the thresholds rejected",
+                           caption="Of the FGSM adversarials of initially-correct inputs that τ_enc / τ_dec rejected: "
+                                   "fraction eq. 9 (z optimised from every class mean, best reconstruction) gives "
+                                   "their true label back (the paper's row), the same when eq. 9's own fooling check "
+                                   "(z* beyond τ_enc or reconstruction beyond τ_dec) counts as a failure, and how "
+                                   "many were rejected (mean over seeds).")
 
 
 def table2_clean(df: pl.DataFrame) -> Table:
@@ -223,15 +226,11 @@ def table2_clean(df: pl.DataFrame) -> Table:
 
 def fig5_table(df: pl.DataFrame) -> Table:
     """Fig. 5 tabulated: FGSM over ε on the fixed- and the learned-entropy model (supervised, α = 1)."""
-    fg = df.filter(pl.col("attack") == "fgsm")
-    eps = _eps(df)
-    long = melt(fg, FIG5_METRICS, pl.col("__entropy") + pl.lit(": @"), pl.col("value").cast(pl.String))
-    long = long.with_columns(pl.col("__col").cast(pl.Float64))
-    order = [f"{e}: {label}" for e in (FIXED, LEARNED) for _, label in FIG5_METRICS]
-    return pivot_table(long, row_key="__row", col_key="__col", metric="__v", row_order=order, col_order=eps,
-                       col_labels={e: f"ε={e:g}" for e in eps}, id="fig5", row_header="encoder: quantity",
-                       title="Fig. 5: FGSM on the model with fixed vs learned encoder entropy",
-                       caption="rejected = fraction of the successful FGSM adversarials the thresholds reject; "
-                               "error = correctly classified inputs FGSM gets misclassified and the thresholds "
-                               "accept (paper: with learned entropy the rejection stays low and the error rises "
-                               "with ε).")
+    return _fgsm_eps_table(df, FIG5_METRICS, pl.col("__entropy") + pl.lit(": @"),
+                           [f"{e}: {label}" for e in (FIXED, LEARNED) for _, label in FIG5_METRICS],
+                           id="fig5", row_header="encoder: quantity",
+                           title="Fig. 5: FGSM on the model with fixed vs learned encoder entropy",
+                           caption="rejected = fraction of the successful FGSM adversarials the thresholds reject; "
+                                   "error = correctly classified inputs FGSM gets misclassified and the thresholds "
+                                   "accept (paper: with learned entropy the rejection stays low and the error rises "
+                                   "with ε).")
