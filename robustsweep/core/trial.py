@@ -75,12 +75,17 @@ def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | 
     return model.to(device).eval(), cached
 
 
+def _seeded_subset(x: torch.Tensor, y: torch.Tensor, n_keep: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_keep`` examples drawn by ``seed`` (the same ones on every run), or all of them in order."""
+    n = len(x)
+    if n_keep is None or n_keep >= n:
+        return x, y
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:n_keep]
+    return x[idx], y[idx]
+
+
 def _eval_subset(data, n_eval: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    n = len(data.x_test)
-    if n_eval is None or n_eval >= n:
-        return data.x_test, data.y_test
-    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:n_eval]
-    return data.x_test[idx], data.y_test[idx]
+    return _seeded_subset(data.x_test, data.y_test, n_eval, seed)
 
 
 def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
@@ -120,7 +125,7 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
             metrics = _with_roar(metrics, retrains, cfg, model, data, x, y, device, cache, log, rt.eval_batch_size)
         rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached} for m in metrics]
         # after the attacks: a stochastic model's evaluation draws stay those of a run without this metric
-        val = _val_accuracy(model, data, len(x), int(cfg["seed"]), rt.eval_batch_size)
+        val = _val_accuracy(model, data, len(x), int(cfg["seed"]), device, rt.eval_batch_size)
         for r in rows:
             r.update(val)
     except Exception as e:  # record, then tell the scheduler
@@ -168,18 +173,16 @@ def _with_roar(metrics: list[dict[str, Any]], retrains: list[dict[str, Any]], cf
     return out
 
 
-def _val_accuracy(model, data, n: int, seed: int, batch_size: int) -> dict[str, float]:
+def _val_accuracy(model, data, n: int, seed: int, device, batch_size: int) -> dict[str, float]:
     """``m.val_accuracy`` on a seeded subset of the validation split as large as the attacked test subset (paper 002's
     Table 1 prints test and validation accuracy side by side; the same count keeps both columns equally noisy and the
     cost bounded), or nothing when the data set holds no validation split (digits by default)."""
     from robustsweep.ops.train import accuracy
 
-    if not getattr(data, "n_val", 0):
+    if not data.n_val:
         return {}
-    k = min(n, data.n_val)
-    idx = torch.randperm(data.n_val, generator=torch.Generator().manual_seed(seed))[:k]
-    dev = next(model.parameters()).device
-    return {"m.val_accuracy": accuracy(model, data.x_val[idx].to(dev), data.y_val[idx].to(dev), batch_size)}
+    xv, yv = _seeded_subset(data.x_val, data.y_val, n, seed)
+    return {"m.val_accuracy": accuracy(model, xv.to(device), yv.to(device), batch_size)}
 
 
 def _prepare_attacks(cfg: TrialConfig, model, data, log) -> None:
