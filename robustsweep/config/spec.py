@@ -84,12 +84,23 @@ class CounterfactualSpec(_Strict):
 DEFAULT_N_FIT = 2000  # detectors' clean fitting images (core/trial.py explains the cap)
 
 
+class ExamplesSpec(_Strict):
+    """Example images kept in every row (core/examples.py): the first ``n`` attacked test points, clean and as each
+    row's adversarials, for the papers' image-grid figures (001 Fig. 6, 002 Figs. 1-2, 003 Fig. 4, 004 Fig. 4).
+    Keeping them changes no metric: their extra model calls run under a forked RNG."""
+
+    n: int = Field(4, ge=1, le=64)  # at most 64: rows carry the pixels, so a grid's worth and no more
+    reconstruction: bool = False  # also decode(encode(x)) of clean and adversarial inputs (models that reconstruct)
+    gradients: bool = False  # also d CE / d x of the clean inputs (paper 004 Fig. 4)
+
+
 class EvalSpec(_Strict):
     counterfactual: CounterfactualSpec | None = None
     n_eval: int | None = 500  # test examples attacked (a fixed seeded subset); None = whole test set
     batch_size: int = 500  # attack batch size (memory knob, not a result-changing setting)
     device: str = "auto"  # auto = cuda when available
     n_fit: int | None = DEFAULT_N_FIT  # clean training images the detectors fit their thresholds on; None = all of them
+    examples: ExamplesSpec | None = None  # example images in the rows (ExamplesSpec); None = no images
 
 
 class ResourcesSpec(_Strict):
@@ -166,7 +177,8 @@ class Spec(_Strict):
             "eval": {"n_eval": self.eval.n_eval}
             | ({"counterfactual": self.eval.counterfactual.model_dump()} if self.eval.counterfactual else {})
             # only when not the default: trial ids (config hashes) of existing sweeps stay as they were
-            | ({"n_fit": self.eval.n_fit} if self.eval.n_fit != DEFAULT_N_FIT else {}),
+            | ({"n_fit": self.eval.n_fit} if self.eval.n_fit != DEFAULT_N_FIT else {})
+            | ({"examples": self.eval.examples.model_dump()} if self.eval.examples else {}),
             "attacks": [a.model_dump() for a in self.attacks],
             "detectors": [d.model_dump() for d in self.detectors],
             "seed": self.seed,

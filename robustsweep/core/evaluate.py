@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from robustsweep.config.grid import grid_keys, split_grid
+from robustsweep.core import examples as ex
 from robustsweep.ops.batching import batched, model_device, predict
 from robustsweep.ops.metrics import (
     attack_metrics,
@@ -80,12 +81,14 @@ def evaluate(
     batch_size: int = 500,
     progress: Callable[[str], None] | None = None,
     counterfactual: dict[str, Any] | None = None,
+    examples: dict[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield one metrics row per (attack, grid value). ``x``/``y`` must already be on the model's device.
 
     An ε grid of two or more values also gets ``m.min_perturbation``: the mean over initially-correct inputs of
     the smallest ε that fooled each one, max(ε)+0.1 when none did (paper 001, footnote 4), on every row of that
-    attack. ``counterfactual`` adds one row per method with the counterfactual speed of paper 000.
+    attack. ``counterfactual`` adds one row per method with the counterfactual speed of paper 000. ``examples``
+    (``eval.examples``) adds the ``ex.*`` image columns of :mod:`robustsweep.core.examples` to every row.
 
     Budget 0 (``eps: 0`` of an attack whose registry ``budget`` is ``eps``) is not run: the ball of radius 0 is
     {x}, so the row reuses the clean inputs AND the clean prediction (``x_adv = x``, ``pred_adv = pred_clean``,
@@ -97,6 +100,8 @@ def evaluate(
     pred_clean = predict(model, x, batch_size).to(y.device)
     clean_acc = (pred_clean == y).float().mean().item()
     base = {"n_eval": len(x), "clean_accuracy": clean_acc}
+    if examples:
+        base |= ex.trial_columns(model, x, y, pred_clean, examples)
     if not attacks and not counterfactual:
         yield {**base, "attack": "none"}
         return
@@ -134,6 +139,8 @@ def evaluate(
                 "attack_time_s": attack_time,
                 **metrics,
             }
+            if examples:
+                row |= ex.row_columns(model, x_adv, pred_adv, examples)
             successes.append(success)
             for dname, det in detectors.items():
                 # a fooling image has no clean counterpart: the joint fool-and-evade columns would be meaningless

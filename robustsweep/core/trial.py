@@ -20,11 +20,12 @@ from typing import Any
 import torch
 
 from robustsweep.config.trial import TrialConfig
+from robustsweep.core.examples import forked_rng
 from robustsweep.core.runtime import Runtime
 from robustsweep.errors import TrialFailed
 from robustsweep.store import provenance
 from robustsweep.store.markers import running_marker
-from robustsweep.store.parquet import finished_ok, write_trial
+from robustsweep.store.parquet import finished_ok, trial_log_path, write_trial
 from robustsweep.store.rows import failed_row, identity, write_failure
 from robustsweep.store.schema import SCHEMA_VERSION
 
@@ -120,7 +121,7 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         _prepare_attacks(cfg, model, data, log)
         attacks, retrains = _split_retrain(cfg["attacks"])
         metrics = list(evaluate(model, x, y, attacks, detectors, rt.eval_batch_size, log,
-                                cfg["eval"].get("counterfactual")))
+                                cfg["eval"].get("counterfactual"), cfg["eval"].get("examples")))
         if retrains:
             metrics = _with_roar(metrics, retrains, cfg, model, data, x, y, device, cache, log, rt.eval_batch_size)
         rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached} for m in metrics]
@@ -165,9 +166,7 @@ def _with_roar(metrics: list[dict[str, Any]], retrains: list[dict[str, Any]], cf
         return train_model(cfg, removed, device, cache, log, extra_key=key)[0]
 
     out = [m for m in metrics if m.get("attack") != "none"]
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" \
-        else []
-    with torch.random.fork_rng(devices=devices):
+    with forked_rng(device):
         for spec in retrains:
             out.extend(roar_rows(spec, model, data, x, y, clean, retrain, seed, batch_size, log))
     return out
@@ -224,7 +223,7 @@ def run_logged(cfg: TrialConfig, rt: Runtime, header: str = "") -> list[dict[str
     """
     if finished_ok(rt.results, rt.sweep, cfg["trial_id"]) is not None:
         return None
-    log_path = Path(rt.results) / rt.sweep / "logs" / f"{cfg['trial_id']}.log"
+    log_path = trial_log_path(rt.results, rt.sweep, cfg["trial_id"])
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with running_marker(rt.results, rt.sweep, cfg["trial_id"]), open(log_path, "a", buffering=1) as fh:
         def log(msg: str) -> None:

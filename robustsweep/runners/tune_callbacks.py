@@ -26,6 +26,7 @@ from ray import tune
 
 from robustsweep.config.trial import trial_label
 from robustsweep.store.markers import record_retry
+from robustsweep.store.parquet import trial_log_path
 from robustsweep.store.rows import record_lost_trial
 
 #: the run in progress in this driver process: its pending trial ids (the only ones counted: a restored Tune
@@ -175,7 +176,7 @@ class RecordLostTrials(tune.Callback):
             raw = last_failure(_tune_error_text(trial))
             reason, detail = classify_failure(raw), summarize_tune_error(raw)
             n = record_retry(rt["results"], rt["sweep"], cfg["trial_id"], reason, detail, trial.max_failures)
-            log = Path(rt["results"]).resolve() / rt["sweep"] / "logs" / f"{cfg['trial_id']}.log"
+            log = trial_log_path(rt["results"], rt["sweep"], cfg["trial_id"])
             log.parent.mkdir(parents=True, exist_ok=True)
             with open(log, "a") as fh:  # the trial's own log (a retry appends to it too): one story per trial
                 fh.write(f"{time.strftime('%H:%M:%S')} RETRY {n}/{trial.max_failures} after {reason}: {detail}; "

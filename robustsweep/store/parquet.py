@@ -45,6 +45,11 @@ def sweep_dir(results: str | Path, sweep: str) -> Path:
     return Path(results).expanduser().resolve() / sweep
 
 
+def trial_log_path(results: str | Path, sweep: str, trial_id: str) -> Path:
+    """A trial's own log (every attempt and retry appends to it): the one place that names it."""
+    return sweep_dir(results, sweep) / "logs" / f"{trial_id}.log"
+
+
 def trial_path(results: str | Path, sweep: str, trial_id: str) -> Path:
     return sweep_dir(results, sweep) / TRIALS_DIR / f"{trial_id}.parquet"
 

@@ -7,7 +7,8 @@ One row per (trial, attack, attack-grid value); a failed trial is one row with `
   lists and dicts are JSON strings, scalars keep their type;
 - ``det.<detector>.<metric>``: per detector, ``tpr`` (on successful adversarials), ``fpr`` (on clean test inputs),
   ``auc`` and the ROC points ``roc_fpr`` / ``roc_tpr`` (lists of float64) so ROC plots can be redrawn;
-- ``m.<name>``: extra metrics (e.g. ``m.min_perturbation``, ``m.cf_speed``; ``m.val_accuracy`` with a validation split).
+- ``m.<name>``: extra metrics (e.g. ``m.min_perturbation``, ``m.cf_speed``; ``m.val_accuracy`` with a validation split);
+- ``ex.<name>``: example images as flat float lists, only with ``eval.examples`` (``core/examples.py``).
 """
 from __future__ import annotations
 
@@ -78,9 +79,9 @@ def to_table(rows: list[dict[str, Any]]) -> pa.Table:
         for k in r:
             if k not in CORE and k not in names:
                 names.append(k)
-    unknown = [k for k in names if k not in CORE and not k.startswith(("cfg.", "det.", "m."))]
+    unknown = [k for k in names if k not in CORE and not k.startswith(("cfg.", "det.", "m.", "ex."))]
     if unknown:
-        raise KeyError(f"result columns {unknown} are not in store/schema.py (use cfg./det./m. prefixes)")
+        raise KeyError(f"result columns {unknown} are not in store/schema.py (use cfg./det./m./ex. prefixes)")
     cols = {}
     for k in names:
         vals = [r.get(k) for r in rows]

@@ -14,7 +14,7 @@ from typing import Any
 from robustsweep.config.spec import Spec
 from robustsweep.errors import UsageError
 from robustsweep.store.atomic import atomic_write_bytes
-from robustsweep.store.parquet import sweep_dir, trial_status
+from robustsweep.store.parquet import sweep_dir, trial_log_path, trial_status
 from robustsweep.store.paths import check_name, ensure_inside
 
 SWEEP_FILE = "sweep.json"
@@ -40,7 +40,7 @@ class Sweep:
         return sweep_dir(self.results, self.name)
 
     def log_path(self, trial_id: str) -> Path:
-        return self.dir / "logs" / f"{trial_id}.log"
+        return trial_log_path(self.results, self.name, trial_id)
 
     def pending(self) -> list[dict[str, Any]]:
         """Trials without a successful result file: never ran, failed, or left a corrupt file."""

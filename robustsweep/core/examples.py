@@ -1,0 +1,81 @@
+"""Example images in the rows: the pixels behind the papers' image-grid figures.
+
+Paper 001 Fig. 6 (clean vs CW examples), paper 002 Figs. 1-2 (one test image under every attack, DFZ and GFZ),
+paper 003 Fig. 4 (white-box and fooling images with their reconstructions) and paper 004 Fig. 4 (input gradients of
+a regular vs an adversarially trained model) all show *images*, which a metrics row does not hold. With
+``eval.examples: {n, reconstruction, gradients}`` every row of a trial carries the first ``n`` attacked test points
+(the same seeded subset the metrics are computed on) as flat ``ex.*`` lists, so a report redraws the figure from
+the Parquet files alone, on a login node, without the model:
+
+- on every row: ``ex.shape`` ``[n, C, H, W]``, ``ex.clean`` (the n inputs, C-order), ``ex.label`` and
+  ``ex.pred_clean`` (the clean predictions the metrics used); with ``gradients`` ``ex.grad_clean`` (d CE / d x,
+  :func:`robustsweep.ops.metrics.input_gradients`); with ``reconstruction`` ``ex.recon_clean``;
+- on every attack row: ``ex.adv`` (this row's adversarials of those n inputs) and ``ex.pred_adv`` (the predictions
+  the metrics used); with ``reconstruction`` ``ex.recon_adv``.
+
+Why the predictions are the evaluator's own and the extra passes run under a forked RNG: a deep-Bayes model's
+logits are Monte-Carlo estimates, so a fresh prediction could disagree with the one the metrics counted, and any
+extra draw would shift the random state every later attack of the trial starts from. With the fork, a trial's
+metrics are the same with and without examples (tested on a stochastic GFZ).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from robustsweep.ops.batching import model_device
+from robustsweep.ops.metrics import input_gradients
+
+
+@contextlib.contextmanager
+def forked_rng(device: torch.device) -> Iterator[None]:
+    """Run the block under a copy of the RNG state (CPU, and ``device`` when it is a GPU), restored afterwards."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" \
+        else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+
+
+def can_reconstruct(model: torch.nn.Module) -> bool:
+    """Whether the model has an encoder mean and a decoder (the GMM-VAE of paper 003)."""
+    return callable(getattr(model, "encode_mean", None)) and callable(getattr(model, "decode", None))
+
+
+def reconstruct(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """g(f(x)): the decoder's image of the encoder mean -- the reconstruction paper 003's τ_dec thresholds."""
+    with torch.no_grad():
+        return model.decode(model.encode_mean(x)).reshape(x.shape)
+
+
+def _flat(t: torch.Tensor) -> list[float]:
+    return t.detach().float().cpu().flatten().tolist()
+
+
+def trial_columns(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, pred_clean: torch.Tensor,
+                  spec: dict[str, Any]) -> dict[str, Any]:
+    """The columns every row of the trial shares (module docstring); ``x``, ``y``, ``pred_clean`` are the whole
+    attacked subset, of which the first ``spec['n']`` are kept."""
+    n = min(int(spec.get("n", 4)), len(x))
+    xs = x[:n]
+    cols: dict[str, Any] = {"ex.shape": [float(d) for d in xs.shape], "ex.clean": _flat(xs),
+                            "ex.label": _flat(y[:n]), "ex.pred_clean": _flat(pred_clean[:n])}
+    with forked_rng(model_device(model)):
+        if spec.get("gradients"):
+            cols["ex.grad_clean"] = _flat(input_gradients(model, xs, y[:n].to(xs.device)))
+        if spec.get("reconstruction"):
+            cols["ex.recon_clean"] = _flat(reconstruct(model, xs)) if can_reconstruct(model) else None
+    return cols
+
+
+def row_columns(model: torch.nn.Module, x_adv: torch.Tensor, pred_adv: torch.Tensor,
+                spec: dict[str, Any]) -> dict[str, Any]:
+    """One attack row's columns: its adversarials of the kept inputs and the predictions the metrics counted."""
+    n = min(int(spec.get("n", 4)), len(x_adv))
+    cols: dict[str, Any] = {"ex.adv": _flat(x_adv[:n]), "ex.pred_adv": _flat(pred_adv[:n])}
+    if spec.get("reconstruction"):
+        with forked_rng(model_device(model)):
+            cols["ex.recon_adv"] = _flat(reconstruct(model, x_adv[:n])) if can_reconstruct(model) else None
+    return cols

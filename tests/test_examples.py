@@ -1,0 +1,122 @@
+"""``eval.examples`` (core/examples.py): the rows carry the images the papers' image grids show, those images are
+the ones the metrics were computed on, and keeping them changes no metric -- on a stochastic deep-Bayes GFZ too."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from robustsweep.config.spec import SpecError, validate_trial
+from robustsweep.core import examples as ex
+from robustsweep.core.evaluate import evaluate
+from robustsweep.ops.metrics import input_gradients
+from tests.conftest import trained_gfz
+
+ATTACKS = [{"name": "fgsm", "eps": [0.0, 0.1, 0.3]}, {"name": "pgd", "eps": 0.2, "steps": 5, "step_size": 0.05}]
+DETECTORS = [{"name": "logit", "target_fpr": 0.05}]
+
+
+@pytest.fixture(scope="module")
+def gfz(digits):
+    return trained_gfz(digits, epochs=3, lr=3e-3)
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if not k.startswith("ex.") and k != "attack_time_s"} for r in rows]
+
+
+def _eval(model, x, y, examples, seed=0):
+    from robustsweep.detect import fit_detectors
+
+    torch.manual_seed(seed)
+    dets = fit_detectors(DETECTORS, model, x[:100], y[:100])
+    return list(evaluate(model, x, y, ATTACKS, dets, batch_size=64, examples=examples))
+
+
+def test_examples_change_no_metric_on_a_stochastic_model(gfz, digits):
+    """Same seed, with and without examples (gradients included, which run extra Monte-Carlo forward passes):
+    every metric of every row is identical."""
+    x, y = digits.x_test[:80], digits.y_test[:80]
+    assert getattr(gfz, "stochastic", False)
+    plain = _eval(gfz, x, y, None)
+    kept = _eval(gfz, x, y, {"n": 5, "gradients": True})
+    assert _strip(plain) == _strip(kept)
+    assert not any(k.startswith("ex.") for r in plain for k in r)
+
+
+def test_rows_hold_the_evaluated_images(gfz, digits):
+    x, y = digits.x_test[:80], digits.y_test[:80]
+    rows = _eval(gfz, x, y, {"n": 3})
+    n, shape = 3, [3.0, *map(float, x.shape[1:])]
+    for r in rows:
+        assert r["ex.shape"] == shape
+        assert torch.equal(torch.tensor(r["ex.clean"]).reshape(n, *x.shape[1:]), x[:n])
+        assert r["ex.label"] == [float(v) for v in y[:n]]
+        adv = torch.tensor(r["ex.adv"]).reshape(n, *x.shape[1:])
+        assert adv.min() >= 0 and adv.max() <= 1
+        eps = r["eps"]
+        assert (adv - x[:n]).abs().max() <= eps + 1e-6  # inside this row's ball: the row's own adversarials
+        if eps == 0:  # ε = 0: the clean inputs and the clean predictions (evaluate's rule)
+            assert r["ex.pred_adv"] == r["ex.pred_clean"]
+    # the stored adversarial predictions are the ones the metrics counted: accuracy on the kept points agrees
+    for r in rows:
+        wrong = sum(p != t for p, t in zip(r["ex.pred_adv"], r["ex.label"]))
+        assert wrong <= r["n_eval"] * (1 - r["adv_accuracy"]) + 1e-9
+
+
+def test_fgsm_examples_equal_an_independent_fgsm_on_a_deterministic_model(mlp_victim):
+    """FGSM of an MLP is per-example and deterministic: the stored adversarials are FGSM of the first n inputs,
+    computed here by hand (sign of the cross-entropy gradient)."""
+    model, _, x, y = mlp_victim
+    rows = list(evaluate(model, x[:50], y[:50], [{"name": "fgsm", "eps": 0.1}], examples={"n": 4}))
+    xs = x[:4].clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(xs), y[:4], reduction="sum"), xs)
+    want = (x[:4] + 0.1 * g.sign()).clamp(0, 1)
+    got = torch.tensor(rows[0]["ex.adv"]).reshape(want.shape)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert rows[0]["ex.pred_adv"] == [float(v) for v in model(want).argmax(1)]
+
+
+def test_gradients_and_reconstructions(gmmvae_victim, mlp_victim, digits):
+    model, _, x, y = mlp_victim
+    cols = ex.trial_columns(model, x, y, model(x).argmax(1), {"n": 2, "gradients": True, "reconstruction": True})
+    assert torch.allclose(torch.tensor(cols["ex.grad_clean"]), input_gradients(model, x[:2], y[:2]).flatten())
+    assert cols["ex.recon_clean"] is None  # an MLP does not reconstruct: null, not a made-up image
+    vae = gmmvae_victim
+    xd = digits.x_test[:6]
+    rows = list(evaluate(vae, xd, digits.y_test[:6], [{"name": "fgsm", "eps": 0.1}],
+                         examples={"n": 2, "reconstruction": True}))
+    with torch.no_grad():
+        want = vae.decode(vae.encode_mean(xd[:2])).reshape(2, -1)
+    assert torch.allclose(torch.tensor(rows[0]["ex.recon_clean"]).reshape(2, -1), want, atol=1e-6)
+    adv = torch.tensor(rows[0]["ex.adv"]).reshape(xd[:2].shape)
+    with torch.no_grad():
+        want_adv = vae.decode(vae.encode_mean(adv)).reshape(2, -1)
+    assert torch.allclose(torch.tensor(rows[0]["ex.recon_adv"]).reshape(2, -1), want_adv, atol=1e-6)
+
+
+def test_examples_validate_and_keep_old_trial_ids():
+    from robustsweep.config.spec import Spec
+
+    base = {"name": "t", "dataset": {"name": "digits"}, "model": {"name": "mlp"}}
+    plain = Spec.model_validate(base).base_config()
+    assert "examples" not in plain["eval"]  # unset: the config (so every existing trial id) is unchanged
+    with_ex = Spec.model_validate({**base, "eval": {"examples": {"n": 2}}}).base_config()
+    assert with_ex["eval"]["examples"] == {"n": 2, "reconstruction": False, "gradients": False}
+    for bad in ({"n": 0}, {"n": 2, "pixels": True}, {"n": 1000}):
+        cfg = {**plain, "eval": {**plain["eval"], "examples": bad}}
+        with pytest.raises(SpecError, match="examples"):
+            validate_trial(cfg)
+
+
+def test_examples_round_trip_through_the_store(tmp_path, mlp_victim):
+    from robustsweep.store.parquet import read_sweep, write_trial
+
+    model, _, x, y = mlp_victim
+    rows = list(evaluate(model, x[:20], y[:20], [{"name": "fgsm", "eps": [0.1, 0.2]}], examples={"n": 2}))
+    ident = {"sweep": "s", "trial_id": "t1", "config_hash": "c", "seed": 0, "status": "ok"}
+    write_trial([{**ident, **r} for r in rows], tmp_path, "s", "t1")
+    df = read_sweep(tmp_path, "s")
+    assert df.height == 2 and df["ex.adv"].list.len().to_list() == [2 * 64, 2 * 64]
+    assert not math.isnan(df["ex.clean"][0][0])
