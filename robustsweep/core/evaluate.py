@@ -125,10 +125,12 @@ def evaluate(
                 attack_time = time.time() - t0
                 pred_adv = predict(model, x_adv, batch_size).to(y.device)
             label = spec.get("label") or name  # a label tells two entries of one attack apart
+            target = None
             if goal is None:
                 metrics, success = attack_metrics(x, x_adv, y, pred_clean, pred_adv), correct & (pred_adv != y)
             else:
-                metrics, success = _goal_metrics(model, goal, fn, params, x, x_adv, y, correct, pred_adv, batch_size)
+                metrics, success, target = _goal_metrics(model, goal, fn, params, x, x_adv, y, correct, pred_adv,
+                                                         batch_size)
             row = {
                 **base,
                 "attack": label,
@@ -140,7 +142,7 @@ def evaluate(
                 **metrics,
             }
             if examples:
-                row |= ex.row_columns(model, x_adv, pred_adv, examples)
+                row |= ex.row_columns(model, x_adv, pred_adv, examples, target)
             successes.append(success)
             for dname, det in detectors.items():
                 # a fooling image has no clean counterpart: the joint fool-and-evade columns would be meaningless
@@ -170,8 +172,8 @@ def evaluate(
 
 def _goal_metrics(model: torch.nn.Module, goal: str, fn: Callable[..., Any], params: dict[str, Any], x: torch.Tensor,
                   x_adv: torch.Tensor, y: torch.Tensor, correct: torch.Tensor, pred_adv: torch.Tensor,
-                  batch_size: int) -> tuple[dict[str, Any], torch.Tensor]:
-    """Metrics of a targeted attack on a selective classifier (paper 003 §4) and its success mask.
+                  batch_size: int) -> tuple[dict[str, Any], torch.Tensor, torch.Tensor]:
+    """Metrics of a targeted attack on a selective classifier (paper 003 §4), its success mask and its targets.
 
     The attacked pool is the initially-correct inputs for eq. 10 (``goal="target"``) and every image for eq. 11
     (``goal="fooling"``: the clean input only sets the target). Over the pool: ``success_rate`` = classified as
@@ -217,7 +219,7 @@ def _goal_metrics(model: torch.nn.Module, goal: str, fn: Callable[..., Any], par
         out |= {"adv_accuracy": float((pa == yc).float().mean()), "m.reverted": _frac((pa == yc) & ~rej, pool),
                 "mean_linf": _mean_or_none(linf[s]), "mean_l2": _mean_or_none(l2[s]),
                 "rho": _mean_or_none((l2 / xnorm)[s])}
-    return out, success
+    return out, success, t
 
 
 def _frac(mask: torch.Tensor, pool: torch.Tensor) -> float | None:

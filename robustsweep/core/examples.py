@@ -9,9 +9,11 @@ the Parquet files alone, on a login node, without the model:
 
 - on every row: ``ex.shape`` ``[n, C, H, W]``, ``ex.clean`` (the n inputs, C-order), ``ex.label`` and
   ``ex.pred_clean`` (the clean predictions the metrics used); with ``gradients`` ``ex.grad_clean`` (d CE / d x,
-  :func:`robustsweep.ops.metrics.input_gradients`); with ``reconstruction`` ``ex.recon_clean``;
+  :func:`robustsweep.ops.metrics.input_gradients`); with ``reconstruction`` ``ex.recon_clean``; for a selective
+  classifier ``ex.rejected_clean``;
 - on every attack row: ``ex.adv`` (this row's adversarials of those n inputs) and ``ex.pred_adv`` (the predictions
-  the metrics used); with ``reconstruction`` ``ex.recon_adv``.
+  the metrics used); with ``reconstruction`` ``ex.recon_adv``; for a selective classifier ``ex.rejected_adv``; for
+  a targeted attack ``ex.target``.
 
 Why the predictions are the evaluator's own and the extra passes run under a forked RNG: a deep-Bayes model's
 logits are Monte-Carlo estimates, so a fresh prediction could disagree with the one the metrics counted, and any
@@ -67,15 +69,31 @@ def trial_columns(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, pred
             cols["ex.grad_clean"] = _flat(input_gradients(model, xs, y[:n].to(xs.device)))
         if spec.get("reconstruction"):
             cols["ex.recon_clean"] = _flat(reconstruct(model, xs)) if can_reconstruct(model) else None
+        if (rej := _rejected(model, xs)) is not None:
+            cols["ex.rejected_clean"] = rej
     return cols
 
 
-def row_columns(model: torch.nn.Module, x_adv: torch.Tensor, pred_adv: torch.Tensor,
-                spec: dict[str, Any]) -> dict[str, Any]:
-    """One attack row's columns: its adversarials of the kept inputs and the predictions the metrics counted."""
+def _rejected(model: torch.nn.Module, x: torch.Tensor) -> list[float] | None:
+    """The model's own reject option on ``x`` (paper 003's τ_enc / τ_dec), or None for a model without one."""
+    if not callable(getattr(model, "predict_with_reject", None)):
+        return None
+    with torch.no_grad():
+        return _flat(model.predict_with_reject(x)[1])
+
+
+def row_columns(model: torch.nn.Module, x_adv: torch.Tensor, pred_adv: torch.Tensor, spec: dict[str, Any],
+                target: torch.Tensor | None = None) -> dict[str, Any]:
+    """One attack row's columns: its adversarials of the kept inputs and the predictions the metrics counted;
+    ``ex.target`` for a targeted attack (eq. 10 / 11: the class each image was pushed to) and, for a selective
+    classifier, ``ex.rejected_adv`` (1 = rejected by its own thresholds, as its success metric counts)."""
     n = min(int(spec.get("n", 4)), len(x_adv))
     cols: dict[str, Any] = {"ex.adv": _flat(x_adv[:n]), "ex.pred_adv": _flat(pred_adv[:n])}
-    if spec.get("reconstruction"):
-        with forked_rng(model_device(model)):
+    if target is not None:
+        cols["ex.target"] = _flat(target[:n])
+    with forked_rng(model_device(model)):
+        if (rej := _rejected(model, x_adv[:n])) is not None:
+            cols["ex.rejected_adv"] = rej
+        if spec.get("reconstruction"):
             cols["ex.recon_adv"] = _flat(reconstruct(model, x_adv[:n])) if can_reconstruct(model) else None
     return cols

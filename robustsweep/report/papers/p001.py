@@ -21,6 +21,7 @@ import polars as pl
 from robustsweep.report.checks import CheckResult, compare_means, monotone
 from robustsweep.report.figures import line_with_band
 from robustsweep.report.html import Section
+from robustsweep.report.images import first_ok, grid_row, image_grid
 from robustsweep.report.papers import PaperContext, paper
 from robustsweep.report.papers.p001_a1 import A1_TABLES, build_a1
 from robustsweep.report.papers.p001_a3 import A3_FIGURES, A3_TABLES, build_a3
@@ -182,6 +183,26 @@ def _figures(ctx: PaperContext, white: pl.DataFrame) -> list[tuple]:
     return figs
 
 
+FIG6 = "Fig. 6: clean inputs and CW adversarial examples (c = 10) crafted on GFZ"
+FIG6_C = 10.0  # the paper's Fig. 6 shows c = 10 ("the sweet-spot parameter", §4.1)
+
+
+def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str]:
+    """Fig. 6: the kept test images (``eval.examples``) clean and under CW at c = 10 on GFZ -- the paper's two
+    panels as two rows -- then, not in the paper, the same images under CW c = 10 on the other six models."""
+    at = (pl.col("attack") == "cw") & ((pl.col("value") - FIG6_C).abs() < 1e-9)
+    first = first_ok(white, (MODEL == "gfz") & at)
+    grid = [grid_row(first, "(a) clean", "ex.clean", "ex.pred_clean") if first else None,
+            grid_row(first, "(b) CW on GFZ") if first else None]
+    for m in MODELS:
+        if m != "gfz" and (r := first_ok(white, (MODEL == m) & at)) is not None:
+            grid.append(grid_row(r, f"CW on {m.upper()}*"))
+    path = image_grid(grid, ctx.figure("fig6_cw_examples.png"), title=FIG6)
+    return str(path), (f"{FIG6}: first attacked test images of the lowest seed, each captioned with the prediction "
+                       "(✗ = fooled). Rows marked * are not in the paper: the same images under CW c = 10 on the "
+                       "other factorisations.")
+
+
 @paper("001", name="deep-bayes", title="Li, Bradshaw & Sharma (ICML 2019): Are generative classifiers more robust "
                                        "to adversarial attacks?", source="001_c207276a6492ab58.txt",
        experiments=["p001_whitebox.yaml", "p001_blackbox.yaml", "p001_transfer_matrix.yaml",
@@ -194,7 +215,7 @@ def _figures(ctx: PaperContext, white: pl.DataFrame) -> list[tuple]:
                "table1-minpert": "Table 1: mean minimum l-inf perturbation (MNIST)",
                "table1-accuracy": "Table 1: victim accuracy at the third ε of the grid (MNIST: 0.3)",
                "table3": "Table 3: victim accuracy under white-box PGD vs SPSA (MNIST)", **A3_TABLES, **A1_TABLES},
-       figures=A3_FIGURES,
+       figures={"fig6-cw-examples": FIG6, **A3_FIGURES},
        notes="Fig. 2 (two rings), Fig. 4 / Table 2 (CIFAR-binary) and Figs 7-8 (VGG features) are not built yet.")
 def build(ctx: PaperContext) -> list[Section]:
     white, black = ctx.rows(WHITE), ctx.rows(BLACK)
@@ -218,7 +239,7 @@ def build(ctx: PaperContext) -> list[Section]:
                         id="fig5-cw-l2", title="Fig. 5: mean l2 distortion of successful CW adversarials",
                         row_header="model"),
             detection_table(white, "cw", "fig5-cw-detection", "Fig. 5: TPR on successful CW adversarials"),
-        ]),
+        ], figures=[cw_examples_figure(ctx, white)]),
         Section("Tables 1 and 3: gradient-masking sanity checks (transfer and SPSA)", tables=[
             by_model_table(both, t1, "m.min_perturbation", "table1-minpert",
                            "Table 1: mean minimum l-inf perturbation (max ε + 0.1 when no ε succeeds)", TABLE13_MODELS),

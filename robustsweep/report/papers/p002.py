@@ -23,6 +23,7 @@ from robustsweep.report.aggregate import ensure_columns
 from robustsweep.report.checks import CheckResult, compare_means, compare_to_value, seed_mean
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
+from robustsweep.report.images import first_ok, grid_row, image_grid
 from robustsweep.report.papers import PaperContext, paper
 from robustsweep.report.tables import Table, pivot_table
 
@@ -49,6 +50,8 @@ TABLES = {
     "auc": "AUC of the logit detector, Figs. 3-6 (the paper prints only the curves)",
 }
 FIGURES = {
+    "fig1_examples_dfz": "Fig. 1: comparison of different attacks on DFZ classifier",
+    "fig2_examples_gfz": "Fig. 2: comparison of different attacks on GFZ classifier",
     "fig3_roc_fgs_dfz": "Fig. 3: ROC, Fast Gradient Sign on DFZ",
     "fig4_roc_fgs_gfz": "Fig. 4: ROC, Fast Gradient Sign on GFZ",
     "fig5_roc_deepfool_dfz": "Fig. 5: ROC, DeepFool on DFZ",
@@ -228,8 +231,21 @@ def roc_figure(ctx: PaperContext, rows: pl.DataFrame, stem: str, attack: str, mo
     return str(path), FIGURES[stem] + " (logit detector; one curve per seed)"
 
 
+def example_figure(ctx: PaperContext, rows: pl.DataFrame, stem: str, model: str) -> tuple[str, str]:
+    """Figs. 1-2: the same few test images, clean and under each of the five attacks, on one model (seed-0 trial's
+    ``eval.examples`` images; FGS at ``FGS_EPS``), each captioned with the model's prediction."""
+    first = first_ok(rows, model_is(model) & attack_is("deepfool"))
+    grid = [grid_row(first, "clean", "ex.clean", "ex.pred_clean") if first else None]
+    grid += [grid_row(r, ATTACK_LABELS[a]) if (r := first_ok(rows, model_is(model) & attack_is(a))) else None
+             for a in ATTACKS]
+    path = image_grid(grid, ctx.figure(f"{stem}.png"), title=FIGURES[stem].split(": ", 1)[1])
+    return str(path), (FIGURES[stem] + f" (the first attacked test images of the lowest seed; FGS at ε = {FGS_EPS};"
+                       " under each image the model's prediction, ✗ = not the true label)")
+
+
 def figures(ctx: PaperContext, rows: pl.DataFrame) -> list[tuple[str, str]]:
-    out = [roc_figure(ctx, rows, stem, atk, m) for stem, atk, m in (
+    out = [example_figure(ctx, rows, "fig1_examples_dfz", "dfz"), example_figure(ctx, rows, "fig2_examples_gfz", "gfz")]
+    out += [roc_figure(ctx, rows, stem, atk, m) for stem, atk, m in (
         ("fig3_roc_fgs_dfz", "fgsm", "dfz"), ("fig4_roc_fgs_gfz", "fgsm", "gfz"),
         ("fig5_roc_deepfool_dfz", "deepfool", "dfz"), ("fig6_roc_deepfool_gfz", "deepfool", "gfz"))]
     fgs = rows.filter((pl.col("status") == "ok") & (pl.col("attack") == "fgsm")) if not rows.is_empty() else rows
@@ -249,10 +265,9 @@ def figures(ctx: PaperContext, rows: pl.DataFrame) -> list[tuple[str, str]]:
        tables=TABLES, figures=FIGURES,
        notes="Runtimes (Table 2) are our attack_time_s: wall time of one attack over all eval.n_eval images of a "
              "trial on the trial's hardware; the paper does not say how many images its times cover. FGS is read "
-             f"at ε = {FGS_EPS} (the paper gives no ε). Not built: Figs. 1-2 (example images; the store keeps no "
-             "images). At ci and mini scale the data is mnist5k (5,000 real MNIST "
-             "digits, the same 28x28 greyscale shape) in place of Fashion-MNIST: the paper's numbers are shown for "
-             "orientation only, and its claims are checked on MNIST.")
+             f"at ε = {FGS_EPS} (the paper gives no ε). Figs. 1-2 show the images eval.examples keeps. "
+             "At ci and mini scale the data is mnist5k (5,000 real MNIST digits, the same 28x28 greyscale shape) "
+             "in place of Fashion-MNIST: the paper's numbers are shown for orientation only, and its claims are checked on MNIST.")
 def build(ctx: PaperContext) -> list[Section]:
     rows = with_columns(ctx.rows(EXPERIMENT))
     tr = table_rows(rows)
@@ -272,6 +287,6 @@ def build(ctx: PaperContext) -> list[Section]:
         Section("Table 5: logit detection at 5% FPR",
                 tables=[_table(tr, "table5", f"{DET}.tpr", PAPER_ATTACKS),
                         _table(tr, "table5_all", f"{DET}.tpr", ATTACKS, caption=note_all)], checks=c["table5"]),
-        Section("Figs. 3-6: ROC curves of the logit detector", figures=figures(ctx, rows),
+        Section("Figs. 1-6: example images and ROC curves of the logit detector", figures=figures(ctx, rows),
                 tables=[_table(tr, "auc", f"{DET}.auc", PAPER_ATTACKS)], checks=c["auc"]),
     ]

@@ -41,6 +41,7 @@ import polars as pl
 from robustsweep.report.checks import CheckResult, compare_means, compare_to_value, monotone, seed_mean
 from robustsweep.report.figures import bars, line_with_band
 from robustsweep.report.html import Section
+from robustsweep.report.images import GridRow, first_ok, grid_row, image_grid
 from robustsweep.report.papers import PaperContext, paper
 from robustsweep.report.papers.p003_tables import (  # noqa: F401 -- re-exported: tests and p003 readers use them
     _NEEDED,
@@ -226,6 +227,38 @@ def figures(ctx: PaperContext, df: pl.DataFrame) -> list[tuple]:
     return figs
 
 
+FIG4 = {"fig4a_whitebox": "Fig. 4(a): white-box targeted attack (eq. 10): converged images and reconstructions",
+        "fig4c_fooling": "Fig. 4(c): fooling images from uniform noise (eq. 11) and their reconstructions"}
+
+
+def _goal_captions(row: dict) -> list[str]:
+    """Under each eq. 10 / 11 image: its target, the prediction and whether the thresholds rejected it."""
+    t, p, rej = row.get("ex.target") or [], row.get("ex.pred_adv") or [], row.get("ex.rejected_adv") or []
+    return [f"→{int(t[i])}: pred {int(p[i])}" + ("" if i >= len(rej) else ", rejected" if rej[i] else ", accepted")
+            for i in range(min(len(t), len(p)))]
+
+
+def fig4_figures(ctx: PaperContext, df: pl.DataFrame) -> list[tuple]:
+    """Fig. 4 (a) and (c): the kept test images (``eval.examples`` with reconstructions) of the reference model
+    (supervised, α = 1, lowest seed): eq. 10's converged adversarials with their reconstructions g(f(x)) under the
+    clean input, and eq. 11's converged fooling images with theirs -- the paper's two-row layout."""
+    out = []
+    for stem, attack in (("fig4a_whitebox", WHITE), ("fig4c_fooling", FOOL)):
+        r = first_ok(df, _at(attack)) if not df.is_empty() else None
+        grid: list[GridRow | None] = []
+        if r is not None:
+            if attack == WHITE:
+                grid.append(grid_row(r, "clean input", "ex.clean", "ex.pred_clean"))
+            adv = grid_row(r, "converged image", pred=None)
+            if adv is not None:
+                adv.captions = _goal_captions(r)
+            grid += [adv, grid_row(r, "reconstruction", "ex.recon_adv", pred=None)]
+        path = image_grid(grid, ctx.figure(f"{stem}.png"), title=FIG4[stem])
+        out.append((str(path), FIG4[stem] + f" (supervised, α = {REF_ALPHA:g}, lowest seed; targets drawn at random "
+                                            "as in the experiment file, the paper shows 2→6, 5→9 and targets 1-6)"))
+    return out
+
+
 def fig5_figure(ctx: PaperContext, df: pl.DataFrame) -> list[tuple]:
     """Fig. 5 redrawn: rejected fraction and error after thresholding vs ε, fixed vs learned entropy."""
     fg = df.filter(OK & (pl.col("attack") == "fgsm"))
@@ -249,10 +282,10 @@ def fig5_figure(ctx: PaperContext, df: pl.DataFrame) -> list[tuple]:
                "table2_clean": "§4: reclassification of the rejected clean test inputs (181 rejected, 110 recovered)",
                "fig5": "Fig. 5: FGSM on fixed vs learned encoder entropy (tabulated)"},
        notes="Not built: Table 1's SVHN / COIL-100 rows at ci scale (paper-scale files p003_svhn.yaml / "
-             "p003_coil100.yaml) and its SOTA column, Fig. 2 / Fig. 4 images (the store keeps rows, not images), "
-             "the CelebA FID comparison of Fig. 5's two variants.",
+             "p003_coil100.yaml) and its SOTA column, Fig. 2 (latent-space plots), Fig. 4(b) (COIL-100, paper scale "
+             "only), the CelebA FID comparison of Fig. 5's two variants.",
        figures={"fig3_fgsm": "Fig. 3 redrawn", "attack_success": "attack success without / with thresholds",
-                "fig5_entropy": "Fig. 5 redrawn: fixed vs learned encoder entropy under FGSM"})
+                "fig5_entropy": "Fig. 5 redrawn: fixed vs learned encoder entropy under FGSM", **FIG4})
 def build(ctx: PaperContext) -> list[Section]:
     df = derive(ctx.rows(EXPERIMENT))
     ent = derive(ctx.rows(ENTROPY))
@@ -271,7 +304,7 @@ def build(ctx: PaperContext) -> list[Section]:
                 text="FGSM / PGD / MIM success counts misclassification into any class; eq. 10 and eq. 11 count "
                      "reaching the attack's target (with thresholds: the target *and* accepted, the paper's "
                      "success). Claims are evaluated at α = 1.",
-                tables=[attacks_table(df), fig4_table(df)], checks=claims(df)),
+                tables=[attacks_table(df), fig4_table(df)], figures=fig4_figures(ctx, df), checks=claims(df)),
         Section("Table 2: reclassifying rejected samples (eq. 9)",
                 text="Eq. 9 runs Adam on z from every class mean at once (the paper's k parallel starts) and does "
                      "not reject again in the paper's row (its 'one can choose not to reject samples during "

@@ -31,6 +31,8 @@ from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext, paper
 from robustsweep.report.papers.p004_cross import TABLES as CROSS_TABLES
 from robustsweep.report.papers.p004_cross import build_cross
+from robustsweep.report.papers.p004_fig4 import FIG4, build_fig4
+from robustsweep.report.papers.p004_fig4 import TABLE as FIG4_TABLE
 from robustsweep.report.papers.p004_hist import hist_figure, hist_table
 from robustsweep.report.tables import Table, pivot_table
 
@@ -315,20 +317,20 @@ def _line_figure(ctx: PaperContext, df: pl.DataFrame, filt: pl.Expr, metrics: di
        title="Beadini & Masi: Exploring the connection between robust and generative models (energy detector, "
              "High-Energy PGD)",
        source="004_61013f1954d73720.txt",
-       experiments=["p004_imagenette.yaml", "p004_cifar10.yaml", "p004_cross.yaml", "p004_cross_gmmvae.yaml"],
+       experiments=["p004_imagenette.yaml", "p004_cifar10.yaml", "p004_cross.yaml", "p004_cross_gmmvae.yaml",
+                    "p004_fig4.yaml"],
        tables={"table1": "Table 1: attack detection with the energy function (DR / FPR)",
                "energy-auc": "§4.1: adversarial vs natural energy (AUC of the energy score; either-direction DR)",
                "fig-energy-steps": "Fig. 2(b) / 3(b): accuracy and energy separation vs number of PGD / HE-PGD steps",
                "he-pgd-lambda": "§4.3 / §5.2: HE-PGD detection rate vs λ (λ = 1.2 in the paper)",
                "energy-hist": "Fig. 2(a) / 3(a): overlap of natural and adversarial energy histograms",
-               **CROSS_TABLES},
+               "fig4": FIG4_TABLE, **CROSS_TABLES},
        figures={"roc_resnet18": "ROC of the energy score, ResNet18 / cnn", "roc_vgg16": "ROC, VGG16 / mlp",
                 "energy_steps": "energy AUC vs steps (Fig. 2(b), 3(b))", "accuracy_steps": "accuracy vs steps",
                 "he_pgd_lambda": "DR and AUC vs λ", "energy_hist_resnet18": "energy histograms (Fig. 2(a), 3(a)), "
-                "ResNet18 / cnn", "energy_hist_vgg16": "energy histograms, VGG16 / mlp"},
+                "ResNet18 / cnn", "energy_hist_vgg16": "energy histograms, VGG16 / mlp", "fig4_gradients": FIG4},
        notes="Not built: the KD+BU and LID rows of Table 1 (other detectors, quoted by the paper from [2]); the mean "
-             "|energy| of Fig. 2(b)/3(b) (the AUC of the energy score stands in); Fig. 4 (input gradients of a "
-             "regular vs a PGD-AT model: train.adversarial exists, the figure does not); the §5.3 synthesis figure.")
+             "|energy| of Fig. 2(b)/3(b) (the AUC of the energy score stands in); the §5.3 synthesis figure.")
 def build(ctx: PaperContext) -> list[Section]:
     """Table 1, the energy-AUC table, the steps table (Fig. 2(b)/3(b)) and the λ table, with figures and claims."""
     data = {exp: _prepared(ctx, exp) for exp in (IMAGENETTE, CIFAR)}
@@ -368,5 +370,6 @@ def build(ctx: PaperContext) -> list[Section]:
                 "coefficient of the two normalised histograms (1: indistinguishable, 0: disjoint).",
                 tables=[hist_table(cif, MODELS, CAPTION)],
                 figures=[f for m in MODELS if (f := hist_figure(ctx, cif, m))]),
+        *build_fig4(ctx),
         *build_cross(ctx),
     ]
