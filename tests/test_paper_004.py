@@ -87,7 +87,41 @@ def test_cells_and_labels_are_the_same_at_both_scales(tmp_path: Path, ci: bool, 
                          "HE-PGD λ=1.2 (Fig. 3(a))", "HE-PGD λ=2.4 (Fig. 3(a))"]
     assert _cell(hist, "HE-PGD λ=1.2 (Fig. 3(a))", "overlap · VGG16 / mlp") == pytest.approx(0.2)
     assert _cell(hist, "HE-PGD λ=1.2 (Fig. 3(a))", "AUC · VGG16 / mlp") == pytest.approx(0.55)
-    assert all(not t.missing for tid, t in tables.items() if not tid.startswith("cross"))  # test_p004_cross.py
+    # the cross tables: test_p004_cross.py; Fig. 4 (its own experiment): test_fig4_cells_and_claims below
+    assert all(not t.missing for tid, t in tables.items() if not tid.startswith("cross") and tid != "fig4")
+
+
+def _fig4_row(seed: int, robust: bool, adv_acc: float, grad_scale: float) -> dict:
+    """A p004_fig4 row: 2 kept 1x3x3 images; the map is image * grad_scale + fixed noise, so a larger scale aligns
+    it more with the image (|r| rises with the scale)."""
+    import numpy as np
+
+    x = np.array([[0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]])
+    noise = np.array([[0.3, -0.2, 0.5, -0.4, 0.1, 0.2, -0.5, 0.4, -0.1]] * 2)
+    g = x * grad_scale + noise
+    return {"status": "ok", "seed": seed, "attack": "pgd", "clean_accuracy": 0.9, "adv_accuracy": adv_acc,
+            "cfg.train.adversarial.eps": 0.2 if robust else None, "ex.shape": [2.0, 1.0, 3.0, 3.0],
+            "ex.clean": x.flatten().tolist(), "ex.grad_clean": g.flatten().tolist()}
+
+
+def test_fig4_cells_and_claims(tmp_path: Path) -> None:
+    from robustsweep.report.papers.p004_fig4 import EXPERIMENT, alignment
+
+    rows = pl.DataFrame([_fig4_row(0, False, 0.05, 0.1), _fig4_row(0, True, 0.6, 2.0)])
+    tables, checks = _build(tmp_path, {EXPERIMENT: rows}, "ci")
+    t = tables["fig4"]
+    assert not t.missing and t.rows == ["regular training", "PGD-AT (robust)"]
+    assert _cell(t, "PGD-AT (robust)", "PGD accuracy") == pytest.approx(0.6)
+    r = rows.row(1, named=True)
+    import numpy as np
+
+    want = alignment(np.array(r["ex.clean"]).reshape(2, 1, 3, 3), np.array(r["ex.grad_clean"]).reshape(2, 1, 3, 3))
+    assert _cell(t, "PGD-AT (robust)", "gradient-image alignment") == pytest.approx(want)
+    assert checks["pgd-at-is-robust"].holds and checks["robust-gradients-aligned"].holds
+    assert (tmp_path / "figures" / "fig4_gradients.png").is_file()
+    swapped = pl.DataFrame([_fig4_row(0, False, 0.05, 2.0), _fig4_row(0, True, 0.6, 0.1)])
+    _, checks = _build(tmp_path, {EXPERIMENT: swapped}, "ci")
+    assert checks["robust-gradients-aligned"].holds is False  # the verdict follows the maps, not the labels
 
 
 def test_claims_follow_the_rows(tmp_path: Path, no_figures: None) -> None:
@@ -126,7 +160,7 @@ def test_detection_needs_a_low_false_positive_rate(tmp_path: Path, no_figures: N
 def test_empty_experiments_render_dashes_and_unevaluated_claims(tmp_path: Path) -> None:
     tables, checks = _build(tmp_path, {})
     assert set(tables) == {"table1", "energy-auc", "fig-energy-steps", "he-pgd-lambda", "energy-hist", "cross-auc",
-                           "cross-success", "cross-tau"}
+                           "cross-success", "cross-tau", "fig4"}
     assert len(tables["table1"].rows) == 10 and len(tables["table1"].missing) == 40
     assert checks and all(c.holds is None for c in checks.values())
 
@@ -135,5 +169,6 @@ def test_figures_are_drawn(tmp_path: Path) -> None:
     sections = load_papers()["004"].build(PaperContext(_rows(ci=True), tmp_path, "ci"))
     names = {Path(f[0]).name for s in sections for f in s.figures}
     assert names == {"roc_resnet18.png", "roc_vgg16.png", "energy_steps.png", "accuracy_steps.png",
-                     "he_pgd_lambda.png", "energy_hist_resnet18.png", "energy_hist_vgg16.png"}
+                     "he_pgd_lambda.png", "energy_hist_resnet18.png", "energy_hist_vgg16.png",
+                     "fig4_gradients.png"}  # without Fig. 4 rows: its "no examples stored" placeholder
     assert all((tmp_path / "figures" / n).stat().st_size > 0 for n in names)

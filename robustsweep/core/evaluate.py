@@ -82,6 +82,7 @@ def evaluate(
     progress: Callable[[str], None] | None = None,
     counterfactual: dict[str, Any] | None = None,
     examples: dict[str, Any] | None = None,
+    calibration: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield one metrics row per (attack, grid value). ``x``/``y`` must already be on the model's device.
 
@@ -89,6 +90,11 @@ def evaluate(
     the smallest ε that fooled each one, max(ε)+0.1 when none did (paper 001, footnote 4), on every row of that
     attack. ``counterfactual`` adds one row per method with the counterfactual speed of paper 000. ``examples``
     (``eval.examples``) adds the ``ex.*`` image columns of :mod:`robustsweep.core.examples` to every row.
+
+    ``calibration`` (clean held-out inputs and labels, never test data) is where a detector with ``per_attack``
+    set (paper 004's energy threshold) is refitted for every attack point: the point's attack, with its settings,
+    crafts adversarials of those inputs and the detector's ``refitted`` copy scores the row
+    (:func:`_row_detectors`); ``det.<d>.fit_adv`` names the attack a row's threshold was fitted on.
 
     Budget 0 (``eps: 0`` of an attack whose registry ``budget`` is ``eps``) is not run: the ball of radius 0 is
     {x}, so the row reuses the clean inputs AND the clean prediction (``x_adv = x``, ``pred_adv = pred_clean``,
@@ -116,11 +122,12 @@ def evaluate(
         for v in values:
             params = dict(fixed) if key is None else {**fixed, key: v}
             t0 = time.time()
-            if _zero_budget(params, budget):  # ε = 0: the clean point and the clean prediction (see docstring)
+            zero = _zero_budget(params, budget)
+            call = _bind_detector(params, detectors)
+            if zero:  # ε = 0: the clean point and the clean prediction (see docstring)
                 x_adv, pred_adv = x, pred_clean
                 attack_time = 0.0
             else:
-                call = _bind_detector(params, detectors)
                 x_adv = batched(functools.partial(fn, model, **call), x, y, batch_size=batch_size)
                 attack_time = time.time() - t0
                 pred_adv = predict(model, x_adv, batch_size).to(y.device)
@@ -144,7 +151,11 @@ def evaluate(
             if examples:
                 row |= ex.row_columns(model, x_adv, pred_adv, examples, target)
             successes.append(success)
-            for dname, det in detectors.items():
+            row_dets = _row_detectors(detectors, model, fn, call, None if zero else calibration, batch_size, label)
+            for dname, (det, fit_adv) in row_dets.items():
+                row[f"det.{dname}.fit_split"] = getattr(det, "fit_split", None)
+                row[f"det.{dname}.fit_adv"] = fit_adv
+                row[f"det.{dname}.threshold"] = _num_or_none(getattr(det, "threshold", None))
                 # a fooling image has no clean counterpart: the joint fool-and-evade columns would be meaningless
                 row.update(_detection_columns(dname, det, model, x, x_adv, success,
                                               None if goal == "fooling" else correct))
@@ -168,6 +179,32 @@ def evaluate(
         yield from rows
     if counterfactual:
         yield from _counterfactual_rows(model, x, y, base, counterfactual, progress)
+
+
+def _row_detectors(detectors: dict[str, Any], model: torch.nn.Module, fn: Callable[..., Any],
+                   call: dict[str, Any], calibration: tuple[torch.Tensor, torch.Tensor] | None, batch_size: int,
+                   label: str) -> dict[str, tuple[Any, str | None]]:
+    """The detector that scores one attack point, and the attack its threshold was fitted on: a ``per_attack``
+    detector is refitted (a copy: the trial's fitted detector, which detector-aware attacks see, is unchanged) on
+    this point's adversarials of the held-out ``calibration`` inputs (None: no refit, e.g. at ε = 0); the others are
+    the trial's as fitted. The held-out adversarials are crafted once per point, whatever the number of such
+    detectors, under a forked RNG."""
+    out: dict[str, tuple[Any, str | None]] = {}
+    x_cal_adv = None
+    for name, det in detectors.items():
+        if getattr(det, "per_attack", False) and calibration is not None:
+            xc, yc = calibration
+            with ex.forked_rng(model_device(model)):  # the trial's later rows draw what they draw without refits
+                if x_cal_adv is None:
+                    x_cal_adv = batched(functools.partial(fn, model, **call), xc, yc, batch_size=batch_size)
+                out[name] = (det.refitted(model, xc, yc, x_cal_adv), label)
+        else:
+            out[name] = (det, getattr(det, "fit_attack", None) if getattr(det, "rule", None) != "fpr" else None)
+    return out
+
+
+def _num_or_none(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _goal_metrics(model: torch.nn.Module, goal: str, fn: Callable[..., Any], params: dict[str, Any], x: torch.Tensor,

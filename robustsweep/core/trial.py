@@ -117,11 +117,12 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         train_time = 0.0 if cached else time.time() - t_train
         x, y = _eval_subset(data, cfg["eval"].get("n_eval"), int(cfg["seed"]))
         x, y = x.to(device), y.to(device)
-        detectors = _fit_detectors(cfg.get("detectors", []), model, data, device, cfg["eval"].get("n_fit", 2000))
+        detectors, calibration = _fit_detectors(cfg.get("detectors", []), model, data, device,
+                                                cfg["eval"].get("n_fit", 2000), log)
         _prepare_attacks(cfg, model, data, log)
         attacks, retrains = _split_retrain(cfg["attacks"])
         metrics = list(evaluate(model, x, y, attacks, detectors, rt.eval_batch_size, log,
-                                cfg["eval"].get("counterfactual"), cfg["eval"].get("examples")))
+                                cfg["eval"].get("counterfactual"), cfg["eval"].get("examples"), calibration))
         if retrains:
             metrics = _with_roar(metrics, retrains, cfg, model, data, x, y, device, cache, log, rt.eval_batch_size)
         rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached} for m in metrics]
@@ -200,18 +201,35 @@ def _prepare_attacks(cfg: TrialConfig, model, data, log) -> None:
             prepare(model, data, cfg, log)
 
 
-def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int | None = 2000) -> dict[str, Any]:
-    """Fit detector thresholds on the first ``n_fit`` clean TRAINING images (never the test set); ``None`` = all of
-    them (paper 001's public code). Why a cap by default: a deep-Bayes model scores each image with K x C decoder
-    passes, so fitting on 60,000 MNIST images costs more than most attacks; 2,000 images put a 5 % threshold within
-    about one point of its target."""
-    if not specs:
-        return {}
-    from robustsweep.detect import fit_detectors
+def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int | None = 2000,
+                   log: Callable[[str], None] | None = None) -> tuple[dict[str, Any], tuple | None]:
+    """Fit detector thresholds, never on the test set: each detector where its registry entry declares it
+    calibrates -- the first ``n_fit`` clean TRAINING images (paper 001's rule: the deep-Bayes detectors), or the
+    first ``n_fit`` VALIDATION images (``calibration="val"``: paper 004's energy threshold, "fitted on held-out
+    data"), falling back to training images, with a log line, where the data set holds no validation split
+    (``dataset.val_size`` adds one). ``None`` = all of them (paper 001's public code). Why a cap by default: a
+    deep-Bayes model scores each image with K x C decoder passes, so fitting on 60,000 MNIST images costs more than
+    most attacks; 2,000 images put a 5 % threshold within about one point of its target.
 
-    n = len(data.x_train) if n_fit is None else n_fit
-    x, y = data.x_train[:n].to(device), data.y_train[:n].to(device)
-    return fit_detectors(specs, model, x, y)
+    Returns the fitted detectors and the calibration set a per-attack detector refits on (the validation images
+    when there are any, else the training ones; None without detectors)."""
+    if not specs:
+        return {}, None
+    from robustsweep.detect import fit_detectors
+    from robustsweep.registry import DETECTORS
+
+    def first(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(x) if n_fit is None else n_fit
+        return x[:n].to(device), y[:n].to(device)
+
+    train = first(data.x_train, data.y_train)
+    val = first(data.x_val, data.y_val) if data.n_val else None
+    wants_val = [s["name"] for s in specs if s["name"] in DETECTORS and DETECTORS.get(s["name"]).meta.get(
+        "calibration") == "val"]
+    if wants_val and val is None and log:
+        log(f"no validation split: {', '.join(sorted(set(wants_val)))} fitted on training images instead "
+            f"(set dataset.val_size to hold one out)")
+    return fit_detectors(specs, model, *train, val=val), (val if val is not None else train)
 
 
 def run_logged(cfg: TrialConfig, rt: Runtime, header: str = "") -> list[dict[str, Any]] | None:

@@ -39,11 +39,15 @@ def fit_detectors(
     x_fit: torch.Tensor,
     y_fit: torch.Tensor,
     skip_inapplicable: bool = False,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, Detector]:
     """Build every detector of ``specs`` (``{"name": "logit", "alpha": 1.5, "label": "logit15"}`` …; ``label``
     optional) and fit it on clean data.
 
-    ``x_fit``/``y_fit`` must be clean training or validation data, never the test set. Returns
+    ``x_fit``/``y_fit`` must be clean training or validation data, never the test set. A detector whose registry
+    entry declares ``calibration="val"`` (paper 004's energy threshold) is fitted on ``val`` instead when given
+    (clean validation inputs and labels); the others on ``x_fit`` (paper 001's rule: clean training data). Each
+    fitted detector's ``fit_split`` says which ("val" or "train"). Returns
     {key: fitted detector} in spec order (keys from :func:`detector_key`, used as ``det.<key>.*`` columns).
     A detector that does not apply to the model (``gmmvae-tau`` on a model without τ thresholds) raises
     :class:`NotApplicable` unless ``skip_inapplicable`` is set, in which case it is left out.
@@ -51,12 +55,15 @@ def fit_detectors(
     out: dict[str, Detector] = {}
     for spec in specs:
         params = {k: v for k, v in spec.items() if k not in _META}
-        det = DETECTORS.get(spec["name"]).fn(**params)
+        entry = DETECTORS.get(spec["name"])
+        det = entry.fn(**params)
+        on_val = val is not None and entry.meta.get("calibration") == "val"
         try:
-            det.fit(model, x_fit, y_fit)
+            det.fit(model, *(val if on_val else (x_fit, y_fit)))
         except NotApplicable:
             if skip_inapplicable:
                 continue
             raise
+        det.fit_split = "val" if on_val else "train"
         out[detector_key(spec, set(out))] = det
     return out

@@ -2,11 +2,18 @@
 
 Their finding is that untargeted adversarial points have LOWER energy than natural data, so eq. 9 flags
 x when E(x) <= t (``direction="low"``; ``"high"`` flags high energy, the usual OOD convention, for comparison).
-The threshold t is fitted on a validation split: clean inputs are the negatives, and the positives are
-adversarial versions of the same inputs crafted by ``fit_attack`` (their code: PGD, ε = 8/255, step 1/255,
-10 steps); t maximises Youden's J = TPR - FPR (their code, ``rule="youden"``) or the G-mean
-sqrt(TPR·(1 - FPR)) (their paper, ``rule="gmean"``). ``rule="fpr"`` instead takes the clean-data quantile for
+The threshold t is fitted on a validation split (the registry entry declares ``calibration="val"``; the trial
+falls back to training data only where the data set holds no validation split, and records which in
+``det.<d>.fit_split``): clean inputs are the negatives, and the positives are adversarial versions of the same
+inputs. t maximises the G-mean sqrt(TPR·(1 - FPR)) (their paper's text, ``rule="gmean"``, the default) or Youden's
+J = TPR - FPR (their code, ``rule="youden"``). ``rule="fpr"`` instead takes the clean-data quantile for
 ``target_fpr`` and needs no attack.
+
+Which adversarials: with ``per_attack`` (default) the evaluator refits t for every attack point on validation
+adversarials of *that* attack with *its* settings (:meth:`EnergyDetector.refitted`), as paper 004 fits its
+threshold for the attack it detects; the trial-level fit uses ``fit_attack`` (their code: PGD, ε = 8/255, step
+1/255, 10 steps) and is what a detector-aware attack sees. ``per_attack: false`` keeps that one threshold for every
+attack -- a defender who fits once, before the attacker comes (the cross-paper files use it).
 
 The direction is not universal: on a small undefended MLP, weak PGD makes inputs *less* confident (higher
 energy) and only strong PGD lowers it, while paper 004 reports low energy for its (robust) models. So
@@ -15,6 +22,7 @@ energy) and only strong PGD lowers it, while paper 004 reports low energy for it
 """
 from __future__ import annotations
 
+import copy
 import inspect
 
 import torch
@@ -45,9 +53,9 @@ def _criterion(neg: torch.Tensor, pos: torch.Tensor, t: float, rule: str) -> flo
 
 
 class EnergyDetector:
-    def __init__(self, rule: str = "youden", direction: str = "low", target_fpr: float = 0.05,
+    def __init__(self, rule: str = "gmean", direction: str = "low", target_fpr: float = 0.05,
                  fit_attack: str = "pgd", fit_eps: float = 8 / 255, fit_steps: int = 10,
-                 fit_step_size: float = 1 / 255, hist_bins: int = 0):
+                 fit_step_size: float = 1 / 255, hist_bins: int = 0, per_attack: bool = True):
         if rule not in _RULES:
             raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
         if direction not in ("low", "high", "auto"):
@@ -59,6 +67,7 @@ class EnergyDetector:
         self.auto = direction == "auto"
         self.fit_attack = fit_attack
         self.fit_params = {"eps": fit_eps, "steps": fit_steps, "step_size": fit_step_size}
+        self.per_attack = bool(per_attack) and rule != "fpr"  # "fpr" has no positives: nothing to refit
         self.threshold: float | None = None
         self.calibration_scores: torch.Tensor | None = None  # `score` of the clean fit data (set by fit)
 
@@ -76,17 +85,32 @@ class EnergyDetector:
         return hinge_or_raw(score, self.threshold if form == "hinge" else 0.0, form)
 
     def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> EnergyDetector:
-        if self.direction == "auto":
-            self.direction = "low"  # scores are computed as "low" first; flipped below if "high" separates better
-        neg = self.score(model, x)
-        self.calibration_scores = neg.detach().cpu()  # clean fit scores: 1/5/10 % FPR thresholds of the evaluator
+        """Fit on clean ``x`` and ``fit_attack``'s adversarials of it (module docstring)."""
         if self.rule == "fpr":
+            if self.auto:
+                self.direction = "low"
+            neg = self.score(model, x)
+            self.calibration_scores = neg.detach().cpu()
             self.threshold = float(torch.quantile(neg, 1 - self.target_fpr))
             return self
         fn = ATTACKS.get(self.fit_attack).fn
         accepted = inspect.signature(fn).parameters
         params = {k: v for k, v in self.fit_params.items() if k in accepted}
-        x_adv = fn(model, x, y, **params)
+        return self._fit_to(model, x, y, fn(model, x, y, **params))
+
+    def refitted(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 x_adv: torch.Tensor) -> EnergyDetector:
+        """A copy fitted on clean ``x`` and the given adversarials ``x_adv`` of it (the evaluated attack's, on the
+        validation split); ``self`` -- the threshold detector-aware attacks see -- is left as it was."""
+        return copy.copy(self)._fit_to(model, x, y, x_adv)
+
+    def _fit_to(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor) -> EnergyDetector:
+        """Threshold by ``rule`` between clean ``x`` (negatives) and the successful adversarials in ``x_adv``
+        (positives; all of them when none succeeded); ``direction="auto"`` keeps the better-separating side."""
+        if self.auto:
+            self.direction = "low"  # scores are computed as "low" first; flipped below if "high" separates better
+        neg = self.score(model, x)
+        self.calibration_scores = neg.detach().cpu()  # clean fit scores: 1/5/10 % FPR thresholds of the evaluator
         with torch.no_grad():
             pred_clean = logits_of(model, x).argmax(1)
             pred_adv = logits_of(model, x_adv).argmax(1)
@@ -106,10 +130,12 @@ class EnergyDetector:
         return self.score(model, x) > self.threshold
 
 
-@DETECTORS.register("energy", calibration="train")
-def energy(rule: str = "youden", direction: str = "low", target_fpr: float = 0.05, fit_attack: str = "pgd",
+@DETECTORS.register("energy", calibration="val")
+def energy(rule: str = "gmean", direction: str = "low", target_fpr: float = 0.05, fit_attack: str = "pgd",
            fit_eps: float = 8 / 255, fit_steps: int = 10, fit_step_size: float = 1 / 255,
-           hist_bins: int = 0) -> EnergyDetector:
-    """Energy detector (paper 004 eq. 9): flag low energy, threshold by Youden's J / G-mean on a validation split;
-    ``hist_bins`` > 0 also stores binned score histograms of clean vs successful adversarial inputs per row."""
-    return EnergyDetector(rule, direction, target_fpr, fit_attack, fit_eps, fit_steps, fit_step_size, hist_bins)
+           hist_bins: int = 0, per_attack: bool = True) -> EnergyDetector:
+    """Energy detector (paper 004 eq. 9): flag low energy, threshold by G-mean (or Youden's J) on the validation
+    split, refitted per attack point on that attack's validation adversarials (``per_attack``); ``hist_bins`` > 0
+    also stores binned score histograms of clean vs successful adversarial inputs per row."""
+    return EnergyDetector(rule, direction, target_fpr, fit_attack, fit_eps, fit_steps, fit_step_size, hist_bins,
+                          per_attack)

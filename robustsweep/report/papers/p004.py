@@ -354,8 +354,10 @@ def build(ctx: PaperContext) -> list[Section]:
                "carries the paper's numbers.")
     return [
         Section("Table 1: energy detection of PGD and APGD", text=mapping + " DR is measured on successful "
-                "adversarials only, FPR on the clean test inputs; thresholds are fitted on clean training images and "
-                "PGD (8) adversarials of them (the paper: a validation set). KD+BU and LID rows not built.",
+                "adversarials only, FPR on the clean test inputs. Thresholds never see test data: they are fitted on "
+                "a validation split held out of the training data (det.energy.fit_split) and, per attack point, on "
+                "validation adversarials of that very attack (det.energy.fit_adv), as the paper fits its threshold "
+                "for the attack it detects. KD+BU and LID rows not built.",
                 tables=[table1(data), energy_auc(data)], figures=figs, checks=ch["table1"]),
         Section("Fig. 2(b) / 3(b): energy vs number of steps", text="The paper plots the mean |energy| per step "
                 "count; our rows keep only the detector's ROC, so the AUC of the energy score (P(E(adv) < E(clean))) "
