@@ -70,6 +70,22 @@ def test_thresholds_never_see_test_data(tmp_path, spied):
         assert r["det.energy-once.fit_adv"] == "pgd" and r["det.logit.fit_adv"] is None
     assert by[("fgsm", 0.1)]["det.energy.fit_adv"] == "fgsm" and by[("pgd", None)]["det.energy.fit_adv"] == "pgd"
     assert by[("fgsm", 0.0)]["det.energy.fit_adv"] == "pgd"  # ε = 0 is not attacked: the trial's own fit scores it
+    assert [r["det.energy.refit"] for r in rows] == [False, True, True]
+    assert not any(r["det.energy-once.refit"] or r["det.logit.refit"] for r in rows)
+
+
+def test_per_attack_list_refits_only_the_listed_attacks(mlp_victim):
+    """Paper 004's protocol: PGD points get their own thresholds; APGD meets the PGD-fitted one ("unseen")."""
+    model, xtr, xte, yte = mlp_victim
+    xv, yv = xtr[:120], model(xtr[:120]).argmax(1)
+    spec = {**DETECTORS[0], "per_attack": ["pgd"]}
+    dets = fit_detectors([spec], model, xtr[200:300], model(xtr[200:300]).argmax(1), val=(xv, yv))
+    attacks = [{"name": "pgd", "eps": [0.1, 0.2], "steps": 5, "step_size": 0.05}, {"name": "apgd", "eps": 0.2, "steps": 5}]
+    rows = list(evaluate(model, xte[:60], yte[:60], attacks, dets, calibration=(xv, yv)))
+    assert [(r["attack"], r["det.energy.refit"]) for r in rows] == [("pgd", True), ("pgd", True), ("apgd", False)]
+    assert rows[2]["det.energy.threshold"] == pytest.approx(dets["energy"].threshold)
+    with pytest.raises(ValueError, match="per_attack"):
+        fit_detectors([{**spec, "per_attack": "pgd"}], model, xv, yv)
 
 
 def test_no_validation_split_falls_back_to_training_data_and_says_so(tmp_path, spied):

@@ -24,7 +24,7 @@ def _row(model: str, seed: int, attack: str, param: str | None, value: float | N
 
 def _rows(ci: bool) -> dict[str, pl.DataFrame]:
     """Two models x two seeds; PGD (8) DR 0.9 / 0.8 by seed, PGD (16) 1.0; HE-PGD DR falls with lambda."""
-    models = ["cnn", "mlp"] if ci else ["resnet18", "vgg16"]
+    models = ["cnn", "mlp"] if ci else ["resnet10", "vgg16"]
     e8, e16 = (0.2, 0.4) if ci else (8 / 255, 16 / 255)
     cif, img = [], []
     for model in models:
@@ -73,12 +73,12 @@ def test_cells_and_labels_are_the_same_at_both_scales(tmp_path: Path, ci: bool, 
     t1 = tables["table1"]
     assert not t1.missing
     row8 = "CIFAR-10 / digits · Energy (Youden) · PGD (8)"
-    assert _cell(t1, row8, "DR · ResNet18 / cnn") == pytest.approx(0.85)  # mean of seeds 0.9 and 0.8
+    assert _cell(t1, row8, "DR · ResNet10 / cnn") == pytest.approx(0.85)  # mean of seeds 0.9 and 0.8
     assert _cell(t1, "imagenette / mnist5k · Energy (Youden) · PGD (16)", "DR · VGG16 / mlp") == pytest.approx(1.0)
     assert _cell(t1, "CIFAR-10 / digits · Energy (G-mean) · APGD (8)", "FPR · VGG16 / mlp") == pytest.approx(0.03)
     lam = tables["he-pgd-lambda"]
     assert lam.rows == ["0 (PGD)", "0.6", "1.2 (paper)", "2.4"]
-    assert _cell(lam, "1.2 (paper)", "DR Youden · ResNet18 / cnn") == pytest.approx(0.2)
+    assert _cell(lam, "1.2 (paper)", "DR Youden · ResNet10 / cnn") == pytest.approx(0.2)
     steps = tables["fig-energy-steps"]
     assert steps.rows == ["5", "10", "20", "40"]
     assert _cell(steps, "40", "PGD AUC · VGG16 / mlp") == pytest.approx(0.95)
@@ -126,7 +126,7 @@ def test_fig4_cells_and_claims(tmp_path: Path) -> None:
 
 def test_claims_follow_the_rows(tmp_path: Path, no_figures: None) -> None:
     _, checks = _build(tmp_path, _rows(ci=False))
-    m = "[ResNet18 / cnn]"
+    m = "[ResNet10 / cnn]"
     assert checks[f"pgd-lower-energy CIFAR-10 {m}"].holds is True
     assert checks[f"pgd-lower-energy imagenette {m}"].holds is True
     assert checks[f"energy-detects-pgd CIFAR-10 {m}"].holds is True
@@ -144,8 +144,8 @@ def test_flat_detection_rate_is_not_a_drop(tmp_path: Path, no_figures: None) -> 
     rows = _rows(ci=True)
     rows[CIFAR] = rows[CIFAR].with_columns(pl.lit(0.0).alias("det.energy.tpr"))
     _, checks = _build(tmp_path, rows, "ci")
-    assert checks["he-pgd-lambda-lowers-dr [ResNet18 / cnn]"].holds is False
-    assert checks["energy-detects-pgd CIFAR-10 [ResNet18 / cnn]"].holds is False
+    assert checks["he-pgd-lambda-lowers-dr [ResNet10 / cnn]"].holds is False
+    assert checks["energy-detects-pgd CIFAR-10 [ResNet10 / cnn]"].holds is False
 
 
 def test_detection_needs_a_low_false_positive_rate(tmp_path: Path, no_figures: None) -> None:
@@ -168,7 +168,7 @@ def test_empty_experiments_render_dashes_and_unevaluated_claims(tmp_path: Path) 
 def test_figures_are_drawn(tmp_path: Path) -> None:
     sections = load_papers()["004"].build(PaperContext(_rows(ci=True), tmp_path, "ci"))
     names = {Path(f[0]).name for s in sections for f in s.figures}
-    assert names == {"roc_resnet18.png", "roc_vgg16.png", "energy_steps.png", "accuracy_steps.png",
-                     "he_pgd_lambda.png", "energy_hist_resnet18.png", "energy_hist_vgg16.png",
+    assert names == {"roc_resnet10.png", "roc_vgg16.png", "energy_steps.png", "accuracy_steps.png",
+                     "he_pgd_lambda.png", "energy_hist_resnet10.png", "energy_hist_vgg16.png",
                      "fig4_gradients.png"}  # without Fig. 4 rows: its "no examples stored" placeholder
     assert all((tmp_path / "figures" / n).stat().st_size > 0 for n in names)

@@ -91,10 +91,11 @@ def evaluate(
     attack. ``counterfactual`` adds one row per method with the counterfactual speed of paper 000. ``examples``
     (``eval.examples``) adds the ``ex.*`` image columns of :mod:`robustsweep.core.examples` to every row.
 
-    ``calibration`` (clean held-out inputs and labels, never test data) is where a detector with ``per_attack``
-    set (paper 004's energy threshold) is refitted for every attack point: the point's attack, with its settings,
-    crafts adversarials of those inputs and the detector's ``refitted`` copy scores the row
-    (:func:`_row_detectors`); ``det.<d>.fit_adv`` names the attack a row's threshold was fitted on.
+    ``calibration`` (clean held-out inputs and labels, never test data) is where a detector whose ``per_attack``
+    covers the attack (paper 004's energy threshold) is refitted for every attack point: the point's attack, with
+    its settings, crafts adversarials of those inputs and the detector's ``refitted`` copy scores the row
+    (:func:`_row_detectors`); ``det.<d>.fit_adv`` names the attack a row's threshold was fitted on and
+    ``det.<d>.refit`` says whether it is this point's own threshold (else the trial's fit).
 
     Budget 0 (``eps: 0`` of an attack whose registry ``budget`` is ``eps``) is not run: the ball of radius 0 is
     {x}, so the row reuses the clean inputs AND the clean prediction (``x_adv = x``, ``pred_adv = pred_clean``,
@@ -151,10 +152,12 @@ def evaluate(
             if examples:
                 row |= ex.row_columns(model, x_adv, pred_adv, examples, target)
             successes.append(success)
-            row_dets = _row_detectors(detectors, model, fn, call, None if zero else calibration, batch_size, label)
+            row_dets = _row_detectors(detectors, model, fn, call, None if zero else calibration, batch_size,
+                                      (label, name))
             for dname, (det, fit_adv) in row_dets.items():
                 row[f"det.{dname}.fit_split"] = getattr(det, "fit_split", None)
                 row[f"det.{dname}.fit_adv"] = fit_adv
+                row[f"det.{dname}.refit"] = det is not detectors[dname]  # this point's own threshold
                 row[f"det.{dname}.threshold"] = _num_or_none(getattr(det, "threshold", None))
                 # a fooling image has no clean counterpart: the joint fool-and-evade columns would be meaningless
                 row.update(_detection_columns(dname, det, model, x, x_adv, success,
@@ -183,21 +186,22 @@ def evaluate(
 
 def _row_detectors(detectors: dict[str, Any], model: torch.nn.Module, fn: Callable[..., Any],
                    call: dict[str, Any], calibration: tuple[torch.Tensor, torch.Tensor] | None, batch_size: int,
-                   label: str) -> dict[str, tuple[Any, str | None]]:
-    """The detector that scores one attack point, and the attack its threshold was fitted on: a ``per_attack``
-    detector is refitted (a copy: the trial's fitted detector, which detector-aware attacks see, is unchanged) on
-    this point's adversarials of the held-out ``calibration`` inputs (None: no refit, e.g. at ε = 0); the others are
-    the trial's as fitted. The held-out adversarials are crafted once per point, whatever the number of such
-    detectors, under a forked RNG."""
+                   names: tuple[str, str]) -> dict[str, tuple[Any, str | None]]:
+    """The detector that scores one attack point, and the attack its threshold was fitted on: a detector whose
+    ``refits(label, name)`` is true for this attack (``per_attack``) is refitted -- a copy: the trial's fitted
+    detector, which detector-aware attacks see, is unchanged -- on this point's adversarials of the held-out
+    ``calibration`` inputs (None: no refit, e.g. at ε = 0); the others are the trial's as fitted. The held-out
+    adversarials are crafted once per point, whatever the number of such detectors, under a forked RNG."""
     out: dict[str, tuple[Any, str | None]] = {}
     x_cal_adv = None
     for name, det in detectors.items():
-        if getattr(det, "per_attack", False) and calibration is not None:
+        refits = getattr(det, "refits", None)
+        if calibration is not None and callable(refits) and refits(*names):
             xc, yc = calibration
             with ex.forked_rng(model_device(model)):  # the trial's later rows draw what they draw without refits
                 if x_cal_adv is None:
                     x_cal_adv = batched(functools.partial(fn, model, **call), xc, yc, batch_size=batch_size)
-                out[name] = (det.refitted(model, xc, yc, x_cal_adv), label)
+                out[name] = (det.refitted(model, xc, yc, x_cal_adv), names[0])
         else:
             out[name] = (det, getattr(det, "fit_attack", None) if getattr(det, "rule", None) != "fpr" else None)
     return out

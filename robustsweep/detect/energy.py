@@ -13,7 +13,9 @@ Which adversarials: with ``per_attack`` (default) the evaluator refits t for eve
 adversarials of *that* attack with *its* settings (:meth:`EnergyDetector.refitted`), as paper 004 fits its
 threshold for the attack it detects; the trial-level fit uses ``fit_attack`` (their code: PGD, ε = 8/255, step
 1/255, 10 steps) and is what a detector-aware attack sees. ``per_attack: false`` keeps that one threshold for every
-attack -- a defender who fits once, before the attacker comes (the cross-paper files use it).
+attack -- a defender who fits once, before the attacker comes (the cross-paper files use it); a list of attack
+names or labels refits those only (paper 004: PGD's threshold per PGD budget, APGD and HE-PGD met as "unseen"
+attacks with the PGD-fitted one).
 
 The direction is not universal: on a small undefended MLP, weak PGD makes inputs *less* confident (higher
 energy) and only strong PGD lowers it, while paper 004 reports low energy for its (robust) models. So
@@ -55,7 +57,7 @@ def _criterion(neg: torch.Tensor, pos: torch.Tensor, t: float, rule: str) -> flo
 class EnergyDetector:
     def __init__(self, rule: str = "gmean", direction: str = "low", target_fpr: float = 0.05,
                  fit_attack: str = "pgd", fit_eps: float = 8 / 255, fit_steps: int = 10,
-                 fit_step_size: float = 1 / 255, hist_bins: int = 0, per_attack: bool = True):
+                 fit_step_size: float = 1 / 255, hist_bins: int = 0, per_attack: bool | list[str] = True):
         if rule not in _RULES:
             raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
         if direction not in ("low", "high", "auto"):
@@ -67,7 +69,11 @@ class EnergyDetector:
         self.auto = direction == "auto"
         self.fit_attack = fit_attack
         self.fit_params = {"eps": fit_eps, "steps": fit_steps, "step_size": fit_step_size}
-        self.per_attack = bool(per_attack) and rule != "fpr"  # "fpr" has no positives: nothing to refit
+        if not isinstance(per_attack, (bool, list)) or (isinstance(per_attack, list) and not all(
+                isinstance(a, str) for a in per_attack)):
+            raise ValueError(f"per_attack must be true, false or a list of attack names / labels, got {per_attack!r}")
+        # "fpr" has no positives: nothing to refit
+        self.per_attack: bool | list[str] = per_attack if rule != "fpr" else False
         self.threshold: float | None = None
         self.calibration_scores: torch.Tensor | None = None  # `score` of the clean fit data (set by fit)
 
@@ -97,6 +103,13 @@ class EnergyDetector:
         accepted = inspect.signature(fn).parameters
         params = {k: v for k, v in self.fit_params.items() if k in accepted}
         return self._fit_to(model, x, y, fn(model, x, y, **params))
+
+    def refits(self, *names: str) -> bool:
+        """Whether an attack point of the attack called ``names`` (its label, its registry name) gets its own
+        threshold: every attack with ``per_attack: true``, the listed ones with a list, none with ``false``."""
+        if isinstance(self.per_attack, list):
+            return any(n in self.per_attack for n in names)
+        return bool(self.per_attack)
 
     def refitted(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                  x_adv: torch.Tensor) -> EnergyDetector:
@@ -133,9 +146,10 @@ class EnergyDetector:
 @DETECTORS.register("energy", calibration="val")
 def energy(rule: str = "gmean", direction: str = "low", target_fpr: float = 0.05, fit_attack: str = "pgd",
            fit_eps: float = 8 / 255, fit_steps: int = 10, fit_step_size: float = 1 / 255,
-           hist_bins: int = 0, per_attack: bool = True) -> EnergyDetector:
+           hist_bins: int = 0, per_attack: bool | list[str] = True) -> EnergyDetector:
     """Energy detector (paper 004 eq. 9): flag low energy, threshold by G-mean (or Youden's J) on the validation
-    split, refitted per attack point on that attack's validation adversarials (``per_attack``); ``hist_bins`` > 0
+    split, refitted per attack point on that attack's validation adversarials (``per_attack``: all attacks, none,
+    or a list of attack names / labels); ``hist_bins`` > 0
     also stores binned score histograms of clean vs successful adversarial inputs per row."""
     return EnergyDetector(rule, direction, target_fpr, fit_attack, fit_eps, fit_steps, fit_step_size, hist_bins,
                           per_attack)

@@ -130,10 +130,17 @@ def vgg(depth: int, input_shape: tuple[int, ...], num_classes: int, bn: bool = T
     return TapNet(stages, num_classes, input_shape, f"vgg{depth}")
 
 
-def resnet18(input_shape: tuple[int, ...], num_classes: int) -> TapNet:
-    """torchvision ResNet18 (weights=None) with the CIFAR stem (3x3 stride-1 conv, no max-pool)."""
+def resnet(depth: int, input_shape: tuple[int, ...], num_classes: int) -> TapNet:
+    """torchvision's ResNet (weights=None) with the CIFAR stem (3x3 stride-1 conv, no max-pool): depth 18 is
+    torchvision's ResNet18 ([2, 2, 2, 2] basic blocks), depth 10 the same with one block per stage ([1, 1, 1, 1]),
+    the ResNet10 of paper 004's Table 1."""
     tv = import_torchvision()
-    r = tv.models.resnet18(weights=None, num_classes=num_classes)
+    if depth == 18:
+        r = tv.models.resnet18(weights=None, num_classes=num_classes)
+    elif depth == 10:
+        r = tv.models.resnet.ResNet(tv.models.resnet.BasicBlock, [1, 1, 1, 1], num_classes=num_classes)
+    else:
+        raise ValueError(f"ResNet depth must be 10 or 18, got {depth}")
     c = input_shape[0]
     stages: list[tuple[str | None, nn.Module]] = [
         (None, nn.Conv2d(c, 64, 3, stride=1, padding=1, bias=False)), (None, r.bn1), ("conv1", nn.ReLU()),
@@ -145,7 +152,12 @@ def resnet18(input_shape: tuple[int, ...], num_classes: int) -> TapNet:
         for name, child in mod.named_children():
             if isinstance(child, nn.ReLU):
                 setattr(mod, name, nn.ReLU())
-    return TapNet(stages, num_classes, input_shape, "resnet18")
+    return TapNet(stages, num_classes, input_shape, f"resnet{depth}")
+
+
+def resnet18(input_shape: tuple[int, ...], num_classes: int) -> TapNet:
+    """torchvision ResNet18 (weights=None) with the CIFAR stem (3x3 stride-1 conv, no max-pool)."""
+    return resnet(18, input_shape, num_classes)
 
 
 def make_backbone(name: str, input_shape: tuple[int, ...], num_classes: int) -> TapNet:

@@ -81,6 +81,15 @@ def vgg19(input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidde
     return vgg(19, input_shape, num_classes, bn=bn, hidden=hidden, dropout=dropout)
 
 
+@MODELS.register("resnet10", kind="discriminative", stochastic=False, input="image32")
+def resnet10(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """ResNet10 (torchvision's ResNet, one basic block per stage, weights=None) with the CIFAR stem: paper 004's
+    Table 1 model."""
+    from robustsweep.models.backbones import resnet
+
+    return resnet(10, input_shape, num_classes)
+
+
 @MODELS.register("resnet18", kind="discriminative", stochastic=False, input="image32")
 def resnet18(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """ResNet18 (torchvision, weights=None) with the CIFAR stem: 3x3 stride-1 first conv, no max-pool."""

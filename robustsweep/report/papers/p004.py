@@ -5,7 +5,7 @@ Why the tables look as they do:
 
 - **Labels work at both scales.** A reference entry must name a row/column that exists at every scale (the ci run
   shows the paper's numbers for orientation), so each label carries the paper-scale name and its ci stand-in:
-  "CIFAR-10 / digits", "ResNet18 / cnn". Budgets are named as the paper prints them, "PGD (8)" and "PGD (16)": the
+  "CIFAR-10 / digits", "ResNet10 / cnn". Budgets are named as the paper prints them, "PGD (8)" and "PGD (16)": the
   smaller / larger ε of the PGD ε-grid (8/255, 16/255 at paper scale; their ci stand-ins 0.2, 0.4).
 - **Table 1 mixes metrics** (DR and FPR side by side), so the rows are melted into one value column before
   :func:`pivot_table`; each cell is still a mean ± std over seeds. The paper's "Defense" column is in the row
@@ -38,15 +38,15 @@ from robustsweep.report.tables import Table, pivot_table
 
 CIFAR, IMAGENETTE = "energy-cifar10", "energy-imagenette"  # spec names of p004_cifar10.yaml / p004_imagenette.yaml
 DATASET = {IMAGENETTE: "imagenette / mnist5k", CIFAR: "CIFAR-10 / digits"}  # paper-scale name / ci stand-in
-MODEL = {"resnet18": "ResNet18 / cnn", "cnn": "ResNet18 / cnn", "vgg16": "VGG16 / mlp", "mlp": "VGG16 / mlp"}
-MODELS = ["ResNet18 / cnn", "VGG16 / mlp"]
+MODEL = {"resnet10": "ResNet10 / cnn", "cnn": "ResNet10 / cnn", "vgg16": "VGG16 / mlp", "mlp": "VGG16 / mlp"}
+MODELS = ["ResNet10 / cnn", "VGG16 / mlp"]
 RULE = {"energy-gmean": "G-mean", "energy": "Youden"}  # detector label -> threshold rule (paper §5.1 / public code)
 BUDGETS = ["(8)", "(16)"]  # PGD eps grid, smallest first
 ATTACKS = {IMAGENETTE: ["PGD (8)", "PGD (16)"], CIFAR: ["PGD (8)", "PGD (16)", "APGD (8)"]}
 LAM_LABEL = {0.0: "0 (PGD)", 1.2: "1.2 (paper)"}
 
 CAPTION = ("Labels read 'paper scale / ci scale': at ci, mnist5k stands in for imagenette, digits for CIFAR-10, cnn for "
-           "ResNet18 (the paper: ResNet10), mlp for VGG16, and ε 0.2 / 0.4 for 8/255 / 16/255.")
+           "ResNet10, mlp for VGG16, and ε 0.2 / 0.4 for 8/255 / 16/255.")
 
 
 def _num(df: pl.DataFrame, name: str) -> pl.Expr:
@@ -325,10 +325,10 @@ def _line_figure(ctx: PaperContext, df: pl.DataFrame, filt: pl.Expr, metrics: di
                "he-pgd-lambda": "§4.3 / §5.2: HE-PGD detection rate vs λ (λ = 1.2 in the paper)",
                "energy-hist": "Fig. 2(a) / 3(a): overlap of natural and adversarial energy histograms",
                "fig4": FIG4_TABLE, **CROSS_TABLES},
-       figures={"roc_resnet18": "ROC of the energy score, ResNet18 / cnn", "roc_vgg16": "ROC, VGG16 / mlp",
+       figures={"roc_resnet10": "ROC of the energy score, ResNet10 / cnn", "roc_vgg16": "ROC, VGG16 / mlp",
                 "energy_steps": "energy AUC vs steps (Fig. 2(b), 3(b))", "accuracy_steps": "accuracy vs steps",
-                "he_pgd_lambda": "DR and AUC vs λ", "energy_hist_resnet18": "energy histograms (Fig. 2(a), 3(a)), "
-                "ResNet18 / cnn", "energy_hist_vgg16": "energy histograms, VGG16 / mlp", "fig4_gradients": FIG4},
+                "he_pgd_lambda": "DR and AUC vs λ", "energy_hist_resnet10": "energy histograms (Fig. 2(a), 3(a)), "
+                "ResNet10 / cnn", "energy_hist_vgg16": "energy histograms, VGG16 / mlp", "fig4_gradients": FIG4},
        notes="Not built: the KD+BU and LID rows of Table 1 (other detectors, quoted by the paper from [2]); the mean "
              "|energy| of Fig. 2(b)/3(b) (the AUC of the energy score stands in); the §5.3 synthesis figure.")
 def build(ctx: PaperContext) -> list[Section]:
@@ -350,8 +350,8 @@ def build(ctx: PaperContext) -> list[Section]:
                                          "he_pgd_lambda.png", "λ", "DR (Youden) / AUC",
                                          "HE-PGD: detection rate and energy AUC vs λ"),) if f]
     mapping = ("At ci scale the labels' second names apply: mnist5k / digits with cnn / mlp, ε 0.2 / 0.4 for "
-               "8/255 / 16/255 (step ε/8 as the paper's 1/255). The paper's ResNet10 is not registered; ResNet18 "
-               "carries the paper's numbers.")
+               "8/255 / 16/255 (step ε/8 as the paper's 1/255). The paper-scale files run the paper's ResNet10 (and "
+               "VGG16, not in the paper).")
     return [
         Section("Table 1: energy detection of PGD and APGD", text=mapping + " DR is measured on successful "
                 "adversarials only, FPR on the clean test inputs. Thresholds never see test data: they are fitted on "
