@@ -77,7 +77,9 @@ def test_detection_metrics_counts_only_successful_adversarials():
     assert out["tpr"] == pytest.approx(0.5) and out["fpr"] == pytest.approx(0.25)
     # AUC over clean {0.1,0.2,0.6,0.3} vs successful {0.9,0.4}: 0.9 beats all 4, 0.4 beats 3 -> 7/8
     assert out["auc"] == pytest.approx(7 / 8)
-    assert set(out) == {"tpr", "fpr", "auc", "roc_fpr", "roc_tpr", "n_pos"} and out["n_pos"] == 2
+    assert set(out) == {"tpr", "fpr", "auc", "roc_fpr", "roc_tpr", "n_pos", "score_clean_mean", "score_adv_mean"}
+    assert out["n_pos"] == 2
+    assert out["score_clean_mean"] == pytest.approx(0.3) and out["score_adv_mean"] == pytest.approx(0.65)
     # the threshold-less path (reject()) gives the same numbers
     class NoThreshold(ThresholdOnFirstPixel):
         threshold = None

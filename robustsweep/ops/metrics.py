@@ -207,8 +207,8 @@ def detection_metrics(
 
     Returns tpr (flagged fraction of ``x_adv[success_mask]``), fpr (flagged fraction of ``x_clean``), auc and the
     ROC points roc_fpr / roc_tpr of the detector score (clean = negatives, successful adversarials = positives),
-    plus n_pos. One score pass per input set: rejection is read off the score with the detector's ``threshold``
-    where it has one (so a stochastic model's rejection and ROC come from the same draw), else via ``reject``.
+    n_pos, and the mean scores score_clean_mean / score_adv_mean. One score pass per input set: rejection is read
+    off the score with the detector's ``threshold`` where it has one (so a stochastic model's rejection and ROC come from the same draw), else via ``reject``.
     With ``correct`` (clean prediction == label, per clean input) the joint columns of :func:`joint_metrics` are
     added from the same scores; ``calibration``: the clean scores the 1/5/10 % FPR thresholds come from (None:
     the clean test scores). A detector with a positive ``hist_bins`` attribute (opt-in per detector spec, e.g.
@@ -233,6 +233,9 @@ def detection_metrics(
         "roc_fpr": roc_fpr,
         "roc_tpr": roc_tpr,
         "n_pos": float(len(x_pos)),
+        # mean score of clean and of successful adversarial inputs (paper 004 Fig. 2(b)/3(b) plot the mean energy)
+        "score_clean_mean": _mean(s_clean.cpu()),
+        "score_adv_mean": _mean(s_pos.cpu()),
     }
     bins = getattr(detector, "hist_bins", None)
     if isinstance(bins, int) and not isinstance(bins, bool) and bins > 0:

@@ -11,9 +11,11 @@ Why the tables look as they do:
   :func:`pivot_table`; each cell is still a mean ± std over seeds. The paper's "Defense" column is in the row
   label: "Energy (G-mean)" is the threshold rule of §5.1 (the one Table 1 used), "Energy (Youden)" that of the
   public code.
-- **No per-input energies in the rows, binned histograms instead.** Fig. 2(b)/3(b) plot the mean |energy| per
-  number of steps; the store keeps the detector's ROC, so the AUC of the energy score, P(E(adv) < E(clean)), stands
-  in for it (> 0.5: adversarial points have *lower* energy than natural ones, the paper's finding; < 0.5: higher).
+- **No per-input energies in the rows: means, ROC and binned histograms instead.** Fig. 2(b)/3(b) plot the mean
+  energy per number of steps: the detector stores the mean score of clean and of successful adversarial inputs
+  (``score_clean_mean`` / ``score_adv_mean``; the score is -E for the paper's low-energy detector), and the AUC of
+  the energy score, P(E(adv) < E(clean)), is printed beside it (> 0.5: adversarial points have *lower* energy than
+  natural ones, the paper's finding; < 0.5: higher).
   The energy histograms of Fig. 2(a) / 3(a) come from the binned score histograms the ``energy`` detector stores
   with ``hist_bins`` (p004_cifar10.yaml sets it), drawn and summarised by :mod:`.p004_hist`.
 - **The cross-paper sweep** (p004_cross.yaml: HE-PGD on paper 001's generative classifiers, every detector
@@ -118,17 +120,20 @@ def energy_auc(data: dict[str, pl.DataFrame]) -> Table:
 
 
 def energy_steps(df: pl.DataFrame) -> Table:
-    """Fig. 2(b) (PGD) and 3(b) (HE-PGD, λ = 1.2): accuracy, AUC and DR against the number of steps."""
-    metrics = {"acc": "adv_accuracy", "AUC": "det.energy.auc", "DR": "det.energy.tpr"}
+    """Fig. 2(b) (PGD) and 3(b) (HE-PGD, λ = 1.2): accuracy, mean energy of the successful adversarials, AUC and DR
+    against the number of steps. The mean energy is -``det.energy.score_adv_mean`` (the paper's detector flags low
+    energy, so its score is -E)."""
+    metrics = {"acc": "adv_accuracy", "E(adv)": "__energy_adv", "AUC": "det.energy.auc", "DR": "det.energy.tpr"}
     steps = df.filter((pl.col("param") == "steps") & pl.col("attack").is_in(["pgd", "he-pgd"]))
+    steps = steps.with_columns((-_num(steps, "det.energy.score_adv_mean")).alias("__energy_adv"))
     long = pl.concat([_melt(steps.filter(pl.col("attack") == a), pl.col("value").cast(pl.Int64).cast(pl.String),
                             {f"{lab} {k}": v for k, v in metrics.items()})
                       for a, lab in (("pgd", "PGD"), ("he-pgd", "HE-PGD"))])
     order = [str(int(v)) for v in sorted(steps["value"].drop_nulls().unique().to_list())] or ["5", "10", "20", "40"]
     cols = {f"{lab} {k}": "" for lab in ("PGD", "HE-PGD") for k in metrics}
     return _table(long, order, cols, id="fig-energy-steps", row_header="steps",
-                  title="Fig. 2(b) / 3(b): adversarial accuracy, energy AUC and DR (Youden) vs number of steps "
-                        "(PGD; HE-PGD at λ = 1.2); the mean energy itself is not stored")
+                  title="Fig. 2(b) / 3(b): adversarial accuracy, mean energy E of the successful adversarials, energy "
+                        "AUC and DR (Youden) vs number of steps (PGD; HE-PGD at λ = 1.2)")
 
 
 def he_pgd_lambda(df: pl.DataFrame) -> Table:
@@ -329,8 +334,8 @@ def _line_figure(ctx: PaperContext, df: pl.DataFrame, filt: pl.Expr, metrics: di
                 "energy_steps": "energy AUC vs steps (Fig. 2(b), 3(b))", "accuracy_steps": "accuracy vs steps",
                 "he_pgd_lambda": "DR and AUC vs λ", "energy_hist_resnet10": "energy histograms (Fig. 2(a), 3(a)), "
                 "ResNet10 / cnn", "energy_hist_vgg16": "energy histograms, VGG16 / mlp", "fig4_gradients": FIG4},
-       notes="Not built: the KD+BU and LID rows of Table 1 (other detectors, quoted by the paper from [2]); the mean "
-             "|energy| of Fig. 2(b)/3(b) (the AUC of the energy score stands in); the §5.3 synthesis figure.")
+       notes="Not built: the KD+BU and LID rows of Table 1 (other detectors, quoted by the paper from [2], not run "
+             "by it); the §5.3 synthesis figure (image generation with a robust model).")
 def build(ctx: PaperContext) -> list[Section]:
     """Table 1, the energy-AUC table, the steps table (Fig. 2(b)/3(b)) and the λ table, with figures and claims."""
     data = {exp: _prepared(ctx, exp) for exp in (IMAGENETTE, CIFAR)}
@@ -359,9 +364,10 @@ def build(ctx: PaperContext) -> list[Section]:
                 "validation adversarials of that very attack (det.energy.fit_adv), as the paper fits its threshold "
                 "for the attack it detects. KD+BU and LID rows not built.",
                 tables=[table1(data), energy_auc(data)], figures=figs, checks=ch["table1"]),
-        Section("Fig. 2(b) / 3(b): energy vs number of steps", text="The paper plots the mean |energy| per step "
-                "count; our rows keep only the detector's ROC, so the AUC of the energy score (P(E(adv) < E(clean))) "
-                "stands in: a falling energy shows as a rising AUC.",
+        Section("Fig. 2(b) / 3(b): energy vs number of steps", text="The paper plots the mean energy per step "
+                "count: E(adv) is the mean energy of the successful adversarials (the paper's sign: lower = more "
+                "suspicious to its detector); the AUC of the energy score (P(E(adv) < E(clean))) shows the same "
+                "trend without the scale: a falling energy shows as a rising AUC.",
                 tables=[energy_steps(cif)], figures=step_figs, checks=ch["steps"]),
         Section("HE-PGD (eq. 11) vs λ", text="The detector is fitted on plain PGD and then faces HE-PGD at each λ "
                 "(λ = 0: plain PGD from the same random start; the paper uses 1.2).",
