@@ -208,7 +208,8 @@ def detection_metrics(
     Returns tpr (flagged fraction of ``x_adv[success_mask]``), fpr (flagged fraction of ``x_clean``), auc and the
     ROC points roc_fpr / roc_tpr of the detector score (clean = negatives, successful adversarials = positives),
     n_pos, and the mean scores score_clean_mean / score_adv_mean. One score pass per input set: rejection is read
-    off the score with the detector's ``threshold`` where it has one (so a stochastic model's rejection and ROC come from the same draw), else via ``reject``.
+    off the score with the detector's ``threshold`` where it has one (so a stochastic model's rejection and ROC
+    come from the same draw), else via ``reject``.
     With ``correct`` (clean prediction == label, per clean input) the joint columns of :func:`joint_metrics` are
     added from the same scores; ``calibration``: the clean scores the 1/5/10 % FPR thresholds come from (None:
     the clean test scores). A detector with a positive ``hist_bins`` attribute (opt-in per detector spec, e.g.
