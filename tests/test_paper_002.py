@@ -29,6 +29,7 @@ def make_rows() -> pl.DataFrame:
                         "det.logit.tpr": (0.9 if a == "fgsm" else 0.2) + 0.05 * g,
                         "det.logit.auc": 0.8 + 0.1 * g,
                         "det.logit.roc_fpr": [0.0, 0.5, 1.0], "det.logit.roc_tpr": [0.0, 0.8, 1.0],
+                        "n_eval": 100, "m.eval_batch_size": 40, "m.device": "test cpu (1 threads)",
                     })
     return pl.DataFrame(rows)
 
@@ -56,6 +57,9 @@ def test_tables_in_the_papers_layout(tmp_path):
     assert tables["table2"].columns == ["Fast Gradient Sign", "DeepFool", "Truncated-DeepFool", "Wagner Carlini",
                                         "ZOO"]
     assert cell(tables["table2"], "GFZ", "ZOO") == pytest.approx(6.0)
+    assert cell(tables["table2_per_example"], "GFZ", "ZOO") == pytest.approx(6.0 / 100)
+    assert cell(tables["table2_per_batch"], "GFZ", "ZOO") == pytest.approx(6.0 / 3)  # ceil(100 / 40) = 3 batches
+    assert "test cpu (1 threads), batch size 40, 100 attacked images" in tables["table2_per_batch"].caption
     assert cell(tables["table1"], "GFZ", "Accuracy (test set)") == pytest.approx(0.8)
     assert cell(tables["table1"], "DFZ", "Accuracy (validation set)") == pytest.approx(0.86)  # seeds 0.85 / 0.87
     assert tables["table1"].columns == ["Accuracy (test set)", "Accuracy (validation set)"]

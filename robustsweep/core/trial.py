@@ -125,7 +125,8 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
                                 cfg["eval"].get("counterfactual"), cfg["eval"].get("examples"), calibration))
         if retrains:
             metrics = _with_roar(metrics, retrains, cfg, model, data, x, y, device, cache, log, rt.eval_batch_size)
-        rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached} for m in metrics]
+        rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached,
+                 **_hardware(device, rt.eval_batch_size)} for m in metrics]
         # after the attacks: a stochastic model's evaluation draws stay those of a run without this metric
         val = _val_accuracy(model, data, len(x), int(cfg["seed"]), device, rt.eval_batch_size)
         for r in rows:
@@ -142,6 +143,16 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         r.update(prov, trial_time_s=time.time() - t0, finished_at=finished)
     write_trial(rows, rt.results, rt.sweep, cfg["trial_id"])
     return rows
+
+
+def _hardware(device: torch.device, batch_size: int) -> dict[str, Any]:
+    """Where the attack times of the rows were measured (paper 002's Table 2: runtimes only compare on the same
+    hardware): ``m.device`` (the GPU's name, or the CPU and its thread count) and ``m.eval_batch_size``."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{provenance.cpu_name()} ({torch.get_num_threads()} threads)"
+    return {"m.device": name, "m.eval_batch_size": batch_size}
 
 
 def _split_retrain(attacks: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

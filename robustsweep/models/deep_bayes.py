@@ -107,6 +107,7 @@ class DeepBayes(nn.Module):
         K: int = 10,
         layers: int = 2,
         bounded: bool = True,
+        dropout: float = 0.0,
     ):
         super().__init__()
         if factorisation not in FACTORISATIONS:
@@ -122,19 +123,20 @@ class DeepBayes(nn.Module):
         self.D = math.prod(self.input_shape)
 
         # q(z | x, y): features of x, concatenated with one-hot y, one hidden layer -> (mu, logvar)
-        self.q_x = XEncoder(self.input_shape, hidden, arch, layers)
+        x_net = {"arch": arch, "layers": layers, "dropout": dropout}  # every x-network and the decoder (paper 002)
+        self.q_x = XEncoder(self.input_shape, hidden, **x_net)
         self.q_head = mlp(hidden + C, hidden, 2 * dz, 1)
         if f.z_prior == "y":
             self.pz_y = mlp(C, hidden, 2 * dz, 1)
         elif f.z_prior == "x":
-            self.pz_x = nn.Sequential(XEncoder(self.input_shape, hidden, arch, layers), nn.Linear(hidden, 2 * dz))
+            self.pz_x = nn.Sequential(XEncoder(self.input_shape, hidden, **x_net), nn.Linear(hidden, 2 * dz))
         if f.y_term == "z":
             self.py_z = mlp(dz, hidden, C, 1)
         elif f.y_term == "zx":
-            self.py_x = XEncoder(self.input_shape, hidden, arch, layers)
+            self.py_x = XEncoder(self.input_shape, hidden, **x_net)
             self.py_head = mlp(dz + hidden, hidden, C, 1)
         if f.generates_x:
-            self.dec = Decoder(dz + (C if f.x_term == "zy" else 0), self.input_shape, hidden, arch, layers)
+            self.dec = Decoder(dz + (C if f.x_term == "zy" else 0), self.input_shape, hidden, **x_net)
             self.lik = make_likelihood(likelihood, self.D, sigma, bounded)
         self.register_buffer("log_prior_y", torch.full((C,), -math.log(C)))
 
@@ -297,14 +299,17 @@ def _register(name: str, doc: str) -> None:
         K_train: int = 1,
         K: int = 10,
         layers: int = 2,
+        dropout: float = 0.0,
     ) -> DeepBayes:
-        return DeepBayes(name, input_shape, num_classes, dim_z, hidden, arch, likelihood, sigma, K_train, K, layers)
+        return DeepBayes(name, input_shape, num_classes, dim_z, hidden, arch, likelihood, sigma, K_train, K, layers,
+                         dropout=dropout)
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = (
         doc + "\n\nOptions: dim_z (bottleneck size), hidden (layer width), arch mlp|conv, likelihood "
         "l2|gaussian|gaussian_fixed|bernoulli, sigma (fixed or initial sigma of the Gaussian likelihoods), "
-        "K_train (ELBO samples), K (importance samples at test, eq. 2), layers (hidden layers of the x-networks)."
+        "K_train (ELBO samples), K (importance samples at test, eq. 2), layers (hidden layers of the x-networks), "
+        "dropout (after the hidden activations of the x-networks and the decoder while training; paper 002)."
     )
     kind = "generative" if name.startswith("g") else "discriminative"
     MODELS.register(name, kind=kind, stochastic=True, input="any",

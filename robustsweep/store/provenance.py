@@ -40,3 +40,15 @@ def git_rev() -> str | None:
 
 def host() -> str:
     return socket.gethostname()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

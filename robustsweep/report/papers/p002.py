@@ -41,6 +41,8 @@ DET = "det.logit"
 TABLES = {
     "table1": "Table 1: classification performance (accuracy on the test set)",
     "table2": "Table 2: runtime of each attack (s)",
+    "table2_per_example": "Table 2 per attacked example (s / example; not in the paper)",
+    "table2_per_batch": "Table 2 per batch of the evaluation batch size (s / batch; not in the paper)",
     "table3": "Table 3: attack success rate",
     "table4": "Table 4: robustness rho = mean ||eta||_2 / ||x||_2",
     "table5": "Table 5: logit detection rate at 5% false-positive rate",
@@ -99,6 +101,27 @@ def _table(rows: pl.DataFrame, tid: str, metric: str, attacks: Sequence[str], di
     return pivot_table(rows, row_key="cfg.model.name", col_key="attack", metric=metric, row_order=MODELS,
                        col_order=list(attacks), row_labels=MODEL_LABELS, col_labels=ATTACK_LABELS, digits=digits,
                        id=tid, title=TABLES[tid], caption=caption, row_header=ROW_HEADER)
+
+
+def runtime_columns(rows: pl.DataFrame) -> pl.DataFrame:
+    """``_s_per_example`` = attack_time_s / n_eval and ``_s_per_batch`` = attack_time_s / ceil(n_eval / batch size):
+    the attacks run batched, so a per-batch time is what a run with another n_eval would scale by."""
+    rows = ensure_columns(rows, {"attack_time_s": pl.Float64, "n_eval": pl.Int64, "m.eval_batch_size": pl.Int64})
+    n = pl.col("n_eval").cast(pl.Float64)
+    batches = (n / pl.col("m.eval_batch_size").cast(pl.Float64)).ceil()
+    return rows.with_columns((pl.col("attack_time_s") / n).alias("_s_per_example"),
+                             (pl.col("attack_time_s") / batches).alias("_s_per_batch"))
+
+
+def hardware_caption(rows: pl.DataFrame) -> str:
+    """Which hardware and batch size the runtimes were measured on (distinct values over the ok rows)."""
+    ok = rows.filter(pl.col("status") == "ok") if not rows.is_empty() else rows
+    dev = sorted(ok["m.device"].drop_nulls().unique().to_list()) if "m.device" in ok.columns else []
+    bs = sorted(ok["m.eval_batch_size"].drop_nulls().unique().to_list()) if "m.eval_batch_size" in ok.columns else []
+    n = sorted(ok["n_eval"].drop_nulls().unique().to_list()) if "n_eval" in ok.columns else []
+    return (f"Measured on {', '.join(map(str, dev)) or 'an unrecorded device'}, batch size "
+            f"{', '.join(map(str, bs)) or 'unrecorded'}, {', '.join(map(str, n)) or '?'} attacked images per trial; "
+            "runtimes compare only on the same hardware.")
 
 
 def accuracy_table(rows: pl.DataFrame) -> Table:
@@ -275,8 +298,13 @@ def build(ctx: PaperContext) -> list[Section]:
     note_all = "Same metric as the paper's table, for every attack of the sweep (the paper reports two)."
     return [
         Section("Table 1: classification performance", tables=[accuracy_table(rows)], checks=c["table1"]),
-        Section("Table 2: runtimes", tables=[_table(tr, "table2", "attack_time_s", ATTACKS, digits=2,
-                                                    caption="Seconds for one attack over eval.n_eval images.")],
+        Section("Table 2: runtimes", tables=[
+            _table(tr, "table2", "attack_time_s", ATTACKS, digits=2,
+                   caption="Seconds for one attack over eval.n_eval images. " + hardware_caption(rows)),
+            _table(runtime_columns(tr), "table2_per_example", "_s_per_example", ATTACKS, digits=4,
+                   caption="attack_time_s / n_eval. " + hardware_caption(rows)),
+            _table(runtime_columns(tr), "table2_per_batch", "_s_per_batch", ATTACKS, digits=3,
+                   caption="attack_time_s / ceil(n_eval / batch size). " + hardware_caption(rows))],
                 checks=c["table2"]),
         Section("Table 3: success rate", tables=[_table(tr, "table3", "success_rate", PAPER_ATTACKS),
                                                  _table(tr, "table3_all", "success_rate", ATTACKS,
