@@ -192,3 +192,19 @@ def test_every_reference_names_a_cell_of_the_not_run_layout(tmp_path):
     refs = load_references(REPO / "experiments" / "reference" / "003.yaml")
     assert {r.table for r in refs} >= {"table1", "attacks", "table2", "table2_clean"}
     validate_references(refs, tables)
+
+
+def test_table1_has_one_row_per_data_set_that_ran(tmp_path):
+    """The paper's Table 1 rows: the main experiment's data set and, when their files ran, SVHN (and COIL-100)."""
+    main = make_rows().with_columns(pl.lit("digits").alias("cfg.dataset.name"))
+    svhn = make_rows().filter(pl.col("cfg.model.alpha") == 1.0).with_columns(
+        pl.lit("svhn").alias("cfg.dataset.name"), pl.lit(0.8).alias("clean_accuracy"),
+        ("svhn-" + pl.col("trial_id")).alias("trial_id"))
+    sections = load_papers()["003"].build(PaperContext({p003.EXPERIMENT: main, "gmm-vae-svhn": svhn}, tmp_path, "ci"))
+    t = {t.id: t for s in sections for t in s.tables}["table1_datasets"]
+    assert t.rows == ["digits (ci stand-in for MNIST)", "SVHN"] and not t.missing
+    assert cell(t, "SVHN", "Supervised: accuracy (no thresholds)") == pytest.approx(0.8)
+    assert cell(t, "digits (ci stand-in for MNIST)", "Semi-supervised: accuracy (no thresholds)") == pytest.approx(0.9)
+    only_main = load_papers()["003"].build(PaperContext({p003.EXPERIMENT: main}, tmp_path, "ci"))
+    t = {t.id: t for s in only_main for t in s.tables}["table1_datasets"]
+    assert t.rows == ["digits (ci stand-in for MNIST)"] and not t.missing  # SVHN / COIL-100 did not run: no row
