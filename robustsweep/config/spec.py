@@ -94,6 +94,13 @@ class ExamplesSpec(_Strict):
     gradients: bool = False  # also d CE / d x of the clean inputs (paper 004 Fig. 4)
 
 
+class DecisionGridSpec(_Strict):
+    """Decision and detector-acceptance regions on an n x n grid (2-D data only; core/decision_grid.py): paper 001
+    Fig. 2."""
+
+    n: int = Field(100, ge=10, le=400)  # at most 400: 160,000 points per column per row
+
+
 class EvalSpec(_Strict):
     counterfactual: CounterfactualSpec | None = None
     n_eval: int | None = 500  # test examples attacked (a fixed seeded subset); None = whole test set
@@ -101,6 +108,7 @@ class EvalSpec(_Strict):
     device: str = "auto"  # auto = cuda when available
     n_fit: int | None = DEFAULT_N_FIT  # clean training images the detectors fit their thresholds on; None = all of them
     examples: ExamplesSpec | None = None  # example images in the rows (ExamplesSpec); None = no images
+    decision_grid: DecisionGridSpec | None = None  # 2-D data: regions on a grid in the rows; None = none
 
 
 class ResourcesSpec(_Strict):
@@ -178,7 +186,8 @@ class Spec(_Strict):
             | ({"counterfactual": self.eval.counterfactual.model_dump()} if self.eval.counterfactual else {})
             # only when not the default: trial ids (config hashes) of existing sweeps stay as they were
             | ({"n_fit": self.eval.n_fit} if self.eval.n_fit != DEFAULT_N_FIT else {})
-            | ({"examples": self.eval.examples.model_dump()} if self.eval.examples else {}),
+            | ({"examples": self.eval.examples.model_dump()} if self.eval.examples else {})
+            | ({"decision_grid": self.eval.decision_grid.model_dump()} if self.eval.decision_grid else {}),
             "attacks": [a.model_dump() for a in self.attacks],
             "detectors": [d.model_dump() for d in self.detectors],
             "seed": self.seed,

@@ -109,8 +109,10 @@ def evaluate(
     base = {"n_eval": len(x), "clean_accuracy": clean_acc}
     if examples:
         base |= ex.trial_columns(model, x, y, pred_clean, examples)
-    if not attacks and not counterfactual:
-        yield {**base, "attack": "none"}
+    if not attacks and not counterfactual:  # clean only: each detector's rejection of the clean inputs (its FPR)
+        with ex.forked_rng(model_device(model)):
+            fpr = {f"det.{d}.fpr": float(det.reject(model, x).float().mean()) for d, det in detectors.items()}
+        yield {**base, "attack": "none", **fpr}
         return
     correct = pred_clean == y
     clean_reclass: dict[str, dict[str, Any]] = {}  # per detector: eq. 9 on the rejected clean inputs, computed once

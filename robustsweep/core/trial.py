@@ -129,6 +129,10 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
                  **_hardware(device, rt.eval_batch_size)} for m in metrics]
         # after the attacks: a stochastic model's evaluation draws stay those of a run without this metric
         val = _val_accuracy(model, data, len(x), int(cfg["seed"]), device, rt.eval_batch_size)
+        if cfg["eval"].get("decision_grid"):  # paper 001 Fig. 2: regions on a 2-D grid (core/decision_grid.py)
+            from robustsweep.core.decision_grid import grid_columns
+
+            val |= grid_columns(model, detectors, data, cfg["eval"]["decision_grid"])
         for r in rows:
             r.update(val)
     except Exception as e:  # record, then tell the scheduler

@@ -1,6 +1,7 @@
 """The one in-memory shape every data source returns (train / validation / test), and the error for data that is not staged."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,10 @@ class DataSplit:
     calibration and model selection: loaders fill them when asked for ``val_size > 0`` (``mnist5k`` always does).
     Left out, they default to empty tensors of shape (0, *input_shape) and (0,), so code that ignores them keeps
     working; :attr:`n_val` says how many there are. They come last so positional construction is unchanged.
+
+    ``manifold_sigmas`` (optional; synthetic data whose generating manifold is known, ``two-rings``): maps inputs
+    (N, *input_shape) to their distance from the data manifold in units of the data's noise σ, so a report can
+    tell "far from the data" from "on it" without a model (paper 001 Fig. 2).
     """
 
     name: str
@@ -29,6 +34,7 @@ class DataSplit:
     class_names: list[str] | None = None
     x_val: torch.Tensor = None  # type: ignore[assignment]  # None -> empty (0, *input_shape) in __post_init__
     y_val: torch.Tensor = None  # type: ignore[assignment]  # None -> empty (0,) int64 in __post_init__
+    manifold_sigmas: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ ring y can be built elsewhere.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,4 +117,9 @@ def two_rings(
         out += [torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))]
     x_tr, y_tr, x_val, y_val = split_off_validation("two-rings", out[0], out[1], val_size, seed)
     return DataSplit("two-rings", x_tr, y_tr, *out[2:], num_classes=2, class_names=["ring 0", "ring 1"],
-                     x_val=x_val, y_val=y_val)
+                     x_val=x_val, y_val=y_val, manifold_sigmas=functools.partial(_sigmas_from_rings, geo))
+
+
+def _sigmas_from_rings(geo: RingGeometry, x: torch.Tensor) -> torch.Tensor:
+    """Distance of each point (N, 2) to the nearer ring, in units of the ring noise σ (``DataSplit.manifold_sigmas``)."""
+    return (geo.ring_distance(x.detach().cpu()).min(dim=1).values / geo.sigma).float()

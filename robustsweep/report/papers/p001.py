@@ -11,8 +11,9 @@ cell holds one number.
 
 The ε column of Table 1's accuracy (the paper: ε = 0.3 of the grid {0.1, …, 0.5}) is the *third* grid point of the
 run, so a ci run (grid {0.05, 0.1, 0.15, 0.2, 0.3} on 8×8 digits) reports it at 0.15; the table title says which.
-Not built: Fig. 2 (two-rings decision regions: needs the trained models, not Parquet rows), Fig. 4 / Table 2
-(CIFAR-binary: the same tables over a CIFAR-binary run, not yet an experiment file), Figs 7-8 (VGG features).
+Fig. 2 (two rings) comes from the grid columns of ``p001_fig2.yaml`` (``p001_fig2.py``); Fig. 6 from the images
+``eval.examples`` keeps. Not built: Fig. 4 / Table 2 (CIFAR-binary: the same tables over a CIFAR-binary run, not
+yet an experiment file), Figs 7-8 (VGG features).
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from robustsweep.report.images import first_ok, grid_row, image_grid
 from robustsweep.report.papers import PaperContext, paper
 from robustsweep.report.papers.p001_a1 import A1_TABLES, build_a1
 from robustsweep.report.papers.p001_a3 import A3_FIGURES, A3_TABLES, build_a3
+from robustsweep.report.papers.p001_fig2 import FIG2, build_fig2
+from robustsweep.report.papers.p001_fig2 import TITLE as FIG2_TABLE
 from robustsweep.report.tables import Table, join_columns, pivot_table
 
 WHITE, BLACK = "deep-bayes-whitebox", "deep-bayes-blackbox"
@@ -206,7 +209,7 @@ def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str
 @paper("001", name="deep-bayes", title="Li, Bradshaw & Sharma (ICML 2019): Are generative classifiers more robust "
                                        "to adversarial attacks?", source="001_c207276a6492ab58.txt",
        experiments=["p001_whitebox.yaml", "p001_blackbox.yaml", "p001_transfer_matrix.yaml",
-                    "p001_adaptive.yaml"],
+                    "p001_adaptive.yaml", "p001_fig2.yaml"],
        tables={"fig3": "Fig. 3: accuracy under white-box FGSM", "fig3-detection": "Fig. 3: FGSM detection rates",
                "appB-pgd": "Appendix B: accuracy under white-box PGD", "appB-mim": "Appendix B: accuracy under MIM",
                "appB-pgd-detection": "Appendix B: PGD detection rates",
@@ -214,9 +217,10 @@ def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str
                "fig5-cw-detection": "Fig. 5: CW-L2 detection rates",
                "table1-minpert": "Table 1: mean minimum l-inf perturbation (MNIST)",
                "table1-accuracy": "Table 1: victim accuracy at the third ε of the grid (MNIST: 0.3)",
-               "table3": "Table 3: victim accuracy under white-box PGD vs SPSA (MNIST)", **A3_TABLES, **A1_TABLES},
-       figures={"fig6-cw-examples": FIG6, **A3_FIGURES},
-       notes="Fig. 2 (two rings), Fig. 4 / Table 2 (CIFAR-binary) and Figs 7-8 (VGG features) are not built yet.")
+               "table3": "Table 3: victim accuracy under white-box PGD vs SPSA (MNIST)", "fig2": FIG2_TABLE,
+               **A3_TABLES, **A1_TABLES},
+       figures={"fig2-two-rings": FIG2, "fig6-cw-examples": FIG6, **A3_FIGURES},
+       notes="Fig. 4 / Table 2 (CIFAR-binary) and Figs 7-8 (VGG features) are not built yet.")
 def build(ctx: PaperContext) -> list[Section]:
     white, black = ctx.rows(WHITE), ctx.rows(BLACK)
     # Table 1's white-box rows are p001_whitebox's; the blackbox file's own PGD row is Table 3's
@@ -224,6 +228,7 @@ def build(ctx: PaperContext) -> list[Section]:
     eps1 = _third_eps(black, "pgd-grey") or _third_eps(white, "pgd")
     t1 = [(a, label) for a, _, label in TABLE1_ROWS]
     return [
+        *build_fig2(ctx),  # Fig. 2: two rings, decision and rejection regions (p001_fig2.py)
         Section("Fig. 3 and appendix B: white-box l-inf attacks on the seven factorisations", tables=[
             accuracy_table(white, "fgsm", "fig3", "Fig. 3: victim accuracy under white-box FGSM"),
             detection_table(white, "fgsm", "fig3-detection", "Fig. 3: TPR (5% FPR) on successful FGSM adversarials"),
