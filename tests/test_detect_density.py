@@ -155,3 +155,20 @@ def test_energy_detector_flags_pgd(rings):
     assert auto.direction == "high"
     fpr_det = DETECTORS.get("energy").fn(rule="fpr", target_fpr=0.05).fit(m, xv, yv)
     assert abs(fpr_det.reject(m, xv).float().mean().item() - 0.05) <= 0.01
+
+
+def test_well_classified_fits_on_the_correctly_classified_inputs_only(mlp_victim):
+    """Paper 002's rule: the thresholds of a detector fitted with well_classified equal those of a plain detector
+    fitted on the subset the model classifies correctly (here a third of the labels are made wrong)."""
+    model, xtr, _, _ = mlp_victim
+    x = xtr[:300]
+    y = model(x).argmax(1)
+    y[::3] = (y[::3] + 1) % 10  # wrong labels: those inputs are misclassified w.r.t. y
+    wc = fit_detectors([{"name": "logit", "well_classified": True}], model, x, y)["logit"]
+    keep = model(x).argmax(1) == y
+    plain = fit_detectors([{"name": "logit"}], model, x[keep], y[keep])["logit"]
+    assert wc.n_fit == int(keep.sum()) == 200
+    assert torch.allclose(wc.mean, plain.mean) and torch.allclose(wc.std, plain.std)
+    assert wc.alpha == pytest.approx(plain.alpha)
+    everything = fit_detectors([{"name": "logit"}], model, x, y)["logit"]
+    assert not torch.allclose(everything.mean, plain.mean)  # the filter matters on these labels

@@ -32,6 +32,10 @@ Two options follow the deep-Bayes public code (``test_attacks/detect_attacks_log
   fewer than ⌈1/target_fpr⌉ fit inputs cannot resolve the target and keeps the pooled α. With per-class α the
   score is z - α_c and the operating point is ``score > 0``, so ROC curves sweep one common offset to every
   class's threshold. A given ``alpha`` is used for every class as is.
+
+And one from paper 002 (§III.3: "We compute the thresholds (δ_yc) using the well-classified samples of the
+training set"): ``well_classified`` (default False, paper 001's rule: all fit inputs) fits the statistics, α and
+the calibration scores on the fit inputs the model classifies correctly (one prediction per input).
 """
 from __future__ import annotations
 
@@ -52,7 +56,7 @@ class DensityDetector:
     """One of marginal / logit / KL / TV detection; see the module docstring."""
 
     def __init__(self, kind: str, alpha: float | None = None, target_fpr: float = 0.05, reverse: bool | None = None,
-                 per_class_alpha: bool = False):
+                 per_class_alpha: bool = False, well_classified: bool = False):
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
         if reverse and kind not in _REVERSIBLE:
@@ -65,6 +69,8 @@ class DensityDetector:
         self.reverse = reverse  # as asked (None = by model kind); the resolved direction is `reversed` after fit
         self.reversed: bool | None = None
         self.per_class_alpha = per_class_alpha
+        self.well_classified = well_classified
+        self.n_fit: int | None = None  # fit inputs the statistics came from (after the well_classified filter)
         self.alpha_per_class: torch.Tensor | None = None
         self.mean: torch.Tensor | None = None
         self.std: torch.Tensor | None = None
@@ -131,6 +137,13 @@ class DensityDetector:
         return d, c
 
     def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> DensityDetector:
+        if self.well_classified:  # paper 002: thresholds from the correctly classified fit inputs only
+            keep = (logits_of(model, x).argmax(1) == y.to(x.device)).to(x.device)
+            if not keep.any():
+                raise ValueError(f"{self.kind} detection with well_classified: the model classifies none of the "
+                                 f"{len(x)} fit inputs correctly")
+            x, y = x[keep], y[keep.to(y.device)]
+        self.n_fit = len(x)
         self.reversed = self._direction(model)
         stat, group = self._stat(model, x, y)
         n_groups = 1 if self.kind == "marginal" else int(getattr(model, "num_classes", int(group.max()) + 1))
@@ -214,10 +227,11 @@ def marginal(alpha: float | None = None, target_fpr: float = 0.05, reverse: bool
 
 @DETECTORS.register("logit", calibration="train")
 def logit(alpha: float | None = None, target_fpr: float = 0.05, reverse: bool | None = None,
-          per_class_alpha: bool = False) -> DensityDetector:
+          per_class_alpha: bool = False, well_classified: bool = False) -> DensityDetector:
     """Logit detection (paper 001/002): reject if -log p(x, F(x)) > mean_c + alpha*std_c of the predicted class
-    (reverse: +log p(x, F(x)); None = reversed for the discriminative baselines; per_class_alpha: one α per class)."""
-    return DensityDetector("logit", alpha, target_fpr, reverse, per_class_alpha)
+    (reverse: +log p(x, F(x)); None = reversed for the discriminative baselines; per_class_alpha: one α per class;
+    well_classified: statistics from correctly classified fit inputs only, paper 002's rule)."""
+    return DensityDetector("logit", alpha, target_fpr, reverse, per_class_alpha, well_classified)
 
 
 @DETECTORS.register("kl", calibration="train")
