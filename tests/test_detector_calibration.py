@@ -36,9 +36,9 @@ def spied(monkeypatch):
     seen: list[tuple[str, torch.Tensor]] = []
     fit_to, dens_fit = energy.EnergyDetector._fit_to, density.DensityDetector.fit
 
-    def spy_energy(self, model, x, y, x_adv):
+    def spy_energy(self, model, x, y, x_adv, neg=None):
         seen.append(("energy", x.clone()))
-        return fit_to(self, model, x, y, x_adv)
+        return fit_to(self, model, x, y, x_adv, neg)
 
     def spy_density(self, model, x, y):
         seen.append(("density", x.clone()))

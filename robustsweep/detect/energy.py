@@ -99,10 +99,15 @@ class EnergyDetector:
             self.calibration_scores = neg.detach().cpu()
             self.threshold = float(torch.quantile(neg, 1 - self.target_fpr))
             return self
+        if self.auto:
+            self.direction = "low"
+        # the clean scores first, then the attack: a stochastic model draws in the order of earlier versions, so a
+        # trial's rows are unchanged by the refactoring into _fit_to
+        neg = self.score(model, x)
         fn = ATTACKS.get(self.fit_attack).fn
         accepted = inspect.signature(fn).parameters
         params = {k: v for k, v in self.fit_params.items() if k in accepted}
-        return self._fit_to(model, x, y, fn(model, x, y, **params))
+        return self._fit_to(model, x, y, fn(model, x, y, **params), neg)
 
     def refits(self, *names: str) -> bool:
         """Whether an attack point of the attack called ``names`` (its label, its registry name) gets its own
@@ -117,12 +122,15 @@ class EnergyDetector:
         validation split); ``self`` -- the threshold detector-aware attacks see -- is left as it was."""
         return copy.copy(self)._fit_to(model, x, y, x_adv)
 
-    def _fit_to(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor) -> EnergyDetector:
-        """Threshold by ``rule`` between clean ``x`` (negatives) and the successful adversarials in ``x_adv``
-        (positives; all of them when none succeeded); ``direction="auto"`` keeps the better-separating side."""
+    def _fit_to(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: torch.Tensor,
+                neg: torch.Tensor | None = None) -> EnergyDetector:
+        """Threshold by ``rule`` between clean ``x`` (negatives; their scores ``neg`` when already computed) and the
+        successful adversarials in ``x_adv`` (positives; all of them when none succeeded); ``direction="auto"``
+        keeps the better-separating side."""
         if self.auto:
             self.direction = "low"  # scores are computed as "low" first; flipped below if "high" separates better
-        neg = self.score(model, x)
+        if neg is None:
+            neg = self.score(model, x)
         self.calibration_scores = neg.detach().cpu()  # clean fit scores: 1/5/10 % FPR thresholds of the evaluator
         with torch.no_grad():
             pred_clean = logits_of(model, x).argmax(1)
