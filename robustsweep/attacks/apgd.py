@@ -1,12 +1,16 @@
-"""APGD / Auto-PGD (Croce & Hein 2020), L∞, cross-entropy loss: PGD without a step-size parameter.
+"""APGD / Auto-PGD (Croce & Hein 2020), L∞, cross-entropy or DLR loss: PGD without a step-size parameter.
 
 The step size starts at 2·eps and is halved per example at checkpoints w_j (p_0 = 0, p_1 = 0.22,
 p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06), times ``steps``) when either the loss rose in fewer than
 rho·(w_j - w_{j-1}) of the steps since the last checkpoint, or the step was not halved at the last checkpoint and
 the best loss has not improved since; a halved example restarts from its best point. Updates carry momentum
 ``alpha`` (Eq. 2 of the paper). Per example we return a misclassified iterate if one was found, else the
-highest-loss point. Matches torchattacks' ``APGD(norm='Linf', loss='ce', n_restarts=1)`` up to the random start,
-which here is PGD's uniform draw in the ε-ball.
+highest-loss point. Matches torchattacks' ``APGD(norm='Linf', loss='ce'|'dlr', n_restarts=1)`` up to the random
+start, which here is PGD's uniform draw in the ε-ball.
+
+``loss="dlr"`` is the Difference of Logits Ratio of the same paper (eq. 6), -(z_y - max_{i≠y} z_i) /
+(z_π1 - z_π3): invariant to shifting and scaling the logits, so it is not fooled by their scale the way CE can be
+(paper 004's Table 1 runs APGD; its unseen-attack row is the DLR variant's natural use). Needs three classes or more.
 
 Detector-aware (``detector_aware``, :mod:`robustsweep.attacks.adaptive`): the per-example objective that the
 step-size schedule and the best point track is CE - λ · evasion, and a misclassified iterate is kept as the answer
@@ -38,14 +42,28 @@ class _RecordingTerm:
         return v
 
 
-def _ce_grad(model, x, y, eot, term: DetectorTerm | None = None):
+def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example DLR loss (Croce & Hein 2020 eq. 6), as torchattacks computes it: the margin of the true class
+    over the best other one, divided by the gap between the largest and third-largest logit."""
+    z, _ = logits.sort(dim=1)
+    top_is_y = (logits.argmax(1) == y).to(logits.dtype)
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    best_other = z[:, -2] * top_is_y + z[:, -1] * (1.0 - top_is_y)
+    return -(z_y - best_other) / (z[:, -1] - z[:, -3] + 1e-12)
+
+
+_LOSSES = {"ce": lambda lg, yy: F.cross_entropy(lg, yy, reduction="none"), "dlr": dlr_loss}
+
+
+def _objective_grad(model, x, y, eot, term: DetectorTerm | None = None, loss: str = "ce"):
     """Gradient of the summed objective (EOT-averaged) plus per-example objectives, mean logits over the draws and
-    which examples the detector accepts (all of them without a detector term)."""
+    which examples the detector accepts (all of them without a detector term). ``loss``: "ce" or "dlr"."""
     losses, logits = [], []
     rec = _RecordingTerm(term) if term is not None else None
+    per_example = _LOSSES[loss]
 
     def loss_fn(lg, yy):
-        li = F.cross_entropy(lg, yy, reduction="none")
+        li = per_example(lg, yy)
         losses.append(li.detach())
         logits.append(lg.detach())
         return li.sum()
@@ -78,9 +96,12 @@ def apgd(
     eot: int = 1,
     detector_aware: dict[str, Any] | None = None,
     det_lambda: float | None = None,
+    loss: str = "ce",
 ) -> torch.Tensor:
-    """Auto-PGD, L∞ ball, CE loss; ``rho`` is the oscillation threshold, ``alpha`` the momentum weight;
+    """Auto-PGD, L∞ ball, CE or DLR ``loss``; ``rho`` is the oscillation threshold, ``alpha`` the momentum weight;
     ``detector_aware``/``det_lambda``: also evade a fitted detector."""
+    if loss not in _LOSSES:
+        raise ValueError(f"apgd: loss must be one of {sorted(_LOSSES)}, got {loss!r}")
     term = detector_term(model, detector_aware, det_lambda)
     if eps == 0:
         return x.clone()
@@ -88,7 +109,13 @@ def apgd(
     n = len(x)
     x_adv = linf_random_start(x, eps) if random_start else x.clone()
 
-    grad, loss, logits, accepted = _ce_grad(model, x_adv, y, eot, term)
+    if loss == "dlr":
+        with torch.no_grad():
+            n_classes = model(x[:1]).shape[1]
+        if n_classes < 3:
+            raise ValueError(f"apgd: the DLR loss needs at least 3 classes, the model has {n_classes} (use loss: ce)")
+    which = loss
+    grad, loss, logits, accepted = _objective_grad(model, x_adv, y, eot, term, which)
     x_best, grad_best, loss_best = x_adv.clone(), grad.clone(), loss.clone()
     fooled = (logits.argmax(1) != y) & accepted
     x_fooled = x_adv.clone()
@@ -108,7 +135,7 @@ def apgd(
         x_new = project_linf(x_adv + a * (z - x_adv) + (1 - a) * (x_adv - x_prev), x, eps)
         x_prev, x_adv = x_adv, x_new
 
-        grad, loss, logits, accepted = _ce_grad(model, x_adv, y, eot, term)
+        grad, loss, logits, accepted = _objective_grad(model, x_adv, y, eot, term, which)
         wrong = (logits.argmax(1) != y) & accepted
         x_fooled[wrong] = x_adv[wrong]
         fooled |= wrong
