@@ -48,6 +48,8 @@ def test_reproduce_smoke_fills_every_table_of_the_paper(pid, tmp_path, capsys):
     assert all(c["name"] in SMOKE_UNDEFINED.get(pid, ()) for c in unevaluated), unevaluated
     for tid in paper.tables:
         assert (folder / "tables" / f"{tid}.csv").is_file() and (folder / "tables" / f"{tid}.tex").is_file()
+    for stem in paper.figures:  # every figure the paper declares (reproduce --list) is drawn
+        assert (folder / "figures" / f"{stem}.png").is_file(), stem
     # the second run finds everything done and only rewrites the report
     assert cli.main(argv) == 0
     assert "0 to run" in capsys.readouterr().out

@@ -219,7 +219,7 @@ def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str
                "table1-accuracy": "Table 1: victim accuracy at the third ε of the grid (MNIST: 0.3)",
                "table3": "Table 3: victim accuracy under white-box PGD vs SPSA (MNIST)", "fig2": FIG2_TABLE,
                **A3_TABLES, **A1_TABLES},
-       figures={"fig2-two-rings": FIG2, "fig6-cw-examples": FIG6, **A3_FIGURES},
+       figures={"fig2_two_rings": FIG2, "fig6_cw_examples": FIG6, **A3_FIGURES},
        notes="Fig. 4 / Table 2 (CIFAR-binary) and Figs 7-8 (VGG features) are not built yet.")
 def build(ctx: PaperContext) -> list[Section]:
     white, black = ctx.rows(WHITE), ctx.rows(BLACK)
