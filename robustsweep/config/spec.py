@@ -109,6 +109,9 @@ class EvalSpec(_Strict):
     n_fit: int | None = DEFAULT_N_FIT  # clean training images the detectors fit their thresholds on; None = all of them
     examples: ExamplesSpec | None = None  # example images in the rows (ExamplesSpec); None = no images
     decision_grid: DecisionGridSpec | None = None  # 2-D data: regions on a grid in the rows; None = none
+    # attack only test points all these models (each replacing model.name, other model options kept) classify
+    # correctly: paper 001 on CIFAR-binary (core/correct_subset.py); None = any test point
+    correct_for: list[str] | None = Field(None, min_length=1)
 
 
 class ResourcesSpec(_Strict):
@@ -187,7 +190,8 @@ class Spec(_Strict):
             # only when not the default: trial ids (config hashes) of existing sweeps stay as they were
             | ({"n_fit": self.eval.n_fit} if self.eval.n_fit != DEFAULT_N_FIT else {})
             | ({"examples": self.eval.examples.model_dump()} if self.eval.examples else {})
-            | ({"decision_grid": self.eval.decision_grid.model_dump()} if self.eval.decision_grid else {}),
+            | ({"decision_grid": self.eval.decision_grid.model_dump()} if self.eval.decision_grid else {})
+            | ({"correct_for": list(self.eval.correct_for)} if self.eval.correct_for else {}),
             "attacks": [a.model_dump() for a in self.attacks],
             "detectors": [d.model_dump() for d in self.detectors],
             "seed": self.seed,
@@ -323,6 +327,8 @@ def validate_trial(cfg: dict[str, Any]) -> None:
         raise SpecError(msg)
     _check_component("dataset", cfg["dataset"], DATASETS)
     _check_component("model", cfg["model"], MODELS)
+    for name in (cfg.get("eval") or {}).get("correct_for") or []:  # each compared model takes the trial's options
+        _check_component("eval.correct_for", {**cfg["model"], "name": name}, MODELS)
     for i, a in enumerate(cfg["attacks"]):
         # `label` names the attack's rows (column `attack`) when one attack is listed twice (e.g. PGD and MIM transfer)
         _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True, reserved=("label",))

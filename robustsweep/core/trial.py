@@ -89,6 +89,27 @@ def _eval_subset(data, n_eval: int | None, seed: int) -> tuple[torch.Tensor, tor
     return _seeded_subset(data.x_test, data.y_test, n_eval, seed)
 
 
+def _attacked_points(cfg: TrialConfig, data, model, device, cache: Path, log, batch_size: int
+                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The seeded ``n_eval`` test points the attacks run on; with ``eval.correct_for`` drawn from the test points
+    every named model classifies correctly (:mod:`robustsweep.core.correct_subset`), whose count is recorded as
+    ``m.n_common_correct``."""
+    seed = int(cfg["seed"])
+    if not cfg["eval"].get("correct_for"):
+        return (*_eval_subset(data, cfg["eval"].get("n_eval"), seed), {})
+    from robustsweep.core.correct_subset import common_correct
+
+    def train(variant: dict[str, Any]) -> torch.nn.Module:
+        return train_model(variant, data, device, cache, log)[0]
+
+    mask = common_correct(cfg, model, data.x_test, data.y_test, train, batch_size, log)
+    if not mask.any():
+        raise ValueError(f"eval.correct_for: no test point is classified correctly by all of "
+                         f"{cfg['eval']['correct_for']}")
+    x, y = _seeded_subset(data.x_test[mask], data.y_test[mask], cfg["eval"].get("n_eval"), seed)
+    return x, y, {"m.n_common_correct": float(mask.sum())}
+
+
 def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run one trial and write its Parquet file; return its rows. Raises TrialFailed after recording a failure."""
     from robustsweep.core.evaluate import evaluate
@@ -115,7 +136,7 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         t_train = time.time()
         model, cached = train_model(cfg, data, device, cache, log)
         train_time = 0.0 if cached else time.time() - t_train
-        x, y = _eval_subset(data, cfg["eval"].get("n_eval"), int(cfg["seed"]))
+        x, y, pool = _attacked_points(cfg, data, model, device, cache, log, rt.eval_batch_size)
         x, y = x.to(device), y.to(device)
         detectors, calibration = _fit_detectors(cfg.get("detectors", []), model, data, device,
                                                 cfg["eval"].get("n_fit", 2000), log)
@@ -126,7 +147,7 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         if retrains:
             metrics = _with_roar(metrics, retrains, cfg, model, data, x, y, device, cache, log, rt.eval_batch_size)
         rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached,
-                 **_hardware(device, rt.eval_batch_size)} for m in metrics]
+                 **_hardware(device, rt.eval_batch_size), **pool} for m in metrics]
         # after the attacks: a stochastic model's evaluation draws stay those of a run without this metric
         val = _val_accuracy(model, data, len(x), int(cfg["seed"]), device, rt.eval_batch_size)
         if cfg["eval"].get("decision_grid"):  # paper 001 Fig. 2: regions on a 2-D grid (core/decision_grid.py)
