@@ -425,3 +425,19 @@ def test_fake_coil100_pngs(tmp_path, no_torchvision):
     assert len(a) == 8 and a != b  # the split depends on the seed, and never repeats a file
     with pytest.raises(ValueError, match="only 32"):
         load_dataset("coil-100", root=tmp_path, n_train=33)
+
+
+def test_digits_classes_keeps_and_relabels_in_the_given_order():
+    """``classes: [8, 3]`` keeps the 8s and 3s only, labelled 0 and 1 in that order; each image is an original one."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    d = load_dataset("digits", seed=0, classes=[8, 3])
+    assert d.num_classes == 2 and d.class_names == ["8", "3"]
+    raw = load_digits()
+    by_bytes = {(raw.images[i] / 16.0).astype(np.float32).tobytes(): int(raw.target[i]) for i in range(len(raw.images))}
+    for x, y in zip(torch.cat([d.x_train, d.x_test]), torch.cat([d.y_train, d.y_test])):
+        assert by_bytes[x[0].numpy().tobytes()] == [8, 3][int(y)]
+    assert len(d.x_train) + len(d.x_test) == int(np.isin(raw.target, [3, 8]).sum())
+    with pytest.raises(ValueError, match="classes"):
+        load_dataset("digits", seed=0, classes=[3, 3])
