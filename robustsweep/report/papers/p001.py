@@ -12,8 +12,8 @@ cell holds one number.
 The ε column of Table 1's accuracy (the paper: ε = 0.3 of the grid {0.1, …, 0.5}) is the *third* grid point of the
 run, so a ci run (grid {0.05, 0.1, 0.15, 0.2, 0.3} on 8×8 digits) reports it at 0.15; the table title says which.
 Fig. 2 (two rings) comes from the grid columns of ``p001_fig2.yaml`` (``p001_fig2.py``); Fig. 6 from the images
-``eval.examples`` keeps. Not built: Fig. 4 / Table 2 (CIFAR-binary: the same tables over a CIFAR-binary run, not
-yet an experiment file), Figs 7-8 (VGG features).
+``eval.examples`` keeps. CIFAR-binary (Fig. 4, Fig. 7, Table 2, Table 3's second half): ``p001_cifar.py`` over
+``p001_cifar_binary.yaml``; Fig. 8 (VGG16 CONV9 / FC1 features): ``p001_fig8.py`` over ``p001_fig8.yaml``.
 """
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ from robustsweep.report.papers.p001_cifar import TABLES as CB_TABLES
 from robustsweep.report.papers.p001_cifar import build_cifar_binary
 from robustsweep.report.papers.p001_fig2 import FIG2, build_fig2
 from robustsweep.report.papers.p001_fig2 import TITLE as FIG2_TABLE
+from robustsweep.report.papers.p001_fig8 import TABLES as FIG8_TABLES
+from robustsweep.report.papers.p001_fig8 import build_fig8
 from robustsweep.report.tables import Table, join_columns, pivot_table
 
 WHITE, BLACK = "deep-bayes-whitebox", "deep-bayes-blackbox"
@@ -212,7 +214,7 @@ def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str
 @paper("001", name="deep-bayes", title="Li, Bradshaw & Sharma (ICML 2019): Are generative classifiers more robust "
                                        "to adversarial attacks?", source="001_c207276a6492ab58.txt",
        experiments=["p001_whitebox.yaml", "p001_blackbox.yaml", "p001_transfer_matrix.yaml",
-                    "p001_adaptive.yaml", "p001_fig2.yaml", "p001_cifar_binary.yaml"],
+                    "p001_adaptive.yaml", "p001_fig2.yaml", "p001_cifar_binary.yaml", "p001_fig8.yaml"],
        tables={"fig3": "Fig. 3: accuracy under white-box FGSM", "fig3-detection": "Fig. 3: FGSM detection rates",
                "appB-pgd": "Appendix B: accuracy under white-box PGD", "appB-mim": "Appendix B: accuracy under MIM",
                "appB-pgd-detection": "Appendix B: PGD detection rates",
@@ -221,10 +223,10 @@ def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str
                "table1-minpert": "Table 1: mean minimum l-inf perturbation (MNIST)",
                "table1-accuracy": "Table 1: victim accuracy at the third ε of the grid (MNIST: 0.3)",
                "table3": "Table 3: victim accuracy under white-box PGD vs SPSA (MNIST)", "fig2": FIG2_TABLE,
-               **CB_TABLES, **A3_TABLES, **A1_TABLES},
+               **CB_TABLES, **FIG8_TABLES, **A3_TABLES, **A1_TABLES},
        figures={"fig2_two_rings": FIG2, "fig6_cw_examples": FIG6, **A3_FIGURES},
        notes="CIFAR-binary (Fig. 4, Fig. 7, Table 2, Table 3's second half) comes from p001_cifar_binary.yaml; at ci "
-             "a binary 3-vs-8 digits task stands in. Fig. 8 (VGG16 CONV9 / FC1 features) is not built yet.")
+             "a binary 3-vs-8 digits task stands in. Fig. 8 (VGG16 CONV9 / FC1 features) from p001_fig8.yaml.")
 def build(ctx: PaperContext) -> list[Section]:
     white, black = ctx.rows(WHITE), ctx.rows(BLACK)
     # Table 1's white-box rows are p001_whitebox's; the blackbox file's own PGD row is Table 3's
@@ -261,6 +263,7 @@ def build(ctx: PaperContext) -> list[Section]:
                                            f"{(_grid(black, 'spsa') or ['?'])[0]}", row_header="model"),
         ], checks=_claims(white, black)),
         *build_cifar_binary(ctx.rows(CIFAR_BINARY)),  # Fig. 4 / 7, Tables 2-3 on CIFAR-binary (p001_cifar.py)
+        *build_fig8(ctx),  # Fig. 8: deep-Bayes heads on VGG16 features (p001_fig8.py)
         *build_a1(ctx),  # appendix A.1: PGD aware of each detector over λ, with/without EOT (p001_a1.py)
         *build_a3(ctx),  # appendix A.3: transfer matrix (p001_transfer_matrix.yaml, report/papers/p001_a3.py)
     ]
