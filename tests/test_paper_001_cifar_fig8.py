@@ -84,3 +84,22 @@ def test_fig8_labels_cells_and_claims(tmp_path):
 def test_cifar_binary_not_run_keeps_the_layout():
     (white, cw, tabs) = build_cifar_binary(PaperContext({}, ".", "ci").rows(CB))
     assert tabs.tables[2].rows == ["GFZ", "GBZ", "GBY", "GFY"] and all(c.holds is None for c in tabs.checks)
+
+
+def test_a2_dimz_table_and_claim(tmp_path):
+    """Appendix A.2: accuracy falls with dim(z) in the hand-built rows, so the small-bottleneck claim holds; reversed,
+    it does not."""
+    from robustsweep.report.papers.p001_a2 import EXPERIMENT, build_a2
+
+    def rows(slope: float) -> pl.DataFrame:
+        return pl.DataFrame([{"status": "ok", "seed": 0, "cfg.model.name": m, "cfg.model.dim_z": d, "attack": "pgd",
+                              "value": e, "clean_accuracy": 0.9, "adv_accuracy": 0.5 + slope * (d / 64)}
+                             for m in ("gbz", "gby", "dbx") for d in (2, 16, 64) for e in (0.1, 0.2, 0.3)])
+
+    (sec,) = build_a2(PaperContext({EXPERIMENT: rows(-0.3)}, tmp_path, "ci"))
+    t = sec.tables[0]
+    assert t.rows[0] == "GBZ · dim(z)=2" and not t.missing
+    assert _cell(t, "GBY · dim(z)=64", "ε=0.2") == pytest.approx(0.2)
+    assert sec.checks[0].holds is True and "eps=0.2" in sec.checks[0].observed
+    (sec,) = build_a2(PaperContext({EXPERIMENT: rows(+0.3)}, tmp_path, "ci"))
+    assert sec.checks[0].holds is False

@@ -25,6 +25,8 @@ from robustsweep.report.html import Section
 from robustsweep.report.images import first_ok, grid_row, image_grid
 from robustsweep.report.papers import PaperContext, paper
 from robustsweep.report.papers.p001_a1 import A1_TABLES, build_a1
+from robustsweep.report.papers.p001_a2 import TABLES as A2_TABLES
+from robustsweep.report.papers.p001_a2 import build_a2
 from robustsweep.report.papers.p001_a3 import A3_FIGURES, A3_TABLES, build_a3
 from robustsweep.report.papers.p001_cifar import EXPERIMENT as CIFAR_BINARY
 from robustsweep.report.papers.p001_cifar import TABLES as CB_TABLES
@@ -214,7 +216,8 @@ def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str
 @paper("001", name="deep-bayes", title="Li, Bradshaw & Sharma (ICML 2019): Are generative classifiers more robust "
                                        "to adversarial attacks?", source="001_c207276a6492ab58.txt",
        experiments=["p001_whitebox.yaml", "p001_blackbox.yaml", "p001_transfer_matrix.yaml",
-                    "p001_adaptive.yaml", "p001_fig2.yaml", "p001_cifar_binary.yaml", "p001_fig8.yaml"],
+                    "p001_adaptive.yaml", "p001_fig2.yaml", "p001_cifar_binary.yaml", "p001_fig8.yaml",
+                    "p001_dimz.yaml"],
        tables={"fig3": "Fig. 3: accuracy under white-box FGSM", "fig3-detection": "Fig. 3: FGSM detection rates",
                "appB-pgd": "Appendix B: accuracy under white-box PGD", "appB-mim": "Appendix B: accuracy under MIM",
                "appB-pgd-detection": "Appendix B: PGD detection rates",
@@ -223,7 +226,7 @@ def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str
                "table1-minpert": "Table 1: mean minimum l-inf perturbation (MNIST)",
                "table1-accuracy": "Table 1: victim accuracy at the third ε of the grid (MNIST: 0.3)",
                "table3": "Table 3: victim accuracy under white-box PGD vs SPSA (MNIST)", "fig2": FIG2_TABLE,
-               **CB_TABLES, **FIG8_TABLES, **A3_TABLES, **A1_TABLES},
+               **CB_TABLES, **FIG8_TABLES, **A2_TABLES, **A3_TABLES, **A1_TABLES},
        figures={"fig2_two_rings": FIG2, "fig6_cw_examples": FIG6, **A3_FIGURES},
        notes="CIFAR-binary (Fig. 4, Fig. 7, Table 2, Table 3's second half) comes from p001_cifar_binary.yaml; at ci "
              "a binary 3-vs-8 digits task stands in. Fig. 8 (VGG16 CONV9 / FC1 features) from p001_fig8.yaml.")
@@ -265,5 +268,6 @@ def build(ctx: PaperContext) -> list[Section]:
         *build_cifar_binary(ctx.rows(CIFAR_BINARY)),  # Fig. 4 / 7, Tables 2-3 on CIFAR-binary (p001_cifar.py)
         *build_fig8(ctx),  # Fig. 8: deep-Bayes heads on VGG16 features (p001_fig8.py)
         *build_a1(ctx),  # appendix A.1: PGD aware of each detector over λ, with/without EOT (p001_a1.py)
+        *build_a2(ctx),  # appendix A.2: dim(z) bottleneck (p001_a2.py)
         *build_a3(ctx),  # appendix A.3: transfer matrix (p001_transfer_matrix.yaml, report/papers/p001_a3.py)
     ]
