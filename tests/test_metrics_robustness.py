@@ -113,3 +113,15 @@ def test_accuracy_per_iteration_equals_separate_ifgsm_runs():
     assert curve[30] < 0.5
     speed = counterfactual_speed(curve)
     assert speed["cf_reached"] == 1.0 and curve[int(speed["cf_speed"])] < 0.4 <= curve[int(speed["cf_speed"]) - 1]
+
+
+def test_rho_over_successes_and_over_every_sample():
+    """ρ of paper 002: ``rho`` averages ‖η‖₂/‖x‖₂ over successful attacks, ``m.rho_all`` over every attacked input."""
+    from robustsweep.ops.metrics import attack_metrics
+
+    x = torch.tensor([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0]])            # norms 5, 2, 1
+    x_adv = x + torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 0.5]])   # perturbation norms 1, 1, 0.5
+    y = torch.tensor([0, 0, 0])
+    out = attack_metrics(x, x_adv, y, pred_clean=torch.tensor([0, 0, 0]), pred_adv=torch.tensor([1, 0, 1]))
+    assert out["rho"] == pytest.approx((1 / 5 + 0.5 / 1) / 2)           # inputs 0 and 2 were fooled
+    assert out["m.rho_all"] == pytest.approx((1 / 5 + 1 / 2 + 0.5 / 1) / 3)

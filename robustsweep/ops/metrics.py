@@ -24,7 +24,9 @@ def attack_metrics(
 ) -> dict[str, float]:
     """Accuracy under attack, success rate on initially-correct inputs, perturbation sizes of successes, ρ.
 
-    ρ (paper 002, Table 4) = mean over successful attacks of ‖η‖₂ / ‖x‖₂.
+    ρ = mean over successful attacks of ‖η‖₂ / ‖x‖₂ (``rho``), and ``m.rho_all`` = the same mean over every attacked
+    input (DeepFool's convention, which paper 002's Table 4 writes as 1/n_samples Σ): an unsuccessful attack then
+    contributes the perturbation it ended with.
     """
     correct = pred_clean == y
     success = correct & (pred_adv != y)
@@ -36,6 +38,7 @@ def attack_metrics(
         "mean_linf": _mean(linf[success]),
         "mean_l2": _mean(l2[success]),
         "rho": _mean((l2 / xnorm)[success]),
+        "m.rho_all": _mean(l2 / xnorm),
         "n_success": float(success.sum().item()),
     }
 
