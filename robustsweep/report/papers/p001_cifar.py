@@ -12,6 +12,20 @@ import polars as pl
 from robustsweep.report.aggregate import ensure_columns
 from robustsweep.report.checks import CheckResult, compare_means
 from robustsweep.report.html import Section
+from robustsweep.report.papers.p001_tables import (
+    DISCRIMINATIVE,
+    GENERATIVE,
+    MODEL,
+    MODELS,
+    TABLE3_MODELS,
+    TABLE13_MODELS,
+    _grid,
+    _labels,
+    _third_eps,
+    accuracy_table,
+    by_model_table,
+    detection_table,
+)
 from robustsweep.report.tables import pivot_table
 
 EXPERIMENT = "deep-bayes-cifar-binary"
@@ -37,8 +51,6 @@ def _ok(attack: str, value: float | None = None) -> pl.Expr:
 
 
 def _claims(rows: pl.DataFrame, eps: float | None, spsa_eps: float) -> list[CheckResult]:
-    from robustsweep.report.papers.p001 import DISCRIMINATIVE, GENERATIVE, MODEL
-
     gen, dis = MODEL.is_in(GENERATIVE), MODEL.is_in(DISCRIMINATIVE)
     out = [compare_means(rows, _ok("pgd", eps) & gen, _ok("pgd", eps) & dis, "adv_accuracy", ">",
                          label_a="generative", label_b="discriminative (DFX DFZ)", at=f"PGD eps={eps}",
@@ -64,19 +76,6 @@ def _claims(rows: pl.DataFrame, eps: float | None, spsa_eps: float) -> list[Chec
 
 def build_cifar_binary(rows: pl.DataFrame) -> list[Section]:
     """The CIFAR-binary sections (module docstring); ``rows`` are the experiment's rows."""
-    from robustsweep.report.papers.p001 import (
-        MODEL,
-        MODELS,
-        TABLE3_MODELS,
-        TABLE13_MODELS,
-        _grid,
-        _labels,
-        _third_eps,
-        accuracy_table,
-        by_model_table,
-        detection_table,
-    )
-
     rows = ensure_columns(rows, {"cfg.model.name": pl.String, "m.n_common_correct": pl.Float64})
     eps = _third_eps(rows, "pgd")
     spsa_eps = (_grid(rows, "spsa") or [0.05])[0]  # the paper's 0.05; at ci the file's stand-in

@@ -16,8 +16,8 @@ inputs", the store's are "of the successful adversarials", so every conversion i
   with every detector); rows without them (older stores) get the worst case consistent with the rows: every
   rejected input was a correct one (accuracy = max(A − R, 0), error = 1 − R − accuracy). The text says which.
 - attacks: "success (no τ)" = ``success_rate`` (FGSM / PGD / MIM: initially-correct inputs the attack got
-  misclassified, any class; eq. 10 / eq. 11: classified as the attack's target, :func:`robustsweep.core.evaluate.
-  _goal_metrics`); "rejected" = ``det.<τ>.tpr`` (fraction of those successful adversarials the thresholds reject);
+  misclassified, any class; eq. 10 / eq. 11: classified as the attack's target, :func:`robustsweep.core.selective.
+  goal_metrics`); "rejected" = ``det.<τ>.tpr`` (fraction of those successful adversarials the thresholds reject);
   "success (τ)" = misclassified (eq. 10 / 11: classified as the target) *and accepted* — what the paper counts as a
   successful attack on the selective classifier: ``m.target_success`` for eq. 10 / 11, success × (1 − rejected)
   for the others (0 when no attack succeeded).
