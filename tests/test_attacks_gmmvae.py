@@ -111,3 +111,17 @@ def test_fooling_eq11_minimises_its_objective_from_noise(vae):
 def test_not_a_gmm_vae_is_a_clear_error():
     with pytest.raises(TypeError, match="not a GMM-VAE"):
         gmmvae_whitebox(torch.nn.Linear(D, 2), torch.rand(3, D), torch.zeros(3, dtype=torch.long))
+
+
+def test_target_offsets_cover_every_other_class():
+    """``"+k"`` targets (y + k) mod C; the grid +1 .. +9 sends each input to each of the 9 other classes once."""
+    from robustsweep.attacks._util import choose_targets
+
+    y = torch.tensor([0, 2, 5, 9])
+    assert choose_targets(y, 10, "+4").tolist() == [4, 6, 9, 3]  # paper 003 Fig. 4(a): 2 -> 6 and 5 -> 9
+    every = torch.stack([choose_targets(y, 10, f"+{k}") for k in range(1, 10)])
+    for i, yi in enumerate(y.tolist()):
+        assert sorted(every[:, i].tolist()) == [c for c in range(10) if c != yi]
+    for bad in ("+0", "+10"):
+        with pytest.raises(ValueError, match="offset"):
+            choose_targets(y, 10, bad)

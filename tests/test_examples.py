@@ -103,7 +103,7 @@ def test_examples_validate_and_keep_old_trial_ids():
     plain = Spec.model_validate(base).base_config()
     assert "examples" not in plain["eval"]  # unset: the config (so every existing trial id) is unchanged
     with_ex = Spec.model_validate({**base, "eval": {"examples": {"n": 2}}}).base_config()
-    assert with_ex["eval"]["examples"] == {"n": 2, "reconstruction": False, "gradients": False}
+    assert with_ex["eval"]["examples"] == {"n": 2, "reconstruction": False, "gradients": False, "labels": None}
     for bad in ({"n": 0}, {"n": 2, "pixels": True}, {"n": 1000}):
         cfg = {**plain, "eval": {**plain["eval"], "examples": bad}}
         with pytest.raises(SpecError, match="examples"):
@@ -120,3 +120,15 @@ def test_examples_round_trip_through_the_store(tmp_path, mlp_victim):
     df = read_sweep(tmp_path, "s")
     assert df.height == 2 and df["ex.adv"].list.len().to_list() == [2 * 64, 2 * 64]
     assert not math.isnan(df["ex.clean"][0][0])
+
+
+def test_examples_by_label_keep_the_first_point_of_each_class(mlp_victim):
+    """``labels: [3, 1, 42]``: the first attacked 3, then the first 1 (42 is absent and skipped), on every row."""
+    model, _, x, y = mlp_victim
+    rows = list(evaluate(model, x[:60], y[:60], [{"name": "fgsm", "eps": 0.1}], examples={"n": 4, "labels": [3, 1, 42]}))
+    i3, i1 = int((y[:60] == 3).nonzero()[0]), int((y[:60] == 1).nonzero()[0])
+    r = rows[0]
+    assert r["ex.label"] == [3.0, 1.0] and r["ex.shape"][0] == 2.0
+    assert torch.equal(torch.tensor(r["ex.clean"]).reshape(2, *x.shape[1:]), x[[i3, i1]])
+    pred = model(torch.tensor(r["ex.adv"]).reshape(2, *x.shape[1:])).argmax(1)
+    assert r["ex.pred_adv"] == [float(v) for v in pred]  # the row's adversarials of exactly those two points

@@ -208,3 +208,19 @@ def test_table1_has_one_row_per_data_set_that_ran(tmp_path):
     only_main = load_papers()["003"].build(PaperContext({p003.EXPERIMENT: main}, tmp_path, "ci"))
     t = {t.id: t for s in only_main for t in s.tables}["table1_datasets"]
     assert t.rows == ["digits (ci stand-in for MNIST)"] and not t.missing  # SVHN / COIL-100 did not run: no row
+
+
+def test_fig4_targets_one_row_per_target_offset(tmp_path):
+    """A target grid (+1, +4): the per-target table has a row per offset at α = 1, and the α tables average them."""
+    rows = make_rows()
+    goal = pl.col("attack").is_in(["gmmvae-whitebox", "gmmvae-fooling"])
+    grid = pl.concat([rows.filter(goal).with_columns(pl.lit(k).alias("value"),
+                                                     pl.lit(0.1 * k).alias("success_rate")) for k in (1.0, 4.0)])
+    rows = pl.concat([rows.filter(~goal), grid], how="diagonal_relaxed")
+    tables, _ = build(tmp_path, rows)
+    t = tables["fig4_targets"]
+    assert t.rows == ["White-box, eq. 10 · target y+1", "White-box, eq. 10 · target y+4",
+                      "Fooling, eq. 11 · target y+1", "Fooling, eq. 11 · target y+4"] and not t.missing
+    assert cell(t, "White-box, eq. 10 · target y+4", "Supervised: target reached (no thresholds)") == pytest.approx(0.4)
+    f4 = tables["fig4"]  # mean over the two targets
+    assert cell(f4, "White-box, eq. 10 · α = 1", "Supervised: target reached (no thresholds)") == pytest.approx(0.25)

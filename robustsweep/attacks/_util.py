@@ -25,10 +25,17 @@ def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def choose_targets(y: torch.Tensor, num_classes: int, target: Target, seed: int = 0) -> torch.Tensor:
-    """Target labels for targeted attacks: ``"next"`` = (y + 1) mod C, ``"random"`` = uniform over the other
-    classes (seeded), or an int = that class for every input (inputs already of that class get the next one)."""
+    """Target labels for targeted attacks: ``"next"`` = (y + 1) mod C, ``"+k"`` = (y + k) mod C (a grid over
+    ``"+1"`` … ``"+9"`` attacks every input towards each of the other classes, paper 003 §4), ``"random"`` = uniform
+    over the other classes (seeded), or an int = that class for every input (inputs already of that class get the
+    next one)."""
     if target == "next":
         return (y + 1) % num_classes
+    if isinstance(target, str) and target.startswith("+") and target[1:].isdigit():
+        k = int(target[1:])
+        if not 0 < k < num_classes:
+            raise ValueError(f"target offset {target!r} must be +1 .. +{num_classes - 1} (+0 would be the true class)")
+        return (y + k) % num_classes
     if target == "random":
         g = torch.Generator().manual_seed(seed)
         off = torch.randint(1, num_classes, (len(y),), generator=g).to(y.device)
@@ -39,4 +46,4 @@ def choose_targets(y: torch.Tensor, num_classes: int, target: Target, seed: int 
             raise ValueError(f"target class {t} outside [0, {num_classes})")
         out = torch.full_like(y, t)
         return torch.where(out == y, (y + 1) % num_classes, out)
-    raise ValueError(f"target must be 'next', 'random' or a class index, got {target!r}")
+    raise ValueError(f"target must be 'next', '+k' (an offset), 'random' or a class index, got {target!r}")

@@ -35,6 +35,9 @@ class ExamplesSpec(_Strict):
     n: int = Field(4, ge=1, le=64)  # at most 64: rows carry the pixels, so a grid's worth and no more
     reconstruction: bool = False  # also decode(encode(x)) of clean and adversarial inputs (models that reconstruct)
     gradients: bool = False  # also d CE / d x of the clean inputs (paper 004 Fig. 4)
+    # instead of the first n: the first attacked point of each of these classes, in this order (paper 003 Fig. 4
+    # shows chosen classes); a class absent from the attacked points is skipped
+    labels: list[int] | None = None
 
 
 class DecisionGridSpec(_Strict):

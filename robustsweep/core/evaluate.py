@@ -107,8 +107,9 @@ def evaluate(
     pred_clean = predict(model, x, batch_size).to(y.device)
     clean_acc = (pred_clean == y).float().mean().item()
     base = {"n_eval": len(x), "clean_accuracy": clean_acc}
+    ex_idx = ex.example_indices(y, examples) if examples else None
     if examples:
-        base |= ex.trial_columns(model, x, y, pred_clean, examples)
+        base |= ex.trial_columns(model, x, y, pred_clean, examples, ex_idx)
     if not attacks and not counterfactual:  # clean only: each detector's rejection of the clean inputs (its FPR)
         with ex.forked_rng(model_device(model)):
             fpr = {f"det.{d}.fpr": float(det.reject(model, x).float().mean()) for d, det in detectors.items()}
@@ -152,7 +153,7 @@ def evaluate(
                 **metrics,
             }
             if examples:
-                row |= ex.row_columns(model, x_adv, pred_adv, examples, target)
+                row |= ex.row_columns(model, x_adv, pred_adv, examples, target, ex_idx)
             successes.append(success)
             row_dets = _row_detectors(detectors, model, fn, call, None if zero else calibration, batch_size,
                                       (label, name))
