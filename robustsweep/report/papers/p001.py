@@ -37,6 +37,8 @@ from robustsweep.report.papers.p001_fig8 import TABLES as FIG8_TABLES
 from robustsweep.report.papers.p001_fig8 import build_fig8
 from robustsweep.report.papers.p001_tables import (  # noqa: F401 -- re-exported: tests and section modules
     ATTACK_NAMES,
+    BASE,
+    BASELINES,
     BLACK,
     DETECTORS,
     DISCRIMINATIVE,
@@ -85,6 +87,7 @@ def _claims(white: pl.DataFrame, black: pl.DataFrame) -> list[CheckResult]:
                             tolerance=0.02, name=f"accuracy-falls-with-eps-{m}",
                             claim=f"Fig. 3 / appendix B: {m.upper()}'s accuracy under PGD falls as ε grows"))
     out.append(_tpr_claim(white, (_grid(white, "fgsm") or [None])[-1]))
+    out += [_detects_large_eps(white, atk) for atk in ("pgd", "mim")]
     c10 = 10.0
     out.append(compare_means(white, _at("cw", c10, "gbz"), _at("cw", c10, "dfx"), "adv_accuracy", ">",
                              label_a="GBZ", label_b="DFX", at="CW c=10", name="gbz-beats-dfx-cw",
@@ -96,6 +99,23 @@ def _claims(white: pl.DataFrame, black: pl.DataFrame) -> list[CheckResult]:
                              name="spsa-weaker-than-pgd", claim="§4.2 / Table 3: SPSA performs much worse on the "
                                                                 "generative classifiers than white-box PGD"))
     return out
+
+
+def _detects_large_eps(white: pl.DataFrame, attack: str) -> CheckResult:
+    """§4.1 / appendix B: "generative classifiers successfully detect the adversarial examples with ε ≥ 0.3 on MNIST"
+    -- read for PGD and MIM as: at the largest ε of the grid, logit or KL detection (the better of the two, each at
+    5 % FPR) flags most successful adversarials of the generative classifiers (TPR ≥ 0.5)."""
+    from robustsweep.report.checks import seed_mean
+
+    top = (_grid(white, attack) or [None])[-1]
+    at = _at(attack, top) & MODEL.is_in(GENERATIVE)
+    vals = {d: seed_mean(white, at, f"det.{d}.tpr") for d in ("logit", "kl")}
+    shown = ", ".join(f"{d} {'—' if v is None else f'{v:.3f}'} (n={n})" for d, (v, n) in vals.items())
+    got = [v for v, _ in vals.values() if v is not None]
+    return CheckResult(f"logit-kl-detect-{attack}", f"§4.1 / appendix B: logit or KL detection flags most successful "
+                       f"{ATTACK_NAMES[attack]} adversarials of the generative classifiers at large ε (TPR >= 0.5)",
+                       None if not got else max(got) >= 0.5,
+                       f"TPR at 5% FPR, generative, {ATTACK_NAMES[attack]} eps={top}: {shown}; best >= 0.5")
 
 
 def _tpr_claim(white: pl.DataFrame, top: float | None) -> CheckResult:
@@ -165,7 +185,7 @@ def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str
                                        "to adversarial attacks?", source="001_c207276a6492ab58.txt",
        experiments=["p001_whitebox.yaml", "p001_blackbox.yaml", "p001_transfer_matrix.yaml",
                     "p001_adaptive.yaml", "p001_fig2.yaml", "p001_cifar_binary.yaml", "p001_fig8.yaml",
-                    "p001_dimz.yaml"],
+                    "p001_dimz.yaml", "p001_baselines.yaml"],
        tables={"fig3": "Fig. 3: accuracy under white-box FGSM", "fig3-detection": "Fig. 3: FGSM detection rates",
                "appB-pgd": "Appendix B: accuracy under white-box PGD", "appB-mim": "Appendix B: accuracy under MIM",
                "appB-pgd-detection": "Appendix B: PGD detection rates",
@@ -180,6 +200,8 @@ def cw_examples_figure(ctx: PaperContext, white: pl.DataFrame) -> tuple[str, str
              "a binary 3-vs-8 digits task stands in. Fig. 8 (VGG16 CONV9 / FC1 features) from p001_fig8.yaml.")
 def build(ctx: PaperContext) -> list[Section]:
     white, black = ctx.rows(WHITE), ctx.rows(BLACK)
+    # Fig. 3 / appendix B / Fig. 5 print the seven factorisations and, below them, the discriminative baselines
+    wb, wm = pl.concat([white, ctx.rows(BASE)], how="diagonal_relaxed"), MODELS + BASELINES
     # Table 1's white-box rows are p001_whitebox's; the blackbox file's own PGD row is Table 3's
     both = pl.concat([white, black.filter(pl.col("attack") != "pgd")], how="diagonal_relaxed")
     eps1 = _third_eps(black, "pgd-grey") or _third_eps(white, "pgd")
@@ -187,20 +209,20 @@ def build(ctx: PaperContext) -> list[Section]:
     return [
         *build_fig2(ctx),  # Fig. 2: two rings, decision and rejection regions (p001_fig2.py)
         Section("Fig. 3 and appendix B: white-box l-inf attacks on the seven factorisations", tables=[
-            accuracy_table(white, "fgsm", "fig3", "Fig. 3: victim accuracy under white-box FGSM"),
-            detection_table(white, "fgsm", "fig3-detection", "Fig. 3: TPR (5% FPR) on successful FGSM adversarials"),
-            accuracy_table(white, "pgd", "appB-pgd", "Appendix B: victim accuracy under white-box PGD"),
-            detection_table(white, "pgd", "appB-pgd-detection", "Appendix B: TPR on successful PGD adversarials"),
-            accuracy_table(white, "mim", "appB-mim", "Appendix B: victim accuracy under white-box MIM"),
-        ], figures=_figures(ctx, white)),
+            accuracy_table(wb, "fgsm", "fig3", "Fig. 3: victim accuracy under white-box FGSM", wm),
+            detection_table(wb, "fgsm", "fig3-detection", "Fig. 3: TPR (5% FPR) on successful FGSM adversarials", wm),
+            accuracy_table(wb, "pgd", "appB-pgd", "Appendix B: victim accuracy under white-box PGD", wm),
+            detection_table(wb, "pgd", "appB-pgd-detection", "Appendix B: TPR on successful PGD adversarials", wm),
+            accuracy_table(wb, "mim", "appB-mim", "Appendix B: victim accuracy under white-box MIM", wm),
+        ], figures=_figures(ctx, wb)),
         Section("Fig. 5: CW-L2", tables=[
-            accuracy_table(white, "cw", "fig5-cw", "Fig. 5: victim accuracy under CW-L2"),
-            pivot_table(white, row_key="cfg.model.name", col_key="value", metric="mean_l2", row_order=MODELS,
-                        col_order=_grid(white, "cw"), row_labels=_labels(MODELS),
-                        col_labels={v: f"c={_fmt(v)}" for v in _grid(white, "cw")}, filter=pl.col("attack") == "cw",
+            accuracy_table(wb, "cw", "fig5-cw", "Fig. 5: victim accuracy under CW-L2", wm),
+            pivot_table(wb, row_key="cfg.model.name", col_key="value", metric="mean_l2", row_order=wm,
+                        col_order=_grid(wb, "cw"), row_labels=_labels(wm),
+                        col_labels={v: f"c={_fmt(v)}" for v in _grid(wb, "cw")}, filter=pl.col("attack") == "cw",
                         id="fig5-cw-l2", title="Fig. 5: mean l2 distortion of successful CW adversarials",
                         row_header="model"),
-            detection_table(white, "cw", "fig5-cw-detection", "Fig. 5: TPR on successful CW adversarials"),
+            detection_table(wb, "cw", "fig5-cw-detection", "Fig. 5: TPR on successful CW adversarials", wm),
         ], figures=[cw_examples_figure(ctx, white)]),
         Section("Tables 1 and 3: gradient-masking sanity checks (transfer and SPSA)", tables=[
             by_model_table(both, t1, "m.min_perturbation", "table1-minpert",
@@ -212,7 +234,7 @@ def build(ctx: PaperContext) -> list[Section]:
                         col_labels={"pgd": "PGD", "spsa": "SPSA"}, filter=pl.col("attack").is_in(["pgd", "spsa"]),
                         id="table3", title=f"Table 3: victim accuracy, white-box PGD vs SPSA at ε = "
                                            f"{(_grid(black, 'spsa') or ['?'])[0]}", row_header="model"),
-        ], checks=_claims(white, black)),
+        ], checks=_claims(wb, black)),
         *build_cifar_binary(ctx.rows(CIFAR_BINARY)),  # Fig. 4 / 7, Tables 2-3 on CIFAR-binary (p001_cifar.py)
         *build_fig8(ctx),  # Fig. 8: deep-Bayes heads on VGG16 features (p001_fig8.py)
         *build_a1(ctx),  # appendix A.1: PGD aware of each detector over λ, with/without EOT (p001_a1.py)

@@ -11,6 +11,8 @@ import polars as pl
 from robustsweep.report.tables import Table, join_columns, pivot_table
 
 WHITE, BLACK = "deep-bayes-whitebox", "deep-bayes-blackbox"
+BASE = "deep-bayes-baselines"  # p001_baselines.yaml: the discriminative baselines of Fig. 3 / appendix B / Fig. 5
+BASELINES = ["bnn", "cnn"]
 MODELS = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]  # §2, Fig. 1 order
 GENERATIVE, DISCRIMINATIVE = ["gfz", "gfy", "gbz", "gby"], ["dfx", "dfz"]
 TABLE13_MODELS = ["gfz", "gbz", "gfy", "gby"]  # Table 1's column order
@@ -36,28 +38,29 @@ def _labels(models: list[str]) -> dict[str, str]:
     return {m: m.upper() for m in models}
 
 
-def accuracy_table(rows: pl.DataFrame, attack: str, tid: str, title: str) -> Table:
+def accuracy_table(rows: pl.DataFrame, attack: str, tid: str, title: str, models: list[str] | None = None) -> Table:
     """Models × (clean, grid values): accuracy under ``attack`` (a panel of Fig. 3 / appendix B / Fig. 5)."""
     sym = "c" if attack == "cw" else "ε"
     grid = _grid(rows, attack)
     labels = {v: f"{sym}={_fmt(v)}" for v in grid}
-    t = pivot_table(rows, row_key="cfg.model.name", col_key="value", metric="adv_accuracy", row_order=MODELS,
-                    col_order=grid, row_labels=_labels(MODELS), col_labels=labels, filter=pl.col("attack") == attack,
+    models = models or MODELS
+    t = pivot_table(rows, row_key="cfg.model.name", col_key="value", metric="adv_accuracy", row_order=models,
+                    col_order=grid, row_labels=_labels(models), col_labels=labels, filter=pl.col("attack") == attack,
                     id=tid, title=title, row_header="model")
     clean = pivot_table(rows, row_key="cfg.model.name", col_key=pl.lit("clean"), metric="clean_accuracy",
-                        row_order=MODELS, row_labels=_labels(MODELS), filter=pl.col("attack") == attack,
+                        row_order=models, row_labels=_labels(models), filter=pl.col("attack") == attack,
                         duplicates="mean", row_header="model")
     return join_columns(clean, t)
 
 
-def detection_table(rows: pl.DataFrame, attack: str, tid: str, title: str) -> Table:
+def detection_table(rows: pl.DataFrame, attack: str, tid: str, title: str, models: list[str] | None = None) -> Table:
     """(model, detector) × grid values: TPR on the successful adversarials at 5% FPR on clean training data."""
     long = pl.concat([rows.filter(pl.col("attack") == attack).with_columns(
         pl.format("{} {}", MODEL.str.to_uppercase(), pl.lit(d)).alias("__md"),
         (pl.col(f"det.{d}.tpr") if f"det.{d}.tpr" in rows.columns else pl.lit(None, pl.Float64)).alias("__tpr"))
         for d in DETECTORS], how="diagonal_relaxed")
     grid = _grid(rows, attack)
-    order = [f"{m.upper()} {d}" for m in MODELS for d in DETECTORS]
+    order = [f"{m.upper()} {d}" for m in (models or MODELS) for d in DETECTORS]
     sym = "c" if attack == "cw" else "ε"
     return pivot_table(long, row_key="__md", col_key="value", metric="__tpr", row_order=order, col_order=grid,
                        col_labels={v: f"{sym}={_fmt(v)}" for v in grid}, id=tid, title=title,

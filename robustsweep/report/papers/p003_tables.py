@@ -243,8 +243,8 @@ def fig4_targets_table(df: pl.DataFrame) -> Table:
     return pivot_table(pl.concat(parts, how="vertical_relaxed"), row_key="__row", col_key="__col", metric="__v",
                        row_order=order, col_order=cols, id="fig4_targets", row_header="attack · target",
                        title=f"Fig. 4 per target class: eq. 10 / eq. 11 at α = {REF_ALPHA:g}, target (y + k) mod C",
-                       caption="As the fig4 table, one row per target offset k of the run's grid (paper scale: all "
-                               "nine other classes; ci: two of them, chosen for time).")
+                       caption="As the fig4 table, one row per target offset k of the run's grid (every one of the "
+                               "nine other classes as the target, §4).")
 
 
 def table2(df: pl.DataFrame) -> Table:
