@@ -66,7 +66,7 @@ def test_thresholds_never_see_test_data(tmp_path, spied):
         assert got <= (val if kind == "energy" else train), kind
     by = {(r["attack"], r["value"]): r for r in rows}
     for r in rows:
-        assert r["det.energy.fit_split"] == "val" and r["det.logit.fit_split"] == "train"
+        assert r["det.energy.fit_split"] == "validation" and r["det.logit.fit_split"] == "train"
         assert r["det.energy-once.fit_adv"] == "pgd" and r["det.logit.fit_adv"] is None
     assert by[("fgsm", 0.1)]["det.energy.fit_adv"] == "fgsm" and by[("pgd", None)]["det.energy.fit_adv"] == "pgd"
     assert by[("fgsm", 0.0)]["det.energy.fit_adv"] == "pgd"  # ε = 0 is not attacked: the trial's own fit scores it
@@ -104,7 +104,7 @@ def test_refit_is_the_threshold_of_the_evaluated_attack(mlp_victim):
     det = dets["energy"]
     base = det.threshold
     rows = list(evaluate(model, xte[:80], yte[:80], ATTACKS, dets, calibration=(xv, yv)))
-    assert det.threshold == base and det.fit_split == "val"
+    assert det.threshold == base and det.fit_split == "validation"
     from robustsweep.attacks.fgsm import fgsm
 
     adv = fgsm(model, xv, yv, eps=0.1)

@@ -241,7 +241,7 @@ def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int 
                    log: Callable[[str], None] | None = None) -> tuple[dict[str, Any], tuple | None]:
     """Fit detector thresholds, never on the test set: each detector where its registry entry declares it
     calibrates -- the first ``n_fit`` clean TRAINING images (paper 001's rule: the deep-Bayes detectors), or the
-    first ``n_fit`` VALIDATION images (``calibration="val"``: paper 004's energy threshold, "fitted on held-out
+    first ``n_fit`` VALIDATION images (``calibration="validation"``: paper 004's energy threshold, "fitted on held-out
     data"), falling back to training images, with a log line, where the data set holds no validation split
     (``dataset.val_size`` adds one). ``None`` = all of them (paper 001's public code). Why a cap by default: a
     deep-Bayes model scores each image with K x C decoder passes, so fitting on 60,000 MNIST images costs more than
@@ -261,7 +261,7 @@ def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int 
     train = first(data.x_train, data.y_train)
     val = first(data.x_val, data.y_val) if data.n_val else None
     wants_val = [s["name"] for s in specs if s["name"] in DETECTORS and DETECTORS.get(s["name"]).meta.get(
-        "calibration") == "val"]
+        "calibration") == "validation"]
     if wants_val and val is None and log:
         log(f"no validation split: {', '.join(sorted(set(wants_val)))} fitted on training images instead "
             f"(set dataset.val_size to hold one out)")

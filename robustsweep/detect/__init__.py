@@ -45,9 +45,9 @@ def fit_detectors(
     optional) and fit it on clean data.
 
     ``x_fit``/``y_fit`` must be clean training or validation data, never the test set. A detector whose registry
-    entry declares ``calibration="val"`` (paper 004's energy threshold) is fitted on ``val`` instead when given
+    entry declares ``calibration="validation"`` (paper 004's energy threshold) is fitted on ``val`` instead when given
     (clean validation inputs and labels); the others on ``x_fit`` (paper 001's rule: clean training data). Each
-    fitted detector's ``fit_split`` says which ("val" or "train"). Returns
+    fitted detector's ``fit_split`` says which ("validation" or "train"). Returns
     {key: fitted detector} in spec order (keys from :func:`detector_key`, used as ``det.<key>.*`` columns).
     A detector that does not apply to the model (``gmmvae-tau`` on a model without τ thresholds) raises
     :class:`NotApplicable` unless ``skip_inapplicable`` is set, in which case it is left out.
@@ -57,13 +57,13 @@ def fit_detectors(
         params = {k: v for k, v in spec.items() if k not in _META}
         entry = DETECTORS.get(spec["name"])
         det = entry.fn(**params)
-        on_val = val is not None and entry.meta.get("calibration") == "val"
+        on_val = val is not None and entry.meta.get("calibration") == "validation"
         try:
             det.fit(model, *(val if on_val else (x_fit, y_fit)))
         except NotApplicable:
             if skip_inapplicable:
                 continue
             raise
-        det.fit_split = "val" if on_val else "train"
+        det.fit_split = "validation" if on_val else "train"
         out[detector_key(spec, set(out))] = det
     return out

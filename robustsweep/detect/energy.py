@@ -2,7 +2,7 @@
 
 Their finding is that untargeted adversarial points have LOWER energy than natural data, so eq. 9 flags
 x when E(x) <= t (``direction="low"``; ``"high"`` flags high energy, the usual OOD convention, for comparison).
-The threshold t is fitted on a validation split (the registry entry declares ``calibration="val"``; the trial
+The threshold t is fitted on a validation split (the registry entry declares ``calibration="validation"``; the trial
 falls back to training data only where the data set holds no validation split, and records which in
 ``det.<d>.fit_split``): clean inputs are the negatives, and the positives are adversarial versions of the same
 inputs. t maximises the G-mean sqrt(TPR·(1 - FPR)) (their paper's text, ``rule="gmean"``, the default) or Youden's
@@ -151,7 +151,7 @@ class EnergyDetector:
         return self.score(model, x) > self.threshold
 
 
-@DETECTORS.register("energy", calibration="val")
+@DETECTORS.register("energy", calibration="validation")
 def energy(rule: str = "gmean", direction: str = "low", target_fpr: float = 0.05, fit_attack: str = "pgd",
            fit_eps: float = 8 / 255, fit_steps: int = 10, fit_step_size: float = 1 / 255,
            hist_bins: int = 0, per_attack: bool | list[str] = True) -> EnergyDetector:
