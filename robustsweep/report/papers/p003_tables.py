@@ -76,7 +76,8 @@ def derive(rows: pl.DataFrame) -> pl.DataFrame:
         a.alias("clean accuracy"), acc_tau.alias("accuracy with τ"), r.alias("clean rejection"),
         pl.max_horizontal(1 - r - acc_tau, pl.lit(0.0)).alias("error with τ"),  # no "-0.000" from rounding
         with_tau.alias("success with τ"),
-        (1 - pl.col("m.target_success") - pl.col("m.rejected")).alias("accepted other"),
+        pl.max_horizontal(1 - pl.col("m.target_success") - pl.col("m.rejected"), pl.lit(0.0))  # no "-0.000"
+        .alias("accepted other"),
         (pl.col(f"det.{TAU}.clean_n_rejected") / pl.col("n_eval").cast(pl.Float64)).alias("clean rejected"),
         pl.when(pl.col("cfg.model.learn_entropy").fill_null(False)).then(pl.lit(LEARNED)).otherwise(pl.lit(FIXED))
         .alias("__entropy"),
