@@ -36,7 +36,9 @@ pytestmark = [pytest.mark.multinode,
 
 # Tune starts the grid in this order, one trial per node at a time: the two short trials go first, one on each node,
 # so the second trial the worker node gets is a long one (a few seconds of training: it is killed mid-way)
-GOOD = [{"epochs": 4 if i < 2 else 60, "batch_size": 32, "lr": round(0.01 + 0.001 * i, 4)} for i in range(5)]
+# 400 epochs of this MLP take several seconds even on an idle machine (60 took about one second there, too short
+# for the test to catch the trial mid-training before it finished)
+GOOD = [{"epochs": 4 if i < 2 else 400, "batch_size": 32, "lr": round(0.01 + 0.001 * i, 4)} for i in range(5)]
 BAD = {"epochs": 1, "lr": 1e30}  # the loss becomes NaN in the first steps: the trial's own code raises
 SPEC = {"name": "twonode", "dataset": {"name": "digits"}, "model": {"name": "mlp", "hidden": 16},
         "eval": {"n_eval": 40}, "attacks": [{"name": "fgsm", "eps": [0.0, 0.1]}],
