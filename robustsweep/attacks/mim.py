@@ -3,6 +3,8 @@
 Matches CleverHans' ``MomentumIterativeMethod`` (used by paper 001) and torchattacks' ``MIFGSM``: the gradient is
 divided by its per-example mean absolute value before accumulating, so the momentum is scale-free.
 ``detector_aware`` (:mod:`robustsweep.attacks.adaptive`) subtracts λ · a fitted detector's evasion term from the loss.
+``random_start`` (default off, as Dong et al. and torchattacks) starts from a uniform point of the ε-ball, as paper
+001's public code runs CleverHans' MIM (``rand_init``).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 import torch
 
 from robustsweep.attacks.adaptive import detector_term
-from robustsweep.attacks.base import loss_grad, project_linf
+from robustsweep.attacks.base import linf_random_start, loss_grad, project_linf
 from robustsweep.registry import ATTACKS
 
 
@@ -27,13 +29,15 @@ def mim(
     eot: int = 1,
     detector_aware: dict[str, Any] | None = None,
     det_lambda: float | None = None,
+    random_start: bool = False,
 ) -> torch.Tensor:
-    """Momentum iterative FGSM, L∞. ``step_size=None`` means eps / steps (Dong et al.); ``decay`` is μ."""
+    """Momentum iterative FGSM, L∞. ``step_size=None`` means eps / steps (Dong et al.); ``decay`` is μ;
+    ``random_start``: begin at a uniform point of the ε-ball instead of x."""
     term = detector_term(model, detector_aware, det_lambda)
     if eps == 0:
         return x.clone()
     alpha = eps / max(steps, 1) if step_size is None else step_size
-    x_adv = x.clone()
+    x_adv = linf_random_start(x, eps) if random_start else x.clone()
     momentum = torch.zeros_like(x)
     dims = tuple(range(1, x.dim()))
     for _ in range(steps):
