@@ -203,11 +203,15 @@ def run_pending(
     restart_errored: bool = False,
     max_retries: int | None = None,
     out: TextIO | None = None,
+    announced: list[str] | None = None,
 ) -> RunSummary:
     """Run every trial of ``sweep`` (a :class:`robustsweep.sweep.folder.Sweep`) that has no ``ok`` Parquet file.
 
     ``restart_errored``: errored trials restart from scratch instead of their last Tune checkpoint.
     ``max_retries``: retries of an infrastructure failure per trial (None: the spec's ``resources.max_retries``).
+    ``announced``: the trial ids the command's header promised to run. Workers of a SIGKILLed driver can outlive it
+    by a moment and finish a trial between that header and this call; such trials count as done in the progress
+    lines, so ``[x/M]`` keeps counting what the header said.
     """
     from ray import tune
 
@@ -240,7 +244,12 @@ def run_pending(
 
     # the progress lines count exactly the pending trials the command's header announced, whichever Tune run
     # (restored, then fresh for what it left) runs them
-    tune_callbacks.start_run(ids, concurrency)
+    finished_meanwhile = [i for i in (announced or []) if i not in set(ids)
+                          and finished_ok(rt.results, rt.sweep, i) is not None]
+    tune_callbacks.start_run(ids, concurrency, already_done=finished_meanwhile)
+    if finished_meanwhile:
+        print(f"{len(finished_meanwhile)} trial(s) finished since this command started (workers of an earlier, "
+              f"killed run): counted as done", file=out, flush=True)
     ok, why = restorable(exp_dir, set(ids))
     ran: set[str] = set()
     if ok:
@@ -302,5 +311,5 @@ class LocalBackend:
         res = sweep.spec.resources
         summary = run_pending(sweep, runtime, cpus_per_trial=res.cpus_per_trial, gpus_per_trial=res.gpus_per_trial,
                               address=self.address, cpus=self.cpus, max_concurrent=self.max_concurrent,
-                              restart_errored=restart_errored)
+                              restart_errored=restart_errored, announced=[t["trial_id"] for t in trials])
         return Outcome(summary=summary)

@@ -36,10 +36,12 @@ CURRENT_RUN: dict[str, Any] = {"total": 0, "concurrency": 1, "ids": set(), "done
                                "durations": [], "starts": {}, "t0": 0.0}
 
 
-def start_run(ids: list[str], concurrency: int) -> None:
-    """Reset the progress counters for a run of ``ids`` (what the header announced: the counts must agree)."""
-    CURRENT_RUN.update(total=len(ids), concurrency=max(1, min(concurrency, len(ids))), ids=set(ids), done=0, failed=0,
-                       running=set(), durations=[], starts={}, t0=time.time())
+def start_run(ids: list[str], concurrency: int, already_done: list[str] = ()) -> None:
+    """Reset the progress counters for a run of ``ids``; ``already_done`` were announced too but finished before
+    the run began (the header's count is ``ids`` + ``already_done``: the counts must agree)."""
+    CURRENT_RUN.update(total=len(ids) + len(already_done), concurrency=max(1, min(concurrency, len(ids))),
+                       ids=set(ids), done=len(already_done), failed=0, running=set(), durations=[], starts={},
+                       t0=time.time())
 
 
 def _tid(trial: Any) -> str | None:
