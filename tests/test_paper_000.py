@@ -15,6 +15,7 @@ MODELS = [
     ("fusion", "gbz", "conv9", "GBZ-CONV9"), ("fusion", "gby", "pool1", "GBY-CONV9"),
     ("causal", None, "conv9", "Ours (shallow)"), ("causal", None, "pool2", "Ours (shallow)"),
     ("causal", None, "conv13+fc1", "Ours (deep)"), ("causal", None, "conv16+fc2", "Ours (deep)"),
+    ("deep-cama", None, None, "Deep CAMA"),
 ]
 
 
@@ -31,6 +32,10 @@ def test_labels_follow_the_papers_names_at_both_scales() -> None:
                       schema={"cfg.model.name": pl.String, "cfg.model.head": pl.String,
                               "cfg.model.feature_depth": pl.String})
     assert p000.label_models(df)["model"].to_list() == [m[3] for m in MODELS]
+    # a shallow causal model with m fine-tuning is the extra row; a deep one stays "Ours (deep)" (not in the files)
+    ft = pl.DataFrame({"cfg.model.name": ["causal", "causal"], "cfg.model.feature_depth": ["conv9", "conv9"],
+                       "cfg.model.m_finetune.eps": [0.1, None]})
+    assert p000.label_models(ft)["model"].to_list() == [p000.OURS_FT, p000.OURS]
 
 
 def test_robustness_table_cells_and_checks() -> None:
@@ -88,16 +93,16 @@ def test_empty_run_builds_every_declared_table_and_the_reference_file_matches(tm
     sections = paper.build(PaperContext({}, tmp_path, "ci"))
     tables = {t.id: t for s in sections for t in s.tables}
     assert set(tables) == set(paper.tables)
-    assert tables["table1"].rows == p000.TABLE1_MODELS and "Deep CAMA" in paper.notes  # not built: said so
-    assert len(tables["table1"].missing) == 2 * (len(p000.TABLE1_MODELS) - 1)  # nothing ran: every built cell "—"
+    assert tables["table1"].rows == p000.TABLE1_MODELS and "Deep CAMA" in paper.notes  # its build is described
+    assert len(tables["table1"].missing) == 2 * len(p000.TABLE1_MODELS)  # nothing ran: every cell "—" and missing
     refs = load_references(paper.reference_file)
     validate_references(refs, tables)  # every reference names a row and column the builder prints
     assert {r.table for r in refs} <= set(tables)
 
 
 def test_table1_roar_cells_and_checks() -> None:
-    """Table 1 shows m.roar_degradation of the roar-ig rows under "ROAR", the control beside it, Deep CAMA empty."""
-    degr = {"VGG16": 0.2, "DBX-FC1": 0.25, "GBZ-CONV9": 0.3, "GBY-CONV9": 0.35, "Ours (deep)": 0.4}
+    """Table 1 shows m.roar_degradation of the roar-ig rows under "ROAR", the control beside it."""
+    degr = {"VGG16": 0.2, "DBX-FC1": 0.25, "Deep CAMA": 0.1, "GBZ-CONV9": 0.3, "GBY-CONV9": 0.35, "Ours (deep)": 0.4}
     models = {m[3]: m for m in MODELS}
     rows = []
     for label, d in [*degr.items(), ("Ours (shallow)", 0.5)]:
@@ -110,14 +115,17 @@ def test_table1_roar_cells_and_checks() -> None:
     assert t.id == "table1" and t.rows == p000.TABLE1_MODELS
     cells = dict(zip(t.frame["Network"], t.frame["ROAR"]))
     assert cells["Ours (shallow)"].startswith("0.500 ±") and cells["VGG16"].startswith("0.200 ±")
-    assert cells["Deep CAMA"] == "—" and t.missing == []  # not built (caption), not a cell a run failed to fill
+    assert cells["Deep CAMA"].startswith("0.100 ±") and t.missing == []
     assert dict(zip(t.frame["Network"], t.frame["Random pixels (control)"]))["GBZ-CONV9"].startswith("0.050")
     checks = {c.name: c for c in p000.roar_checks(df)}
-    assert [checks[k].holds for k in ("roar-causal-shallow-highest", "roar-shallow-above-deep", "roar-ig-above-random")
-            ] == [True, True, True]
+    assert [checks[k].holds for k in ("roar-causal-shallow-highest", "roar-shallow-above-deep", "roar-ig-above-random",
+                                      "roar-deep-cama-lowest")] == [True, True, True, True]
     lower = df.with_columns(pl.when((pl.col("model") == "GBY-CONV9") & (pl.col("attack") == "roar-ig"))
                             .then(0.6).otherwise(pl.col("m.roar_degradation")).alias("m.roar_degradation"))
     assert {c.name: c.holds for c in p000.roar_checks(lower)}["roar-causal-shallow-highest"] is False
+    cama_up = df.with_columns(pl.when((pl.col("model") == "Deep CAMA") & (pl.col("attack") == "roar-ig"))
+                              .then(0.22).otherwise(pl.col("m.roar_degradation")).alias("m.roar_degradation"))
+    assert {c.name: c.holds for c in p000.roar_checks(cama_up)}["roar-deep-cama-lowest"] is False  # above VGG16
 
 
 def test_roar_file_trains_exactly_the_robustness_models_and_removes_30_percent() -> None:
@@ -129,7 +137,11 @@ def test_roar_file_trains_exactly_the_robustness_models_and_removes_30_percent()
     for scale in ("ci", "paper"):
         roar = trials("p000_cifar10_roar.yaml", scale)
         key = lambda t: repr((t["model"], t["dataset"], t["train"], t["seed"]))  # noqa: E731
-        assert {key(t) for t in roar} == {key(t) for t in trials("p000_cifar10.yaml", scale)}
+        main = {key(t) for t in trials("p000_cifar10.yaml", scale)}
+        # every Table 1 network of the robustness file (its extra fine-tuned-m row is not one), read from the cache
+        extra = {key(t) for t in trials("p000_cifar10.yaml", scale)
+                 if t["model"]["name"] == "causal" and "m_finetune" in t["model"]}
+        assert {key(t) for t in roar} == main - extra and len(extra) == (3 if scale == "paper" else 2)
         assert all(t["attacks"] == [{"name": "roar", "method": ["ig", "random"], "fraction": 0.3, "baseline": "zero",
                                      "steps": 16 if scale == "ci" else 50}] for t in roar)
 

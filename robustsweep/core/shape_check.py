@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -58,6 +59,8 @@ def one_step(cfg: TrialConfig, batch: int = N_TRAIN) -> TrialConfig:
     c: dict[str, Any] = copy.deepcopy(dict(cfg))
     c["train"] = {**c["train"], "epochs": 1, "batch_size": batch}  # batch = the fake training set: one step
     c["model"] = {k: (1 if k.endswith("_epochs") else v) for k, v in c["model"].items()}
+    if isinstance(mf := c["model"].get("m_finetune"), dict):  # Deep-CAMA fine-tuning: one PGD step, one epoch
+        c["model"]["m_finetune"] = {**mf, "steps": 1, "step_size": mf["eps"], "epochs": 1, "n": batch}
     c["eval"] = {**c["eval"], "n_eval": N_EVAL}
     # which test points are attacked changes no shape, and an untrained model on random data may classify none of
     # the 4 correctly: the common-correct filter is tested on real data (tests/test_correct_for.py)
@@ -77,6 +80,21 @@ def one_step(cfg: TrialConfig, batch: int = N_TRAIN) -> TrialConfig:
     return c  # type: ignore[return-value]
 
 
+#: model parameters naming pretrained weights (``imagenet`` or a file)
+WEIGHT_PARAMS = ("weights", "backbone_weights")
+
+
+def fake_weights(model: dict[str, Any], folder: Path) -> None:
+    """Point the model's pretrained-weights parameters at a fake file of the real keys and shapes (random values):
+    the loading path runs, no real file is needed (:func:`robustsweep.models.pretrained.fake_vgg_file`)."""
+    from robustsweep.models.pretrained import fake_vgg_file
+
+    for key in WEIGHT_PARAMS:
+        if model.get(key) is not None:
+            arch = model.get("backbone", model["name"])
+            model[key] = str(fake_vgg_file(arch, folder / f"fake-{arch}.pth"))
+
+
 #: attack / detector size parameters and their one-step values (only ever lowered, never raised)
 _CAPS = {"steps": 1, "search_steps": 1, "samples": 2, "rounds": 1, "sub_epochs": 1, "n_seed": N_TRAIN, "coords": 8,
          "eot": 1, "fit_steps": 1}
@@ -89,5 +107,6 @@ def shape_check(cfg: TrialConfig, *, results: str | None = None) -> list[dict[st
     c = one_step(cfg, batch=len(data.x_train))
     with tempfile.TemporaryDirectory(prefix="shape-check-") as tmp, \
             mock.patch.object(trial_mod, "load_data", lambda *a, **k: data):
+        fake_weights(c["model"], Path(tmp))
         rt = Runtime(results=results or tmp, sweep="shape-check", cache_dir=None, device="cpu", eval_batch_size=N_EVAL)
         return trial_mod.run_trial(c, rt)

@@ -102,8 +102,9 @@ def small_cnn(input_shape: tuple[int, ...], num_classes: int, channels: int = 32
 
 
 def vgg(depth: int, input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidden: int = 512,
-        dropout: float = 0.5) -> TapNet:
-    """torchvision VGG16/19 (weights=None) convolutions, a global pool and a 2-hidden-layer classifier."""
+        dropout: float = 0.5, weights: str | None = None) -> TapNet:
+    """torchvision VGG16/19 convolutions, a global pool and a 2-hidden-layer classifier. ``weights``: None (random
+    init), ``imagenet`` or a file: pretrained convolutions (:mod:`robustsweep.models.pretrained`; batch norm only)."""
     tv = import_torchvision()
     ctor = {16: tv.models.vgg16_bn if bn else tv.models.vgg16, 19: tv.models.vgg19_bn if bn else tv.models.vgg19}
     if depth not in ctor:
@@ -127,7 +128,14 @@ def vgg(depth: int, input_shape: tuple[int, ...], num_classes: int, bn: bool = T
         (None, nn.Linear(hidden, hidden)), ("fc2", nn.ReLU()), (None, nn.Dropout(dropout)),
         (None, nn.Linear(hidden, num_classes)),
     ]
-    return TapNet(stages, num_classes, input_shape, f"vgg{depth}")
+    net = TapNet(stages, num_classes, input_shape, f"vgg{depth}")
+    if weights is not None:
+        if not bn:
+            raise ValueError("pretrained VGG weights are torchvision's batch-norm VGGs: use bn: true")
+        from robustsweep.models.pretrained import load_vgg_features
+
+        load_vgg_features(net, f"vgg{depth}", weights)
+    return net
 
 
 def resnet(depth: int, input_shape: tuple[int, ...], num_classes: int) -> TapNet:
@@ -160,15 +168,18 @@ def resnet18(input_shape: tuple[int, ...], num_classes: int) -> TapNet:
     return resnet(18, input_shape, num_classes)
 
 
-def make_backbone(name: str, input_shape: tuple[int, ...], num_classes: int) -> TapNet:
+def make_backbone(name: str, input_shape: tuple[int, ...], num_classes: int, weights: str | None = None) -> TapNet:
+    """The named backbone; ``weights`` (``imagenet`` or a file) loads pretrained convolutions (VGG only)."""
     if len(input_shape) != 3:
         raise ValueError(f"backbone {name!r} needs image inputs (C, H, W), got {input_shape}")
+    if weights is not None and name not in ("vgg16", "vgg19"):
+        raise ValueError(f"backbone_weights are supported for vgg16 / vgg19, not {name!r}")
     if name == "cnn":
         return small_cnn(input_shape, num_classes)
     if name == "vgg16":
-        return vgg(16, input_shape, num_classes)
+        return vgg(16, input_shape, num_classes, weights=weights)
     if name == "vgg19":
-        return vgg(19, input_shape, num_classes)
+        return vgg(19, input_shape, num_classes, weights=weights)
     if name == "resnet18":
         return resnet18(input_shape, num_classes)
     raise ValueError(f"backbone must be one of {BACKBONES}, got {name!r}")

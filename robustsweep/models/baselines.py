@@ -65,20 +65,24 @@ def cnn(input_shape: tuple[int, ...], num_classes: int, channels: int = 32, hidd
 
 @MODELS.register("vgg16", kind="discriminative", stochastic=False, input="image32")
 def vgg16(input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidden: int = 512,
-          dropout: float = 0.5) -> nn.Module:
-    """VGG16 (torchvision, weights=None, batch norm by default) adapted to 32x32: global pool + 512-512 classifier."""
+          dropout: float = 0.5, weights: str | None = None) -> nn.Module:
+    """VGG16 (torchvision, batch norm by default) adapted to 32x32: global pool + 512-512 classifier. ``weights``:
+    None = random init, ``imagenet`` / a file = pretrained convolutions that training then fine-tunes
+    (robustsweep/models/pretrained.py)."""
     from robustsweep.models.backbones import vgg
 
-    return vgg(16, input_shape, num_classes, bn=bn, hidden=hidden, dropout=dropout)
+    return vgg(16, input_shape, num_classes, bn=bn, hidden=hidden, dropout=dropout, weights=weights)
 
 
 @MODELS.register("vgg19", kind="discriminative", stochastic=False, input="image32")
 def vgg19(input_shape: tuple[int, ...], num_classes: int, bn: bool = True, hidden: int = 512,
-          dropout: float = 0.5) -> nn.Module:
-    """VGG19 (torchvision, weights=None, batch norm by default) adapted to 32x32: global pool + 512-512 classifier."""
+          dropout: float = 0.5, weights: str | None = None) -> nn.Module:
+    """VGG19 (torchvision, batch norm by default) adapted to 32x32: global pool + 512-512 classifier. ``weights``:
+    None = random init, ``imagenet`` / a file = pretrained convolutions that training then fine-tunes
+    (robustsweep/models/pretrained.py)."""
     from robustsweep.models.backbones import vgg
 
-    return vgg(19, input_shape, num_classes, bn=bn, hidden=hidden, dropout=dropout)
+    return vgg(19, input_shape, num_classes, bn=bn, hidden=hidden, dropout=dropout, weights=weights)
 
 
 @MODELS.register("resnet10", kind="discriminative", stochastic=False, input="image32")

@@ -10,7 +10,11 @@ stays near the value the decoder was trained with -- our choice, the paper does 
 Inference is eq. 10: m_k ~ q(m|x1,x2,y_c), z_k ~ q(z|x1,x2,y_c,m_k) and
 logits_c = log (1/K) sum_k p(z_k) p(y_c) p(x1,x2|y_c,z_k,m_k) / q(z_k|x1,x2,y_c,m_k), batched over (K, C, N).
 ``m_mode="elbo"`` instead learns q(m) with its KL term and adds p(m_k)/q(m_k) to the importance weight (the
-proper estimator for that model).
+proper estimator for that model). Deep-CAMA-style fine-tuning of q(m|.) on perturbed inputs
+(:mod:`robustsweep.models.m_finetune`) switches a trained ``zero`` head to that estimator; the switch is the
+``m_learned`` buffer, so a head restored from the model cache keeps it.
+
+``x2_dim = 0`` is the head on the image alone: Deep CAMA (:mod:`robustsweep.models.deep_cama`).
 
 The head takes ONE tensor, cat(x1.flatten(1), x2), so the generic trainer can fit it; ``x1_dim`` splits it.
 """
@@ -78,8 +82,11 @@ class CausalHead(nn.Module):
         self.q_z = CondMLP(D, C + dim_m, hidden, 2 * dim_z, enc_layers)
         self.dec = mlp(C + dim_z + dim_m, hidden, D, dec_layers)
         self.lik1 = make_likelihood(likelihood, x1_dim, sigma, bounded=True)
-        self.lik2 = make_likelihood(likelihood, x2_dim, sigma, bounded=False)
+        self.lik2 = make_likelihood(likelihood, x2_dim, sigma, bounded=False) if x2_dim else None
         self.register_buffer("log_prior_y", torch.full((C,), -math.log(C)))
+        # 1 once q(m) has been learned (m_mode "elbo", or fine-tuned after "zero" training): eq. 10's weights then
+        # carry p(m)/q(m), and the ELBO draws m from q(m) with its KL term
+        self.register_buffer("m_learned", torch.tensor(m_mode == "elbo"))
         if m_mode == "zero":
             last = self.q_m.rest[-1]
             with torch.no_grad():
@@ -92,9 +99,14 @@ class CausalHead(nn.Module):
         mu, lv = p.chunk(2, dim=-1)
         return mu, lv.clamp(-12.0, 6.0)
 
+    @property
+    def learns_m(self) -> bool:
+        return bool(self.m_learned)
+
     def _log_px(self, xx: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         d1 = self.x1_dim
-        return self.lik1.log_prob(xx[:, :d1], out[..., :d1]) + self.lik2.log_prob(xx[:, d1:], out[..., d1:])
+        lp = self.lik1.log_prob(xx[:, :d1], out[..., :d1])
+        return lp + self.lik2.log_prob(xx[:, d1:], out[..., d1:]) if self.x2_dim else lp
 
     def logits(self, xx: torch.Tensor, eps_m: torch.Tensor | None = None,
                eps_z: torch.Tensor | None = None) -> torch.Tensor:
@@ -113,7 +125,7 @@ class CausalHead(nn.Module):
         out = self.dec(torch.cat([yk, z, m], -1))
         logw = (log_std_normal(z) + self.log_prior_y.view(1, C, 1) + self._log_px(xx, out)
                 - log_normal(z, z_mu, z_lv))
-        if self.m_mode == "elbo":
+        if self.learns_m:
             logw = logw + log_std_normal(m) - log_normal(m, m_mu, m_lv)
         return (torch.logsumexp(logw, 0) - math.log(K)).transpose(0, 1)
 
@@ -124,7 +136,7 @@ class CausalHead(nn.Module):
         """Per-example ELBO (eq. 9 with m = 0, or the full ELBO over (z, m) for m_mode="elbo")."""
         N, C, S = xx.shape[0], self.num_classes, self.K_train
         yv = nn.functional.one_hot(y, C).to(xx.dtype)  # (N, C)
-        if self.m_mode == "zero":
+        if not self.learns_m:
             m = torch.zeros(S, N, self.dim_m, device=xx.device)
             kl_m = torch.zeros(N, device=xx.device)
         else:
@@ -169,7 +181,7 @@ class CausalHead(nn.Module):
                     qz = torch.distributions.Normal(z_mu, torch.exp(0.5 * z_lv))
                     pz = torch.distributions.Normal(torch.zeros_like(z), torch.ones_like(z))
                     w = pz.log_prob(z).sum() + self.log_prior_y[c] + self._log_px(x, o)[0] - qz.log_prob(z).sum()
-                    if self.m_mode == "elbo":
+                    if self.learns_m:
                         qm = torch.distributions.Normal(m_mu, torch.exp(0.5 * m_lv))
                         w = w + torch.distributions.Normal(0.0, 1.0).log_prob(m).sum() - qm.log_prob(m).sum()
                     ws.append(w)

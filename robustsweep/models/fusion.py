@@ -30,6 +30,8 @@ from robustsweep.models.backbones import BACKBONES, make_backbone
 from robustsweep.models.cache import default_cache_dir, load_or_train
 from robustsweep.models.causal import CausalHead
 from robustsweep.models.deep_bayes import FACTORISATIONS, DeepBayes
+from robustsweep.models.m_finetune import MFinetune, finetune_m
+from robustsweep.models.pretrained import file_sha256, resolve_weights
 from robustsweep.ops.batching import batched
 from robustsweep.ops.train import Progress, TrainConfig, fit_loss
 from robustsweep.registry import MODELS
@@ -53,8 +55,11 @@ class FusionModel(nn.Module):
     """backbone.features(x, feature_depth) -> standardise -> head (DeepBayes or CausalHead)."""
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, backbone: str, feature_depth: str,
-                 head: nn.Module | None, head_kw: dict, backbone_train: TrainConfig, causal: bool = False):
+                 head: nn.Module | None, head_kw: dict, backbone_train: TrainConfig, causal: bool = False,
+                 backbone_weights: str | None = None, m_finetune: MFinetune | None = None):
         super().__init__()
+        self.backbone_weights = backbone_weights  # loaded when the backbone is trained (fit), not at construction
+        self.m_finetune = m_finetune
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.backbone_name = backbone
@@ -109,14 +114,16 @@ class FusionModel(nn.Module):
         key = {"kind": "fusion-backbone", "backbone": self.backbone_name, "input_shape": list(self.input_shape),
                "num_classes": self.num_classes, "train": dataclasses.asdict(bcfg), "seed": seed,
                "data": data_fingerprint(data)}
+        if self.backbone_weights is not None:  # a pretrained start: the file's content is part of the model's identity
+            key["init"] = file_sha256(resolve_weights(self.backbone_name, self.backbone_weights))
 
         def build() -> nn.Module:
             torch.manual_seed(seed)
-            return make_backbone(self.backbone_name, self.input_shape, self.num_classes)
+            return make_backbone(self.backbone_name, self.input_shape, self.num_classes, self.backbone_weights)
 
         def train(m: nn.Module) -> None:
             if progress:
-                progress(f"training backbone {self.backbone_name}")
+                progress(f"{'fine-tuning' if self.backbone_weights else 'training'} backbone {self.backbone_name}")
             fit_loss(m, data.x_train, data.y_train, bcfg, device, progress, seed)
 
         bb, _ = load_or_train(key, build, train, default_cache_dir(), progress)
@@ -134,6 +141,9 @@ class FusionModel(nn.Module):
         if progress:
             progress(f"training {'causal' if self.causal else 'generative'} head on {self.feature_depth} features")
         fit_loss(self.head, head_x, data.y_train, cfg, device, progress, seed)
+        if self.m_finetune is not None:
+            finetune_m(self, self.head, self.head_input, data.x_train, data.y_train, self.m_finetune, cfg, device,
+                       progress, seed)
         self.eval()
 
 
@@ -160,11 +170,14 @@ def fusion(
     backbone_epochs: int = 10,
     backbone_lr: float = 1e-3,
     backbone_batch_size: int = 128,
+    backbone_weights: str | None = None,
 ) -> FusionModel:
     """Deep-Bayes head (any of the seven) on a cached backbone's features at `feature_depth` (paper 001 §4.3).
 
     backbone: cnn | vgg16 | vgg19 | resnet18; feature_depth: a tap name (conv9, conv12, conv13+fc1, fc1, pool,
     layer3, ...); head options as for the deep-Bayes models (features are standardised, so sigma ~ 1).
+    backbone_weights: None (backbone trained from scratch), ``imagenet`` or a file (VGG: pretrained convolutions,
+    then fine-tuned; robustsweep/models/pretrained.py).
     """
     _check_head(head)
     if backbone not in BACKBONES:
@@ -172,7 +185,8 @@ def fusion(
     kw = dict(factorisation=head, dim_z=dim_z, hidden=hidden, arch="mlp", likelihood=likelihood, sigma=sigma,
               K_train=K_train, K=K, layers=layers, bounded=False)
     return FusionModel(input_shape, num_classes, backbone, feature_depth, None, kw,
-                       TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr))
+                       TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr),
+                       backbone_weights=backbone_weights)
 
 
 @MODELS.register("causal", kind="generative", stochastic=True, input="any",
@@ -195,12 +209,16 @@ def causal(
     backbone_epochs: int = 10,
     backbone_lr: float = 1e-3,
     backbone_batch_size: int = 128,
+    backbone_weights: str | None = None,
+    m_finetune: dict | None = None,
 ) -> FusionModel:
     """Causal fusion model of paper 000: q(m|x1,x2,y), q(z|x1,x2,y,m), p(x1,x2|y,z,m); trained with m=0, eq. 10.
 
     x1 = the image, x2 = standardised backbone features at `feature_depth` (shallow: conv9/conv12, deep:
     conv13+fc1). m_mode: zero (paper) | elbo (also learn q(m)). Paper settings: hidden 500, 4 encoder and 2
-    decoder layers, Adam 5e-5, batch 150.
+    decoder layers, Adam 5e-5, batch 150. backbone_weights: as for ``fusion``. m_finetune: {eps, steps, step_size,
+    epochs, n}: after the paper's training, fine-tune q(m) on PGD-perturbed training images as Deep CAMA does
+    (robustsweep/models/m_finetune.py); None = the paper's reading (m sampled from an untrained q(m)).
     """
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
@@ -208,4 +226,4 @@ def causal(
               likelihood=likelihood, sigma=sigma, K=K, K_train=K_train, m_mode=m_mode)
     return FusionModel(input_shape, num_classes, backbone, feature_depth, None, kw,
                        TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr),
-                       causal=True)
+                       causal=True, backbone_weights=backbone_weights, m_finetune=MFinetune.parse(m_finetune))

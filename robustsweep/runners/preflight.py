@@ -53,6 +53,19 @@ def _weight_paths(trial: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _imagenet_problem(model: dict[str, Any]) -> str | None:
+    """``weights: imagenet`` / ``backbone_weights: imagenet`` names torchvision's staged file: is it there?"""
+    for key in ("weights", "backbone_weights"):
+        if model.get(key) == "imagenet":
+            from robustsweep.models.pretrained import resolve_weights  # imports torch only on this rare path
+
+            try:
+                resolve_weights(model.get("backbone", model.get("name")), "imagenet")
+            except UsageError as e:
+                return f"model.{key}: {e}"
+    return None
+
+
 def preflight_problems(trials: list[dict[str, Any]], results: str | Path, *, data_root: str | None = None,
                        cache_dir: str | None = None) -> list[str]:
     """Every reason the trials cannot run here: unstaged data sets, missing weight files, unwritable folders."""
@@ -70,6 +83,8 @@ def preflight_problems(trials: list[dict[str, Any]], results: str | Path, *, dat
         if (e := staging_error(name, data_root, **ds)) is not None and str(e) not in problems:
             problems.append(str(e))
     for t in trials:
+        if (line := _imagenet_problem(t.get("model") or {})) is not None and line not in problems:
+            problems.append(line)
         for where, path in _weight_paths(t):
             line = f"{where}: weights file {path} does not exist (stage it where every node can read it)"
             if not Path(path).expanduser().is_file() and line not in problems:
