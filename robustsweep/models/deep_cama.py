@@ -18,20 +18,16 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn as nn
 
 from robustsweep.data.base import DataSplit
 from robustsweep.models.causal import CausalHead
+from robustsweep.models.fusion import HeadModel
 from robustsweep.models.m_finetune import MFinetune, finetune_m
-from robustsweep.ops.batching import batched
 from robustsweep.ops.train import Progress, TrainConfig, fit_loss
 from robustsweep.registry import MODELS
 
-#: elements of the (K, C, n, D) tensors one forward chunk may allocate (as the fusion models)
-CHUNK_BUDGET = 2**26
 
-
-class DeepCAMA(nn.Module):
+class DeepCAMA(HeadModel):
     """A causal head on the flattened image: logits (eq. 10), ELBO loss, log-marginal for the detectors."""
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, head_kw: dict,
@@ -39,7 +35,8 @@ class DeepCAMA(nn.Module):
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
-        self.head = CausalHead(math.prod(self.input_shape), 0, num_classes, **head_kw)
+        self.in_dim = math.prod(self.input_shape)
+        self.head = CausalHead(self.in_dim, 0, num_classes, **head_kw)
         self.m_finetune = m_finetune
 
     @property
@@ -48,19 +45,6 @@ class DeepCAMA(nn.Module):
 
     def head_input(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = max(1, CHUNK_BUDGET // (self.head.K * self.num_classes * max(self.head.x1_dim, 512)))
-        return batched(lambda xb: self.head(self.head_input(xb)), x, batch_size=n)
-
-    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.logsumexp(self(x), dim=1)
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        return -self.log_marginal(x)
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.head.loss(self.head_input(x), y)
 
     def fit(self, data: DataSplit, cfg: TrainConfig, device: torch.device, progress: Progress | None = None) -> None:
         """Clean training with m = 0 (the generic loop on the ELBO), then CAMA's m fine-tuning when configured."""

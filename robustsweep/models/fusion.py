@@ -51,7 +51,34 @@ def data_fingerprint(data: DataSplit) -> dict:
     return {"name": data.name, "n_train": len(x), "shape": list(x.shape[1:]), "sha256": h.hexdigest()}
 
 
-class FusionModel(nn.Module):
+class HeadModel(nn.Module):
+    """A generative head applied to ``head_input(x)``: logits in memory-bounded chunks, log-marginal, energy and
+    the head's loss. Shared by the fusion models and Deep CAMA (:mod:`robustsweep.models.deep_cama`), which differ
+    only in what ``head_input`` builds and its width ``in_dim``."""
+
+    head: nn.Module
+    num_classes: int
+    in_dim: int
+
+    def head_input(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        K = getattr(self.head, "K", 1)
+        n = max(1, CHUNK_BUDGET // (K * self.num_classes * max(self.in_dim, 512)))
+        return batched(lambda xb: self.head(self.head_input(xb)), x, batch_size=n)
+
+    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(self(x), dim=1)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.log_marginal(x)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.head.loss(self.head_input(x), y)
+
+
+class FusionModel(HeadModel):
     """backbone.features(x, feature_depth) -> standardise -> head (DeepBayes or CausalHead)."""
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, backbone: str, feature_depth: str,
@@ -71,6 +98,7 @@ class FusionModel(nn.Module):
         self.register_buffer("feat_mean", torch.zeros(self.feat_dim))
         self.register_buffer("feat_std", torch.ones(self.feat_dim))
         self.x1_dim = math.prod(self.input_shape) if causal else 0
+        self.in_dim = self.feat_dim + self.x1_dim
         if causal:
             self.head = CausalHead(self.x1_dim, self.feat_dim, num_classes, **head_kw)
         else:
@@ -92,21 +120,6 @@ class FusionModel(nn.Module):
         f = self.backbone.features(x, self.feature_depth).flatten(1)
         f = (f - self.feat_mean) / self.feat_std
         return torch.cat([x.flatten(1), f], 1) if self.causal else f
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        K = getattr(self.head, "K", 1)
-        width = max(self.feat_dim + self.x1_dim, 512)
-        n = max(1, CHUNK_BUDGET // (K * self.num_classes * width))
-        return batched(lambda xb: self.head(self.head_input(xb)), x, batch_size=n)
-
-    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.logsumexp(self(x), dim=1)
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        return -self.log_marginal(x)
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.head.loss(self.head_input(x), y)
 
     def fit(self, data: DataSplit, cfg: TrainConfig, device: torch.device, progress: Progress | None = None) -> None:
         seed = torch.initial_seed()  # the trial runner seeds before training
