@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from robustsweep.report.papers import PaperContext, get_paper, p000
 from robustsweep.report.reference import load_references, validate_references
@@ -85,7 +86,7 @@ def test_speed_table_and_checks() -> None:
     t = p000.speed_table(df)
     cells = dict(zip(t.frame["Model"], t.frame["I-FGSM ε=0.1"]))
     assert cells["Ours (shallow)"] == "10.0" and cells["VGG16"] == "1.0"
-    assert [c.holds for c in p000.speed_checks(df)] == [True, True, True]
+    assert [c.holds for c in p000.speed_checks(df)] == [True, True, True, True]  # GBZ 3 iterations > VGG16 1
 
 
 def test_empty_run_builds_every_declared_table_and_the_reference_file_matches(tmp_path: Path) -> None:
@@ -146,7 +147,9 @@ def test_roar_file_trains_exactly_the_robustness_models_and_removes_30_percent()
                                      "steps": 16 if scale == "ci" else 50}] for t in roar)
 
 
-def test_speed_file_trains_exactly_the_robustness_models() -> None:
+@pytest.mark.parametrize("speed_file, main_file", [("p000_cifar10_speed.yaml", "p000_cifar10.yaml"),
+                                                  ("p000_cifar100_speed.yaml", "p000_cifar100.yaml")])
+def test_speed_file_trains_exactly_the_robustness_models(speed_file: str, main_file: str) -> None:
     """The speed file reads its models from the cache: each of its (model, data, train, seed) must be a main-file trial."""
     from robustsweep.config.spec import load_spec
 
@@ -155,5 +158,54 @@ def test_speed_file_trains_exactly_the_robustness_models() -> None:
                 load_spec(Path(p000.__file__).parents[3] / "experiments" / file, scale=scale).expand()}
 
     for scale in ("ci", "paper"):
-        speed = keys("p000_cifar10_speed.yaml", scale)
-        assert len(speed) == 3 * (3 if scale == "paper" else 2) and speed <= keys("p000_cifar10.yaml", scale)
+        speed = keys(speed_file, scale)
+        assert len(speed) == 3 * (3 if scale == "paper" else 2) and speed <= keys(main_file, scale)
+
+
+def test_fig5_runs_fig4s_models_and_attacks_on_cifar100() -> None:
+    """Fig. 5 is Fig. 4 on CIFAR-100: the same eight models (the shallow causal tap at conv12, Table 2), attacks and
+    training, and its deep causal model is Table 2's CIFAR-100 deep row."""
+    from robustsweep.config.spec import load_spec
+
+    def trials(file: str, scale: str) -> list[dict]:
+        return load_spec(Path(p000.__file__).parents[3] / "experiments" / file, scale=scale).expand()
+
+    for scale in ("ci", "paper"):
+        c10, c100 = trials("p000_cifar10.yaml", scale), trials("p000_cifar100.yaml", scale)
+        labels = lambda ts: sorted(p000.label_models(pl.DataFrame(  # noqa: E731
+            [{"cfg.model.name": t["model"]["name"], "cfg.model.head": t["model"].get("head"),
+              "cfg.model.feature_depth": t["model"].get("feature_depth"),
+              "cfg.model.m_finetune.eps": (t["model"].get("m_finetune") or {}).get("eps")} for t in ts],
+            schema_overrides={"cfg.model.head": pl.String, "cfg.model.feature_depth": pl.String,
+                              "cfg.model.m_finetune.eps": pl.Float64}))["model"].to_list())
+        assert labels(c100) == labels(c10) and set(labels(c100)) == set(p000.MODELS)
+        assert [t["attacks"] for t in c100] == [t["attacks"] for t in c10][: len(c100)]
+        assert {t["dataset"]["name"] for t in c100} == {"cifar100" if scale == "paper" else "mnist5k"}
+        if scale == "paper":
+            assert {t["model"]["feature_depth"] for t in c100 if t["model"]["name"] == "causal"} == {
+                "conv12", "conv13+fc1"}
+
+
+def test_fig5_tables_checks_and_the_cross_dataset_check() -> None:
+    ours, gbz, vgg = MODELS[6], MODELS[4], MODELS[0]
+    rows, speed = [], []
+    for seed in (0, 1):
+        rows += _rows(ours, seed, f"o{seed}", [("pgd", 0.1, 0.3 + 0.1 * seed), ("fgsm", 0.2, 0.55)], 0.6)
+        rows += _rows(gbz, seed, f"g{seed}", [("pgd", 0.1, 0.2)], 0.5)
+        for m, s in ((ours, 10.0), (gbz, 1.0), (vgg, 1.0)):
+            speed += [{**r, "value": s, "m.cf_reached": float(s < 10)}
+                      for r in _rows(m, seed, f"{m[3]}{seed}", [("cf-ifgsm", 0.1, 0.3)], 0.6)]
+    df, sp = p000.label_models(pl.DataFrame(rows)), p000.label_models(pl.DataFrame(speed))
+    t = p000.robustness_table(df, p000.FIG5)
+    assert t.id == "fig5-robustness" and "CIFAR-100" in t.title
+    assert dict(zip(t.frame["Model"], t.frame["PGD ε=0.1"]))["Ours (shallow)"].startswith("0.350 ±")
+    checks = {c.name: c.holds for c in p000.robustness_checks(df, p000.FIG5)}
+    assert all(n.endswith("-cifar100") for n in checks)
+    assert "causal-pgd-0.05-above-0.8-cifar100" not in checks  # a CIFAR-10 claim only (§4.2)
+    assert checks["causal-beats-gbz-pgd-cifar100"] is True and checks["causal-fgsm-drop-below-0.1-cifar100"] is True
+    sc = {c.name: c.holds for c in p000.speed_checks(sp, p000.FIG5)}
+    assert sc["gbz-ifgsm-single-step-cifar100"] is True and sc["causal-ifgsm-speed-at-cap-cifar100"] is True
+    assert "gbz-ifgsm-slower-than-vgg16" in {c.name for c in p000.speed_checks(sp)}  # Fig. 4's GBZ claim instead
+    c10 = df.with_columns(pl.col("adv_accuracy") + 0.2)
+    assert [c.holds for c in p000.cross_checks(c10, df)] == [True]
+    assert [c.holds for c in p000.cross_checks(df, c10)] == [False]
