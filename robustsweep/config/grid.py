@@ -19,18 +19,26 @@ def annotation_is_list(hint: Any) -> bool:
     return bool(origins & {list, tuple}) or hint in (list, tuple)
 
 
+#: keys of an attack entry that are not parameters of the attack function: ``name``; ``label`` (the rows' attack
+#: name, when one attack is listed twice); ``n_eval`` (attack only the first n of the trial's attacked points: a
+#: query attack too slow for all of them keeps its settings and shrinks its sample, paper 002 at mini scale)
+ATTACK_META = ("name", "label", "n_eval")
+
+
 def grid_keys(fn: Callable[..., Any], entry: dict[str, Any]) -> list[str]:
     """Keys of ``entry`` given as a list where ``fn``'s annotation does not take a list: the grid candidates."""
     try:
         hints = typing.get_type_hints(fn)
     except Exception:  # unresolvable annotation: every list is a grid candidate
         hints = {}
-    return [k for k, v in entry.items() if k != "name" and isinstance(v, list) and not annotation_is_list(hints.get(k))]
+    return [k for k, v in entry.items()
+            if k not in ATTACK_META and isinstance(v, list) and not annotation_is_list(hints.get(k))]
 
 
 def split_grid(fn: Callable[..., Any], entry: dict[str, Any]) -> tuple[str | None, list[Any], dict[str, Any]]:
     """(grid key, grid values, fixed params) of a validated attack entry; an entry without a grid is one point."""
-    fixed = {k: v for k, v in entry.items() if k not in ("name", "label")}  # label: the rows' name, not a parameter
+    # label: the rows' name; n_eval: how many of the trial's attacked points this attack takes -- not parameters
+    fixed = {k: v for k, v in entry.items() if k not in ATTACK_META}
     keys = grid_keys(fn, entry)
     if not keys:
         return None, [None], fixed

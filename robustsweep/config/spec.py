@@ -301,7 +301,11 @@ def validate_trial(cfg: dict[str, Any]) -> None:
         _check_component("eval.correct_for", {**cfg["model"], "name": name}, MODELS)
     for i, a in enumerate(cfg["attacks"]):
         # `label` names the attack's rows (column `attack`) when one attack is listed twice (e.g. PGD and MIM transfer)
-        _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True, reserved=("label",))
+        # `n_eval` attacks only the first n of the trial's attacked points (config/grid.py ATTACK_META)
+        _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True, reserved=("label", "n_eval"))
+        if isinstance(a, dict) and isinstance(a.get("n_eval"), list):
+            raise SpecError(f"attacks.{i}.n_eval: one number (the attacked points of this attack), not a grid; "
+                            f"got {a['n_eval']!r}")
         if (msg := reach_problem(f"attacks.{i}", a)) is not None:
             raise SpecError(msg)
     for i, d in enumerate(cfg["detectors"]):

@@ -116,12 +116,15 @@ def evaluate(
         yield {**base, "attack": "none", **fpr}
         return
     correct = pred_clean == y
-    clean_reclass: dict[str, dict[str, Any]] = {}  # per detector: eq. 9 on the rejected clean inputs, computed once
+    # per (detector, attacked points): eq. 9 on the rejected clean inputs, computed once
+    clean_reclass: dict[tuple[str, int], dict[str, Any]] = {}
+    all_points = (x, y, pred_clean, correct, base, ex_idx)
     for spec in attacks:
         name = spec["name"]
         entry = ATTACKS.get(name)
         fn, budget, goal = entry.fn, entry.meta.get("budget"), entry.meta.get("goal")
         key, values, fixed = attack_grid(spec)
+        x, y, pred_clean, correct, base, ex_idx = _first_points(all_points, spec.get("n_eval"))
         rows, successes = [], []
         for v in values:
             params = dict(fixed) if key is None else {**fixed, key: v}
@@ -152,7 +155,7 @@ def evaluate(
                 "attack_time_s": attack_time,
                 **metrics,
             }
-            if examples:
+            if examples and ex_idx is not None:
                 row |= ex.row_columns(model, x_adv, pred_adv, examples, target, ex_idx)
             successes.append(success)
             row_dets = _row_detectors(detectors, model, fn, call, None if zero else calibration, batch_size,
@@ -167,9 +170,9 @@ def evaluate(
                                               None if goal == "fooling" else correct))
                 reclass = getattr(det, "reclassifies", None)
                 if goal != "fooling" and callable(reclass) and (reclass(label) or reclass(name)):
-                    if dname not in clean_reclass:
-                        clean_reclass[dname] = clean_reclass_columns(dname, det, model, x, y, correct)
-                    row.update(clean_reclass[dname])
+                    if (dname, len(x)) not in clean_reclass:
+                        clean_reclass[dname, len(x)] = clean_reclass_columns(dname, det, model, x, y, correct)
+                    row.update(clean_reclass[dname, len(x)])
                     row.update(reclass_columns(dname, det, model, x_adv, y, correct, success))
             if progress:
                 shown = "" if key is None else f" {key}={v}"
@@ -184,7 +187,23 @@ def evaluate(
                 r["m.min_perturbation"] = mmp
         yield from rows
     if counterfactual:
+        x, y, _, _, base, _ = all_points
         yield from _counterfactual_rows(model, x, y, base, counterfactual, progress)
+
+
+def _first_points(points: tuple, n: int | None) -> tuple:
+    """The trial's attacked points, or for an attack entry with ``n_eval: n`` (config/grid.py ATTACK_META) their
+    first ``n`` -- a prefix of the same seeded subset, so its rows compare with the other attacks' on the same
+    images. Its rows say so: ``n_eval`` = n and ``clean_accuracy`` of those n points (the row's success and
+    accuracy are fractions of them). The trial-level ``ex.*`` columns stay; the row's own ``ex.*`` columns are left
+    out when the kept example images are not all among the n."""
+    x, y, pred_clean, correct, base, ex_idx = points
+    if n is None or int(n) >= len(x):
+        return points
+    n = int(n)
+    sub_base = {**base, "n_eval": n, "clean_accuracy": correct[:n].float().mean().item()}
+    keep_ex = ex_idx if ex_idx is not None and (len(ex_idx) == 0 or int(ex_idx.max()) < n) else None
+    return x[:n], y[:n], pred_clean[:n], correct[:n], sub_base, keep_ex
 
 
 def _row_detectors(detectors: dict[str, Any], model: torch.nn.Module, fn: Callable[..., Any],
