@@ -67,6 +67,12 @@ def table(report: dict[str, Any]) -> str:
         if "query_s" in dl:
             lines.append(f"  Delta Lake, {dl['trials']} trials one commit each: {dl['append_files_s']:.0f} appends/s, "
                          f"query {dl['query_s']:.3f} s, after optimize+vacuum {dl['query_after_optimize_s']:.3f} s")
+    ss = report.get("store_status")
+    if ss:
+        lines.append("")
+        lines.append(f"store status, {ss['trials']} trials (seconds): command {ss['cli_status_s']:.2f} (median of 3), "
+                     f"first on a sweep without trial_ids.json {ss['cli_status_no_sidecar_s']:.2f}; "
+                     f"fn trial_status {ss['trial_status_s']:.3f}, sweep_status {ss['sweep_status_s']:.3f}")
     return "\n".join(lines)
 
 
@@ -81,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep-backend", choices=["ray", "inline"], default="ray",
                     help="sweep: inline runs the trials through run_logged in this process (no Ray start; "
                          "what the smoke test uses)")
-    ap.add_argument("--out", default=None, help="JSON report path (default bench/results-<host>-<size>.json)")
+    ap.add_argument("--out", default=None,
+                    help="JSON report path (default bench/results-<host>-<size>.json; -status.json for --status-only)")
     a = ap.parse_args(argv)
     only = [s.strip() for s in a.only.split(",") if s.strip()]
     report: dict[str, Any] = {"host": socket.gethostname(), "size": a.size, "device": a.device}
@@ -103,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
         report["store"] = bench_store.run(a.size, a.trials)
     bad = {k: v for k, v in ratios(report).items() if not (math.isfinite(v) and v > 0)}
-    out = Path(a.out or Path(__file__).parent / f"results-{socket.gethostname()}-{a.size}.json")
+    kind = "status" if set(report) == {"host", "size", "device", "store_status"} else a.size  # never replace a full run
+    out = Path(a.out or Path(__file__).parent / f"results-{socket.gethostname()}-{kind}.json")
     out.write_text(json.dumps(report, indent=1))
     print(table(report))
     print(f"wrote {out}")

@@ -177,7 +177,8 @@ def run(size: str = "full", n: int | None = None) -> dict[str, Any]:
 
 def status_only(n: int) -> dict[str, Any]:
     """``robustsweep status`` at n trials (100,000 for the issue's target), without compaction; 2,000 trials
-    written by ``write_trial``, the rest cloned (status reads names only)."""
+    written by ``write_trial``, the rest cloned (status reads names only). ``cli_status_no_sidecar_s``: the first
+    ``status`` of a sweep written before ``trial_ids.json`` existed (it parses ``sweep.json`` and writes the sidecar)."""
     from bench.store_data import make_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,6 +186,12 @@ def status_only(n: int) -> dict[str, Any]:
         make_sweep(results, "big", n, fsync=False, workers=2, written=min(n, 2000))
         runs = [_cli(results, "big", only=("status",))["status"] for _ in range(3)]
         from robustsweep.store.parquet import trial_status
+        from robustsweep.sweep.folder import TRIAL_LIST_FILE
+        from robustsweep.sweep.status import sweep_status
 
         fn = _best(lambda: trial_status(results, "big"), 3)
-    return {"trials": n, "cli_status_s": statistics.median(runs), "trial_status_s": fn, "cpu_count": os.cpu_count()}
+        full = _best(lambda: sweep_status(results, "big"), 3)
+        (Path(results) / "big" / TRIAL_LIST_FILE).unlink()
+        first = _cli(results, "big", only=("status",))["status"]
+    return {"trials": n, "cli_status_s": statistics.median(runs), "trial_status_s": fn, "sweep_status_s": full,
+            "cli_status_no_sidecar_s": first, "cpu_count": os.cpu_count()}

@@ -97,17 +97,21 @@ def clone_trials(results: str | Path, sweep: str, start: int, stop: int, templat
 
 
 def write_sweep_json(results: str | Path, sweep: str, n: int) -> Path:
-    """``sweep.json`` with a valid spec and the n fake trials (what ``prepare_sweep`` would write)."""
+    """``sweep.json`` with a valid spec and the n fake trials, and its ``trial_ids.json`` sidecar (what
+    ``prepare_sweep`` would write)."""
     from robustsweep.config.spec import spec_from_dict
     from robustsweep.store.atomic import atomic_write_bytes
     from robustsweep.store.parquet import sweep_dir
+    from robustsweep.sweep.folder import write_trial_list
 
     spec = spec_from_dict({"name": sweep, "dataset": {"name": "digits"}, "model": dict(MODELS[0]),
                            "attacks": [{"name": a, p: list(vals)} for a, p, vals in ATTACKS[:1]]})
     doc = {"name": sweep, "spec": spec.model_dump(mode="json"), "trials": [trial_config(i) for i in range(n)],
            "created_at": dt.datetime.now(dt.timezone.utc).isoformat()}
     path = sweep_dir(results, sweep) / "sweep.json"
-    atomic_write_bytes(path, json.dumps(doc).encode())
+    data = json.dumps(doc).encode()
+    atomic_write_bytes(path, data)
+    write_trial_list(path.parent, data, doc["trials"])
     return path
 
 

@@ -7,6 +7,8 @@ import polars as pl
 import pytest
 
 from robustsweep.report.papers import PaperContext, get_paper, p000
+from robustsweep.report.papers import p000_curves as curves
+from robustsweep.report.papers import p000_labels as labels
 from robustsweep.report.reference import load_references, validate_references
 
 # (cfg.model.name, head, feature_depth) -> the paper label it stands for, at paper and at ci scale
@@ -32,11 +34,11 @@ def test_labels_follow_the_papers_names_at_both_scales() -> None:
     df = pl.DataFrame([{"cfg.model.name": n, "cfg.model.head": h, "cfg.model.feature_depth": d} for n, h, d, _ in MODELS],
                       schema={"cfg.model.name": pl.String, "cfg.model.head": pl.String,
                               "cfg.model.feature_depth": pl.String})
-    assert p000.label_models(df)["model"].to_list() == [m[3] for m in MODELS]
+    assert labels.label_models(df)["model"].to_list() == [m[3] for m in MODELS]
     # a shallow causal model with m fine-tuning is the extra row; a deep one stays "Ours (deep)" (not in the files)
     ft = pl.DataFrame({"cfg.model.name": ["causal", "causal"], "cfg.model.feature_depth": ["conv9", "conv9"],
                        "cfg.model.m_finetune.eps": [0.1, None]})
-    assert p000.label_models(ft)["model"].to_list() == [p000.OURS_FT, p000.OURS]
+    assert labels.label_models(ft)["model"].to_list() == [labels.OURS_FT, labels.OURS]
 
 
 def test_robustness_table_cells_and_checks() -> None:
@@ -45,13 +47,13 @@ def test_robustness_table_cells_and_checks() -> None:
     for seed, (a, b) in enumerate([(0.6, 0.3), (0.8, 0.5)]):
         rows += _rows(ours, seed, f"o{seed}", [("pgd", 0.1, a), ("fgsm", 0.2, 0.85)], 0.9)
         rows += _rows(gbz, seed, f"g{seed}", [("pgd", 0.1, b)], 0.8)
-    df = p000.label_models(pl.DataFrame(rows))
-    t = p000.robustness_table(df)
-    assert t.id == "fig-robustness" and t.rows == p000.MODELS
+    df = labels.label_models(pl.DataFrame(rows))
+    t = curves.robustness_table(df)
+    assert t.id == "fig-robustness" and t.rows == labels.MODELS
     cell = dict(zip(t.frame["Model"], t.frame["PGD ε=0.1"]))
     assert cell["Ours (shallow)"].startswith("0.700 ±") and cell["GBZ-CONV9"].startswith("0.400 ±")
     assert cell["VGG16"] == "—"
-    checks = {c.name: c for c in p000.robustness_checks(df)}
+    checks = {c.name: c for c in curves.robustness_checks(df)}
     assert checks["causal-beats-gbz-pgd"].holds is True
     assert checks["causal-fgsm-drop-below-0.1"].holds is True  # 0.9 - 0.85 = 0.05
     assert checks["causal-pgd-0.1-at-0.5"].holds is True
@@ -67,10 +69,10 @@ def test_table2_reads_three_experiments_and_one_row_per_trial() -> None:
         r += _rows(("cnn", None, None, ""), 0, "cnn", [("fgsm", 0.0, 0.0)], 0.99)  # not a causal row: ignored
         return pl.DataFrame(r)
 
-    ctx = PaperContext({p000.C10: exp(0.90, 0.93, "conv9", "conv13+fc1"), p000.C100: exp(0.70, 0.71, "conv12",
-                        "conv13+fc1"), p000.TINY: exp(0.5, 0.4, "conv14", "conv16+fc2")}, Path("."), "ci")
+    ctx = PaperContext({labels.C10: exp(0.90, 0.93, "conv9", "conv13+fc1"), labels.C100: exp(0.70, 0.71, "conv12",
+                        "conv13+fc1"), labels.TINY: exp(0.5, 0.4, "conv14", "conv16+fc2")}, Path("."), "ci")
     t = p000.table2(ctx)
-    assert dict(zip(t.frame["Dataset / Model"], t.frame["Acc"])) == dict(zip(p000.TABLE2.values(), [
+    assert dict(zip(t.frame["Dataset / Model"], t.frame["Acc"])) == dict(zip(labels.TABLE2.values(), [
         "0.900", "0.930", "0.700", "0.710", "0.500", "0.400"]))
     assert [c.holds for c in p000.table2_checks(ctx)] == [True, True, False]
 
@@ -79,14 +81,14 @@ def test_speed_table_and_checks() -> None:
     rows = []
     for m, speeds in ((MODELS[6], (10, 10)), (MODELS[0], (1, 2)), (MODELS[4], (3, 4))):
         for method, s in zip(("cf-ifgsm", "cf-pgd"), speeds):
-            for e in p000.SPEED_EPS:
+            for e in labels.SPEED_EPS:
                 rows += [{**r, "value": float(s), "m.cf_reached": float(s < 10)} for r in
                          _rows(m, 0, f"{m[3]}{e}", [(method, e, 0.3)], 0.9)]
-    df = p000.label_models(pl.DataFrame(rows))
-    t = p000.speed_table(df)
+    df = labels.label_models(pl.DataFrame(rows))
+    t = curves.speed_table(df)
     cells = dict(zip(t.frame["Model"], t.frame["I-FGSM ε=0.1"]))
     assert cells["Ours (shallow)"] == "10.0" and cells["VGG16"] == "1.0"
-    assert [c.holds for c in p000.speed_checks(df)] == [True, True, True, True]  # GBZ 3 iterations > VGG16 1
+    assert [c.holds for c in curves.speed_checks(df)] == [True, True, True, True]  # GBZ 3 iterations > VGG16 1
 
 
 def test_empty_run_builds_every_declared_table_and_the_reference_file_matches(tmp_path: Path) -> None:
@@ -94,8 +96,8 @@ def test_empty_run_builds_every_declared_table_and_the_reference_file_matches(tm
     sections = paper.build(PaperContext({}, tmp_path, "ci"))
     tables = {t.id: t for s in sections for t in s.tables}
     assert set(tables) == set(paper.tables)
-    assert tables["table1"].rows == p000.TABLE1_MODELS and "Deep CAMA" in paper.notes  # its build is described
-    assert len(tables["table1"].missing) == 2 * len(p000.TABLE1_MODELS)  # nothing ran: every cell "—" and missing
+    assert tables["table1"].rows == labels.TABLE1_MODELS and "Deep CAMA" in paper.notes  # its build is described
+    assert len(tables["table1"].missing) == 2 * len(labels.TABLE1_MODELS)  # nothing ran: every cell "—" and missing
     refs = load_references(paper.reference_file)
     validate_references(refs, tables)  # every reference names a row and column the builder prints
     assert {r.table for r in refs} <= set(tables)
@@ -111,9 +113,9 @@ def test_table1_roar_cells_and_checks() -> None:
             for attack, value in (("roar-ig", d + jitter), ("roar-random", 0.05)):
                 rows += [{**r, "eps": None, "m.roar_degradation": value}
                          for r in _rows(models[label], seed, f"{label}{seed}", [(attack, 0.3, 0.9 - value)], 0.9)]
-    df = p000.label_models(pl.DataFrame(rows))
+    df = labels.label_models(pl.DataFrame(rows))
     t = p000.table1(df)
-    assert t.id == "table1" and t.rows == p000.TABLE1_MODELS
+    assert t.id == "table1" and t.rows == labels.TABLE1_MODELS
     cells = dict(zip(t.frame["Network"], t.frame["ROAR"]))
     assert cells["Ours (shallow)"].startswith("0.500 ±") and cells["VGG16"].startswith("0.200 ±")
     assert cells["Deep CAMA"].startswith("0.100 ±") and t.missing == []
@@ -172,13 +174,13 @@ def test_fig5_runs_fig4s_models_and_attacks_on_cifar100() -> None:
 
     for scale in ("ci", "paper"):
         c10, c100 = trials("p000_cifar10.yaml", scale), trials("p000_cifar100.yaml", scale)
-        labels = lambda ts: sorted(p000.label_models(pl.DataFrame(  # noqa: E731
+        names = lambda ts: sorted(labels.label_models(pl.DataFrame(  # noqa: E731
             [{"cfg.model.name": t["model"]["name"], "cfg.model.head": t["model"].get("head"),
               "cfg.model.feature_depth": t["model"].get("feature_depth"),
               "cfg.model.m_finetune.eps": (t["model"].get("m_finetune") or {}).get("eps")} for t in ts],
             schema_overrides={"cfg.model.head": pl.String, "cfg.model.feature_depth": pl.String,
                               "cfg.model.m_finetune.eps": pl.Float64}))["model"].to_list())
-        assert labels(c100) == labels(c10) and set(labels(c100)) == set(p000.MODELS)
+        assert names(c100) == names(c10) and set(names(c100)) == set(labels.MODELS)
         assert [t["attacks"] for t in c100] == [t["attacks"] for t in c10][: len(c100)]
         assert {t["dataset"]["name"] for t in c100} == {"cifar100" if scale == "paper" else "mnist5k"}
         if scale == "paper":
@@ -195,17 +197,17 @@ def test_fig5_tables_checks_and_the_cross_dataset_check() -> None:
         for m, s in ((ours, 10.0), (gbz, 1.0), (vgg, 1.0)):
             speed += [{**r, "value": s, "m.cf_reached": float(s < 10)}
                       for r in _rows(m, seed, f"{m[3]}{seed}", [("cf-ifgsm", 0.1, 0.3)], 0.6)]
-    df, sp = p000.label_models(pl.DataFrame(rows)), p000.label_models(pl.DataFrame(speed))
-    t = p000.robustness_table(df, p000.FIG5)
+    df, sp = labels.label_models(pl.DataFrame(rows)), labels.label_models(pl.DataFrame(speed))
+    t = curves.robustness_table(df, curves.FIG5)
     assert t.id == "fig5-robustness" and "CIFAR-100" in t.title
     assert dict(zip(t.frame["Model"], t.frame["PGD ε=0.1"]))["Ours (shallow)"].startswith("0.350 ±")
-    checks = {c.name: c.holds for c in p000.robustness_checks(df, p000.FIG5)}
+    checks = {c.name: c.holds for c in curves.robustness_checks(df, curves.FIG5)}
     assert all(n.endswith("-cifar100") for n in checks)
     assert "causal-pgd-0.05-above-0.8-cifar100" not in checks  # a CIFAR-10 claim only (§4.2)
     assert checks["causal-beats-gbz-pgd-cifar100"] is True and checks["causal-fgsm-drop-below-0.1-cifar100"] is True
-    sc = {c.name: c.holds for c in p000.speed_checks(sp, p000.FIG5)}
+    sc = {c.name: c.holds for c in curves.speed_checks(sp, curves.FIG5)}
     assert sc["gbz-ifgsm-single-step-cifar100"] is True and sc["causal-ifgsm-speed-at-cap-cifar100"] is True
-    assert "gbz-ifgsm-slower-than-vgg16" in {c.name for c in p000.speed_checks(sp)}  # Fig. 4's GBZ claim instead
+    assert "gbz-ifgsm-slower-than-vgg16" in {c.name for c in curves.speed_checks(sp)}  # Fig. 4's GBZ claim instead
     c10 = df.with_columns(pl.col("adv_accuracy") + 0.2)
-    assert [c.holds for c in p000.cross_checks(c10, df)] == [True]
-    assert [c.holds for c in p000.cross_checks(df, c10)] == [False]
+    assert [c.holds for c in curves.cross_checks(c10, df)] == [True]
+    assert [c.holds for c in curves.cross_checks(df, c10)] == [False]

@@ -32,7 +32,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status-only", action="store_true", help="store: only time `status` (e.g. --trials 100000)")
     p.add_argument("--sweep-backend", choices=["ray", "inline"], default=None,
                    help="sweep: inline skips Ray (runs the trials in this process)")
-    p.add_argument("--out", default=None, help="JSON report path (default bench/results-<host>-<size>.json)")
+    p.add_argument("--out", default=None,
+                   help="JSON report path (default bench/results-<host>-<size>.json; -status.json for --status-only)")
     p.set_defaults(handler=cmd_bench)
 
 

@@ -49,16 +49,17 @@ def _groups(df: pl.DataFrame, group: str | None) -> list[tuple[str, pl.DataFrame
 
 def line_with_band(
     df: pl.DataFrame, x: str, y: str, group: str | None, path: str | Path, *, title: str = "",
-    xlabel: str | None = None, ylabel: str | None = None, logx: bool = False,
+    xlabel: str | None = None, ylabel: str | None = None, logx: bool = False, dashed: Sequence[str] = (),
 ) -> Path:
-    """One line per ``group``: mean over seeds of ``y`` against ``x``, with a ±std band (accuracy-vs-ε plots)."""
+    """One line per ``group``: mean over seeds of ``y`` against ``x``, with a ±std band (accuracy-vs-ε plots).
+    Groups named in ``dashed`` are drawn dashed (paper 000's figures: dashed = discriminative classifiers)."""
     keys = [x] if group is None else [group, x]
     agg = summarize(df, keys, y).drop_nulls(x).sort(keys)
     fig, ax = _new()
     for name, g in _groups(agg, group):
         xs, m = g[x].to_numpy(), g["mean"].to_numpy()
         s = g["std"].fill_null(0.0).to_numpy()
-        ax.plot(xs, m, marker="o", label=name or None)
+        ax.plot(xs, m, marker="o", label=name or None, ls="--" if name in dashed else "-")
         ax.fill_between(xs, m - s, m + s, alpha=0.2)
     if logx:
         ax.set_xscale("log")

@@ -17,14 +17,14 @@ import json
 import os
 import socket
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, TextIO
 
-from robustsweep.config.trial import trial_label
 from robustsweep.store.markers import marker_liveness, read_markers, read_retries
 from robustsweep.store.parquet import trial_status
-from robustsweep.sweep.folder import Sweep, load_sweep
+from robustsweep.sweep.folder import TrialList, load_trial_list
 from robustsweep.sweep.jobs import ACTIVE_STATES, JobRecord, job_states, read_records
 
 
@@ -67,9 +67,16 @@ class SweepStatus:
         return sum(1 for t in self.trials if t.state == state)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """``asdict(self)`` plus the counts; the states are flat (scalar fields), so one level of copying gives the
+        same dict (``asdict``'s recursive copy took ~1 s at 100,000 trials)."""
+        d = {"sweep": self.sweep, "dir": self.dir, "jobs": [_flat(j) for j in self.jobs],
+             "trials": [_flat(t) for t in self.trials]}
         d["counts"] = {s: self.count(s) for s in ("done", "running", "failed", "pending")}
         return d
+
+
+def _flat(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def marker_alive(marker: dict[str, Any], states: dict[str, tuple[str, str]]) -> tuple[bool, str]:
@@ -86,14 +93,17 @@ def marker_alive(marker: dict[str, Any], states: dict[str, tuple[str, str]]) -> 
     return alive is not False, why
 
 
-def _job_of_trials(records: list[JobRecord]) -> dict[str, tuple[JobRecord, str]]:
-    """trial id -> (record, task id) of the latest submission that included it."""
-    out: dict[str, tuple[JobRecord, str]] = {}
+def _job_of_trials(records: list[JobRecord]) -> dict[str, tuple[str, str]]:
+    """trial id -> (task id, its stdout) of the latest submission that included it."""
+    out: dict[str, tuple[str, str]] = {}
     for rec in records:
         tasks = rec.task_ids()
+        logs: dict[str, str] = {}  # one log path per task, not per trial (a ray job carries every trial)
         for i, tid in enumerate(rec.trial_ids):
             task = tasks[i] if rec.mode == "array" and len(tasks) > 1 else tasks[0]
-            out[tid] = (rec, task)
+            if task not in logs:
+                logs[task] = str(rec.log_paths(task)[0])
+            out[tid] = (task, logs[task])
     return out
 
 
@@ -106,7 +116,7 @@ def _names(folder: Path) -> set[str]:
 
 
 def sweep_status(results: str | Path, name: str) -> SweepStatus:
-    sw: Sweep = load_sweep(results, name)
+    sw: TrialList = load_trial_list(results, name)  # ids and labels only: no configs, no spec (sweep/folder.py)
     store = trial_status(sw.results, sw.name)
     markers = read_markers(sw.results, sw.name)
     retries = read_retries(sw.results, sw.name)
@@ -118,14 +128,13 @@ def sweep_status(results: str | Path, name: str) -> SweepStatus:
             state, nodes = states.get(task, ("UNKNOWN", ""))
             st.jobs.append(JobState(task, rec.mode, state, nodes, str(rec.log_paths(task)[0]), rec.command))
     job_of = _job_of_trials(records)
-    logs = _names(sw.dir / "logs")  # one listing instead of a stat per trial (100,000 trials: ~0.3 s saved)
-    for cfg in sw.trials:
-        tid = cfg["trial_id"]
-        ts = TrialState(tid, "pending", trial_label(cfg),
-                        log=str(sw.log_path(tid)) if f"{tid}.log" in logs else None)
+    log_dir = sw.dir / "logs"  # trial_log_path(); a string per trial, no Path (~0.3 s at 100,000 trials)
+    logs, prefix = _names(log_dir), str(log_dir) + os.sep  # one listing instead of a stat per trial
+    for tid, label in zip(sw.trial_ids, sw.labels):
+        log = f"{tid}.log"
+        ts = TrialState(tid, "pending", label, log=prefix + log if log in logs else None)
         if tid in job_of:
-            rec, task = job_of[tid]
-            ts.job, ts.job_log = task, str(rec.log_paths(task)[0])
+            ts.job, ts.job_log = job_of[tid]
         if tid in retries:
             ts.retries, ts.retry_reason = len(retries[tid]), str(retries[tid][-1].get("reason") or "?")
         s = store.get(tid)
@@ -185,5 +194,28 @@ def print_status(st: SweepStatus, out: TextIO = sys.stdout, results: str | None 
 
 
 def print_json(st: SweepStatus, out: TextIO = sys.stdout) -> None:
-    json.dump(st.to_dict(), out, indent=1)
-    out.write("\n")
+    """``json.dump(st.to_dict(), out, indent=1)``, byte for byte, at C speed for the strings (the standard encoder
+    runs in pure Python when indenting: 7 s of ``status --json`` at 100,000 trials)."""
+    out.write(_indented(st.to_dict(), "") + "\n")
+
+
+_STR = encode_basestring_ascii  # what json.dump uses for str (ensure_ascii=True), in C
+
+
+def _indented(o: Any, pad: str) -> str:
+    """``json.dumps(o, indent=1)`` for dicts with str keys, lists and scalars (the shapes ``to_dict`` holds)."""
+    if o.__class__ is str:
+        return _STR(o)
+    if o is None:
+        return "null"
+    if o.__class__ is int:  # not bool
+        return int.__repr__(o)
+    if isinstance(o, dict):
+        inner = pad + " "
+        items = ",\n".join(f"{inner}{_STR(k)}: {_indented(v, inner)}" for k, v in o.items())
+        return f"{{\n{items}\n{pad}}}" if o else "{}"
+    if isinstance(o, (list, tuple)):
+        inner = pad + " "
+        items = ",\n".join(inner + _indented(v, inner) for v in o)
+        return f"[\n{items}\n{pad}]" if o else "[]"
+    return json.dumps(o)  # bool, float (NaN / Infinity as json writes them), anything else json accepts
