@@ -69,3 +69,15 @@ def test_bad_n_eval_is_refused_before_anything_runs(attack: dict, needle: str) -
 def test_a_good_n_eval_passes_and_reaches_the_trial_config() -> None:
     (cfg,) = spec_from_dict(_doc({"name": "zoo", "steps": 2, "n_eval": 5})).expand()
     assert cfg["attacks"][0]["n_eval"] == 5
+
+
+def test_trial_level_metrics_come_from_a_row_on_all_the_trials_points() -> None:
+    """A report reading clean accuracy once per trial must not take it from an attack run on a subset."""
+    import polars as pl
+
+    from robustsweep.report.aggregate import one_row_per_trial
+
+    df = pl.DataFrame({"trial_id": ["a", "a", "a", "b"], "attack": ["zoo", "fgsm", "pgd", "zoo"],
+                       "n_eval": [2, 20, 20, 2], "clean_accuracy": [0.5, 0.9, 0.9, 1.0]})
+    one = one_row_per_trial(df)
+    assert one.select("trial_id", "attack", "clean_accuracy").rows() == [("a", "fgsm", 0.9), ("b", "zoo", 1.0)]

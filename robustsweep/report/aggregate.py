@@ -30,6 +30,19 @@ def ensure_columns(df: pl.DataFrame, columns: Mapping[str, pl.DataType | type[pl
     return df.with_columns(add) if add else df
 
 
+def one_row_per_trial(df: pl.DataFrame) -> pl.DataFrame:
+    """One row per trial, for the metrics every row of a trial repeats (clean accuracy, validation accuracy, clean
+    detector rates): the first row among those measured on all of the trial's attacked points. An attack entry with
+    its own ``n_eval`` (config/grid.py ATTACK_META) writes rows on fewer points, whose clean accuracy is that of its
+    subset -- a trial-level figure must not come from one of those."""
+    if df.is_empty() or "trial_id" not in df.columns:
+        return df
+    if "n_eval" in df.columns:
+        n = pl.col("n_eval").fill_null(-1)
+        df = df.filter(n == n.max().over("trial_id"))
+    return df.unique(subset=["trial_id"], keep="first", maintain_order=True)
+
+
 def varying_config_columns(df: pl.DataFrame) -> list[str]:
     """Config columns that differ between trials (the sweep's axes); the seed is excluded. ``*.name`` columns come
     first (a reader looks for the model before its settings, whatever order the store's schema has)."""

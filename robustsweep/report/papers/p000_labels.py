@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from robustsweep.report.aggregate import ensure_columns
+from robustsweep.report.aggregate import ensure_columns, one_row_per_trial
 from robustsweep.report.checks import CheckResult, seed_mean
 
 C10, SPEED, C100, TINY = "causal-cifar10", "causal-cifar10-speed", "causal-cifar100", "causal-tiny-imagenet"
@@ -80,7 +80,7 @@ def eps_col() -> pl.Expr:
 
 def per_trial(df: pl.DataFrame) -> pl.DataFrame:
     """One row per trial (clean accuracy is repeated on every attack row of a trial)."""
-    return df.unique(subset=["trial_id"], keep="first", maintain_order=True) if "trial_id" in df.columns else df
+    return one_row_per_trial(df)
 
 
 def at_point(model: str, attack: str, eps: float) -> pl.Expr:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from robustsweep.report.aggregate import one_row_per_trial
 from robustsweep.report.checks import CheckResult, compare_means, compare_to_value, monotone, seed_mean
 from robustsweep.report.figures import bars, line_with_band
 from robustsweep.report.html import Section
@@ -171,7 +172,7 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
         _named(_over_eps(df, f"det.{TAU}.reclass_accuracy", 0.5, "min"), "reclassification-recovers-most",
                "Table 2: reclassification (eq. 9) recovers the true label of most rejected FGSM samples at every ε "
                "(paper 87–97%; claim: > 50%)"),
-        _named(_with_vs_without(df.unique("trial_id", keep="first", maintain_order=True), _clean(SUP),
+        _named(_with_vs_without(one_row_per_trial(df), _clean(SUP),
                                 "accuracy with τ", f"det.{TAU}.clean_accuracy_reclassified", "clean test set",
                                 ("accuracy with thresholds", "after reclassifying the rejected")),
                "reclassification-raises-clean-accuracy",
@@ -179,7 +180,7 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
                "→ 99.07%)"),
     ]
     if has_split(df):  # only decidable when the rows split clean rejection by correct / wrong prediction
-        clean = df.unique("trial_id", keep="first", maintain_order=True)
+        clean = one_row_per_trial(df)
         clean = clean.with_columns((1 - pl.col("clean accuracy")).alias("error without τ"))
         out.append(_named(_with_vs_without(clean, _clean(SUP), "error with τ", "error without τ", "clean test set"),
                           "thresholds-cut-clean-error",

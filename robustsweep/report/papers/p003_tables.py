@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from robustsweep.report.aggregate import ensure_columns
+from robustsweep.report.aggregate import ensure_columns, one_row_per_trial
 from robustsweep.report.tables import Table, pivot_table
 
 EXPERIMENT = "gmm-vae"
@@ -108,7 +108,7 @@ def melt(df: pl.DataFrame, metrics: list[tuple[str, str]], row: pl.Expr, col: pl
 def table1(df: pl.DataFrame) -> Table:
     """Table 1 as printed (supervised | semi-supervised; accuracy without, accuracy / error / rejection with τ);
     rows are our α values (the paper prints one row per data set)."""
-    one = df.unique("trial_id", keep="first", maintain_order=True)  # clean metrics repeat on every attack row
+    one = one_row_per_trial(df)  # clean metrics repeat on every attack row (measured on all the trial's points)
     long = melt(one, T1_METRICS, pl.col("__alpha"), pl.col("__setting") + pl.lit(": @"))
     al = alphas(df)
     cols = [f"{s}: {label}" for s in SETTINGS for _, label in T1_METRICS]
@@ -132,8 +132,7 @@ def table1_datasets(frames: list[pl.DataFrame]) -> Table:
     if df.is_empty():
         long, order = pl.DataFrame(), []
     else:
-        ref = df.filter((pl.col("cfg.model.alpha") - REF_ALPHA).abs() < 1e-9).unique("trial_id", keep="first",
-                                                                                    maintain_order=True)
+        ref = one_row_per_trial(df.filter((pl.col("cfg.model.alpha") - REF_ALPHA).abs() < 1e-9))
         row = pl.col("cfg.dataset.name").replace_strict(DATASET_LABELS, default=pl.col("cfg.dataset.name"),
                                                         return_dtype=pl.String)
         long = melt(ref, T1_METRICS, row, pl.col("__setting") + pl.lit(": @"))
