@@ -4,6 +4,7 @@ same process, written as JSON plus a readable table. See bench/README.md for wha
     python -m bench                       # full size (minutes, on a loaded 2-core machine ~10 min)
     python -m bench --size tiny           # seconds: the smoke test's size, so the benchmarks never rot
     python -m bench --only store --trials 100000 --status-only     # the 100,000-trial status figure
+    python -m bench --only sweep --sweep-spec quickstart,deep_bayes_digits   # both sweep-overhead figures
 """
 from __future__ import annotations
 
@@ -48,11 +49,17 @@ def table(report: dict[str, Any]) -> str:
         detail = ""
         if "robustsweep_img_s" in node:
             detail = f"{node['robustsweep_img_s']:.0f} vs {node['torchattacks_img_s']:.0f} img/s (torchattacks)"
-        elif name == "sweep":
-            s = report["sweep"]
-            detail = (f"useful-work fraction {s['useful_fraction_ray']:.2f} ({s['backend']}, concurrency "
-                      f"{s['concurrency']}, {s['trials']} trials) "
-                      f"vs {s['useful_fraction_serial']:.2f} (serial loop)")
+        elif suite == "sweep":
+            s = report["sweep"] if name == "sweep" else report["sweep"][fig]
+            detail = (f"{s['sweep']}: useful-work fraction {s['useful_fraction_ray']:.2f} ({s['backend']}, "
+                      f"concurrency {s['concurrency']}, {s['trials']} trials, {s['ray_wall_s']:.1f} s wall) "
+                      f"vs {s['useful_fraction_serial']:.2f} (serial loop, {s['serial_wall_s']:.1f} s)")
+            b = s.get("breakdown")
+            if b:
+                init = f", of which ray.init {b['ray_init_s']:.1f} s" if b.get("ray_init_s") is not None else ""
+                detail += (f"; idle slot-s {b['idle_slot_s']:.1f} = start-up {b['startup_slot_s']:.1f} (first "
+                           f"trial at {b['first_trial_start_s']:.1f} s{init}) + between trials "
+                           f"{b['between_slot_s']:.1f} + tail {b['tail_slot_s']:.1f}")
         lines.append(f"{name:<44} {r:>8.2f}  {detail}")
     st = report.get("store")
     if st:
@@ -87,10 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep-backend", choices=["ray", "inline"], default="ray",
                     help="sweep: inline runs the trials through run_logged in this process (no Ray start; "
                          "what the smoke test uses)")
+    ap.add_argument("--sweep-spec", default="quickstart",
+                    help="sweep: comma-separated sweeps of bench/bench_sweep.py SPECS (quickstart, deep_bayes_digits); "
+                         "the first is the `sweep` figure, the others `sweep.<name>`")
     ap.add_argument("--out", default=None,
-                    help="JSON report path (default bench/results-<host>-<size>.json; -status.json for --status-only)")
+                    help="JSON report path (default bench/results-<host>-<size>.json; -<size>-<suites>.json for --only a "
+                         "subset, -status.json for --status-only)")
     a = ap.parse_args(argv)
     only = [s.strip() for s in a.only.split(",") if s.strip()]
+    names = [n.strip() for n in a.sweep_spec.split(",") if n.strip()]
+    from bench.bench_sweep import SPECS as SWEEP_SPECS  # light: no torch or ray at import
+
+    if not names or any(n not in SWEEP_SPECS for n in names):  # before any suite runs for minutes
+        ap.error(f"--sweep-spec {a.sweep_spec!r}: expected some of {', '.join(SWEEP_SPECS)}")
     report: dict[str, Any] = {"host": socket.gethostname(), "size": a.size, "device": a.device}
     if "store" in only and a.status_only:
         from bench.bench_store import status_only
@@ -104,13 +120,18 @@ def main(argv: list[str] | None = None) -> int:
     if "sweep" in only:
         from bench import bench_sweep
 
-        report["sweep"] = bench_sweep.run(a.size, a.device, backend=a.sweep_backend)
+        report["sweep"] = bench_sweep.run(a.size, a.device, backend=a.sweep_backend, spec_name=names[0])
+        for n in names[1:]:
+            report["sweep"][n] = bench_sweep.run(a.size, a.device, backend=a.sweep_backend, spec_name=n)
     if "store" in only:
         from bench import bench_store
 
         report["store"] = bench_store.run(a.size, a.trials)
     bad = {k: v for k, v in ratios(report).items() if not (math.isfinite(v) and v > 0)}
-    kind = "status" if set(report) == {"host", "size", "device", "store_status"} else a.size  # never replace a full run
+    # never replace a full run: a status-only or partial (--only) run gets its own default file
+    kind = "status" if set(report) == {"host", "size", "device", "store_status"} else a.size
+    if kind == a.size and set(only) != set(SUITES):
+        kind = f"{a.size}-{'-'.join(s for s in SUITES if s in only)}"
     out = Path(a.out or Path(__file__).parent / f"results-{socket.gethostname()}-{kind}.json")
     out.write_text(json.dumps(report, indent=1))
     print(table(report))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from bench.__main__ import main, ratios
 
 ATTACK_FIGURES = {f"attacks.{m}.{a}" for m in ("cnn", "gfz") for a in ("fgsm", "pgd2", "mim2", "cw2")}
@@ -30,3 +32,16 @@ def test_bench_tiny_has_every_figure_with_finite_positive_ratios(tmp_path, capsy
     assert report["sweep"]["trials"] == 2 and 0 < report["sweep"]["useful_fraction_serial"] <= 1.0 + 1e-9
     table = capsys.readouterr().out
     assert "attacks.gfz.pgd2" in table and "before compact" in table
+
+
+def test_sweep_bench_specs_validate_and_the_breakdown_adds_up():
+    """The sweeps the overhead figure can run are valid specs of the sizes the README quotes, and the idle
+    slot-seconds split into start-up + between trials + tail exactly (no Ray, no trial run)."""
+    from bench.bench_sweep import SPECS, breakdown, load_bench_spec
+
+    assert {n: len(load_bench_spec(n).expand()) for n in SPECS} == {"quickstart": 6, "deep_bayes_digits": 14}
+    # 2 slots, run from 0 to 10 s: slot A runs 1-4 and 4.5-9, slot B 2-8
+    trials = [(1.0, 4.0, 3.0), (4.5, 9.0, 4.5), (2.0, 8.0, 6.0)]
+    b = breakdown(trials, 0.0, 10.0, 2, ray_init_s=0.5)
+    assert b["idle_slot_s"] == 20 - 13.5 and b["startup_slot_s"] == 3.0 and b["tail_slot_s"] == 3.0
+    assert b["between_slot_s"] == pytest.approx(0.5) and b["first_trial_start_s"] == 1.0

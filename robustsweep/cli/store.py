@@ -32,8 +32,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status-only", action="store_true", help="store: only time `status` (e.g. --trials 100000)")
     p.add_argument("--sweep-backend", choices=["ray", "inline"], default=None,
                    help="sweep: inline skips Ray (runs the trials in this process)")
+    p.add_argument("--sweep-spec", default=None,
+                   help="sweep: comma-separated sweeps to measure (quickstart, deep_bayes_digits; default quickstart)")
     p.add_argument("--out", default=None,
-                   help="JSON report path (default bench/results-<host>-<size>.json; -status.json for --status-only)")
+                   help="JSON report path (default bench/results-<host>-<size>.json; -<size>-<suites>.json for --only "
+                        "a subset, -status.json for --status-only)")
     p.set_defaults(handler=cmd_bench)
 
 
@@ -57,7 +60,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     if not (root / "bench" / "__main__.py").exists():
         return err(f"the benchmark suite lives in the source checkout's bench/ folder (not found under {root})")
     args = ["--size", a.size] + (["--status-only"] if a.status_only else [])
-    for opt in ("only", "device", "trials", "sweep_backend", "out"):
+    for opt in ("only", "device", "trials", "sweep_backend", "sweep_spec", "out"):
         if getattr(a, opt) is not None:
             args += [f"--{opt.replace('_', '-')}", str(getattr(a, opt))]
     return subprocess.call([sys.executable, "-m", "bench", *args], cwd=root)
