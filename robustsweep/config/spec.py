@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from robustsweep.config.domains import name_violation, search_violation, trial_violation
 from robustsweep.config.eval_options import DEFAULT_N_FIT, CounterfactualSpec, DecisionGridSpec, ExamplesSpec
-from robustsweep.config.grid import annotation_is_list
+from robustsweep.config.grid import ATTACK_META, annotation_is_list
 from robustsweep.config.pydantic_errors import format_validation_error
 from robustsweep.config.reach import reach_problem
 from robustsweep.errors import UsageError
@@ -302,7 +302,7 @@ def validate_trial(cfg: dict[str, Any]) -> None:
     for i, a in enumerate(cfg["attacks"]):
         # `label` names the attack's rows (column `attack`) when one attack is listed twice (e.g. PGD and MIM transfer)
         # `n_eval` attacks only the first n of the trial's attacked points (config/grid.py ATTACK_META)
-        _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True, reserved=("label", "n_eval"))
+        _check_component(f"attacks.{i}", a, ATTACKS, grid_ok=True, reserved=ATTACK_META)
         if isinstance(a, dict) and isinstance(a.get("n_eval"), list):
             raise SpecError(f"attacks.{i}.n_eval: one number (the attacked points of this attack), not a grid; "
                             f"got {a['n_eval']!r}")
