@@ -42,8 +42,8 @@ def _rows(sw, t, status: str = "ok") -> list[dict]:
              "det.logit.roc_fpr": [0.0, v, 1.0]} for v in (0.0, 0.1, 0.2)]
 
 
-@pytest.fixture
-def sweep(tmp_path):
+def make_sweep(tmp_path):
+    """N trials written (1 in 7 failed), two more never run."""
     doc = {"name": "cp", "dataset": {"name": "digits"}, "model": {"name": "mlp", "hidden": 8},
            "train": {"epochs": 1}, "eval": {"n_eval": 10}, "attacks": [{"name": "fgsm", "eps": [0.1]}],
            "search": {"seed": {"grid": list(range(N + 2))}}}
@@ -51,6 +51,11 @@ def sweep(tmp_path):
     for t in sw.trials[:N]:  # the last two trials never ran (missing)
         write_trial(_rows(sw, t, "failed" if t["seed"] % 7 == 3 else "ok"), sw.results, sw.name, t["trial_id"])
     return sw
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    return make_sweep(tmp_path)
 
 
 def _views(sw) -> dict:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from robustsweep.store import readcache
 from robustsweep.store.atomic import atomic_open, atomic_write_bytes
 from robustsweep.store.listing import TrialFiles, index_entries, trial_listing
 
@@ -255,21 +256,55 @@ def _read_status(path: Path, inode: int | None = None) -> tuple[str, str | None]
 
 
 # --------------------------------------------------------------------------------------------------- reads
-def _scan(snap: Snapshot, schema: pl.Schema) -> pl.LazyFrame:
+def _scan_files(files: list[Path], schema: pl.Schema) -> pl.LazyFrame:
     import polars as pl
 
-    def scan(files: list[Path]) -> pl.LazyFrame:
-        return pl.scan_parquet(files, schema=schema, missing_columns="insert", extra_columns="ignore",
-                               # an int column in one trial and float in another (e.g. a grid [1, 0.5]) reads as float
-                               cast_options=pl.ScanCastOptions(integer_cast="allow-float"))
+    return pl.scan_parquet(files, schema=schema, missing_columns="insert", extra_columns="ignore",
+                           # an int column in one trial and float in another (e.g. a grid [1, 0.5]) reads as float
+                           cast_options=pl.ScanCastOptions(integer_cast="allow-float"))
+
+
+def _scan(snap: Snapshot, schema: pl.Schema, cache: readcache.Cache | None = None,
+          covered: list[str] | None = None) -> pl.LazyFrame:
+    """The snapshot's rows: the compacted parts (less the trials a newer own file overrides), the read cache's rows
+    of the ``covered`` trials, and the other own files one by one."""
+    import polars as pl
 
     frames = []
     if snap.parts:
-        lf = scan(snap.parts)
+        lf = _scan_files(snap.parts, schema)
         frames.append(lf.filter(~pl.col("trial_id").is_in(sorted(snap.overridden))) if snap.overridden else lf)
-    if snap.files:
-        frames.append(scan(list(snap.files.values())))
+    if cache is not None and cache.file is not None and covered:
+        frames.append(_scan_files([cache.file], schema).filter(pl.col("trial_id").is_in(covered)))
+        done = set(covered)
+        files = [p for t, p in snap.files.items() if t not in done]
+    else:
+        files = list(snap.files.values())
+    if files:
+        frames.append(_scan_files(files, schema))
+    if not frames:
+        return pl.LazyFrame(schema=schema)
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+
+
+def _cached_scan(snap: Snapshot, schema: pl.Schema) -> pl.LazyFrame:
+    """:func:`_scan` through the read cache (:mod:`robustsweep.store.readcache`), refreshed first when
+    ``REFRESH_AT`` or more own files are not in it; a sweep with fewer own files than that reads them directly."""
+    import polars as pl
+
+    if len(snap.files) < readcache.REFRESH_AT:
+        return _scan(snap, schema)
+    own = readcache.own_keys(snap.dir / TRIALS_DIR, snap.files)  # keys before reads: see readcache.refresh
+    cache = readcache.load(snap.dir)
+    covered = cache.covered(own)
+    if len(own) - len(covered) >= readcache.REFRESH_AT:
+        done = set(covered)
+        fresh = _scan_files([snap.files[t] for t in own if t not in done], schema).collect()
+        kept = (_scan_files([cache.file], schema).filter(pl.col("trial_id").is_in(covered)).collect()
+                if cache.file is not None and covered else None)
+        cache = readcache.refresh(cache, own, fresh, kept)
+        covered = cache.covered(own)
+    return _scan(snap, schema, cache, covered)
 
 
 def polars_schema(schema: pa.Schema) -> pl.Schema:
@@ -305,9 +340,9 @@ def scan_sweep(results: str | Path, sweep: str) -> pl.LazyFrame:
 
     def source(with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None,
                batch_size: int | None):
-        s = snap
-        for attempt in range(5):
-            lf = _scan(s, schema)
+        s, cached = snap, True
+        for attempt in range(6):
+            lf = _cached_scan(s, schema) if cached else _scan(s, schema)
             if predicate is not None:
                 lf = lf.filter(predicate)
             if with_columns is not None:
@@ -318,9 +353,13 @@ def scan_sweep(results: str | Path, sweep: str) -> pl.LazyFrame:
                 df = lf.collect()
                 break
             except Exception as e:
-                if not _vanished(e) or attempt == 4:
+                if attempt == 5 or not (_vanished(e) or cached):
                     raise
-                s = snapshot(results, sweep)
+                if _vanished(e):
+                    s = snapshot(results, sweep)
+                else:  # a damaged cache, or one that does not read with today's schema: read without it
+                    cached = False
+                    readcache.discard(s.dir)
         yield df
 
     return register_io_source(source, schema=schema)
