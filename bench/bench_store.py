@@ -2,9 +2,12 @@
 
 - ``legacy_ratio``: the pre-index read path (every file's footer for the schema, every file again for status;
   reimplemented below as the baseline) over the current one, same files, same process;
-- ``compact_ratio``: the current read path before ``compact`` over after it;
+- ``cache_ratio``: reads without the read cache (``<sweep>/readcache/``) over reads through a warm one, before any
+  compaction (``cache_cold_s``: the one read that writes it);
+- ``compact_ratio``: the current read path (warm read cache) before ``compact`` over after it;
 - ``cli_s``: wall time of the real commands (``robustsweep status | results | query`` in a subprocess, Python
-  start-up and imports included) before and after compaction -- the issue's targets are on these;
+  start-up and imports included) before and after compaction -- the issue's targets are on these; ``cli_cold_s``:
+  ``results`` when no read cache exists yet;
 - ``results_peak_mb``: peak RSS of ``robustsweep results`` against a process that only imports the same modules;
 - ``write``: files/s of ``write_trial`` (the index entry included) over a bare ``pq.write_table`` + atomic rename;
 - ``delta`` (when the ``deltalake`` package is installed): the same trials as one Delta Lake commit each, query
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -144,7 +148,7 @@ def run(size: str = "full", n: int | None = None) -> dict[str, Any]:
     from bench.store_data import make_sweep
     from robustsweep.store.compact import compact
 
-    n = n or (60 if size == "tiny" else 10_000)
+    n = n or (80 if size == "tiny" else 10_000)  # tiny: above readcache.REFRESH_AT
     repeat = 1 if size == "tiny" else 3
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -154,10 +158,25 @@ def run(size: str = "full", n: int | None = None) -> dict[str, Any]:
         out["write"] = _write_rates(d / "w", 10 if size == "tiny" else 300)
         legacy = {"status": _best(lambda: legacy_status(results, sweep), 1),
                   "results": _best(lambda: legacy_scan(results, sweep).collect(), 1)}
-        before = _reads(results, sweep, repeat)
+        from robustsweep.store import readcache
+
+        cache_dir = Path(results) / sweep / readcache.CACHE_DIR
+        keep, readcache.REFRESH_AT = readcache.REFRESH_AT, 10**9
+        try:  # the read path without the read cache (never written at this threshold)
+            uncached = _reads(results, sweep, repeat)
+        finally:
+            readcache.REFRESH_AT = keep
         out["legacy_s"] = legacy
-        out["legacy_ratio"] = {k: legacy[k] / before[k] for k in legacy}
+        out["legacy_ratio"] = {k: legacy[k] / uncached[k] for k in legacy}
+        t = time.perf_counter()
+        _reads(results, sweep, 1)  # the first read writes the cache
+        out["cache_cold_s"] = time.perf_counter() - t
+        before = _reads(results, sweep, repeat)
+        out["uncached_s"] = uncached
+        out["cache_ratio"] = {k: uncached[k] / before[k] for k in before}
         out["cli_before_s"] = _cli(results, sweep)
+        shutil.rmtree(cache_dir)
+        out["cli_cold_s"] = _cli(results, sweep, ("results",))  # the command that writes the cache
         out["results_peak_mb"] = _peak_mb(f"from robustsweep.cli import main; main(['results', {sweep!r}, "
                                           f"'--results', {results!r}])")
         out["import_peak_mb"] = _peak_mb("import polars, pyarrow.parquet; from robustsweep.cli import main; "

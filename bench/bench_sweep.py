@@ -19,6 +19,7 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,12 @@ def _timed_ray_init(into: dict[str, float]) -> Iterator[None]:
 
 
 def run(size: str = "full", device: str = "cpu", cpus: int | None = None, backend: str = "ray",
-        spec_name: str = "quickstart") -> dict[str, Any]:
+        spec_name: str = "quickstart", address: str | None = None) -> dict[str, Any]:
     """``backend="inline"``: the sweep side runs each trial through ``run_logged`` (store check, running marker,
     log) in this process instead of Ray Tune -- no Ray start, for the smoke test. With ``ray``, a Ray this call
-    started is shut down at its end, so each sweep's figure pays its own Ray start (as one ``robustsweep run``)."""
+    started is shut down at its end, so each sweep's figure pays its own Ray start (as one ``robustsweep run``).
+    ``address``: join that running Ray instead (``ray start --head`` beforehand): the same figure for a user who keeps
+    one Ray up across commands (``robustsweep run --address auto``), i.e. without ``ray.init``'s start."""
     import os
 
     from robustsweep.core.runtime import runtime_for
@@ -117,11 +120,14 @@ def run(size: str = "full", device: str = "cpu", cpus: int | None = None, backen
 
     spec = load_bench_spec(spec_name, size)
     cpus = cpus or os.cpu_count() or 1
-    out: dict[str, Any] = {"sweep": spec.name, "cpus": cpus, "backend": backend}
+    out: dict[str, Any] = {"sweep": spec.name, "cpus": cpus, "backend": backend, "address": address}
     timing: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as d:
         sw = prepare_sweep(spec, Path(d) / "ray")
-        rt = runtime_for(sw, cache_dir=str(Path(d) / "cache-ray"), device=device)
+        # the runner gives each trial cpus_per_trial threads; the in-process loops must too (torch's default, one
+        # per core, made the serial loop 8x slower on 2 loaded cores: OpenMP threads waiting on each other)
+        threads = max(1, int(spec.resources.cpus_per_trial))
+        rt = replace(runtime_for(sw, cache_dir=str(Path(d) / "cache-ray"), device=device), threads=threads)
         t0, clock0 = time.perf_counter(), time.time()
         if backend == "ray":
             import ray
@@ -129,7 +135,7 @@ def run(size: str = "full", device: str = "cpu", cpus: int | None = None, backen
             started_here = not ray.is_initialized()
             try:
                 with _timed_ray_init(timing):
-                    LocalBackend(cpus=cpus).run(sw, sw.trials, rt)
+                    LocalBackend(address=address, cpus=None if address else cpus).run(sw, sw.trials, rt)
                 wall = time.perf_counter() - t0
             finally:
                 if started_here:  # each sweep's figure includes its own Ray start, as a `robustsweep run` does
@@ -144,7 +150,7 @@ def run(size: str = "full", device: str = "cpu", cpus: int | None = None, backen
         busy = sum(t for _, _, t in trials)
         out["breakdown"] = breakdown(trials, clock0, clock0 + wall, concurrency, timing.get("ray_init_s"))
         serial = prepare_sweep(spec, Path(d) / "serial")
-        rt_s = runtime_for(serial, cache_dir=str(Path(d) / "cache-serial"), device=device)
+        rt_s = replace(runtime_for(serial, cache_dir=str(Path(d) / "cache-serial"), device=device), threads=threads)
         t0 = time.perf_counter()
         for t in serial.trials:
             run_trial(t, rt_s)

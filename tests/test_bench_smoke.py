@@ -12,7 +12,8 @@ from bench.__main__ import main, ratios
 ATTACK_FIGURES = {f"attacks.{m}.{a}" for m in ("cnn", "gfz") for a in ("fgsm", "pgd2", "mim2", "cw2")}
 STORE_FIGURES = {"store.write", "store.results_peak_ratio"} | {
     f"store.{kind}.{q}" for kind, qs in (("legacy_ratio", ("status", "results")),
-                                         ("compact_ratio", ("status", "results", "query"))) for q in qs}
+                                         ("compact_ratio", ("status", "results", "query")),
+                                         ("cache_ratio", ("status", "results", "query"))) for q in qs}
 
 
 def test_bench_tiny_has_every_figure_with_finite_positive_ratios(tmp_path, capsys):
@@ -29,6 +30,7 @@ def test_bench_tiny_has_every_figure_with_finite_positive_ratios(tmp_path, capsy
     for k in ("status", "results", "query"):  # every store figure before and after compaction, as commands too
         assert st["before_s"][k] > 0 and st["after_s"][k] > 0 and st["cli_before_s"][k] > 0 and st["cli_after_s"][k] > 0
     assert st["compact_parts"] == 1 and st["results_peak_mb"] > 0
+    assert st["cache_cold_s"] > 0 and st["cli_cold_s"]["results"] > 0 and st["uncached_s"]["query"] > 0
     assert report["sweep"]["trials"] == 2 and 0 < report["sweep"]["useful_fraction_serial"] <= 1.0 + 1e-9
     table = capsys.readouterr().out
     assert "attacks.gfz.pgd2" in table and "before compact" in table
@@ -45,3 +47,22 @@ def test_sweep_bench_specs_validate_and_the_breakdown_adds_up():
     b = breakdown(trials, 0.0, 10.0, 2, ray_init_s=0.5)
     assert b["idle_slot_s"] == 20 - 13.5 and b["startup_slot_s"] == 3.0 and b["tail_slot_s"] == 3.0
     assert b["between_slot_s"] == pytest.approx(0.5) and b["first_trial_start_s"] == 1.0
+
+
+def test_gpu_packing_bench_runs_on_a_logical_gpu(tmp_path, capsys):
+    """The fractional-GPU figure through the real runner on a logical GPU (Ray resources only, CPU compute): both
+    runs finish every trial, one at a time and two packed at once, and the figure is a finite ratio."""
+    out = tmp_path / "gpu.json"
+    assert main(["--only", "gpu", "--size", "tiny", "--device", "cpu", "--gpu-packs", "2", "--out", str(out)]) == 0
+    g = json.loads(out.read_text())["gpu"]
+    assert g["logical_gpu"] is True and set(g) >= {"pack1", "pack2"}
+    assert [g[p]["gpus_per_trial"] for p in ("pack1", "pack2")] == [1.0, 0.5]
+    assert all(g[p]["ok"] == g[p]["trials"] == 2 for p in ("pack1", "pack2"))
+    assert math.isfinite(ratios({"gpu": g})["gpu.pack2"])
+    assert "2 at once (gpus_per_trial 0.50): 2/2 trials" in capsys.readouterr().out
+
+
+def test_bench_refuses_bad_gpu_packs(capsys):
+    with pytest.raises(SystemExit):
+        main(["--only", "gpu", "--gpu-packs", "two"])
+    assert "--gpu-packs" in capsys.readouterr().err

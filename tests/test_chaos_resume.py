@@ -14,8 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import yaml
+
+from tests.exactly_once import assert_exactly_once
 
 SPEC = {"name": "chaos", "dataset": {"name": "digits"}, "model": {"name": "mlp", "hidden": 16},
         "train": {"epochs": 1}, "eval": {"n_eval": 40}, "attacks": [{"name": "fgsm", "eps": [0.0, 0.1]}],
@@ -78,14 +79,4 @@ def test_sigkilled_driver_resumes_exactly_once(tmp_path):
     assert p.wait(timeout=120) == 0, log.read_text()
     for f in [*logs[1:], log]:
         _check_output(f.read_text())
-    files = sorted((results / "chaos" / "trials").glob("[!.]*.parquet"))
-    assert len(files) == N_TRIALS
-    seen = set()
-    for f in files:
-        t = pq.read_table(f).to_pylist()
-        assert len(t) == ROWS and {r["status"] for r in t} == {"ok"} and {r["trial_id"] for r in t} == {f.stem}
-        for r in t:
-            key = (r["trial_id"], r["attack"], r["value"])
-            assert key not in seen
-            seen.add(key)
-    assert not list((results / "chaos" / "running").glob("*.json"))
+    assert_exactly_once(results / "chaos", N_TRIALS, ROWS)
