@@ -19,8 +19,8 @@ Split (all stratified and fixed by the seed; defaults 3,500 train / 500 validati
 
 The test part is drawn first from all 5,000 images, and the validation part then from the rest, so changing
 ``val_size`` never changes the test part. Each part comes in a seeded random order, not the file's label order, so
-that any first n test points (an attack's own ``n_eval``, the kept example images) cover every class. Class counts are exact (:func:`._util.stratified_holdout`): with the
-defaults every class has exactly 350 / 50 / 100 images.
+that any first n test points (an attack's own ``n_eval``, the kept example images) cover every class. Class counts
+are exact (:func:`._util.stratified_holdout`): with the defaults every class has exactly 350 / 50 / 100 images.
 """
 from __future__ import annotations
 
