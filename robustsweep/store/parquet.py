@@ -22,16 +22,16 @@ under it (deleted by a compaction that committed after the snapshot) takes a new
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustsweep.store import readcache
 from robustsweep.store.atomic import atomic_open, atomic_write_bytes
 from robustsweep.store.listing import TrialFiles, index_entries, trial_listing
+from robustsweep.store.manifest import MANIFEST, Manifest, _manifest_key, read_manifest  # noqa: F401 -- re-exported
 
 if TYPE_CHECKING:  # pyarrow and polars are imported where tables are built: `status` only needs file names
     import polars as pl
@@ -39,7 +39,6 @@ if TYPE_CHECKING:  # pyarrow and polars are imported where tables are built: `st
 
 TRIALS_DIR = "trials"
 INDEX_DIR = "index"
-MANIFEST = "compacted.json"
 PART_PREFIX = "compacted-"
 
 
@@ -124,52 +123,6 @@ def trial_files(results: str | Path, sweep: str) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------------ snapshot
-@dataclass
-class Manifest:
-    """``compacted.json``: the compacted parts and, per trial they hold, [inode of its merged file, rows]."""
-    generation: int = 0
-    parts: list[dict[str, Any]] = field(default_factory=list)  # {"name", "rows"}
-    schema_b64: str | None = None  # the parts' unified Arrow schema (IPC, base64), decoded only when scanning
-    trials: dict[str, list[int]] = field(default_factory=dict)
-
-    @property
-    def schema(self) -> pa.Schema | None:
-        import base64
-
-        import pyarrow as pa
-
-        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(self.schema_b64))) if self.schema_b64 else None
-
-    @staticmethod
-    def encode_schema(schema: pa.Schema) -> str:
-        import base64
-
-        return base64.b64encode(schema.serialize().to_pybytes()).decode()
-
-    def to_bytes(self) -> bytes:
-        return json.dumps({"format": 1, "generation": self.generation, "parts": self.parts,
-                           "schema": self.schema_b64, "trials": self.trials}).encode()
-
-
-def read_manifest(sdir: Path) -> tuple[Manifest, tuple[int, int] | None]:
-    """The manifest and the identity (inode, mtime) of the file it was read from (None: no manifest)."""
-    try:
-        with open(sdir / MANIFEST, "rb") as f:
-            st = os.fstat(f.fileno())
-            doc = json.loads(f.read())
-    except FileNotFoundError:
-        return Manifest(), None
-    return Manifest(doc["generation"], doc["parts"], doc.get("schema"), doc["trials"]), (st.st_ino, st.st_mtime_ns)
-
-
-def _manifest_key(sdir: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(sdir / MANIFEST)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns
-
-
 @dataclass
 class Snapshot:
     """One consistent view of a sweep's store: which files to read and what each trial's status is."""
