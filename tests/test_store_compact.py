@@ -155,28 +155,34 @@ def test_sigkill_at_any_point_loses_nothing_and_resume_stays_exactly_once(sweep,
     assert len(_trial_files(sweep)) == FAILED  # only the failed trials' own files
 
 
-def test_readers_during_compaction_see_before_or_after_never_both_or_half(sweep):
-    before = _views(sweep)
+def read_during_slow_compaction(sweep, read) -> list[bool]:
+    """``read()`` (True: the reader saw the sweep as before) in a loop in a thread while a slow compaction (a pause
+    at every step and after every deleted file) runs in a child process; every reader's error fails the test."""
     seen, errors = [], []
 
     def read_loop(stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                rows = store.read_sweep(sweep.results, sweep.name).sort(KEY)
-                st = trial_status(sweep.results, sweep.name)
-                seen.append(rows.equals(before["rows"]) and st == before["trial_status"])
+                seen.append(read())
             except Exception as e:  # noqa: BLE001 -- any error is a failure of the reader's snapshot
                 errors.append(e)
 
     stop = threading.Event()
     th = threading.Thread(target=read_loop, args=(stop,))
     th.start()
-    try:  # a slow compaction: a pause at every step and after every deleted file
+    try:
         assert _compact_in_child(sweep, "*=0.05") == 0
     finally:
         stop.set()
         th.join()
     assert not errors, errors[:3]
+    return seen
+
+
+def test_readers_during_compaction_see_before_or_after_never_both_or_half(sweep):
+    before = _views(sweep)
+    seen = read_during_slow_compaction(sweep, lambda: store.read_sweep(sweep.results, sweep.name).sort(KEY).equals(
+        before["rows"]) and trial_status(sweep.results, sweep.name) == before["trial_status"])
     assert len(seen) >= 5 and all(seen)
     assert read_manifest(sweep.dir)[0].generation == 1
 

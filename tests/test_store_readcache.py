@@ -15,7 +15,7 @@ from robustsweep.store import parquet as store
 from robustsweep.store import readcache
 from robustsweep.store.compact import compact
 from robustsweep.store.parquet import write_trial
-from tests.test_store_compact import KEY, N, _assert_same, _compact_in_child, _rows, _views, make_sweep
+from tests.test_store_compact import KEY, N, _assert_same, _rows, _views, make_sweep, read_during_slow_compaction
 
 
 def _direct(sw, monkeypatch) -> dict:
@@ -92,24 +92,8 @@ def test_queries_equal_across_compaction_with_the_cache_and_after_later_trials(s
 
 def test_readers_through_the_cache_during_compaction_see_before_or_after(sweep):
     before = _views(sweep)  # warm cache
-    seen, errors = [], []
-
-    def read_loop(stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                seen.append(store.read_sweep(sweep.results, sweep.name).sort(KEY).equals(before["rows"]))
-            except Exception as e:  # noqa: BLE001 -- any error is a failure of the reader's snapshot
-                errors.append(e)
-
-    stop = threading.Event()
-    th = threading.Thread(target=read_loop, args=(stop,))
-    th.start()
-    try:
-        assert _compact_in_child(sweep, "*=0.05") == 0
-    finally:
-        stop.set()
-        th.join()
-    assert not errors, errors[:3]
+    seen = read_during_slow_compaction(
+        sweep, lambda: store.read_sweep(sweep.results, sweep.name).sort(KEY).equals(before["rows"]))
     assert len(seen) >= 5 and all(seen)
 
 
