@@ -217,18 +217,18 @@ def _scan_files(files: list[Path], schema: pl.Schema) -> pl.LazyFrame:
                            cast_options=pl.ScanCastOptions(integer_cast="allow-float"))
 
 
-def _scan(snap: Snapshot, schema: pl.Schema, cache: readcache.Cache | None = None,
+def _scan(snap: Snapshot, schema: pl.Schema, cached: pl.LazyFrame | None = None,
           covered: list[str] | None = None) -> pl.LazyFrame:
-    """The snapshot's rows: the compacted parts (less the trials a newer own file overrides), the read cache's rows
-    of the ``covered`` trials, and the other own files one by one."""
+    """The snapshot's rows: the compacted parts (less the trials a newer own file overrides), ``cached`` (the rows of
+    the own files of the ``covered`` trials, from the read cache) and the other own files one by one."""
     import polars as pl
 
     frames = []
     if snap.parts:
         lf = _scan_files(snap.parts, schema)
         frames.append(lf.filter(~pl.col("trial_id").is_in(sorted(snap.overridden))) if snap.overridden else lf)
-    if cache is not None and cache.file is not None and covered:
-        frames.append(_scan_files([cache.file], schema).filter(pl.col("trial_id").is_in(covered)))
+    if cached is not None and covered:
+        frames.append(cached)
         done = set(covered)
         files = [p for t, p in snap.files.items() if t not in done]
     else:
@@ -242,7 +242,9 @@ def _scan(snap: Snapshot, schema: pl.Schema, cache: readcache.Cache | None = Non
 
 def _cached_scan(snap: Snapshot, schema: pl.Schema) -> pl.LazyFrame:
     """:func:`_scan` through the read cache (:mod:`robustsweep.store.readcache`), refreshed first when
-    ``REFRESH_AT`` or more own files are not in it; a sweep with fewer own files than that reads them directly."""
+    ``REFRESH_AT`` or more own files are not in it; a sweep with fewer own files than that reads them directly.
+    A refresh reads every own file's rows once: they answer this read from memory and become the new cache (or
+    only answer it, where the cache cannot be written)."""
     import polars as pl
 
     if len(snap.files) < readcache.REFRESH_AT:
@@ -250,14 +252,15 @@ def _cached_scan(snap: Snapshot, schema: pl.Schema) -> pl.LazyFrame:
     own = readcache.own_keys(snap.dir / TRIALS_DIR, snap.files)  # keys before reads: see readcache.refresh
     cache = readcache.load(snap.dir)
     covered = cache.covered(own)
-    if len(own) - len(covered) >= readcache.REFRESH_AT:
-        done = set(covered)
-        fresh = _scan_files([snap.files[t] for t in own if t not in done], schema).collect()
-        kept = (_scan_files([cache.file], schema).filter(pl.col("trial_id").is_in(covered)).collect()
-                if cache.file is not None and covered else None)
-        cache = readcache.refresh(cache, own, fresh, kept)
-        covered = cache.covered(own)
-    return _scan(snap, schema, cache, covered)
+    old = (_scan_files([cache.file], schema).filter(pl.col("trial_id").is_in(covered))
+           if cache.file is not None and covered else None)
+    if len(own) - len(covered) < readcache.REFRESH_AT:
+        return _scan(snap, schema, old, covered)
+    done = set(covered)
+    fresh = _scan_files([snap.files[t] for t in own if t not in done], schema)
+    rows = (fresh if old is None else pl.concat([old, fresh], how="vertical")).collect()
+    readcache.refresh(cache, own, rows)
+    return _scan(snap, schema, rows.lazy(), list(own))
 
 
 def polars_schema(schema: pa.Schema) -> pl.Schema:

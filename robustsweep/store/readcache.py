@@ -78,20 +78,17 @@ def load(sdir: Path) -> Cache:
         return Cache(d)
 
 
-def refresh(cache: Cache, own: dict[str, Key], fresh: pl.DataFrame, kept: pl.DataFrame | None) -> Cache:
-    """Write a new cache of ``kept`` (the old cache's rows of the trials it still covers) plus ``fresh`` (the rows of
-    the other own files), both read with one schema, make it current and return it; the old cache if the folder
-    cannot be written (a read-only results folder, a full disk). ``own``: the key of every trial the two frames
-    were read from, taken *before* they were read -- a file replaced in between then has a newer key than the
-    one cached, and its trial is read from the file again, never from stale rows."""
-    import polars as pl
-
-    frames = [f for f in (kept, fresh) if f is not None]
+def refresh(cache: Cache, own: dict[str, Key], rows: pl.DataFrame) -> Cache:
+    """Write ``rows`` (the old cache's rows of the trials it still covers plus the rows of the other own files, read
+    with one schema) as a new cache, make it current and return it; the old cache if the folder cannot be written
+    (a read-only results folder, a full disk). ``own``: the key of every trial the rows were read from, taken
+    *before* they were read -- a file replaced in between then has a newer key than the one cached, and its trial is
+    read from the file again, never from stale rows."""
     try:
         token = f"{time.time_ns():x}-{secrets.token_hex(4)}"
         path = cache.dir / f"{token}.parquet"
         with atomic_open(path, "wb", inside=cache.dir.parent) as fh:
-            pl.concat(frames, how="vertical").write_parquet(fh)
+            rows.write_parquet(fh)
         keys = {t: list(k) for t, k in own.items()}
         atomic_write_bytes(cache.dir / CURRENT, json.dumps({"format": 1, "file": path.name, "keys": keys}).encode(),
                            inside=cache.dir.parent)
