@@ -82,6 +82,7 @@ from robustsweep.report.papers.p003_tables import (  # noqa: F401 -- re-exported
     fig4_table,
     fig4_targets_table,
     fig5_table,
+    first_fgsm_rows,
     has_split,
     melt,
     table1,
@@ -172,10 +173,7 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
         _named(_over_eps(df, f"det.{TAU}.reclass_accuracy", 0.5, "min"), "reclassification-recovers-most",
                "Table 2: reclassification (eq. 9) recovers the true label of most rejected FGSM samples at every ε "
                "(paper 87–97%; claim: > 50%)"),
-        # from the trial's first FGSM row, as table2_clean: eq. 9 runs with the reclassifying attack, on its points
-        # (at mini, FGSM's own n_eval), and both sides of the comparison are of those points
-        _named(_with_vs_without(df.filter(pl.col("attack") == "fgsm").unique("trial_id", keep="first",
-                                                                            maintain_order=True), _clean(SUP),
+        _named(_with_vs_without(first_fgsm_rows(df), _clean(SUP),
                                 "accuracy with τ", f"det.{TAU}.clean_accuracy_reclassified", "clean test set",
                                 ("accuracy with thresholds", "after reclassifying the rejected")),
                "reclassification-raises-clean-accuracy",
