@@ -172,3 +172,38 @@ def test_well_classified_fits_on_the_correctly_classified_inputs_only(mlp_victim
     assert wc.alpha == pytest.approx(plain.alpha)
     everything = fit_detectors([{"name": "logit"}], model, x, y)["logit"]
     assert not torch.allclose(everything.mean, plain.mean)  # the filter matters on these labels
+
+
+class NoisyRings(TwoRingsClassifier):
+    """A stochastic stand-in: the exact two-rings logits plus fresh noise on every call, counting the inputs seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen += len(x)
+        return super().forward(x) + 2.0 * torch.randn(len(x), 2, dtype=torch.float64)
+
+
+def test_fit_detectors_computes_the_fit_logits_once_and_fits_on_that_draw(rings):
+    """Issue 20: logit, KL and TV share ONE pass of the model over the fit data (the deep-Bayes code's
+    y_logit_train), and each fits its statistics and α on that draw, so the fit-data FPR is the target to one input
+    even though the model draws afresh on every call (a second draw for the fit z-scores would miss it)."""
+    _, x, y = rings
+    model = NoisyRings()
+    dets = fit_detectors([{"name": "logit", "per_class_alpha": True}, {"name": "kl"}, {"name": "tv"}], model, x, y)
+    assert model.seen == len(x)
+    for det in dets.values():
+        assert det.fit_fpr == pytest.approx(0.05, abs=1.0 / len(x) + 1e-9)
+
+
+@pytest.mark.parametrize("name", ["logit", "kl", "tv", "marginal"])
+def test_given_fit_logits_are_used_as_they_are(rings, name):
+    """A detector handed the fit logits makes no model call and fits exactly what it fits from its own call."""
+    exact, x, y = rings
+    counting = NoisyRings()
+    given = DETECTORS.get(name).fn().fit(counting, x, y, logits=exact(x))
+    own = DETECTORS.get(name).fn().fit(exact, x, y)
+    assert counting.seen == 0
+    assert torch.equal(given.mean, own.mean) and torch.equal(given.std, own.std) and given.alpha == own.alpha

@@ -91,6 +91,11 @@ class DensityDetector:
             raise RuntimeError(f"{self.kind} detector used before fit()")
         return 0.0 if self.alpha_per_class is not None else float(self.alpha)
 
+    def needs_fit_logits(self, model: torch.nn.Module) -> bool:
+        """Whether :meth:`fit` uses the model's logits of the fit data (so a caller fitting several detectors can
+        compute them once): all kinds but marginal detection of a model with its own ``log_marginal``."""
+        return self.kind != "marginal" or self.well_classified or not hasattr(model, "log_marginal")
+
     def _direction(self, model: torch.nn.Module) -> bool:
         if self.kind not in _REVERSIBLE:
             return False
@@ -98,14 +103,16 @@ class DensityDetector:
             return bool(self.reverse)
         return model_kind(model) == "discriminative"
 
-    def _stat(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(statistic, class used for its threshold): the true class at fit time, the predicted one after."""
-        logits = logits_of(model, x).float()
+    def _stat(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
+              logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(statistic, class used for its threshold): the true class at fit time, the predicted one after.
+        ``logits`` (of ``x``) spare the model call; marginal detection of a model with ``log_marginal`` ignores them
+        and calls that, which for a generative classifier is its own estimate of log p(x)."""
         if self.kind == "marginal" and hasattr(model, "log_marginal"):
             with torch.no_grad():
                 lm = batched(model.log_marginal, x, device=model_device(model))
             return self._sign * lm.float().to(x.device), torch.zeros(len(x), dtype=torch.long, device=x.device)
+        logits = (logits_of(model, x) if logits is None else logits).float()
         if y is not None and self.kind in ("kl", "tv"):  # fit time: class-mean probability vectors
             p, c = logits.log_softmax(1).exp(), y.to(logits.device)  # as _stat_of_logits' p
             self.p_bar = torch.stack([
@@ -136,23 +143,37 @@ class DensityDetector:
             d = 0.5 * (q - p).abs().sum(1)
         return d, c
 
-    def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> DensityDetector:
+    def fit(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+            logits: torch.Tensor | None = None) -> DensityDetector:
+        """Statistics, α and calibration scores from clean ``x``, ``y``.
+
+        ``logits``: the model's logits of ``x``, if the caller has them. :func:`~robustsweep.detect.fit_detectors`
+        computes them once and hands them to every density detector of a trial, as the deep-Bayes public code
+        computes ``y_logit_train`` once for all its detection modes. For a stochastic model, one Monte-Carlo draw per
+        fit input then gives the statistics and the fit-data z-scores. The logits of 3,500 MNIST images under a
+        K × C = 100-decoder model are most of a mini trial's detector cost (issue 20).
+        """
+        if logits is None and self.kind != "marginal":
+            logits = logits_of(model, x)
         if self.well_classified:  # paper 002: thresholds from the correctly classified fit inputs only
-            keep = (logits_of(model, x).argmax(1) == y.to(x.device)).to(x.device)
+            pred = (logits if logits is not None else logits_of(model, x)).argmax(1)
+            keep = (pred == y.to(pred.device)).to(x.device)
             if not keep.any():
                 raise ValueError(f"{self.kind} detection with well_classified: the model classifies none of the "
                                  f"{len(x)} fit inputs correctly")
             x, y = x[keep], y[keep.to(y.device)]
+            logits = None if logits is None else logits[keep.to(logits.device)]
         self.n_fit = len(x)
         self.reversed = self._direction(model)
-        stat, group = self._stat(model, x, y)
+        stat, group = self._stat(model, x, y, logits)
         n_groups = 1 if self.kind == "marginal" else int(getattr(model, "num_classes", int(group.max()) + 1))
         self.mean, self.std = group_stats(stat, group, n_groups)
-        # FPR is measured the way the detector is used: threshold of the *predicted* class
+        # FPR is measured the way the detector is used: threshold of the *predicted* class (same draw as the stats)
         if self.kind == "marginal":
             z_fit, c_fit = standardise(stat, group, self.mean, self.std), group
         else:
-            z_fit, c_fit = self._z(model, x)
+            stat_p, c_fit = self._stat_of_logits(logits.float())
+            z_fit = standardise(stat_p, c_fit, self.mean.to(stat_p.device), self.std.to(stat_p.device))
         self.alpha_per_class = None
         if self.alpha is None:
             self.alpha = alpha_for_fpr(z_fit, self.target_fpr)  # pooled α (and the fallback of sparse classes)
