@@ -207,3 +207,26 @@ def test_given_fit_logits_are_used_as_they_are(rings, name):
     own = DETECTORS.get(name).fn().fit(exact, x, y)
     assert counting.seen == 0
     assert torch.equal(given.mean, own.mean) and torch.equal(given.std, own.std) and given.alpha == own.alpha
+
+
+def test_deep_bayes_marginal_fits_on_the_shared_logits():
+    """A deep-Bayes model's log p(x) is logsumexp of its logits (marginal_is_logsumexp), so marginal, logit and KL
+    detection together make ONE pass over the fit data, and the marginal statistics are those of that draw."""
+    from robustsweep.models.deep_bayes import DeepBayes
+    from robustsweep.registry import MODELS
+
+    torch.manual_seed(0)
+    model = MODELS.get("gfz").fn(input_shape=(1, 8, 8), num_classes=10, hidden=16, dim_z=4, K=3)
+    assert isinstance(model, DeepBayes) and model.marginal_is_logsumexp
+    x, y = torch.rand(60, 1, 8, 8), torch.randint(0, 10, (60,))
+    seen = []
+    own = model.logits  # forward and log_marginal both go through logits: count the inputs it sees
+
+    def counted(inputs: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        seen.append(len(inputs))
+        return own(inputs, *args, **kwargs)
+
+    model.logits = counted
+    dets = fit_detectors([{"name": "marginal"}, {"name": "logit"}, {"name": "kl"}], model, x, y)
+    assert sum(seen) == len(x)
+    assert dets["marginal"].fit_fpr == pytest.approx(0.05, abs=1.0 / len(x) + 1e-9)

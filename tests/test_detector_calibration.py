@@ -40,9 +40,9 @@ def spied(monkeypatch):
         seen.append(("energy", x.clone()))
         return fit_to(self, model, x, y, x_adv, neg)
 
-    def spy_density(self, model, x, y):
+    def spy_density(self, model, x, y, logits=None):
         seen.append(("density", x.clone()))
-        return dens_fit(self, model, x, y)
+        return dens_fit(self, model, x, y, logits)
 
     monkeypatch.setattr(energy.EnergyDetector, "_fit_to", spy_energy)
     monkeypatch.setattr(density.DensityDetector, "fit", spy_density)

@@ -4,7 +4,8 @@ Each detector turns an input into a statistic d(x) (larger = more suspicious), s
 standard deviation measured on CLEAN fit data -- globally for marginal detection, per class for the others --
 and rejects when the standardised value z(x) = (d(x) - d̄)/σ exceeds α, i.e. when d(x) > δ = d̄ + α·σ:
 
-- marginal: d = -log p(x) (model.log_marginal if present, else logsumexp of the logits = log Σ_c p(x, y_c));
+- marginal: d = -log p(x) (model.log_marginal if present, else -- or where the model declares
+  ``marginal_is_logsumexp`` -- logsumexp of the logits = log Σ_c p(x, y_c));
 - logit:    d = -log p(x, F(x)), statistics of class c from log p(x, y_c) on fit inputs of class c;
 - kl:       d = KL[p̄_c || p(·|x)] with c = F(x) and p̄_c the mean predicted probability vector of class c;
 - tv:       d = ½ ||p̄_c - p(·|x)||₁ (total variation), same class statistics.
@@ -94,7 +95,14 @@ class DensityDetector:
     def needs_fit_logits(self, model: torch.nn.Module) -> bool:
         """Whether :meth:`fit` uses the model's logits of the fit data (so a caller fitting several detectors can
         compute them once): all kinds but marginal detection of a model with its own ``log_marginal``."""
-        return self.kind != "marginal" or self.well_classified or not hasattr(model, "log_marginal")
+        return not self._own_marginal(model) or self.well_classified
+
+    def _own_marginal(self, model: torch.nn.Module) -> bool:
+        """Marginal detection by the model's own ``log_marginal`` -- unless the model declares
+        ``marginal_is_logsumexp`` (its log p(x) IS logsumexp of its logits, as the deep-Bayes models'), where the
+        logits already in hand give the same estimate without another K × C-decoder pass."""
+        return (self.kind == "marginal" and hasattr(model, "log_marginal")
+                and not getattr(model, "marginal_is_logsumexp", False))
 
     def _direction(self, model: torch.nn.Module) -> bool:
         if self.kind not in _REVERSIBLE:
@@ -106,9 +114,9 @@ class DensityDetector:
     def _stat(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
               logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(statistic, class used for its threshold): the true class at fit time, the predicted one after.
-        ``logits`` (of ``x``) spare the model call; marginal detection of a model with ``log_marginal`` ignores them
-        and calls that, which for a generative classifier is its own estimate of log p(x)."""
-        if self.kind == "marginal" and hasattr(model, "log_marginal"):
+        ``logits`` (of ``x``) spare the model call; marginal detection of a model with its own ``log_marginal``
+        (:meth:`_own_marginal`) ignores them and calls that."""
+        if self._own_marginal(model):
             with torch.no_grad():
                 lm = batched(model.log_marginal, x, device=model_device(model))
             return self._sign * lm.float().to(x.device), torch.zeros(len(x), dtype=torch.long, device=x.device)
@@ -153,7 +161,7 @@ class DensityDetector:
         fit input then gives the statistics and the fit-data z-scores. The logits of 3,500 MNIST images under a
         K × C = 100-decoder model are most of a mini trial's detector cost (issue 20).
         """
-        if logits is None and self.kind != "marginal":
+        if logits is None and not self._own_marginal(model):
             logits = logits_of(model, x)
         if self.well_classified:  # paper 002: thresholds from the correctly classified fit inputs only
             pred = (logits if logits is not None else logits_of(model, x)).argmax(1)
@@ -225,10 +233,10 @@ class DensityDetector:
         score as :meth:`score`, computed with gradients -- hinge relu(score - threshold), zero once accepted
         (paper 001 appendix A.1: on log p(x) for marginal, log p(x, ŷ) for logit, KL for kl), or the raw score.
         Computed from the attack's own ``logits`` when given (one draw of a stochastic model for both terms);
-        marginal detection of a model with ``log_marginal`` calls it (with gradients)."""
+        marginal detection of a model with its own ``log_marginal`` calls it (with gradients)."""
         if self.mean is None:
             raise RuntimeError(f"{self.kind} detector used before fit()")
-        if self.kind == "marginal" and hasattr(model, "log_marginal"):
+        if self._own_marginal(model):
             stat = self._sign * model.log_marginal(x).float()
             group = torch.zeros(len(x), dtype=torch.long, device=x.device)
         else:

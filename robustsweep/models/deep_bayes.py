@@ -92,6 +92,7 @@ class DeepBayes(nn.Module):
     """
 
     stochastic = True  # read by robustsweep.models.draws.is_stochastic
+    marginal_is_logsumexp = True  # log_marginal below: detectors reuse logits in hand (detect/density.py)
 
     def __init__(
         self,
