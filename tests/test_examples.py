@@ -132,3 +132,26 @@ def test_examples_by_label_keep_the_first_point_of_each_class(mlp_victim):
     assert torch.equal(torch.tensor(r["ex.clean"]).reshape(2, *x.shape[1:]), x[[i3, i1]])
     pred = model(torch.tensor(r["ex.adv"]).reshape(2, *x.shape[1:])).argmax(1)
     assert r["ex.pred_adv"] == [float(v) for v in pred]  # the row's adversarials of exactly those two points
+
+
+def test_an_attacks_own_n_eval_attacks_the_chosen_examples_first(mlp_victim):
+    """Paper 003 mini's Fig. 4: eq. 10 runs on the first 10 points only, and the chosen examples (the first digit of
+    each listed class) lay beyond them, so its rows had no images. The examples now come first: a 3-point attack
+    entry attacks the two examples and then the subset's first other point, and its rows show both images."""
+    model, _, x, y = mlp_victim
+    x, y = x[:60], y[:60]
+    late = [int(c) for c in y.unique() if int((y == c).nonzero()[0]) >= 3][:2]
+    assert len(late) == 2, "the fixture has classes whose first point is past the third"
+    idx = [int((y == c).nonzero()[0]) for c in late]
+    other = min(i for i in range(60) if i not in idx)
+    rows = list(evaluate(model, x, y, [{"name": "fgsm", "eps": 0.1, "n_eval": 3}, {"name": "fgsm", "eps": 0.2}],
+                         examples={"n": 2, "labels": late}))
+    short, full = rows
+    assert short["n_eval"] == 3 and full["n_eval"] == 60
+    for r in rows:
+        assert torch.equal(torch.tensor(r["ex.clean"]).reshape(2, *x.shape[1:]), x[idx])
+        assert len(r["ex.adv"]) == len(r["ex.clean"])  # each row shows its own adversarials of the examples
+    pts = idx + [other]
+    assert short["clean_accuracy"] == pytest.approx((model(x[pts]).argmax(1) == y[pts]).float().mean().item())
+    assert ex.examples_first(torch.tensor(idx), 60, [60]) is None  # no prefix leaves them out: order kept
+    assert ex.examples_first(torch.arange(2), 60, [1]) is None  # already in front

@@ -104,10 +104,12 @@ def evaluate(
     as attack "successes" at ε = 0 -- and the minimum-perturbation rule would then credit them with ε = 0. With
     the reuse, success_rate at ε = 0 is exactly 0 and adv_accuracy equals clean_accuracy, on any model."""
     detectors = detectors or {}
+    ex_idx = ex.example_indices(y, examples) if examples else None
+    if ex_idx is not None and (order := ex.examples_first(ex_idx, len(x), _prefix_sizes(attacks))) is not None:
+        x, y, ex_idx = x[order.to(x.device)], y[order.to(y.device)], torch.arange(len(ex_idx))
     pred_clean = predict(model, x, batch_size).to(y.device)
     clean_acc = (pred_clean == y).float().mean().item()
     base = {"n_eval": len(x), "clean_accuracy": clean_acc}
-    ex_idx = ex.example_indices(y, examples) if examples else None
     if examples:
         base |= ex.trial_columns(model, x, y, pred_clean, examples, ex_idx)
     if not attacks and not counterfactual:  # clean only: each detector's rejection of the clean inputs (its FPR)
@@ -189,6 +191,11 @@ def evaluate(
     if counterfactual:
         x, y, _, _, base, _ = all_points
         yield from _counterfactual_rows(model, x, y, base, counterfactual, progress)
+
+
+def _prefix_sizes(attacks: list[dict[str, Any]]) -> list[int]:
+    """The attack entries' own ``n_eval`` (the prefixes :func:`_first_points` cuts), where set."""
+    return [int(spec["n_eval"]) for spec in attacks if spec.get("n_eval") is not None]
 
 
 def _first_points(points: tuple, n: int | None) -> tuple:

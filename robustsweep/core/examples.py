@@ -18,7 +18,8 @@ the Parquet files alone, on a login node, without the model:
 Why the predictions are the evaluator's own and the extra passes run under a forked RNG: a deep-Bayes model's
 logits are Monte-Carlo estimates, so a fresh prediction could disagree with the one the metrics counted, and any
 extra draw would shift the random state every later attack of the trial starts from. With the fork, a trial's
-metrics are the same with and without examples (tested on a stochastic GFZ).
+metrics are the same with and without examples (tested on a stochastic GFZ) -- except where an attack entry's own
+``n_eval`` prefix would leave chosen example images out: then the examples come first (:func:`examples_first`).
 """
 from __future__ import annotations
 
@@ -61,6 +62,24 @@ def example_indices(y: torch.Tensor, spec: dict[str, Any]) -> torch.Tensor:
     yc = y.cpu()
     hits = [int(torch.nonzero(yc == c)[0]) for c in labels if bool((yc == c).any())]
     return torch.tensor(hits, dtype=torch.long)
+
+
+def examples_first(idx: torch.Tensor, n_points: int, prefixes: list[int]) -> torch.Tensor | None:
+    """An order of the attacked points that puts the kept example points ``idx`` first, or None to keep the order.
+
+    Why: an attack entry with its own ``n_eval: n`` attacks the first n points only (a prefix of the seeded subset).
+    Where the chosen example images (``labels``: the first test digit of each listed class) are not all among them,
+    that attack's rows could not show them (paper 003 mini: eq. 10 / 11 on 10 points, Fig. 4's digits 0-5). Moving
+    the examples to the front -- the same points, reordered -- puts them in every prefix of at least ``len(idx)``
+    points. Only done where some prefix would leave an example out, so a trial without such an attack keeps its
+    order and its metrics; with one, that attack's n points are the examples and then the subset's next points.
+    """
+    in_place = torch.equal(idx.cpu(), torch.arange(len(idx)))  # the first n points: already in front
+    if len(idx) == 0 or in_place or not prefixes or all(int(idx.max()) < n for n in prefixes):
+        return None
+    taken = torch.zeros(n_points, dtype=torch.bool)
+    taken[idx.cpu()] = True
+    return torch.cat([idx.cpu(), torch.nonzero(~taken).flatten()])
 
 
 def _flat(t: torch.Tensor) -> list[float]:

@@ -55,7 +55,7 @@ def line_with_band(
     Groups named in ``dashed`` are drawn dashed (paper 000's figures: dashed = discriminative classifiers)."""
     keys = [x] if group is None else [group, x]
     agg = summarize(df, keys, y).drop_nulls(x).sort(keys)
-    fig, ax = _new()
+    fig, ax = _new((7.2, 3.6) if group is not None else (5.0, 3.6))  # room for the legend beside the axes
     for name, g in _groups(agg, group):
         xs, m = g[x].to_numpy(), g["mean"].to_numpy()
         s = g["std"].fill_null(0.0).to_numpy()
@@ -63,8 +63,9 @@ def line_with_band(
         ax.fill_between(xs, m - s, m + s, alpha=0.2)
     if logx:
         ax.set_xscale("log")
-    if group is not None:
-        ax.legend(title=group.removeprefix("cfg."), fontsize="small")
+    if group is not None:  # beside the axes: curves of rates over a grid fill every corner (paper 003 Fig. 3)
+        ax.legend(title=group.removeprefix("cfg."), fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                  borderaxespad=0.0)
     _labels(ax, title, xlabel or x, ylabel or y)
     return _save(fig, path)
 
