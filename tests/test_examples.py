@@ -148,10 +148,17 @@ def test_an_attacks_own_n_eval_attacks_the_chosen_examples_first(mlp_victim):
                          examples={"n": 2, "labels": late}))
     short, full = rows
     assert short["n_eval"] == 3 and full["n_eval"] == 60
-    for r in rows:
+    for r, eps in zip(rows, (0.1, 0.2)):
         assert torch.equal(torch.tensor(r["ex.clean"]).reshape(2, *x.shape[1:]), x[idx])
         assert len(r["ex.adv"]) == len(r["ex.clean"])  # each row shows its own adversarials of the examples
+        adv = torch.tensor(r["ex.adv"]).reshape(2, *x.shape[1:])
+        assert r["ex.pred_adv"] == [float(v) for v in model(adv).argmax(1)]
+        assert (adv - x[idx]).abs().max() <= eps + 1e-6
     pts = idx + [other]
     assert short["clean_accuracy"] == pytest.approx((model(x[pts]).argmax(1) == y[pts]).float().mean().item())
     assert ex.examples_first(torch.tensor(idx), 60, [60]) is None  # no prefix leaves them out: order kept
     assert ex.examples_first(torch.arange(2), 60, [1]) is None  # already in front
+    assert ex.examples_first(torch.tensor(idx), 60, [1]) is None  # a prefix too short to hold both: no use
+    order = ex.examples_first(torch.tensor(idx), 60, [3])
+    assert sorted(order.tolist()) == list(range(60)) and order[:2].tolist() == idx  # a permutation, examples first
+    assert ex.example_indices(y, {"labels": [late[0], late[0], late[1]]}).tolist() == idx  # a repeat is one example

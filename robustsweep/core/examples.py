@@ -60,6 +60,7 @@ def example_indices(y: torch.Tensor, spec: dict[str, Any]) -> torch.Tensor:
     if not labels:
         return torch.arange(min(int(spec.get("n", 4)), len(y)))
     yc = y.cpu()
+    labels = list(dict.fromkeys(labels))  # a class listed twice is one example (one point, attacked once)
     hits = [int(torch.nonzero(yc == c)[0]) for c in labels if bool((yc == c).any())]
     return torch.tensor(hits, dtype=torch.long)
 
@@ -71,11 +72,13 @@ def examples_first(idx: torch.Tensor, n_points: int, prefixes: list[int]) -> tor
     Where the chosen example images (``labels``: the first test digit of each listed class) are not all among them,
     that attack's rows could not show them (paper 003 mini: eq. 10 / 11 on 10 points, Fig. 4's digits 0-5). Moving
     the examples to the front -- the same points, reordered -- puts them in every prefix of at least ``len(idx)``
-    points. Only done where some prefix would leave an example out, so a trial without such an attack keeps its
-    order and its metrics; with one, that attack's n points are the examples and then the subset's next points.
+    points. Only done where a prefix that could hold every example leaves one out, so a trial without such an attack
+    keeps its order and its metrics; with one, every prefix entry's n points are the examples and then the
+    subset's next points (an entry's prefix shorter than the examples shows none of them in any case).
     """
     in_place = torch.equal(idx.cpu(), torch.arange(len(idx)))  # the first n points: already in front
-    if len(idx) == 0 or in_place or not prefixes or all(int(idx.max()) < n for n in prefixes):
+    # only where it helps: a prefix long enough to hold every example that now leaves one out
+    if len(idx) == 0 or in_place or not any(len(idx) <= n <= int(idx.max()) for n in prefixes):
         return None
     taken = torch.zeros(n_points, dtype=torch.bool)
     taken[idx.cpu()] = True

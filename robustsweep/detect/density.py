@@ -161,6 +161,8 @@ class DensityDetector:
         fit input then gives the statistics and the fit-data z-scores. The logits of 3,500 MNIST images under a
         K × C = 100-decoder model are most of a mini trial's detector cost (issue 20).
         """
+        if logits is not None and len(logits) != len(x):
+            raise ValueError(f"{self.kind} detection: {len(logits)} fit logits for {len(x)} fit inputs")
         if logits is None and not self._own_marginal(model):
             logits = logits_of(model, x)
         if self.well_classified:  # paper 002: thresholds from the correctly classified fit inputs only

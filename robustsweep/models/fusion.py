@@ -68,6 +68,8 @@ class HeadModel(nn.Module):
         n = max(1, CHUNK_BUDGET // (K * self.num_classes * max(self.in_dim, 512)))
         return batched(lambda xb: self.head(self.head_input(xb)), x, batch_size=n)
 
+    marginal_is_logsumexp = True  # log_marginal below: detectors reuse logits in hand (detect/density.py)
+
     def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
         return torch.logsumexp(self(x), dim=1)
 
