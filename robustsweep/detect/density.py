@@ -124,7 +124,7 @@ class DensityDetector:
         if y is not None and self.kind in ("kl", "tv"):  # fit time: class-mean probability vectors
             p, c = logits.log_softmax(1).exp(), y.to(logits.device)  # as _stat_of_logits' p
             self.p_bar = torch.stack([
-                p[c == k].mean(0) if (c == k).any() else torch.full((p.shape[1],), 1.0 / p.shape[1])
+                p[c == k].mean(0) if (c == k).any() else torch.full((p.shape[1],), 1.0 / p.shape[1], device=p.device)
                 for k in range(p.shape[1])
             ]).to(p.device)
         return self._stat_of_logits(logits, y)
@@ -202,7 +202,7 @@ class DensityDetector:
                                    else z_fit).detach().cpu()
         if self.kind != "marginal":
             self.fit_fpr_per_class = torch.stack([
-                rejected[c_fit == k].float().mean() if (c_fit == k).any() else torch.tensor(float("nan"))
+                rejected[c_fit == k].float().mean() if (c_fit == k).any() else torch.tensor(float("nan"), device=rejected.device)
                 for k in range(n_groups)
             ]).cpu()
         return self
