@@ -265,7 +265,14 @@ def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int 
     if wants_val and val is None and log:
         log(f"no validation split: {', '.join(sorted(set(wants_val)))} fitted on training images instead "
             f"(set dataset.val_size to hold one out)")
-    return fit_detectors(specs, model, *train, val=val), (val if val is not None else train)
+    t0 = time.time()
+    if log:  # a K x C-decoder model's fit can take minutes: say what is running
+        log(f"fitting detectors {', '.join(s.get('label', s['name']) for s in specs)} on {len(train[0])} training"
+            + (f" / {len(val[0])} validation" if wants_val and val is not None else "") + " images")
+    fitted = fit_detectors(specs, model, *train, val=val)
+    if log:
+        log(f"detectors fitted ({time.time() - t0:.1f}s)")
+    return fitted, (val if val is not None else train)
 
 
 def run_logged(cfg: TrialConfig, rt: Runtime, header: str = "") -> list[dict[str, Any]] | None:
