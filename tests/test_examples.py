@@ -162,3 +162,24 @@ def test_an_attacks_own_n_eval_attacks_the_chosen_examples_first(mlp_victim):
     order = ex.examples_first(torch.tensor(idx), 60, [3])
     assert sorted(order.tolist()) == list(range(60)) and order[:2].tolist() == idx  # a permutation, examples first
     assert ex.example_indices(y, {"labels": [late[0], late[0], late[1]]}).tolist() == idx  # a repeat is one example
+
+
+def test_a_prefix_shorter_than_the_examples_shows_those_within_it(mlp_victim, gmmvae_victim, digits):
+    """Paper 001 mini's Fig. 6 was empty: CW attacks 2 of the 10 points whose images are kept. Its rows now carry
+    the first 2 examples -- clean images, labels, clean predictions, reconstructions, and its own adversarials of
+    exactly those -- while the full-length rows keep all 4."""
+    for model, x, y in ((mlp_victim[0], mlp_victim[2], mlp_victim[3]), (gmmvae_victim, digits.x_test, digits.y_test)):
+        x, y = x[:30], y[:30]
+        full, short = evaluate(model, x, y, [{"name": "fgsm", "eps": 0.1}, {"name": "fgsm", "eps": 0.1, "n_eval": 2}],
+                               examples={"n": 4, "reconstruction": True})
+        assert full["ex.shape"][0] == 4.0 and short["ex.shape"][0] == 2.0
+        pixels = math.prod(int(d) for d in full["ex.shape"][1:])
+        for key in ("ex.clean", "ex.label", "ex.pred_clean", "ex.recon_clean"):
+            per = len(full[key]) // 4 if full[key] is not None else 0
+            assert short[key] == (None if full[key] is None else full[key][: 2 * per]), key
+        assert len(short["ex.clean"]) == 2 * pixels and len(short["ex.adv"]) == 2 * pixels
+        adv = torch.tensor(short["ex.adv"]).reshape(2, *x.shape[1:])
+        assert short["ex.pred_adv"] == [float(v) for v in model(adv).argmax(1)]
+        assert (adv - x[:2]).abs().max() <= 0.1 + 1e-6
+    none = ex.within_prefix({"ex.clean": [1.0, 2.0], "ex.shape": [2.0, 1.0]}, torch.tensor([3, 4]), 2)
+    assert none[1] is None and none[0]["ex.clean"] == [1.0, 2.0]  # no example inside: the trial's, no row images

@@ -202,14 +202,16 @@ def _first_points(points: tuple, n: int | None) -> tuple:
     """The trial's attacked points, or for an attack entry with ``n_eval: n`` (config/grid.py ATTACK_META) their
     first ``n`` -- a prefix of the same seeded subset, so its rows compare with the other attacks' on the same
     images. Its rows say so: ``n_eval`` = n and ``clean_accuracy`` of those n points (the row's success and
-    accuracy are fractions of them). The trial-level ``ex.*`` columns stay; the row's own ``ex.*`` columns are left
-    out when the kept example images are not all among the n."""
+    accuracy are fractions of them). Its ``ex.*`` columns hold the kept examples among the n
+    (:func:`~robustsweep.core.examples.within_prefix`); none among them: the trial's, without images of the row."""
     x, y, pred_clean, correct, base, ex_idx = points
     if n is None or int(n) >= len(x):
         return points
     n = int(n)
     sub_base = {**base, "n_eval": n, "clean_accuracy": correct[:n].float().mean().item()}
-    keep_ex = ex_idx if ex_idx is not None and (len(ex_idx) == 0 or int(ex_idx.max()) < n) else None
+    keep_ex = None
+    if ex_idx is not None and len(ex_idx):
+        sub_base, keep_ex = ex.within_prefix(sub_base, ex_idx, n)
     return x[:n], y[:n], pred_clean[:n], correct[:n], sub_base, keep_ex
 
 

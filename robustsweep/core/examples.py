@@ -85,6 +85,30 @@ def examples_first(idx: torch.Tensor, n_points: int, prefixes: list[int]) -> tor
     return torch.cat([idx.cpu(), torch.nonzero(~taken).flatten()])
 
 
+def within_prefix(cols: dict[str, Any], idx: torch.Tensor, n: int) -> tuple[dict[str, Any], torch.Tensor | None]:
+    """The trial-level ``ex.*`` columns and example indices of a row that attacks only the first ``n`` points: the
+    kept examples among those n (paper 001 mini's CW on 2 of 10 points shows those 2 of Fig. 6's images, paper 002's
+    ZOO on 1 point its first). None for the indices where no example is among them (the row then has no images of
+    its own). Every per-example list is cut to the kept examples and ``ex.shape`` says how many, so a row's
+    ``ex.*`` columns always describe the same images."""
+    keep = idx < n
+    if bool(keep.all()):
+        return cols, idx
+    if not bool(keep.any()):
+        return cols, None
+    pos = torch.nonzero(keep).flatten().tolist()
+    total = len(idx)
+    out = dict(cols)
+    for key, v in cols.items():
+        if key == "ex.shape" or not key.startswith("ex.") or not isinstance(v, list) or len(v) % total:
+            continue
+        per = len(v) // total
+        out[key] = [e for i in pos for e in v[i * per:(i + 1) * per]]
+    if isinstance(cols.get("ex.shape"), list):
+        out["ex.shape"] = [float(len(pos)), *cols["ex.shape"][1:]]
+    return out, idx[keep]
+
+
 def _flat(t: torch.Tensor) -> list[float]:
     return t.detach().float().cpu().flatten().tolist()
 

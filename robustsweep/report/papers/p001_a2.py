@@ -45,7 +45,10 @@ def a2_check(rows: pl.DataFrame, eps: float | None) -> CheckResult:
     if eps is not None:
         at &= (pl.col("value") - eps).abs() < 1e-9
     lo, hi = (dims[0], dims[-1]) if dims else (None, None)
-    return compare_means(rows, at & (pl.col("cfg.model.dim_z") == lo), at & (pl.col("cfg.model.dim_z") == hi),
+    def of(d: float | None) -> pl.Expr:  # no rows at all: an always-false filter, not a comparison with None
+        return at & (pl.col("cfg.model.dim_z") == d) if d is not None else pl.lit(False)
+
+    return compare_means(rows, of(lo), of(hi),
                          "adv_accuracy", ">", label_a=f"dim(z)={lo}", label_b=f"dim(z)={hi}",
                          at=f"PGD eps={eps}, GBZ GBY DBX", name="a2-small-bottleneck-more-robust",
                          claim="§4.4 / appendix A.2: a small bottleneck improves robustness against l-inf attacks")
