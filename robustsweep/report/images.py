@@ -89,6 +89,8 @@ def image_grid(rows: Sequence[GridRow], path: str | Path, *, title: str = "", ce
     rows = [r for r in rows if r is not None and len(r.images)]
     ncols = max((len(r.images) for r in rows), default=1)
     size = (1.6 + cell * ncols, 0.7 + (cell + 0.3) * len(rows)) if rows else (6.0, 1.2)
+    # a grid of one or two images is narrower than its title: widen the figure so the title is not cut off
+    size = (max(size[0], 0.075 * len(title) + 0.4), size[1])
     fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
     if not rows:
