@@ -154,3 +154,21 @@ def test_remove_and_retrain_uses_the_removed_data():
     assert key["roar"]["method"] == "ig" and (removed.x_train[:, 0] == mean[0]).all()
     assert (removed.x_test[:, 0] == mean[0]).all()  # the test images are removed too
     assert ((removed.x_train != xtr).sum(1) == 1).all()
+
+
+def test_roar_rows_get_the_clean_accuracy_of_all_attacked_points(monkeypatch):
+    """ROAR's degradation is clean minus retrained accuracy on ALL attacked points: an attack entry with its own
+    n_eval reports its prefix's clean accuracy, which must not be taken for it (it was: the first row's)."""
+    import robustsweep.core.roar as core_roar
+    from robustsweep.core.trial import _with_roar
+
+    seen = []
+    monkeypatch.setattr(core_roar, "roar_rows", lambda spec, model, data, x, y, clean, *a: seen.append(clean) or [])
+    x, y = torch.rand(10, 10), torch.randint(0, 2, (10,))
+    model = Linear(10, 2)
+    truth = (model(x).argmax(1) == y).float().mean().item()
+    prefix = {"attack": "fgsm", "n_eval": 3, "clean_accuracy": -1.0}
+    _with_roar([prefix, {"attack": "pgd", "n_eval": 10, "clean_accuracy": 0.7}], [{"name": "roar"}], {"seed": 0},
+               model, None, x, y, torch.device("cpu"), None, None, 64)
+    _with_roar([prefix], [{"name": "roar"}], {"seed": 0}, model, None, x, y, torch.device("cpu"), None, None, 64)
+    assert seen == [0.7, pytest.approx(truth)]

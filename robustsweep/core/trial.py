@@ -197,7 +197,13 @@ def _with_roar(metrics: list[dict[str, Any]], retrains: list[dict[str, Any]], cf
     from robustsweep.core.roar import roar_rows
 
     seed = int(cfg["seed"])
-    clean = metrics[0]["clean_accuracy"]
+    # the clean accuracy of ALL attacked points: an attack entry with its own n_eval reports that of its prefix
+    clean = next((m["clean_accuracy"] for m in metrics if m.get("n_eval") == len(x)), None)
+    if clean is None:
+        from robustsweep.ops.train import accuracy
+
+        with forked_rng(device):
+            clean = float(accuracy(model, x, y))
 
     def retrain(removed, key: dict[str, Any]) -> torch.nn.Module:
         return train_model(cfg, removed, device, cache, log, extra_key=key)[0]
