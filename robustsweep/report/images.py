@@ -96,8 +96,8 @@ def image_grid(rows: Sequence[GridRow], path: str | Path, *, title: str = "", ce
     if not rows:
         ax = fig.add_subplot()
         ax.axis("off")
-        ax.text(0.5, 0.5, "no example images stored: no run yet, eval.examples not set, or this attack's own\n"
-                "n_eval is smaller than the number of kept examples (its rows then carry none)", ha="center",
+        ax.text(0.5, 0.5, "no example images stored: no run yet, eval.examples not set, or none of the kept\n"
+                "examples is among the points this attack's own n_eval attacks", ha="center",
                 va="center", fontsize="small")
     else:
         axes = fig.subplots(len(rows), ncols, squeeze=False)
