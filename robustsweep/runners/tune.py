@@ -232,13 +232,18 @@ def run_pending(
     if address is None:  # Ray starts here: its workers inherit this, so their running markers name this driver
         os.environ[DRIVER_ENV] = driver_identity()
     ensure_ray(cpus, address, log_file=log_file)
+    import ray
+
+    from robustsweep.runners.capacity import check_capacity
+
+    # a trial no node can hold would wait for ever (Tune only logs "insufficient resources"): refuse it now
+    check_capacity(cpus_per_trial, gpus_per_trial, [n["Resources"] for n in ray.nodes() if n.get("Alive")],
+                   f"the Ray cluster at {address}" if address else "the local Ray")
     if rt.threads is None:
         rt = dataclasses.replace(rt, threads=max(1, int(cpus_per_trial)))
     resources = {"cpu": cpus_per_trial} | ({"gpu": gpus_per_trial} if gpus_per_trial else {})
     trainable = tune.with_resources(robustsweep_trial, resources)
     exp_dir = Path(sweep.dir) / TUNE_DIR
-    import ray
-
     total_cpus = ray.cluster_resources().get("CPU", 1)
     concurrency = max_concurrent or max(1, int(total_cpus // max(cpus_per_trial, 1e-9)))
 
