@@ -50,6 +50,8 @@ def table(report: dict[str, Any]) -> str:
         detail = ""
         if "robustsweep_img_s" in node:
             detail = f"{node['robustsweep_img_s']:.0f} vs {node['torchattacks_img_s']:.0f} img/s (torchattacks)"
+            if "ratio_lo" in node:
+                detail += f"; per-run ratios {node['ratio_lo']:.2f}-{node['ratio_hi']:.2f}"
         elif suite == "sweep":
             s = report["sweep"] if name == "sweep" else report["sweep"][fig]
             detail = (f"{s['sweep']}: useful-work fraction {s['useful_fraction_ray']:.2f} ({s['backend']}, "

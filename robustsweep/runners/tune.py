@@ -39,7 +39,7 @@ from typing import Any, TextIO
 from robustsweep.core.runtime import Runtime
 from robustsweep.runners.base import Outcome, RunSummary
 from robustsweep.store.markers import DRIVER_ENV, driver_identity
-from robustsweep.store.parquet import finished_ok, trial_status
+from robustsweep.store.parquet import finished_ok, trial_status, warm_read_cache
 from robustsweep.store.paths import ensure_inside
 
 TUNE_DIR = "tune"
@@ -295,6 +295,7 @@ def run_pending(
         )
         quiet_tune(log_file)
         tuner.fit()
+    warm_read_cache(rt.results, rt.sweep)  # the analyst's first read after the run: one file, not 10,000 footers
     status = trial_status(rt.results, rt.sweep)
     n_ok = sum(1 for i in ids if status.get(i, {}).get("status") == "ok")
     errors = {i: (status.get(i) or {}).get("error") or "no result file (trial crashed or was killed)"

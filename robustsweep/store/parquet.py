@@ -325,6 +325,21 @@ def read_sweep(results: str | Path, sweep: str) -> pl.DataFrame:
     return scan_sweep(results, sweep).collect()
 
 
+def warm_read_cache(results: str | Path, sweep: str) -> bool:
+    """Refresh the read cache now if a reader would (best effort; whether it read anything), so that the first
+    ``results`` / ``query`` after a run reads one file instead of a footer per trial (6 s -> under 1 s at 10,000
+    trials). Called where a run is known to have ended: after a Tune run, and by the array task that leaves no
+    trial without a file. Never raises: a read-only or damaged store only stays cold."""
+    try:
+        snap = snapshot(results, sweep)
+        if len(snap.files) < readcache.REFRESH_AT:
+            return False
+        _cached_scan(snap, polars_schema(snap.arrow_schema()))  # refreshes (reads, writes) when it is due
+        return True
+    except Exception:  # noqa: BLE001 -- a cache is an optimisation; the run's result files are what count
+        return False
+
+
 def trial_status(results: str | Path, sweep: str) -> dict[str, dict[str, Any]]:
     """trial_id -> {status, error} (the store is the source of truth for resume): compacted trials from the
     manifest, the others from the index's file names; only failed trials and files without an index entry
