@@ -22,11 +22,15 @@ def _cb_rows(gen_acc: float, dis_acc: float, grey_acc: float) -> pl.DataFrame:
     rows = []
     for m in SEVEN:
         acc = gen_acc if m.startswith("g") else dis_acc
-        for atk, vals in (("fgsm", [0.05, 0.1, 0.2]), ("pgd", [0.05, 0.1, 0.2]), ("mim", [0.05, 0.1, 0.2]),
-                          ("cw", [1.0, 10.0, 100.0]), ("pgd-grey", [0.05, 0.1, 0.2]), ("mim-grey", [0.05, 0.1, 0.2]),
-                          ("pgd-black", [0.05, 0.1, 0.2]), ("mim-black", [0.05, 0.1, 0.2]), ("spsa", [0.1])):
+        grid = [0.01, 0.02, 0.05, 0.1, 0.2]  # the paper's CIFAR-binary grid
+        for atk, vals in (("fgsm", grid), ("pgd", grid), ("mim", grid), ("cw", [1.0, 10.0, 100.0]),
+                          ("pgd-grey", grid), ("mim-grey", grid), ("pgd-black", grid), ("mim-black", grid),
+                          ("spsa", [0.05])):
             for v in vals:
-                a = grey_acc if atk.endswith(("grey", "black")) else (0.9 if atk == "spsa" else acc)
+                # transfer rows hold grey_acc only at eps 0.1 (Table 2's "eps <= 0.1"): a table or claim read at
+                # another grid point sees 0.5 instead
+                a = (grey_acc if v == 0.1 else 0.5) if atk.endswith(("grey", "black")) else \
+                    (0.9 if atk == "spsa" else acc)
                 rows.append({"status": "ok", "seed": 0, "trial_id": m, "cfg.model.name": m, "attack": atk, "value": v,
                              "clean_accuracy": 1.0, "adv_accuracy": a, "mean_l2": 1.0, "m.min_perturbation": 0.2,
                              "m.n_common_correct": 150.0, **{f"det.{d}.tpr": 0.5 for d in ("marginal", "logit", "kl")}})
@@ -40,8 +44,9 @@ def test_cifar_binary_tables_and_claims(tmp_path):
     t3 = tables["cb-table3"]
     assert t3.rows == ["GFZ", "GBZ", "GBY", "GFY"] and not t3.missing  # Table 3's four models only
     assert _cell(t3, "GFZ", "SPSA") == pytest.approx(0.9) and _cell(t3, "GBZ", "PGD") == pytest.approx(0.6)
-    assert "at ε = 0.1" in t3.title  # the SPSA row's ε (the paper's 0.05)
-    assert _cell(tables["cb-table2-accuracy"], "PGD (grey)", "GFZ") == pytest.approx(0.95)
+    assert "at ε = 0.05" in t3.title  # the SPSA row's ε (the paper's 0.05)
+    t2 = tables["cb-table2-accuracy"]  # at eps 0.1, the fourth grid point (Table 2's caption: "eps <= 0.1")
+    assert _cell(t2, "PGD (grey)", "GFZ") == pytest.approx(0.95) and "ε = 0.1 " in t2.title
     assert "150 of them" in secs[0].text
     assert checks == {"cb-generative-more-robust-pgd": True, "cb-generative-more-robust-cw": True,
                       "cb-transfer-weaker-than-white-box": True, "cb-spsa-weaker-than-pgd": True}

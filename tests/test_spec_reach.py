@@ -112,3 +112,29 @@ def test_cli_exit_code_2_and_warning_on_stderr(tmp_path, capsys):
     good.write_text(yaml.safe_dump(spec(PAPER_PGD)))
     assert main(["run", str(good), "--dry-run"]) == 0
     assert len(reach_warnings(capsys)) == 1  # load_spec and the command's own expand(): still one line
+
+
+def test_transfer_attacks_are_held_to_the_reach_rule():
+    """The transfer attacks run PGD / MIM on a substitute: 10 steps of the default 0.01 cannot carry an ε = 0.3 MIM
+    (it repeated the ε = 0.1 attack at every larger ε of paper 001's ci transfer rows), so validation refuses it."""
+    assert {"transfer-greybox", "transfer-blackbox"} <= {e.name for e in ATTACKS.where(iterative=True)}
+    for name in ("transfer-greybox", "transfer-blackbox"):
+        with pytest.raises(SpecError, match=r"cannot reach eps = 0\.3"):
+            spec_from_dict(spec({"name": name, "method": "mim", "eps": [0.1, 0.3], "steps": 10}))
+        spec_from_dict(spec({"name": name, "method": "mim", "eps": [0.1, 0.3], "steps": 10, "step_size": 0.04}))
+
+
+def test_transfer_craft_starts_at_random_for_both_methods():
+    """Paper 001's public code runs its PGD and MIM with ``rand_init`` on the substitute too: two draws differ with
+    ``random_start`` and coincide without it."""
+    import torch
+
+    from robustsweep.attacks.transfer import _craft
+
+    sub = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x, y = torch.rand(5, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1])
+    for method in ("pgd", "mim"):
+        a, b = (_craft(sub, x, y, method, 0.3, 3, 0.01, 1.0, random_start=True) for _ in range(2))
+        c, d = (_craft(sub, x, y, method, 0.3, 3, 0.01, 1.0, random_start=False) for _ in range(2))
+        assert not torch.equal(a, b) and torch.equal(c, d), method
+        assert (a - x).abs().max() <= 0.3 + 1e-6

@@ -137,15 +137,17 @@ def blackbox_substitute(model: torch.nn.Module, x_train: torch.Tensor, arch: str
 
 
 def _craft(sub: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, method: str, eps: float, steps: int,
-           step_size: float, decay: float) -> torch.Tensor:
+           step_size: float, decay: float, random_start: bool = True) -> torch.Tensor:
+    """The white-box attack run on the substitute. ``random_start`` for both methods: paper 001's public code runs
+    its white-box PGD and MIM configurations (``rand_init``) on the distilled substitute as on the victim."""
     if method == "pgd":
-        return pgd(sub, x, y, eps=eps, steps=steps, step_size=step_size, random_start=True)
+        return pgd(sub, x, y, eps=eps, steps=steps, step_size=step_size, random_start=random_start)
     if method == "mim":
-        return mim(sub, x, y, eps=eps, steps=steps, step_size=step_size, decay=decay)
+        return mim(sub, x, y, eps=eps, steps=steps, step_size=step_size, decay=decay, random_start=random_start)
     raise ValueError(f"transfer method must be 'pgd' or 'mim', got {method!r}")
 
 
-@ATTACKS.register("transfer-greybox", norm="linf", budget="eps", threat="transfer",
+@ATTACKS.register("transfer-greybox", norm="linf", budget="eps", threat="transfer", iterative=True,
                  prepare=prepare_substitute_data)
 def transfer_greybox(
     model: torch.nn.Module,
@@ -156,6 +158,7 @@ def transfer_greybox(
     steps: int = 40,
     step_size: float = 0.01,
     decay: float = 1.0,
+    random_start: bool = True,
     sub_arch: str = "auto",
     sub_epochs: int = 10,
     sub_lr: float = 1e-3,
@@ -165,10 +168,10 @@ def transfer_greybox(
     if eps == 0:
         return x.clone()
     sub = greybox_substitute(model, _substitute_inputs(model), sub_arch, sub_epochs, sub_lr, seed=seed)
-    return _craft(sub, x, y, method, eps, steps, step_size, decay)
+    return _craft(sub, x, y, method, eps, steps, step_size, decay, random_start)
 
 
-@ATTACKS.register("transfer-blackbox", norm="linf", budget="eps", threat="transfer",
+@ATTACKS.register("transfer-blackbox", norm="linf", budget="eps", threat="transfer", iterative=True,
                  prepare=prepare_substitute_data)
 def transfer_blackbox(
     model: torch.nn.Module,
@@ -179,6 +182,7 @@ def transfer_blackbox(
     steps: int = 40,
     step_size: float = 0.01,
     decay: float = 1.0,
+    random_start: bool = True,
     sub_arch: str = "auto",
     n_seed: int = 150,
     rounds: int = 6,
@@ -192,7 +196,7 @@ def transfer_blackbox(
         return x.clone()
     sub = blackbox_substitute(model, _substitute_inputs(model), sub_arch, n_seed, rounds, aug_lambda, sub_epochs,
                               sub_lr, seed=seed)
-    return _craft(sub, x, y, method, eps, steps, step_size, decay)
+    return _craft(sub, x, y, method, eps, steps, step_size, decay, random_start)
 
 
 def cache_info(model: torch.nn.Module) -> dict[str, Any]:
