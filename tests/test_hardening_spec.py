@@ -102,6 +102,23 @@ def test_names_read_back_from_sweep_json_are_checked(tmp_path, field, value):
         load_sweep(tmp_path, "../x")
 
 
+@pytest.mark.parametrize("command", [["compact"], ["results"], ["query", None, "SELECT 1"], ["report"]])
+def test_read_and_compact_commands_refuse_a_sweep_name_outside_results(tmp_path, capsys, command):
+    """``compact ../outside/sw --results res`` once merged and deleted the trial files of a sweep beside the results
+    folder, and ``results`` wrote a read cache there: the name is refused (exit 2) and nothing there changes."""
+    from bench.store_data import make_sweep
+
+    make_sweep(tmp_path / "outside", "sw", 5)
+    (tmp_path / "res").mkdir()
+    before = {p: p.stat().st_mtime_ns for p in all_files(tmp_path / "outside")}
+    argv = [command[0], "../outside/sw", *command[2:]]
+    argv += ["--out", str(tmp_path / "out")] if command[0] == "report" else []
+    assert main([*argv, "--results", str(tmp_path / "res")]) == 2
+    assert "not a valid sweep name" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in all_files(tmp_path / "outside")} == before
+    assert not list((tmp_path / "res").iterdir())
+
+
 # ------------------------------------------------------------------------------------------------------ domains
 @pytest.mark.parametrize("d, needle", [
     (doc(attacks=[{"name": "fgsm", "eps": -0.1}]), "attacks.0.eps = -0.1 is outside its domain eps ≥ 0"),

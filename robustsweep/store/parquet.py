@@ -32,6 +32,7 @@ from robustsweep.store import readcache
 from robustsweep.store.atomic import atomic_open, atomic_write_bytes
 from robustsweep.store.listing import TrialFiles, index_entries, trial_listing
 from robustsweep.store.manifest import MANIFEST, Manifest, _manifest_key, read_manifest  # noqa: F401 -- re-exported
+from robustsweep.store.paths import check_name
 
 if TYPE_CHECKING:  # pyarrow and polars are imported where tables are built: `status` only needs file names
     import polars as pl
@@ -43,7 +44,10 @@ PART_PREFIX = "compacted-"
 
 
 def sweep_dir(results: str | Path, sweep: str) -> Path:
-    return Path(results).expanduser().resolve() / sweep
+    """``<results>/<sweep>``, after checking that ``sweep`` names one folder inside ``results``: every command
+    (``compact``, ``results``, ``query``, ``report``, the writers) reaches a sweep's folder through here, so a name such
+    as ``../other`` from the command line is a usage error before anything is read, merged or written."""
+    return Path(results).expanduser().resolve() / check_name(sweep, "sweep name")
 
 
 def trial_log_path(results: str | Path, sweep: str, trial_id: str) -> Path:
