@@ -109,3 +109,33 @@ def test_resume_goes_on_after_a_killed_driver_and_waits_for_a_live_run(sweep):
     put_marker(sweep, t1, me())
     with pytest.raises(ResumeBlocked, match="still running on this machine"):
         ensure_nothing_running(sweep)
+
+
+def test_a_live_marker_of_a_slurm_job_the_sweep_never_recorded_blocks(sweep):
+    """`robustsweep run` inside a user's own sbatch: its markers carry SLURM_JOB_ID, but the sweep has no record of
+    that job, so no job state can speak for it. A fresh heartbeat from another node blocks (it was ignored, and then
+    deleted by clear_stale_markers); a stale one does not."""
+    t0 = sweep.trials[0]["trial_id"]
+    fresh = dt.datetime.now(dt.timezone.utc).isoformat()
+    put_marker(sweep, t0, {"host": "other-node", "pid": 7, "heartbeat_at": fresh, "heartbeat_s": 15,
+                           "slurm_job": "424242"})
+    with pytest.raises(ResumeBlocked, match="still running on other-node"):
+        ensure_nothing_running(sweep)
+    stale = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat()
+    put_marker(sweep, t0, {"host": "other-node", "pid": 7, "heartbeat_at": stale, "heartbeat_s": 15,
+                           "slurm_job": "424242"})
+    ensure_nothing_running(sweep)
+
+
+def test_run_refuses_a_sweep_that_is_still_running(sweep, capsys):
+    """A second `robustsweep run` of a live sweep would start its pending trials twice (and move the live run's Tune
+    state aside): refused before anything starts, as submit and resume refuse it."""
+    from robustsweep.cli import main
+
+    spec_file = sweep.dir.parent / "spec.yaml"
+    spec_file.write_text(json.dumps(sweep.spec.model_dump(mode="json", exclude_none=True)))
+    put_marker(sweep, sweep.trials[0]["trial_id"], me())
+    code = main(["run", str(spec_file), "--results", str(sweep.results), "--no-preflight"])
+    assert code != 0
+    assert "still running on this machine" in capsys.readouterr().err
+    assert not (sweep.dir / "tune").exists()

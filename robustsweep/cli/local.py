@@ -79,6 +79,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def cmd_run(a: argparse.Namespace) -> int:
     from robustsweep.config.spec import load_spec
     from robustsweep.sweep.folder import prepare_sweep
+    from robustsweep.sweep.resume import ensure_nothing_running
 
     spec = load_spec(a.spec, a.overrides, scale=a.scale, smoke=a.smoke)
     trials = spec.expand()
@@ -91,6 +92,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     backend = make_backend("local", a, spec)
     preflight(a, trials, a.results)  # before the sweep folder exists and before Ray starts
     sw = prepare_sweep(spec, a.results, a.name)
+    # a second `run` of a sweep that a live run or SLURM job is running would start its pending trials twice and
+    # move that run's Tune state aside: refused, as submit / resume refuse it
+    ensure_nothing_running(sw)
     pending = sw.pending()
     print(f"sweep {sw.name}: {len(sw.trials)} trials, {len(sw.trials) - len(pending)} already done, "
           f"{len(pending)} to run -> {sw.dir}")

@@ -57,9 +57,16 @@ def ensure_nothing_running(sweep: Sweep) -> None:
                             f"them (robustsweep status {sweep.name}) or cancel them (scancel {ids}), then resume")
     # a local run (no SLURM job): on this host its trial and driver processes must be alive (a killed driver is
     # recognised at once); on another host its heartbeat must be fresh (a live run there still blocks)
+    # A marker of a SLURM job this sweep recorded is judged by that job's state (above). One whose job the sweep
+    # never recorded (`robustsweep run` inside a user's own sbatch / srun) has no state here: it is judged like a
+    # local run, so a live one blocks instead of being ignored and then deleted by clear_stale_markers.
+    recorded = {j for r in records for j in (r.job_id, *r.task_ids())}
     alive: dict[str, list[str]] = {}
     for tid, m in read_markers(sweep.results, sweep.name).items():
-        if not m.get("slurm_job") and marker_liveness(m)[0]:  # SLURM markers: their job's state, checked above
+        job = m.get("slurm_job")
+        if job and (str(job) in recorded or str(job).split("_")[0] in recorded):
+            continue
+        if marker_liveness(m)[0]:
             alive.setdefault(str(m.get("host")), []).append(tid)
     for host, tids in alive.items():
         where = "on this machine" if host == socket.gethostname() else f"on {host}"
