@@ -211,3 +211,63 @@ def test_every_registered_numeric_default_lies_in_its_domain():
                                                                     domain_for(kind, e.name, k))):
                     bad.append(msg)
     assert not bad
+
+
+# ------------------------------------------------------------------------------------------- damaged sweep.json
+@pytest.mark.parametrize("content, needle", [
+    ("{not json", "is not valid JSON"),
+    (json.dumps({"name": "t"}), "lacks spec, trials"),
+    (json.dumps([1, 2]), "lacks spec, trials"),
+])
+def test_a_damaged_sweep_json_is_one_error_line_for_run_status_and_resume(tmp_path, capsys, content, needle):
+    spec_file = tmp_path / "t.yaml"
+    spec_file.write_text(yaml.safe_dump(doc()))
+    prepare_sweep(spec_from_dict(doc()), tmp_path / "res")
+    (tmp_path / "res" / "t" / "sweep.json").write_text(content)
+    for argv in (["run", str(spec_file), "--no-preflight"], ["status", "t"], ["resume", "t"]):
+        assert main([*argv, "--results", str(tmp_path / "res")]) == 2, argv
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err, (argv, err)
+
+
+def test_a_sweep_json_whose_spec_no_longer_validates_is_one_error_line(tmp_path, capsys):
+    sw = prepare_sweep(spec_from_dict(doc()), tmp_path)
+    d = json.loads((sw.dir / "sweep.json").read_text())
+    d["spec"]["train"]["epochs"] = "many"
+    (sw.dir / "sweep.json").write_text(json.dumps(d))
+    assert main(["status", "t", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "spec no longer validates" in err and "train.epochs" in err and "Traceback" not in err
+
+
+def test_the_latest_spec_of_the_same_trials_is_the_sweeps(tmp_path):
+    """Settings outside a trial's identity (resources, max_retries) change with the command that names them: a
+    ray-mode job and a resume read sweep.json back, and used to keep the first command's settings."""
+    first = prepare_sweep(spec_from_dict(doc()), tmp_path)
+    created = json.loads((first.dir / "sweep.json").read_text())["created_at"]
+    prepare_sweep(spec_from_dict(doc(resources={"max_retries": 0, "cpus_per_trial": 2})), tmp_path)
+    again = load_sweep(tmp_path, "t")
+    assert again.spec.resources.max_retries == 0 and again.spec.resources.cpus_per_trial == 2
+    assert [t["trial_id"] for t in again.trials] == [t["trial_id"] for t in first.trials]
+    saved = json.loads((first.dir / "sweep.json").read_text())
+    assert saved["created_at"] == created and "updated_at" in saved
+    from robustsweep.sweep.folder import _read_trial_list
+
+    assert _read_trial_list(first.dir) is not None  # the status sidecar follows the rewritten sweep.json
+
+
+def test_compact_on_an_unwritable_sweep_folder_is_one_error_line(tmp_path, capsys, monkeypatch):
+    """(As root a chmod cannot make the folder read-only, so the OSError is raised where compaction writes.)"""
+    import errno
+
+    from robustsweep.store import compact as compact_mod
+
+    prepare_sweep(spec_from_dict(doc()), tmp_path)
+
+    def denied(results, sweep, *a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "t" / ".compact.lock"))
+
+    monkeypatch.setattr(compact_mod, "compact", denied)
+    assert main(["compact", "t", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not writable" in err and "left the sweep as it was" in err and "Traceback" not in err

@@ -41,12 +41,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_compact(a: argparse.Namespace) -> int:
+    from robustsweep.store.atomic import disk_error
     from robustsweep.store.compact import compact
+    from robustsweep.store.parquet import sweep_dir
 
     try:
         r = compact(a.results, a.sweep)
     except FileNotFoundError as e:
         return err(str(e))
+    except OSError as e:  # a read-only, full or unwritable sweep folder: one line (compaction is atomic: nothing lost)
+        e2 = disk_error(e, sweep_dir(a.results, a.sweep))
+        if e2 is e:
+            raise
+        return err(f"{e2}; compaction left the sweep as it was")
     if r.noop:
         print(f"sweep {a.sweep}: nothing to compact (generation {r.generation}, {r.parts} part(s), {r.rows} rows)")
     else:

@@ -75,14 +75,23 @@ def prepare_sweep(spec: Spec, results: str | Path, name: str | None = None) -> S
     path = sw.dir / SWEEP_FILE
     doc = {"name": name, "spec": spec.model_dump(mode="json"), "trials": trials}
     if path.exists():
-        old = json.loads(path.read_text())
-        if {t["trial_id"] for t in old["trials"]} != {t["trial_id"] for t in trials}:
+        old = _read_doc(path)
+        if {t.get("trial_id") for t in old.get("trials", [])} != {t["trial_id"] for t in trials}:
             raise SweepExists(
                 f"sweep {name!r} already exists in {sw.dir} with a different set of trials.\n"
                 f"Pick a new name (--name), or `robustsweep resume {name}` to finish the existing one."
             )
-        return sw
-    doc["created_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+        if old.get("spec") == doc["spec"]:
+            return sw
+        # Same trials, other settings that are not part of a trial's identity (resources, max_retries, slurm
+        # options, the paper note): the latest command's spec is the sweep's from now on. A ray-mode job and a
+        # later resume read sweep.json back, and kept the first spec's settings before (`--set
+        # resources.max_retries=0` on an existing sweep was silently ignored there). Results are unaffected:
+        # every trial, and so every result file, is the same.
+        doc["created_at"] = old.get("created_at")
+        doc["updated_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    else:
+        doc["created_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
     data = json.dumps(doc, indent=1, sort_keys=True, default=str).encode()
     atomic_write_bytes(path, data, inside=sw.results)
     write_trial_list(sw.dir, data, trials)
@@ -101,19 +110,41 @@ def _load_sweep(results: str | Path, name: str) -> tuple[Sweep, bytes]:
     from robustsweep.config.spec import Spec
 
     path = _sweep_file(results, name)
+    data = path.read_bytes()
+    doc = _parse_doc(path, data)
+    check_name(doc.get("name", name), f"name in {path}")
+    for t in doc["trials"]:
+        check_name(t.get("trial_id") if isinstance(t, dict) else None, f"a trial_id in {path}")
+    # the spec was validated against the registries when the sweep was prepared and its trials are stored
+    # expanded, so reading it back only needs the schema check: status and resume stay free of torch
+    from pydantic import ValidationError
+
     try:
-        data = path.read_bytes()
+        spec = Spec.model_validate(doc["spec"])
+    except ValidationError as e:
+        raise UsageError(f"{path}: its experiment spec no longer validates ({e.error_count()} error(s), first: "
+                         f"{'; '.join(str(e).splitlines()[1:3])}); it was edited, or written by another robustsweep version: "
+                         f"restore it, or run the experiment file again under a new --name") from None
+    return Sweep(name, Path(results).expanduser().resolve(), spec, doc["trials"]), data
+
+
+def _read_doc(path: Path) -> dict[str, Any]:
+    return _parse_doc(path, path.read_bytes())
+
+
+def _parse_doc(path: Path, data: bytes) -> dict[str, Any]:
+    """``sweep.json``'s document, or a :class:`UsageError` saying what to do where it is damaged or edited (not
+    JSON, not an object, no ``spec`` or ``trials``): a traceback helps no one on a login node."""
+    try:
         doc = json.loads(data)
     except ValueError as e:
         raise UsageError(f"{path} is not valid JSON ({e}); it was edited or damaged: restore it, or run the "
                          f"experiment file again under a new --name") from None
-    check_name(doc.get("name", name), f"name in {path}")
-    for t in doc.get("trials", []):
-        check_name(t.get("trial_id"), f"a trial_id in {path}")
-    # the spec was validated against the registries when the sweep was prepared and its trials are stored
-    # expanded, so reading it back only needs the schema check: status and resume stay free of torch
-    spec = Spec.model_validate(doc["spec"])
-    return Sweep(name, Path(results).expanduser().resolve(), spec, doc["trials"]), data
+    missing = [k for k in ("spec", "trials") if not isinstance(doc, dict) or k not in doc]
+    if missing or not isinstance(doc["trials"], list):
+        raise UsageError(f"{path} lacks {', '.join(missing) or 'a list of trials'}; it was edited or damaged: "
+                         f"restore it, or run the experiment file again under a new --name")
+    return doc
 
 
 def _sweep_file(results: str | Path, name: str) -> Path:
