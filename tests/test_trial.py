@@ -78,6 +78,23 @@ def test_nan_loss_is_a_failed_trial_with_its_error(tmp_path, nan_model):
     assert len(read_sweep(tmp_path, "t").filter(trial_id=ok["trial_id"])) == 4  # neighbour intact
 
 
+def test_a_result_file_that_cannot_be_written_is_the_trials_own_failure(tmp_path, monkeypatch):
+    """An error while writing the rows (a value Arrow cannot hold, a full disk) used to escape as a plain exception,
+    which Tune retries as if the node had died; it is a TrialFailed, with a failed row saying why."""
+    from robustsweep.core import trial as trial_mod
+
+    (cfg,) = _trials(tmp_path, train={"epochs": 1}, attacks=[{"name": "fgsm", "eps": [0.1]}])
+
+    def broken(rows, *a, **k):
+        raise TypeError("cannot convert a set to an Arrow value")
+
+    monkeypatch.setattr(trial_mod, "write_trial", broken)
+    with pytest.raises(TrialFailed, match="could not write the result file: TypeError"):
+        run_trial(cfg, Runtime(results=str(tmp_path), sweep="t"))
+    st = trial_status(tmp_path, "t")[cfg["trial_id"]]
+    assert st["status"] == "failed" and "cannot convert a set" in st["error"]
+
+
 def test_missing_data_is_a_failed_trial_naming_the_root(tmp_path):
     (cfg,) = _trials(tmp_path, dataset={"name": "mnist"})
     rt = Runtime(results=str(tmp_path), sweep="t", data_root=str(tmp_path / "nodata"))

@@ -7,6 +7,7 @@ crashed trial keep their results; the exception is then re-raised as :class:`Tri
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -166,7 +167,18 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
     finished = dt.datetime.now(dt.timezone.utc)
     for r in rows:
         r.update(prov, trial_time_s=time.time() - t0, finished_at=finished)
-    write_trial(rows, rt.results, rt.sweep, cfg["trial_id"])
+    try:
+        write_trial(rows, rt.results, rt.sweep, cfg["trial_id"])
+    except Exception as e:
+        # a row Arrow cannot hold, a full or read-only disk: the trial's own failure, so the runner records it and
+        # does not retry it as if its node had died (it would fail the same way, max_retries times)
+        err = f"could not write the result file: {type(e).__name__}: {e}"
+        log("FAILED " + err)
+        log(traceback.format_exc())
+        with contextlib.suppress(Exception):  # the disk that refused the rows may refuse the failed row too
+            write_failure([failed_row(cfg, rt.sweep, err, **prov, trial_time_s=time.time() - t0)], rt.results,
+                          rt.sweep, cfg["trial_id"])
+        raise TrialFailed(err) from e
     return rows
 
 
