@@ -111,6 +111,23 @@ def test_status_from_index_names_without_opening_parquet_files(tmp_path, monkeyp
                                                   "b": {"status": "failed", "error": "ValueError: x"}}
 
 
+@pytest.mark.parametrize("file_status", ["failed", "ok"])
+def test_two_disagreeing_entries_for_one_inode_read_the_file(tmp_path, file_status):
+    """An ok file deleted by hand, its rerun failing into a file that got the freed inode: the old ``ok`` entry and
+    the new ``failed`` one name the same ``<trial>.<inode>``. Whichever was listed first used to win, so resume
+    could skip a failed trial (or rerun an ok one). The file decides, and the next status is fast again."""
+    kw = {"status": "failed", "error": "RuntimeError: rerun"} if file_status == "failed" else {}
+    store.write_trial([_row("a", **kw)], tmp_path, "s", "a")
+    idx = tmp_path / "s" / store.INDEX_DIR
+    (mine,) = [p for p in idx.iterdir() if p.name.startswith("a.")]
+    other = "ok" if file_status == "failed" else "failed"
+    (idx / f"{mine.name.rsplit('.', 1)[0]}.{other}").write_text("")  # the deleted file's entry, same inode
+    for _ in range(2):
+        assert store.trial_status(tmp_path, "s")["a"]["status"] == file_status
+        assert (store.finished_ok(tmp_path, "s", "a") is None) == (file_status == "failed")
+    assert [p.name.rsplit(".", 1)[1] for p in idx.iterdir() if p.name.startswith("a.")] == [file_status]
+
+
 def test_stale_or_missing_index_entries_fall_back_to_the_file(tmp_path):
     """A file rewritten behind the index's back (new inode) or written before the index existed is read, and
     its entry added, so the next status is fast again; the index never overrides what the file says."""

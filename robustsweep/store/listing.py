@@ -3,6 +3,7 @@ else): the trial files (names and inodes, one ``os.scandir`` of ``trials/``) and
 ``os.listdir`` of ``index/``). No Parquet file is opened and no per-trial ``Path`` is built until one is needed."""
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -49,17 +50,38 @@ def trial_listing(folder: Path, part_prefix: str) -> dict[str, int]:
         return {}
 
 
-def index_entries(folder: Path) -> dict[str, tuple[str, str]]:
+def index_entries(folder: Path) -> dict[str, tuple[str, str] | None]:
     """``"<trial_id>.<inode>"`` -> (schema id, status) of every index entry ``<trial_id>.<inode>.<schema>.<status>``
-    in ``folder`` (the first listed, should one file have two). Other names (schema files, temp files) give keys
-    that no ``<trial_id>.<inode>`` of a listed trial file matches."""
-    out: dict[str, tuple[str, str]] = {}
+    in ``folder``. Other names (schema files, temp files) give keys that no ``<trial_id>.<inode>`` of a listed trial
+    file matches.
+
+    None where two entries of one key disagree: a trial file was deleted and its rerun's file got the freed inode
+    (ext4 reuses them), so the old file's entry still names the new file. Neither can be trusted (an ``ok`` entry
+    over a failed rerun would make ``resume`` skip it), so the reader reads that file instead."""
+    out: dict[str, tuple[str, str] | None] = {}
     try:
         names = os.listdir(folder)
     except FileNotFoundError:
         return out
     for name in names:
         parts = name.rsplit(".", 2)
-        if len(parts) == 3 and parts[0] not in out:
-            out[parts[0]] = (parts[1], parts[2])
+        if len(parts) != 3:
+            continue
+        value = (parts[1], parts[2])
+        if parts[0] not in out:
+            out[parts[0]] = value
+        elif out[parts[0]] != value:
+            out[parts[0]] = None
     return out
+
+
+def drop_index_entries(folder: Path, key: str) -> None:
+    """Remove every index entry of ``key`` (``<trial_id>.<inode>``): the conflicting ones of :func:`index_entries`.
+    The next slow read of that file writes the one true entry again."""
+    for p in folder.glob(f"{glob_escape(key)}.*.*"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def glob_escape(s: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in s)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from robustsweep.store import readcache
 from robustsweep.store.atomic import atomic_open, atomic_write_bytes
-from robustsweep.store.listing import TrialFiles, index_entries, trial_listing
+from robustsweep.store.listing import TrialFiles, drop_index_entries, index_entries, trial_listing
 from robustsweep.store.manifest import MANIFEST, Manifest, _manifest_key, read_manifest  # noqa: F401 -- re-exported
 from robustsweep.store.paths import check_name
 
@@ -181,6 +181,8 @@ def snapshot(results: str | Path, sweep: str) -> Snapshot:
     for tid in sorted(listing):
         ino = listing[tid]
         entry = index.get(f"{tid}.{ino}")  # an entry for another inode is stale: the file was rewritten since
+        if entry is None and f"{tid}.{ino}" in index:  # two entries disagree (inode reused): read the file instead
+            drop_index_entries(sdir / INDEX_DIR, f"{tid}.{ino}")
         if tid in man.trials:
             if man.trials[tid][0] == ino:
                 continue  # the copy a committed compaction merged and is about to delete
