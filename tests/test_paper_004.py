@@ -142,7 +142,7 @@ def test_claims_follow_the_rows(tmp_path: Path, no_figures: None) -> None:
 def test_flat_detection_rate_is_not_a_drop(tmp_path: Path, no_figures: None) -> None:
     """A DR stuck at 0 (the detector rejects nothing) must not count as 'larger lambda lowers the DR'."""
     rows = _rows(ci=True)
-    rows[CIFAR] = rows[CIFAR].with_columns(pl.lit(0.0).alias("det.energy.tpr"))
+    rows[CIFAR] = rows[CIFAR].with_columns(pl.lit(0.0).alias("det.energy.tpr"), pl.lit(0.0).alias("det.energy-gmean.tpr"))
     _, checks = _build(tmp_path, rows, "ci")
     assert checks["he-pgd-lambda-lowers-dr [ResNet10 / cnn]"].holds is False
     assert checks["energy-detects-pgd CIFAR-10 [ResNet10 / cnn]"].holds is False
@@ -151,10 +151,27 @@ def test_flat_detection_rate_is_not_a_drop(tmp_path: Path, no_figures: None) -> 
 def test_detection_needs_a_low_false_positive_rate(tmp_path: Path, no_figures: None) -> None:
     """A threshold that flags everything (DR 1, FPR 0.98: seen at ci scale) does not 'detect' anything."""
     rows = _rows(ci=True)
-    rows[CIFAR] = rows[CIFAR].with_columns(pl.lit(1.0).alias("det.energy.tpr"), pl.lit(0.98).alias("det.energy.fpr"))
+    rows[CIFAR] = rows[CIFAR].with_columns(*(pl.lit(v).alias(f"det.{d}.{k}") for d in ("energy", "energy-gmean")
+                                             for k, v in (("tpr", 1.0), ("fpr", 0.98))))
     _, checks = _build(tmp_path, rows, "ci")
     assert checks["apgd-detected [VGG16 / mlp]"].holds is False
     assert "FPR 0.980" in checks["apgd-detected [VGG16 / mlp]"].observed
+
+
+def test_table1_detection_claims_read_the_g_mean_threshold(tmp_path: Path, no_figures: None) -> None:
+    """Table 1's numbers come from the G-mean threshold (§5.1), so its claims read the energy-gmean detector, not the
+    Youden one; a sweep without it falls back to Youden and says so."""
+    rows = _rows(ci=True)
+    good, bad = (("tpr", 0.9), ("fpr", 0.02)), (("tpr", 0.1), ("fpr", 0.5))
+    rows[CIFAR] = rows[CIFAR].with_columns(*(pl.lit(v).alias(f"det.energy-gmean.{k}") for k, v in good),
+                                           *(pl.lit(v).alias(f"det.energy.{k}") for k, v in bad))
+    _, checks = _build(tmp_path, rows, "ci")
+    c = checks["energy-detects-pgd CIFAR-10 [ResNet10 / cnn]"]
+    assert c.holds is True and "G-mean threshold: DR 0.900, FPR 0.020" in c.observed
+    rows[CIFAR] = rows[CIFAR].drop([c for c in rows[CIFAR].columns if c.startswith("det.energy-gmean.")])
+    _, checks = _build(tmp_path, rows, "ci")
+    c = checks["energy-detects-pgd CIFAR-10 [ResNet10 / cnn]"]
+    assert c.holds is False and "Youden threshold: DR 0.100" in c.observed
 
 
 def test_empty_experiments_render_dashes_and_unevaluated_claims(tmp_path: Path) -> None:

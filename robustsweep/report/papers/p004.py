@@ -173,12 +173,17 @@ def _show(curve: list[tuple[float, float]]) -> str:
 
 
 def _detects(df: pl.DataFrame, filt: pl.Expr, what: str) -> CheckResult:
-    dr, n = seed_mean(df, filt, "det.energy.tpr")
-    fpr, _ = seed_mean(df, filt, "det.energy.fpr")
+    """DR > 0.5 and FPR <= 0.05 at the paper's own threshold rule: the G-mean (§5.1: "We utilize the G-mean metric
+    to estimate the threshold", which Table 1's numbers come from), i.e. the ``energy-gmean`` detector; a sweep
+    without it is judged at the Youden threshold, and the detail says which rule it was."""
+    det = "energy-gmean" if "det.energy-gmean.tpr" in df.columns and seed_mean(
+        df, filt, "det.energy-gmean.tpr")[0] is not None else "energy"
+    dr, n = seed_mean(df, filt, f"det.{det}.tpr")
+    fpr, _ = seed_mean(df, filt, f"det.{det}.fpr")
     if dr is None or fpr is None:
         return CheckResult("", "", None, f"{what}: no rows")
-    return CheckResult("", "", dr > 0.5 and fpr <= 0.05, f"{what}: DR {dr:.3f}, FPR {fpr:.3f} (n={n}); need DR > 0.5, "
-                                                         f"FPR <= 0.05")
+    return CheckResult("", "", dr > 0.5 and fpr <= 0.05, f"{what}, {RULE[det]} threshold: DR {dr:.3f}, FPR {fpr:.3f} "
+                                                         f"(n={n}); need DR > 0.5, FPR <= 0.05")
 
 
 def _drops(df: pl.DataFrame, filt: pl.Expr, metric: str, what: str) -> CheckResult:
@@ -234,13 +239,13 @@ def _model_claims(cif: pl.DataFrame, img: pl.DataFrame, model: str) -> dict[str,
               "data (AUC of the low-energy score > 0.5)", lambda: _point(
                   img, pgd8, "det.energy.auc", lambda a: a > 0.5, "imagenette / mnist5k PGD (8)", "> 0.5")),
         _safe(f"energy-detects-pgd CIFAR-10 {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 "
-              "at the Youden threshold (paper: DR 98.4%, FPR 1.6%)",
+              "at the G-mean threshold (paper: DR 98.4%, FPR 1.6%)",
               lambda: _detects(cif, pgd8, "CIFAR-10 / digits PGD (8)")),
         _safe(f"energy-detects-pgd imagenette {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 "
-              "at the Youden threshold (paper: DR 98.2%, FPR 1.4%)",
+              "at the G-mean threshold (paper: DR 98.2%, FPR 1.4%)",
               lambda: _detects(img, pgd8, "imagenette / mnist5k PGD (8)")),
         _safe(f"apgd-detected {tag}", "Table 1: the detector fitted on PGD also catches the unseen APGD (8): "
-              "DR > 0.5 and FPR <= 0.05 at the Youden threshold (paper: DR 85.5%, FPR 1.2%)",
+              "DR > 0.5 and FPR <= 0.05 at the G-mean threshold (paper: DR 85.5%, FPR 1.2%)",
               lambda: _detects(cif, apgd, "CIFAR-10 / digits APGD (8)")),
         _safe(f"stronger-easier {tag}", "§1/Table 1: the stronger the attack, the easier to detect: the energy "
               "score separates PGD (16) better than PGD (8) (AUC), imagenette (paper: DR 99.6% vs 98.2%)",
