@@ -125,3 +125,16 @@ def test_target_offsets_cover_every_other_class():
     for bad in ("+0", "+10"):
         with pytest.raises(ValueError, match="offset"):
             choose_targets(y, 10, bad)
+
+
+def test_noise_starts_differ_between_batches_and_are_reproducible():
+    """The fooling attack never learns which batch it is given: its noise starts depend on the seed and the batch's
+    inputs, so two batches do not share starts (20 copies of 500 at paper scale before), and recomputing a batch's
+    starts (core/selective.py does) gives the same images."""
+    from robustsweep.attacks.gmm_vae import noise_start
+
+    a, b = torch.rand(4, 1, 3, 3), torch.rand(4, 1, 3, 3)
+    assert not torch.equal(noise_start(a, 0), noise_start(b, 0))
+    assert not torch.equal(noise_start(a, 0), noise_start(a, 1))
+    assert torch.equal(noise_start(a, 0), noise_start(a.clone(), 0))
+    assert noise_start(a, 0).min() >= 0 and noise_start(a, 0).max() <= 1

@@ -26,6 +26,8 @@ same batches the attack ran on, so the metrics and the attack cannot disagree ab
 """
 from __future__ import annotations
 
+import hashlib
+
 import torch
 
 from robustsweep.attacks._util import Target, choose_targets
@@ -91,8 +93,13 @@ def attack_targets(y: torch.Tensor, num_classes: int, target: Target = "next", s
 
 
 def noise_start(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """Eq. 11's uniform-noise start for one batch shaped like ``x`` (seeded per batch, on x's device)."""
-    g = torch.Generator().manual_seed(seed)
+    """Eq. 11's uniform-noise start for one batch shaped like ``x`` (on x's device): a pure function of the seed and
+    the batch's inputs, so the evaluator can recompute exactly the starts the attack used
+    (:mod:`robustsweep.core.selective`). The inputs enter the seed because the attack never learns which batch it
+    is given: seeded by ``seed`` alone, every batch of 500 started from the same 500 noise images, and the paper's
+    10,000 fooling images were 20 copies of them."""
+    key = int(hashlib.sha1(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:15], 16)
+    g = torch.Generator().manual_seed((int(seed) * 1_000_003 + key) % 2**63)
     return torch.rand(x.shape, generator=g).to(device=x.device, dtype=x.dtype)
 
 
