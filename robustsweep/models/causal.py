@@ -65,7 +65,7 @@ class CausalHead(nn.Module):
         hidden: int = 500,
         enc_layers: int = 4,
         dec_layers: int = 2,
-        likelihood: str = "l2",
+        likelihood: str = "gaussian",
         sigma: float = 0.25,
         K: int = 10,
         K_train: int = 1,

@@ -65,14 +65,15 @@ def deep_cama(
     hidden: int = 500,
     enc_layers: int = 4,
     dec_layers: int = 2,
-    likelihood: str = "l2",
+    likelihood: str = "gaussian",
     sigma: float = 0.25,
     K_train: int = 1,
     K: int = 10,
     m_finetune: dict | None = None,
 ) -> DeepCAMA:
     """Deep CAMA [18 of paper 000]: paper 000's causal head on the raw image (no backbone features); m_finetune
-    {eps, steps, step_size, epochs, n} = CAMA's fine-tuning of the m-path on PGD-perturbed training images."""
+    {eps, steps, step_size, epochs, n} = CAMA's fine-tuning of the m-path on PGD-perturbed training images.
+    likelihood ``gaussian`` (learned σ per pixel, initialised at ``sigma``), as paper 000's causal head (``causal``)."""
     kw = dict(dim_z=dim_z, dim_m=dim_m, hidden=hidden, enc_layers=enc_layers, dec_layers=dec_layers,
               likelihood=likelihood, sigma=sigma, K=K, K_train=K_train, m_mode="zero")
     return DeepCAMA(input_shape, num_classes, kw, MFinetune.parse(m_finetune))

@@ -216,7 +216,7 @@ def causal(
     hidden: int = 500,
     enc_layers: int = 4,
     dec_layers: int = 2,
-    likelihood: str = "l2",
+    likelihood: str = "gaussian",
     sigma: float = 1.0,
     K_train: int = 1,
     K: int = 10,
@@ -234,6 +234,10 @@ def causal(
     decoder layers, Adam 5e-5, batch 150. backbone_weights: as for ``fusion``. m_finetune: {eps, steps, step_size,
     epochs, n}: after the paper's training, fine-tune q(m) on PGD-perturbed training images as Deep CAMA does
     (robustsweep/models/m_finetune.py); None = the paper's reading (m sampled from an untrained q(m)).
+    likelihood ``gaussian`` (a normalised Gaussian with a learned σ per input dimension, initialised at ``sigma``):
+    §3 "MLPs with Gaussian outputs parameterized by mean µ and standard deviation σ"; a σ per dimension rather than
+    one output per input is our choice (the paper does not say). ``l2`` (paper 001's unnormalised -Σ(x-µ)²) ignores
+    ``sigma`` and weighs the thousands of standardised feature dimensions against the image's pixels with one weight.
     """
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
