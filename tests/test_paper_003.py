@@ -89,8 +89,10 @@ def test_attacks_and_fig3_tables(built):
     assert set(at.missing) == {(r, c) for r in at.rows if r.endswith("α = 2") for c in at.columns if c.startswith("Semi")}
     f3 = tables["fig3"]
     assert f3.columns == ["ε=0.1", "ε=0.3"]
-    assert cell(f3, "Supervised, α = 1: error (thresholds)", "ε=0.1") == pytest.approx(0.2 * 0.5)
-    assert cell(f3, "Semi-supervised, α = 1: rejected (thresholds)", "ε=0.3") == pytest.approx(0.8)
+    # rows without det.tau.reject_adv (older stores): the successful adversarials' columns, labelled as such
+    old = " [of successful adversarials: older rows]"
+    assert cell(f3, f"Supervised, α = 1: error (thresholds){old}", "ε=0.1") == pytest.approx(0.2 * 0.5)
+    assert cell(f3, f"Semi-supervised, α = 1: rejected (thresholds){old}", "ε=0.3") == pytest.approx(0.8)
 
 
 def test_claims_verdicts(built):
@@ -175,8 +177,9 @@ def test_table2_fig4_fig5_and_their_checks(tmp_path):
     assert cell(tables["attacks"], "White-box, eq. 10 · α = 1", "Supervised: success (thresholds)") == pytest.approx(0.02)
     assert checks["whitebox-fails-with-thresholds"].holds is True
     f5 = tables["fig5"]
-    assert cell(f5, "learned entropy: rejected (thresholds)", "ε=0.2") == pytest.approx(0.1)
-    assert cell(f5, "fixed entropy: error (thresholds)", "ε=0.3") == pytest.approx(0.6 * 0.1)
+    old = " [of successful adversarials: older rows]"
+    assert cell(f5, f"learned entropy: rejected (thresholds){old}", "ε=0.2") == pytest.approx(0.1)
+    assert cell(f5, f"fixed entropy: error (thresholds){old}", "ε=0.3") == pytest.approx(0.6 * 0.1)
     assert checks["learned-entropy-detection-collapses"].holds is True
     assert checks["learned-entropy-error-rises"].holds is True
     _, checks = build_all(tmp_path, make_rows(), entropy_rows(collapse=False))  # 0.85 vs 0.9: no collapse
@@ -224,3 +227,20 @@ def test_fig4_targets_one_row_per_target_offset(tmp_path):
     assert cell(t, "White-box, eq. 10 · target y+4", "Supervised: target reached (no thresholds)") == pytest.approx(0.4)
     f4 = tables["fig4"]  # mean over the two targets
     assert cell(f4, "White-box, eq. 10 · α = 1", "Supervised: target reached (no thresholds)") == pytest.approx(0.25)
+
+
+def test_fig3_splits_all_attacked_inputs_and_its_claims_read_that(tmp_path):
+    """Paper 003's Fig. 3 splits ALL attacked inputs into accuracy / error / rejected with the thresholds (its error
+    "rises to a maximum of only 3.89% and then decreases"). With det.tau.reject_adv / accept_correct_adv the table,
+    the figure and the claims read those, not the rejected share of the successful adversarials (det.tau.tpr, set
+    here to values that would give the opposite verdicts)."""
+    rows = make_rows().with_columns(
+        pl.when(pl.col("value") == 0.1).then(0.30).otherwise(0.60).alias("det.tau.reject_adv"),
+        pl.when(pl.col("value") == 0.1).then(0.68).otherwise(0.38).alias("det.tau.accept_correct_adv"),
+        pl.when(pl.col("value") == 0.1).then(0.95).otherwise(0.10).alias("det.tau.tpr"))  # falls: the old column
+    tables, checks = build(tmp_path, rows)
+    f3 = tables["fig3"]
+    acc, err, rej = (cell(f3, f"Supervised, α = 1: {q} (thresholds)", "ε=0.1") for q in ("accuracy", "error", "rejected"))
+    assert (acc, rej) == (pytest.approx(0.68), pytest.approx(0.30)) and acc + err + rej == pytest.approx(1.0)
+    assert checks["fgsm-rejection-rises-supervised"].holds is True  # 0.30 -> 0.60 (tpr would fall 0.95 -> 0.10)
+    assert checks["fgsm-error-below-5pct"].holds is True  # error 0.02 at both eps

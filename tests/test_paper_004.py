@@ -189,3 +189,19 @@ def test_figures_are_drawn(tmp_path: Path) -> None:
                      "he_pgd_lambda.png", "energy_hist_resnet10.png", "energy_hist_vgg16.png",
                      "fig4_gradients.png"}  # without Fig. 4 rows: its "no examples stored" placeholder
     assert all((tmp_path / "figures" / n).stat().st_size > 0 for n in names)
+
+
+def test_table1_detection_rate_counts_all_adversarial_images(tmp_path: Path, no_figures: None) -> None:
+    """The public code counts TP over every adversarial test image (successful or not): with det.<d>.reject_adv in
+    the rows, Table 1's DR and its claims read it instead of the successful adversarials' tpr."""
+    rows = _rows(ci=True)
+    rows[CIFAR] = rows[CIFAR].with_columns(pl.lit(0.9).alias("det.energy-gmean.reject_adv"),
+                                           pl.lit(0.1).alias("det.energy-gmean.tpr"),
+                                           pl.lit(0.02).alias("det.energy-gmean.fpr"))
+    tables, checks = _build(tmp_path, rows, "ci")
+    c = checks["energy-detects-pgd CIFAR-10 [ResNet10 / cnn]"]
+    assert c.holds is True and "DR 0.900" in c.observed
+    t1 = tables["table1"]
+    dr = t1.numeric.filter(pl.col("row").str.contains("CIFAR-10") & pl.col("row").str.contains("G-mean")
+                           & (pl.col("column").str.starts_with("DR")))["mean"].drop_nulls().to_list()
+    assert dr and all(v == pytest.approx(0.9) for v in dr)

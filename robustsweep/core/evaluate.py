@@ -169,7 +169,8 @@ def evaluate(
                 row[f"det.{dname}.threshold"] = _num_or_none(getattr(det, "threshold", None))
                 # a fooling image has no clean counterpart: the joint fool-and-evade columns would be meaningless
                 row.update(_detection_columns(dname, det, model, x, x_adv, success,
-                                              None if goal == "fooling" else correct))
+                                              None if goal == "fooling" else correct,
+                                              None if goal else pred_adv.to(y.device) == y))
                 reclass = getattr(det, "reclassifies", None)
                 if goal != "fooling" and callable(reclass) and (reclass(label) or reclass(name)):
                     if (dname, len(x)) not in clean_reclass:
@@ -265,7 +266,8 @@ def _counterfactual_rows(model, x, y, base, cf: dict[str, Any], progress) -> Ite
 
 
 def _detection_columns(name: str, det: Any, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
-                       success: torch.Tensor, correct: torch.Tensor | None = None) -> dict[str, Any]:
+                       success: torch.Tensor, correct: torch.Tensor | None = None,
+                       adv_correct: torch.Tensor | None = None) -> dict[str, Any]:
     """``det.<name>.*`` columns of one attack point. A detector with ``class_averaged`` set (per-class α, paper 001's
     public code) reports ``tpr``/``fpr`` averaged over the classes whose thresholds were used (each successful
     adversarial / clean input goes to its predicted class; classes without inputs are skipped, as in the public
@@ -282,10 +284,10 @@ def _detection_columns(name: str, det: Any, model: torch.nn.Module, x: torch.Ten
     cal = getattr(det, "calibration_scores", None)
     if getattr(det, "class_averaged", False) and hasattr(det, "score_and_class"):
         rec = _ClassRecorder(det)
-        out = detection_metrics(rec, model, x, x_adv, success, correct, cal)
+        out = detection_metrics(rec, model, x, x_adv, success, correct, cal, adv_correct)
         out.update(_class_averaged_rates(rec, det, model, x, x_adv, success))
     else:
-        out = detection_metrics(det, model, x, x_adv, success, correct, cal)
+        out = detection_metrics(det, model, x, x_adv, success, correct, cal, adv_correct)
     cols = {}
     for k, v in out.items():
         if isinstance(v, torch.Tensor):

@@ -204,6 +204,7 @@ def score_histogram(s_clean: torch.Tensor, s_pos: torch.Tensor, bins: int = 30) 
 def detection_metrics(
     detector, model: torch.nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, success_mask: torch.Tensor,
     correct: torch.Tensor | None = None, calibration: torch.Tensor | None = None,
+    adv_correct: torch.Tensor | None = None,
 ) -> dict[str, float | list[float]]:
     """Detection of successful adversarials by a fitted detector (paper 001: TP rate on successful attacks,
     threshold at 5% FPR on clean training data).
@@ -215,7 +216,12 @@ def detection_metrics(
     come from the same draw), else via ``reject``.
     With ``correct`` (clean prediction == label, per clean input) the joint columns of :func:`joint_metrics` are
     added from the same scores; ``calibration``: the clean scores the 1/5/10 % FPR thresholds come from (None:
-    the clean test scores). A detector with a positive ``hist_bins`` attribute (opt-in per detector spec, e.g.
+    the clean test scores). ``reject_adv`` is the flagged fraction of *all* of ``x_adv`` (unsuccessful ones too: the
+    detection rate of paper 004's public code, the "Reject" of paper 003's Table 1 / Fig. 3); with ``adv_correct``
+    (adversarial prediction == label, per input) ``accept_correct_adv`` is the fraction accepted and classified
+    correctly (003's accuracy with thresholds under attack; error = 1 - both). The unsuccessful adversarials are
+    scored after the successful ones, in a pass of their own, so the successful ones' draw is unchanged.
+    A detector with a positive ``hist_bins`` attribute (opt-in per detector spec, e.g.
     ``{name: energy, hist_bins: 30}``; off by default so existing rows keep their columns) also gets the binned
     score histograms of :func:`score_histogram` from the same scores (about 3 x hist_bins numbers per row).
     """
@@ -229,6 +235,14 @@ def detection_metrics(
     else:
         rej_clean = detector.reject(model, x_clean)
         rej_pos = detector.reject(model, x_pos) if len(x_pos) else torch.empty(0, dtype=torch.bool)
+    x_neg = x_adv[~success_mask]
+    if len(x_neg):
+        s_neg = detector.score(model, x_neg).detach().float()
+        rej_neg = s_neg > thr if isinstance(thr, (int, float)) else detector.reject(model, x_neg)
+    else:
+        rej_neg = torch.empty(0, dtype=torch.bool)
+    rej_adv = torch.empty(len(x_adv), dtype=torch.bool)
+    rej_adv[success_mask.cpu()], rej_adv[~success_mask.cpu()] = rej_pos.cpu().bool(), rej_neg.cpu().bool()
     roc_fpr, roc_tpr, auc = roc_curve(s_clean, s_pos)
     out: dict[str, float | list[float]] = {
         "tpr": _mean(rej_pos.cpu()),
@@ -240,7 +254,11 @@ def detection_metrics(
         # mean score of clean and of successful adversarial inputs (paper 004 Fig. 2(b)/3(b) plot the mean energy)
         "score_clean_mean": _mean(s_clean.cpu()),
         "score_adv_mean": _mean(s_pos.cpu()),
+        "reject_adv": _mean(rej_adv),
     }
+    if adv_correct is not None:
+        ok = torch.as_tensor(adv_correct).bool().cpu()
+        out["accept_correct_adv"] = _mean(ok & ~rej_adv)
     bins = getattr(detector, "hist_bins", None)
     if isinstance(bins, int) and not isinstance(bins, bool) and bins > 0:
         out.update(score_histogram(s_clean, s_pos, bins))

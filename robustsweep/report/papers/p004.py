@@ -100,9 +100,19 @@ def table1(data: dict[str, pl.DataFrame]) -> Table:
             prefix = f"{DATASET[exp]} · Energy ({rule}) · "
             order += [prefix + a for a in ATTACKS[exp]]
             parts.append(_melt(df, pl.lit(prefix) + pl.col("__atk"),
-                               {"DR": f"det.{det}.tpr", "FPR": f"det.{det}.fpr"}))
+                               {"DR": dr_column(df, det), "FPR": f"det.{det}.fpr"}))
     return _table(pl.concat(parts), order, {"DR": "", "FPR": ""}, id="table1", row_header="dataset · defense · attack",
-                  title="Table 1: attack detection with the energy function (DR on successful attacks, FPR on clean)")
+                  title="Table 1: attack detection with the energy function (DR on all adversarial test images, as "
+                        "the public code counts it; rows older than det.<d>.reject_adv: on successful attacks; FPR "
+                        "on clean)")
+
+
+def dr_column(df: pl.DataFrame, det: str) -> str:
+    """The detection rate of Table 1: the flagged fraction of ALL adversarial test images (the public code's
+    ``TP = (energy_adv <= threshold).sum()``), ``det.<det>.reject_adv``; rows written before it existed only have
+    the flagged fraction of the successful adversarials, ``det.<det>.tpr``."""
+    col = f"det.{det}.reject_adv"
+    return col if col in df.columns and df[col].drop_nulls().len() else f"det.{det}.tpr"
 
 
 def energy_auc(data: dict[str, pl.DataFrame]) -> Table:
@@ -178,7 +188,7 @@ def _detects(df: pl.DataFrame, filt: pl.Expr, what: str) -> CheckResult:
     without it is judged at the Youden threshold, and the detail says which rule it was."""
     det = "energy-gmean" if "det.energy-gmean.tpr" in df.columns and seed_mean(
         df, filt, "det.energy-gmean.tpr")[0] is not None else "energy"
-    dr, n = seed_mean(df, filt, f"det.{det}.tpr")
+    dr, n = seed_mean(df, filt, dr_column(df.filter(filt), det))
     fpr, _ = seed_mean(df, filt, f"det.{det}.fpr")
     if dr is None or fpr is None:
         return CheckResult("", "", None, f"{what}: no rows")
