@@ -182,12 +182,14 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
         _named(_over_eps(df, f"det.{TAU}.reclass_accuracy", 0.5, "min"), "reclassification-recovers-most",
                "Table 2: reclassification (eq. 9) recovers the true label of most rejected FGSM samples at every ε "
                "(paper 87–97%; claim: > 50%)"),
-        _named(_with_vs_without(first_fgsm_rows(df), _clean(SUP),
-                                "accuracy with τ", f"det.{TAU}.clean_accuracy_reclassified", "clean test set",
-                                ("accuracy with thresholds", "after reclassifying the rejected")),
-               "reclassification-raises-clean-accuracy",
-               "§4: reclassifying the rejected clean test inputs raises the accuracy with thresholds (paper 97.97% "
-               "→ 99.07%)"),
+        # the recovered share itself: "accuracy after > accuracy with τ" held whenever anything was recovered (and
+        # against the worst-case accuracy with τ even when nothing was), so it could hardly fail
+        compare_to_value(first_fgsm_rows(df), _clean(SUP), f"det.{TAU}.clean_reclass_accuracy", ">=", 0.5,
+                         label=f"supervised α={REF_ALPHA:g}, rejected clean test inputs",
+                         name="reclassification-raises-clean-accuracy",
+                         claim="§4: reclassifying the rejected clean test inputs (eq. 9) recovers most of them, which "
+                               "raises the accuracy with thresholds (paper: 110 of 181 = 61%, 97.97% → 99.07%; "
+                               "claim: recovered >= 50%)"),
     ]
     if has_split(df):  # only decidable when the rows split clean rejection by correct / wrong prediction
         clean = one_row_per_trial(df)
