@@ -64,10 +64,6 @@ def test_reclassification_by_latent_optimisation(digits):
     x, y = digits.x_test[:60], digits.y_test[:60]
     label, _ = m.reclassify(x, steps=100, lr=0.05)
     assert (label == y).float().mean() >= 0.75  # eq. 9 uses only the decoder
-    # starting from every class mean beats the trivial decode of class 0's mean
-    with torch.no_grad():
-        err0 = (m.decode(m.class_means[:1].expand(len(x), -1)) - x).flatten(1).norm(dim=1)
-    assert err0.mean() > m.recon_error(x).mean()
 
 
 @pytest.mark.slow
