@@ -124,7 +124,31 @@ def test_a_live_marker_of_a_slurm_job_the_sweep_never_recorded_blocks(sweep):
     stale = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat()
     put_marker(sweep, t0, {"host": "other-node", "pid": 7, "heartbeat_at": stale, "heartbeat_s": 15,
                            "slurm_job": "424242"})
+    age_file(sweep, t0, 3600)
     ensure_nothing_running(sweep)
+
+
+def age_file(sw, tid: str, seconds: float) -> None:
+    """Date the marker file's mtime back: what a heartbeat that stopped ``seconds`` ago leaves."""
+    p = marker_path(sw.results, sw.name, tid)
+    t = time.time() - seconds
+    os.utime(p, (t, t))
+
+
+def test_other_nodes_are_judged_by_the_marker_files_mtime_not_their_clock(sweep):
+    """The heartbeat's own timestamp is the writing node's clock; the marker file's mtime is stamped where the file
+    lives. A live run on a node whose clock is 90 s behind is alive (it was judged dead: resume started duplicates),
+    and a dead run on a node 10 minutes ahead is dead at once (it blocked for those 10 minutes)."""
+    t0 = sweep.trials[0]["trial_id"]
+    behind = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=90)).isoformat()
+    put_marker(sweep, t0, {"host": "other-node", "pid": 7, "heartbeat_at": behind, "heartbeat_s": 15})
+    alive, why = marker_liveness(read_markers(sweep.results, sweep.name)[t0])
+    assert alive is True, why
+    ahead = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)).isoformat()
+    put_marker(sweep, t0, {"host": "other-node", "pid": 7, "heartbeat_at": ahead, "heartbeat_s": 15})
+    age_file(sweep, t0, 120)
+    alive, why = marker_liveness(read_markers(sweep.results, sweep.name)[t0])
+    assert alive is False and "no heartbeat from other-node for 120s" in why
 
 
 def test_run_refuses_a_sweep_that_is_still_running(sweep, capsys):

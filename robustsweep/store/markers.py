@@ -114,6 +114,10 @@ def running_marker(results: str | Path, sweep: str, trial_id: str,
             path.unlink()
 
 
+#: read_markers adds the marker file's mtime under this key (not part of the file): marker_liveness ages it
+MTIME_KEY = "_file_mtime"
+
+
 def marker_liveness(marker: dict[str, Any], now: dt.datetime | None = None) -> tuple[bool | None, str]:
     """(alive, why-not) of a marker judged from its own contents (SLURM job states are the caller's business):
     True / False when it can be told, None for an old marker of another host without a heartbeat."""
@@ -131,7 +135,14 @@ def marker_liveness(marker: dict[str, Any], now: dt.datetime | None = None) -> t
     beat = marker.get("heartbeat_at")
     if not beat:
         return None, ""
-    age = ((now or _now()) - dt.datetime.fromisoformat(beat)).total_seconds()
+    now = now or _now()
+    if isinstance(marker.get(MTIME_KEY), (int, float)):
+        # the marker file's mtime, which every heartbeat renews: stamped where the file is written (the shared file
+        # system), so a node whose clock runs behind (a live run judged dead: duplicates) or ahead (a dead run
+        # judged alive for as long) is judged right; heartbeat_at is the writer's own clock
+        age = now.timestamp() - float(marker[MTIME_KEY])
+    else:
+        age = (now - dt.datetime.fromisoformat(beat)).total_seconds()
     limit = STALE_AFTER * float(marker.get("heartbeat_s") or HEARTBEAT_S)
     if age > limit:
         return False, f"interrupted: no heartbeat from {host} for {age:.0f}s (limit {limit:.0f}s)"
@@ -143,7 +154,10 @@ def read_markers(results: str | Path, sweep: str) -> dict[str, dict[str, Any]]:
     d = sweep_dir(results, sweep) / RUNNING_DIR
     for p in sorted(d.glob("[!.]*.json")) if d.is_dir() else []:
         try:
-            out[p.stem] = json.loads(p.read_text())
+            doc = json.loads(p.read_text())
+            if isinstance(doc, dict):
+                doc[MTIME_KEY] = p.stat().st_mtime
+            out[p.stem] = doc
         except (OSError, ValueError):
             continue
     return out
