@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -189,6 +190,34 @@ def test_training_resumes_from_checkpoint_with_identical_weights(tmp_path, digit
     fit_loss(fresh(), digits.x_train, digits.y_train, TrainConfig(epochs=1), torch.device("cpu"), log.append,
              checkpoint=ckpt)
     assert any("ignoring unusable training checkpoint" in e for e in log)
+
+
+def test_restart_errored_trains_the_rerun_trial_from_scratch(tmp_path, monkeypatch):
+    """`resume --restart-errored` (Runtime.fresh_training): the trial's training checkpoint is deleted before
+    training, so training sees none; without it, training is handed the checkpoint to continue from."""
+    import robustsweep.ops.train as train_mod
+    from robustsweep.models.cache import key_hash
+
+    (cfg,) = _trials(tmp_path, train={"epochs": 1}, attacks=[{"name": "fgsm", "eps": [0.1]}])
+    cache = tmp_path / "cache"
+    seen: list[bool] = []
+    real_fit = train_mod.fit
+
+    def spy(model, data, tc, device, log, seed, checkpoint):
+        seen.append(checkpoint is not None and checkpoint.exists())
+        return real_fit(model, data, tc, device, log, seed=seed, checkpoint=checkpoint)
+
+    monkeypatch.setattr(train_mod, "fit", spy)
+    key = {"model": cfg["model"], "dataset": cfg["dataset"], "seed": int(cfg["seed"]), "train": cfg["train"]}
+    ckpt = cache / f"{key_hash(key)}.ckpt"
+    for fresh, results in ((False, "a"), (True, "b")):
+        cache.mkdir(exist_ok=True)
+        ckpt.write_bytes(b"an interrupted run's checkpoint")
+        for p in cache.glob("*.pt"):  # no finished model in the cache: the trial trains
+            p.unlink()
+        run_trial(cfg, Runtime(results=str(tmp_path / results), sweep="t", cache_dir=str(cache), fresh_training=fresh))
+        shutil.rmtree(cache)
+    assert seen == [True, False]
 
 
 def test_validation_accuracy_is_recorded_only_with_a_validation_split(tmp_path):

@@ -75,7 +75,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=["slurm", "local"], default=None,
                    help="where to run (default: slurm if the sweep was submitted to SLURM, else local)")
     p.add_argument("--restart-errored", action="store_true",
-                   help="start failed trials from scratch instead of from their last Tune checkpoint")
+                   help="train the rerun trials from scratch: their training checkpoints (saved every 30 s next to "
+                        "the model cache) are deleted, and Tune restarts its errored trials instead of restoring "
+                        "them; without it a trial interrupted mid-training continues where it stopped (same weights)")
     p.add_argument("--scale", choices=list(SCALES), default=None,
                    help="the sweep is SWEEP-<scale> (as run/submit name it) when SWEEP itself does not exist; "
                         "refused when the sweep found was run at another scale")

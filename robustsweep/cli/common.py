@@ -137,6 +137,7 @@ def execute(a: argparse.Namespace, sw: Any, trials: list[dict[str, Any]], backen
     from robustsweep.core.runtime import runtime_for
 
     rt = runtime_for(sw, data_root=a.data_root, cache_dir=a.cache_dir, device=a.device)
+    rt.fresh_training = restart_errored  # every mode (local, ray, array) hands the runtime to its trials
     outcome = backend.run(sw, trials, rt, restart_errored=restart_errored, command=command)
     if outcome.summary is not None:
         return finish(sw.results, sw.name, outcome.summary)

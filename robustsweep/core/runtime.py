@@ -20,6 +20,9 @@ class Runtime:
     device: str = "auto"
     eval_batch_size: int = 500
     threads: int | None = None
+    # `resume --restart-errored`: a trial's training ignores (and deletes) its training checkpoint and starts from
+    # epoch 0. Not a result setting either: training continued from a checkpoint ends with the same weights
+    fresh_training: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -44,7 +44,8 @@ def load_data(dataset_cfg: dict[str, Any], seed: int, root: str | None):
 
 
 def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | None,
-                log: Callable[[str], None], extra_key: dict[str, Any] | None = None) -> tuple[torch.nn.Module, bool]:
+                log: Callable[[str], None], extra_key: dict[str, Any] | None = None,
+                fresh: bool = False) -> tuple[torch.nn.Module, bool]:
     """Build the model of ``cfg`` and train it, or load it from the content-addressed cache. ``extra_key`` tells
     apart models of the same config trained on other data (ROAR's removed images: ``{"roar": params}``)."""
     from robustsweep.models.cache import key_hash, load_or_train, set_default_cache_dir
@@ -63,6 +64,9 @@ def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | 
     key = {"model": cfg["model"], "dataset": cfg["dataset"], "seed": seed, "train": cfg["train"]} | (extra_key or {})
     # training checkpoint next to the cache entry: a killed/pre-empted trial continues training where it stopped
     ckpt = cache_dir / f"{key_hash(key)}.ckpt" if cache_dir else None
+    if fresh and ckpt is not None and ckpt.exists():  # resume --restart-errored: train from epoch 0
+        log(f"training from scratch (--restart-errored): removed the training checkpoint {ckpt.name}")
+        ckpt.unlink(missing_ok=True)
 
     def train(model: torch.nn.Module) -> None:
         seed_everything(seed)
@@ -135,7 +139,7 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         data = load_data(cfg["dataset"], int(cfg["seed"]), rt.data_root)
         cache = Path(rt.cache_dir) if rt.cache_dir else Path(rt.results).resolve() / ".model-cache"
         t_train = time.time()
-        model, cached = train_model(cfg, data, device, cache, log)
+        model, cached = train_model(cfg, data, device, cache, log, fresh=rt.fresh_training)
         train_time = 0.0 if cached else time.time() - t_train
         x, y, pool = _attacked_points(cfg, data, model, device, cache, log, rt.eval_batch_size)
         x, y = x.to(device), y.to(device)
