@@ -90,5 +90,15 @@ def test_fusion_end_to_end_on_digits_trains_backbone_once(digits, tmp_path):
         assert not any("training backbone" in s for s in msgs) and any("loaded cached" in s for s in msgs)
         assert torch.equal(c.backbone.stages[0].weight, m.backbone.stages[0].weight)
         assert accuracy(c, digits.x_test, digits.y_test) >= 0.80
+        # paper 001 Fig. 8's discriminative baseline is the heads' own backbone: same weights, same logits
+        msgs.clear()
+        seed_everything(0)
+        b = MODELS.get("fusion-backbone").fn(digits.input_shape, 10, backbone="cnn", backbone_epochs=8,
+                                             backbone_batch_size=64)
+        fit(b, digits, TrainConfig(epochs=1), torch.device("cpu"), msgs.append)
+        assert not any("training backbone" in s for s in msgs)
+        state_b, state_m = b.net.state_dict(), m.backbone.state_dict()
+        assert state_b.keys() == state_m.keys() and all(torch.equal(state_b[k], state_m[k]) for k in state_b)
+        torch.testing.assert_close(b(digits.x_test[:8]), m.backbone(digits.x_test[:8]))
     finally:
         set_default_cache_dir(None)

@@ -125,23 +125,8 @@ class FusionModel(HeadModel):
 
     def fit(self, data: DataSplit, cfg: TrainConfig, device: torch.device, progress: Progress | None = None) -> None:
         seed = torch.initial_seed()  # the trial runner seeds before training
-        bcfg = self.backbone_train
-        key = {"kind": "fusion-backbone", "backbone": self.backbone_name, "input_shape": list(self.input_shape),
-               "num_classes": self.num_classes, "train": dataclasses.asdict(bcfg), "seed": seed,
-               "data": data_fingerprint(data)}
-        if self.backbone_weights is not None:  # a pretrained start: the file's content is part of the model's identity
-            key["init"] = file_sha256(resolve_weights(self.backbone_name, self.backbone_weights))
-
-        def build() -> nn.Module:
-            torch.manual_seed(seed)
-            return make_backbone(self.backbone_name, self.input_shape, self.num_classes, self.backbone_weights)
-
-        def train(m: nn.Module) -> None:
-            if progress:
-                progress(f"{'fine-tuning' if self.backbone_weights else 'training'} backbone {self.backbone_name}")
-            fit_loss(m, data.x_train, data.y_train, bcfg, device, progress, seed)
-
-        bb, _ = load_or_train(key, build, train, default_cache_dir(), progress)
+        bb = trained_backbone(self.backbone_name, self.input_shape, self.num_classes, self.backbone_train,
+                              self.backbone_weights, data, device, progress)
         self.backbone.load_state_dict(bb.state_dict())
         self.to(device)
         self._freeze()
@@ -160,6 +145,33 @@ class FusionModel(HeadModel):
             finetune_m(self, self.head, self.head_input, data.x_train, data.y_train, self.m_finetune, cfg, device,
                        progress, seed)
         self.eval()
+
+
+def trained_backbone(name: str, input_shape: tuple[int, ...], num_classes: int, bcfg: TrainConfig,
+                     weights: str | None, data: DataSplit, device: torch.device,
+                     progress: Progress | None = None) -> nn.Module:
+    """The backbone ``name`` trained with cross-entropy on ``data`` (``bcfg``; from ``weights`` where given), from
+    the model cache when a trial of this seed trained it already: every fusion head of a sweep and the
+    ``fusion-backbone`` baseline (paper 001 Fig. 8's VGG16) get the very same network. Seeded by the trial's seed
+    (``torch.initial_seed()``, set by the trial runner before training)."""
+    seed = torch.initial_seed()
+    key = {"kind": "fusion-backbone", "backbone": name, "input_shape": list(input_shape),
+           "num_classes": num_classes, "train": dataclasses.asdict(bcfg), "seed": seed,
+           "data": data_fingerprint(data)}
+    if weights is not None:  # a pretrained start: the file's content is part of the model's identity
+        key["init"] = file_sha256(resolve_weights(name, weights))
+
+    def build() -> nn.Module:
+        torch.manual_seed(seed)
+        return make_backbone(name, input_shape, num_classes, weights)
+
+    def train(m: nn.Module) -> None:
+        if progress:
+            progress(f"{'fine-tuning' if weights else 'training'} backbone {name}")
+        fit_loss(m, data.x_train, data.y_train, bcfg, device, progress, seed)
+
+    bb, _ = load_or_train(key, build, train, default_cache_dir(), progress)
+    return bb
 
 
 def _check_head(head: str) -> None:

@@ -29,7 +29,8 @@ def with_label(rows: pl.DataFrame) -> pl.DataFrame:
     head = pl.col("cfg.model.head") if "cfg.model.head" in rows.columns else pl.lit(None, pl.String)
     depth = pl.col("cfg.model.feature_depth") if "cfg.model.feature_depth" in rows.columns else pl.lit(None, pl.String)
     tap = pl.when(depth.is_in(list(SHALLOW))).then(pl.lit("CONV9")).when(depth.is_in(list(DEEP))).then(pl.lit("FC1"))
-    label = (pl.when(pl.col("cfg.model.name").is_in(["vgg16", "cnn"])).then(pl.lit("VGG16"))
+    # the baseline: the heads' own backbone (fusion-backbone); vgg16 / cnn rows of sweeps written before it existed
+    label = (pl.when(pl.col("cfg.model.name").is_in(["fusion-backbone", "vgg16", "cnn"])).then(pl.lit("VGG16"))
              .when(pl.col("cfg.model.name") == "fusion").then(pl.format("{}-{}", head.str.to_uppercase(), tap)))
     return rows.with_columns(label.alias("__fig8"))
 
