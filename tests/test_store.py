@@ -143,3 +143,29 @@ def test_stale_or_missing_index_entries_fall_back_to_the_file(tmp_path):
     assert store.finished_ok(tmp_path, "s", "a") is None
     df = store.read_sweep(tmp_path, "s")
     assert df["status"].to_list() == ["failed"] and df["error"].to_list() == ["RuntimeError: rewritten"]
+
+
+def test_a_late_failure_cannot_replace_an_ok_result_written_meanwhile(tmp_path, monkeypatch):
+    """write_failure checks that no ok result exists, then writes. A retry's ok file landing between the two (the
+    given-up attempt and its retry finishing together) was replaced by the failure; the trial's lock makes the ok
+    write wait until the failure is written, so the ok result is what stays."""
+    import threading
+
+    from robustsweep.store import rows as rows_mod
+
+    real = rows_mod.finished_ok
+    ok_writer: list[threading.Thread] = []
+
+    def check_then_race(results, sweep, tid):
+        out = real(results, sweep, tid)
+        t = threading.Thread(target=store.write_trial, args=([_row(tid)], results, sweep, tid))
+        t.start()  # the retry finishing ok right after the check
+        t.join(timeout=0.5)  # without the lock it lands here, before the failure is written
+        ok_writer.append(t)
+        return out
+
+    monkeypatch.setattr(rows_mod, "finished_ok", check_then_race)
+    written = rows_mod.write_failure([_row("a", status="failed", error="late attempt")], tmp_path, "s", "a")
+    ok_writer[0].join(timeout=10)
+    assert written and not ok_writer[0].is_alive()
+    assert store.trial_status(tmp_path, "s")["a"]["status"] == "ok"

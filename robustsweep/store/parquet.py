@@ -21,6 +21,7 @@ under it (deleted by a compaction that committed after the snapshot) takes a new
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
@@ -108,15 +109,20 @@ def _first_error(table: pa.Table) -> str | None:
     return next((e for e in table.column("error").to_pylist() if e), None) if "error" in table.column_names else None
 
 
-def write_trial(rows: list[dict[str, Any]], results: str | Path, sweep: str, trial_id: str) -> Path:
+def write_trial(rows: list[dict[str, Any]], results: str | Path, sweep: str, trial_id: str, *, locked: bool = False
+                ) -> Path:
+    """Write a trial's rows as its one file, under the trial's lock (store/locks.py; ``locked``: the caller holds
+    it already)."""
+    from robustsweep.store.locks import trial_lock
     from robustsweep.store.paths import ensure_inside
     from robustsweep.store.schema import to_table
 
     table = to_table(rows)
     dest = trial_path(results, sweep, trial_id)
     ensure_inside(dest, results, "trial file")  # a trial id / sweep name never writes outside --results
-    inode = _write(table, dest)
-    index_trial(sweep_dir(results, sweep), trial_id, inode, table.schema, table_status(table), _first_error(table))
+    with contextlib.nullcontext() if locked else trial_lock(sweep_dir(results, sweep), trial_id):
+        inode = _write(table, dest)
+        index_trial(sweep_dir(results, sweep), trial_id, inode, table.schema, table_status(table), _first_error(table))
     return dest
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from robustsweep.config.trial import TrialConfig
-from robustsweep.store.parquet import finished_ok, trial_path, write_trial
+from robustsweep.store.locks import trial_lock
+from robustsweep.store.parquet import finished_ok, sweep_dir, trial_path, write_trial
 from robustsweep.store.provenance import host
 from robustsweep.store.schema import flatten_config
 
@@ -60,9 +61,10 @@ def write_failure(rows: list[dict[str, Any]], results: str | Path, sweep: str, t
     attempt may replace it: same trial id, same rows, one atomically replaced file.) An earlier ``failed`` file is
     replaced, as a rerun by ``resume`` should.
     """
-    if finished_ok(results, sweep, trial_id) is not None:
-        return False
-    write_trial(rows, results, sweep, trial_id)
+    with trial_lock(sweep_dir(results, sweep), trial_id):  # no ok file can land between the check and the write
+        if finished_ok(results, sweep, trial_id) is not None:
+            return False
+        write_trial(rows, results, sweep, trial_id, locked=True)
     return True
 
 
