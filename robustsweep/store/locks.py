@@ -6,9 +6,10 @@ Why a lock at all, in a store where no trial coordinates with another: two *atte
 attempt Tune gave up on, its node cut off, still running while the retry finishes). ``write_failure`` checks that no
 ok result exists and then writes; without the lock, the retry's ok file could land between the check and the write
 and be replaced by the failure. Trials share a lock file only by their id's hash bucket and hold it for one file
-write, so the write path of a sweep still scales with its trials (measured: write_trial at ~0.92 of its unlocked
-rate on this machine's local disk). ``flock`` works across nodes on Linux NFS clients (emulated with POSIX locks);
-where the lock file cannot be made (read-only or full store) the write goes ahead unlocked, as before.
+write, so the write path of a sweep still scales with its trials (measured on this machine's local disk: 1-3 % of
+write_trial's rate in the bench's A/B, ~8 % for tiny files; bench/README.md). ``flock`` works across nodes on Linux
+NFS clients (emulated with POSIX locks); where the lock file cannot be made (read-only or full store) the write goes
+ahead unlocked, as before.
 """
 from __future__ import annotations
 
