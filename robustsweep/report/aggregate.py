@@ -30,6 +30,12 @@ def ensure_columns(df: pl.DataFrame, columns: Mapping[str, pl.DataType | type[pl
     return df.with_columns(add) if add else df
 
 
+def column_or(df: pl.DataFrame, col: str, fallback: str) -> str:
+    """``col`` where ``df`` has it with at least one value, else ``fallback``: a report reads a newer column and
+    falls back to the older one on rows written before the newer one existed."""
+    return col if col in df.columns and df[col].drop_nulls().len() else fallback
+
+
 def one_row_per_trial(df: pl.DataFrame) -> pl.DataFrame:
     """One row per trial, for the metrics every row of a trial repeats (clean accuracy, validation accuracy, clean
     detector rates): the first row among those measured on all of the trial's attacked points. An attack entry with

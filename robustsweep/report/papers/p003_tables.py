@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from robustsweep.report.aggregate import ensure_columns, one_row_per_trial
+from robustsweep.report.aggregate import column_or, ensure_columns, one_row_per_trial
 from robustsweep.report.tables import Table, pivot_table
 
 EXPERIMENT = "gmm-vae"
@@ -100,7 +100,7 @@ def derive(rows: pl.DataFrame) -> pl.DataFrame:
 def fig_metrics(df: pl.DataFrame, metrics: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """``metrics`` with each all-attacked-inputs column replaced by its older successful-adversarials column where
     the rows predate ``det.<τ>.reject_adv`` (labelled so: a reader must not take one for the other)."""
-    if ATT_REJ in df.columns and df[ATT_REJ].drop_nulls().len():
+    if column_or(df, ATT_REJ, "") == ATT_REJ:
         return metrics
     return [(OLD_FIG.get(m, m), f"{label} [of successful adversarials: older rows]") for m, label in metrics
             if OLD_FIG.get(m, m) is not None]
@@ -108,7 +108,7 @@ def fig_metrics(df: pl.DataFrame, metrics: list[tuple[str, str]]) -> list[tuple[
 
 def attacked_col(df: pl.DataFrame, col: str) -> str:
     """``col`` (an all-attacked-inputs column) where the rows have it, else its older stand-in (OLD_FIG)."""
-    return col if col in df.columns and df[col].drop_nulls().len() else (OLD_FIG.get(col) or col)
+    return column_or(df, col, OLD_FIG.get(col) or col)
 
 
 def alpha_label(a: float) -> str:

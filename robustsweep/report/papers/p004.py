@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import polars as pl
 
+from robustsweep.report.aggregate import column_or
 from robustsweep.report.checks import CheckResult, compare_means, monotone, seed_mean
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
@@ -111,8 +112,7 @@ def dr_column(df: pl.DataFrame, det: str) -> str:
     """The detection rate of Table 1: the flagged fraction of ALL adversarial test images (the public code's
     ``TP = (energy_adv <= threshold).sum()``), ``det.<det>.reject_adv``; rows written before it existed only have
     the flagged fraction of the successful adversarials, ``det.<det>.tpr``."""
-    col = f"det.{det}.reject_adv"
-    return col if col in df.columns and df[col].drop_nulls().len() else f"det.{det}.tpr"
+    return column_or(df, f"det.{det}.reject_adv", f"det.{det}.tpr")
 
 
 def energy_auc(data: dict[str, pl.DataFrame]) -> Table:
