@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import sklearn.metrics
 import torch
 
 
@@ -86,32 +88,40 @@ def mean_minimum_perturbation(
     return _mean(mp)
 
 
+def _order_ranks(scores: np.ndarray) -> np.ndarray:
+    """Finite stand-ins for ``scores`` that sort and tie exactly as they do (a ROC depends on nothing else).
+
+    scikit-learn refuses non-finite scores, but a detector can give ±inf (a log-density that underflows), which is
+    an extreme score, not an error: ±inf keep their place in the order. NaN ranks above every score, each NaN its
+    own threshold in the order given (positives first), as the stable descending sort this replaced placed them.
+    """
+    nan = np.isnan(scores)
+    ranks = np.empty(len(scores))
+    ranks[~nan] = np.unique(scores[~nan], return_inverse=True)[1]
+    top = ranks[~nan].max(initial=-1.0) + 1.0
+    ranks[nan] = top + np.arange(int(nan.sum()))[::-1]
+    return ranks
+
+
 def roc_curve(
     neg: torch.Tensor, pos: torch.Tensor, max_points: int = 201
 ) -> tuple[list[float], list[float], float]:
     """ROC of a score where larger = positive: (fpr list, tpr list, AUC), store-friendly plain floats.
 
-    Every distinct score is a threshold (ties move FPR and TPR together, i.e. a diagonal segment, as in
-    scikit-learn), the curve runs from (0, 0) to (1, 1), and AUC is the trapezoidal area of the full curve
-    (= P(score_pos > score_neg) + ½ P(tie)). The returned points are thinned evenly to at most ``max_points``
-    (end points kept) so a Parquet row stays small; the AUC is always computed before thinning.
+    scikit-learn's ``roc_curve`` with every distinct score a threshold (ties move FPR and TPR together, a diagonal
+    segment), from (0, 0) to (1, 1); AUC is the trapezoidal area of the full curve (= P(score_pos > score_neg) +
+    ½ P(tie)). The returned points are thinned evenly to at most ``max_points`` (end points kept) so a Parquet row
+    stays small; the AUC is always computed before thinning.
     """
-    neg = torch.as_tensor(neg).detach().double().flatten().cpu()
-    pos = torch.as_tensor(pos).detach().double().flatten().cpu()
+    neg = torch.as_tensor(neg).detach().double().flatten().cpu().numpy()
+    pos = torch.as_tensor(pos).detach().double().flatten().cpu().numpy()
     if len(neg) == 0 or len(pos) == 0:
         return [], [], math.nan
-    scores = torch.cat([pos, neg])
-    labels = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).double()
-    order = torch.argsort(scores, descending=True, stable=True)
-    s, lab = scores[order], labels[order]
-    tps, fps = torch.cumsum(lab, 0), torch.cumsum(1 - lab, 0)
-    last_of_tie = torch.ones(len(s), dtype=torch.bool)
-    last_of_tie[:-1] = s[1:] != s[:-1]
-    tpr = torch.cat([torch.zeros(1), tps[last_of_tie] / len(pos)])
-    fpr = torch.cat([torch.zeros(1), fps[last_of_tie] / len(neg)])
-    auc = torch.trapezoid(tpr, fpr).item()
+    labels = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+    fpr, tpr, _ = sklearn.metrics.roc_curve(labels, _order_ranks(np.concatenate([pos, neg])), drop_intermediate=False)
+    auc = float(sklearn.metrics.auc(fpr, tpr))
     if len(fpr) > max_points:
-        idx = torch.linspace(0, len(fpr) - 1, max_points).round().long().unique()
+        idx = torch.linspace(0, len(fpr) - 1, max_points).round().long().unique().numpy()
         fpr, tpr = fpr[idx], tpr[idx]
     return fpr.tolist(), tpr.tolist(), auc
 
