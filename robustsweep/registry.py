@@ -127,5 +127,11 @@ DATASETS = Registry("dataset", "robustsweep.data", hidden_params=("root", "seed"
 MODELS = Registry("model", "robustsweep.models", hidden_params=("input_shape", "num_classes"))
 ATTACKS = Registry("attack", "robustsweep.attacks", hidden_params=("model", "x", "y"))
 DETECTORS = Registry("detector", "robustsweep.detect")
+# evaluation steps (core/steps/): not part of REGISTRIES -- an experiment file switches them on through its ``eval``
+# options, never names them; ``order`` in their metadata is the order the evaluation loop calls them in
+STEPS = Registry("evaluation step", "robustsweep.core.steps")
+# backends (runners/backends/: one module each, heavy parts imported lazily): the CLI's --backend choices, and what
+# status / resume / the running markers ask of a scheduler -- read here so those layers never import the runners
+BACKENDS = Registry("backend", "robustsweep.runners.backends")
 
 REGISTRIES = {"datasets": DATASETS, "models": MODELS, "attacks": ATTACKS, "detectors": DETECTORS}

@@ -7,12 +7,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robustsweep.core.evaluate import _detection_columns
+from robustsweep.core.steps.detection import detection_columns as _detection_columns
+from robustsweep.detect.base import Detector
 from robustsweep.ops.metrics import JOINT_FPRS, detection_metrics, threshold_at_fpr
 from robustsweep.store.rows import DETECTOR_METRICS
 
 
-class FirstPixel:
+class FirstPixel(Detector):
     """score = first pixel of the input, rejected above ``threshold``; ``calibration_scores`` optional."""
 
     def __init__(self, threshold: float, calibration: torch.Tensor | None = None):
@@ -82,7 +83,7 @@ def test_without_calibration_scores_the_clean_test_scores_calibrate():
     x, x_adv, y, pred_clean, pred_adv = _case(1)
     det = FirstPixel(0.5)
     correct = pred_clean == y
-    out = detection_metrics(det, None, x, x_adv, correct & (pred_adv != y), correct)
+    out = detection_metrics(det, None, x, x_adv, correct & (pred_adv != y), correct, threshold=det.threshold)
     want = _brute(det, x, x_adv, y, pred_clean, pred_adv, x.flatten(1)[:, 0].tolist())
     for k, v in want.items():
         assert math.isclose(out[k], v, abs_tol=1e-6), k
@@ -92,8 +93,8 @@ def test_no_correct_inputs_gives_nan_and_no_successes_gives_zero():
     x, x_adv, y, _, _ = _case(2, n=10)
     det = FirstPixel(0.5)
     none = torch.zeros(10, dtype=torch.bool)
-    assert math.isnan(detection_metrics(det, None, x, x_adv, none, none)["attacker_success"])
-    out = detection_metrics(det, None, x, x_adv, none, torch.ones(10, dtype=torch.bool))
+    assert math.isnan(detection_metrics(det, None, x, x_adv, none, none, threshold=det.threshold)["attacker_success"])
+    out = detection_metrics(det, None, x, x_adv, none, torch.ones(10, dtype=torch.bool), threshold=det.threshold)
     assert out["attacker_success"] == 0.0 and out["attacker_success_fpr5"] == 0.0
 
 

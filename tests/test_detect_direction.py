@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from robustsweep.core.evaluate import _detection_columns
+from robustsweep.core.steps.detection import detection_columns as _detection_columns
 from robustsweep.detect import fit_detectors
 from robustsweep.detect._common import model_kind
 from robustsweep.detect.density import DensityDetector

@@ -73,7 +73,7 @@ def test_detection_metrics_counts_only_successful_adversarials():
     x_clean = torch.tensor([[0.1], [0.2], [0.6], [0.3]])     # 1 of 4 clean inputs flagged -> FPR 0.25
     x_adv = torch.tensor([[0.9], [0.4], [0.8], [0.95]])
     success = torch.tensor([True, True, False, False])         # only the first two count: one flagged -> TPR 0.5
-    out = detection_metrics(ThresholdOnFirstPixel(), None, x_clean, x_adv, success)
+    out = detection_metrics(ThresholdOnFirstPixel(), None, x_clean, x_adv, success, threshold=0.5)
     assert out["tpr"] == pytest.approx(0.5) and out["fpr"] == pytest.approx(0.25)
     # AUC over clean {0.1,0.2,0.6,0.3} vs successful {0.9,0.4}: 0.9 beats all 4, 0.4 beats 3 -> 7/8
     assert out["auc"] == pytest.approx(7 / 8)
@@ -83,7 +83,8 @@ def test_detection_metrics_counts_only_successful_adversarials():
     assert out["reject_adv"] == pytest.approx(0.75)
     # accepted and classified correctly: only the second (accepted, correct); the third is correct but flagged
     adv_correct = torch.tensor([False, True, True, False])
-    both = detection_metrics(ThresholdOnFirstPixel(), None, x_clean, x_adv, success, adv_correct=adv_correct)
+    both = detection_metrics(ThresholdOnFirstPixel(), None, x_clean, x_adv, success, adv_correct=adv_correct,
+                             threshold=0.5)
     assert both["accept_correct_adv"] == pytest.approx(0.25) and both["tpr"] == out["tpr"]
     assert out["n_pos"] == 2
     assert out["score_clean_mean"] == pytest.approx(0.3) and out["score_adv_mean"] == pytest.approx(0.65)
@@ -93,7 +94,8 @@ def test_detection_metrics_counts_only_successful_adversarials():
 
     no_thr = detection_metrics(NoThreshold(), None, x_clean, x_adv, success)
     assert no_thr["tpr"] == out["tpr"] and no_thr["reject_adv"] == out["reject_adv"]
-    none = detection_metrics(ThresholdOnFirstPixel(), None, x_clean, x_adv, torch.zeros(4, dtype=torch.bool))
+    none = detection_metrics(ThresholdOnFirstPixel(), None, x_clean, x_adv, torch.zeros(4, dtype=torch.bool),
+                             threshold=0.5)
     assert math.isnan(none["tpr"]) and math.isnan(none["auc"]) and none["roc_fpr"] == []
 
 

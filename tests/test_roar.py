@@ -160,7 +160,8 @@ def test_roar_rows_get_the_clean_accuracy_of_all_attacked_points(monkeypatch):
     """ROAR's degradation is clean minus retrained accuracy on ALL attacked points: an attack entry with its own
     n_eval reports its prefix's clean accuracy, which must not be taken for it (it was: the first row's)."""
     import robustsweep.core.roar as core_roar
-    from robustsweep.core.trial import _with_roar
+    from robustsweep.core.steps import Evaluation, TrialEnv
+    from robustsweep.core.steps.roar import with_roar
 
     seen = []
     monkeypatch.setattr(core_roar, "roar_rows", lambda spec, model, data, x, y, clean, *a: seen.append(clean) or [])
@@ -168,7 +169,7 @@ def test_roar_rows_get_the_clean_accuracy_of_all_attacked_points(monkeypatch):
     model = Linear(10, 2)
     truth = (model(x).argmax(1) == y).float().mean().item()
     prefix = {"attack": "fgsm", "n_eval": 3, "clean_accuracy": -1.0}
-    _with_roar([prefix, {"attack": "pgd", "n_eval": 10, "clean_accuracy": 0.7}], [{"name": "roar"}], {"seed": 0},
-               model, None, x, y, torch.device("cpu"), None, None, 64)
-    _with_roar([prefix], [{"name": "roar"}], {"seed": 0}, model, None, x, y, torch.device("cpu"), None, None, 64)
+    ev = Evaluation(model, batch_size=64, trial=TrialEnv({"seed": 0}, None, torch.device("cpu"), 0, None, None))
+    with_roar(ev, [prefix, {"attack": "pgd", "n_eval": 10, "clean_accuracy": 0.7}], [{"name": "roar"}], x, y)
+    with_roar(ev, [prefix], [{"name": "roar"}], x, y)
     assert seen == [0.7, pytest.approx(truth)]

@@ -66,8 +66,8 @@ def test_detection_metrics_histograms_are_opt_in_and_use_successful_adversarials
     x = torch.tensor([[0.1], [0.2], [0.3], [0.4]])
     x_adv = torch.tensor([[0.9], [0.8], [0.05], [0.7]])
     success = torch.tensor([True, True, False, True])
-    assert "hist_edges" not in detection_metrics(_FirstPixel(), None, x, x_adv, success)
-    out = detection_metrics(_FirstPixel(hist_bins=4), None, x, x_adv, success)
+    assert "hist_edges" not in detection_metrics(_FirstPixel(), None, x, x_adv, success, threshold=0.5)
+    out = detection_metrics(_FirstPixel(hist_bins=4), None, x, x_adv, success, threshold=0.5, hist_bins=4)
     # the float32 scores as the function sees them (0.2 in float32 is not the double 0.2)
     assert out["hist_clean"] == _brute(x[:, 0].double().tolist(), out["hist_edges"])
     assert out["hist_adv"] == _brute(x_adv[success, 0].double().tolist(), out["hist_edges"])  # 0.05 failed: out

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 from robustsweep.config.trial import TrialConfig
-from robustsweep.core.examples import forked_rng
 from robustsweep.core.runtime import Runtime
+from robustsweep.core.subset import seeded_subset
 from robustsweep.errors import TrialFailed
 from robustsweep.store import provenance
 from robustsweep.store.markers import running_marker
@@ -81,43 +81,10 @@ def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | 
     return model.to(device).eval(), cached
 
 
-def _seeded_subset(x: torch.Tensor, y: torch.Tensor, n_keep: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n_keep`` examples drawn by ``seed`` (the same ones on every run), or all of them in order."""
-    n = len(x)
-    if n_keep is None or n_keep >= n:
-        return x, y
-    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:n_keep]
-    return x[idx], y[idx]
-
-
-def _eval_subset(data, n_eval: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return _seeded_subset(data.x_test, data.y_test, n_eval, seed)
-
-
-def _attacked_points(cfg: TrialConfig, data, model, device, cache: Path, log, batch_size: int
-                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-    """The seeded ``n_eval`` test points the attacks run on; with ``eval.correct_for`` drawn from the test points
-    every named model classifies correctly (:mod:`robustsweep.core.correct_subset`), whose count is recorded as
-    ``m.n_common_correct``."""
-    seed = int(cfg["seed"])
-    if not cfg["eval"].get("correct_for"):
-        return (*_eval_subset(data, cfg["eval"].get("n_eval"), seed), {})
-    from robustsweep.core.correct_subset import common_correct
-
-    def train(variant: dict[str, Any]) -> torch.nn.Module:
-        return train_model(variant, data, device, cache, log)[0]
-
-    mask = common_correct(cfg, model, data.x_test, data.y_test, train, batch_size, log)
-    if not mask.any():
-        raise ValueError(f"eval.correct_for: no test point is classified correctly by all of "
-                         f"{cfg['eval']['correct_for']}")
-    x, y = _seeded_subset(data.x_test[mask], data.y_test[mask], cfg["eval"].get("n_eval"), seed)
-    return x, y, {"m.n_common_correct": float(mask.sum())}
-
-
 def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run one trial and write its Parquet file; return its rows. Raises TrialFailed after recording a failure."""
-    from robustsweep.core.evaluate import evaluate
+    from robustsweep.core.evaluate import run
+    from robustsweep.core.steps import Evaluation, TrialEnv, active_steps
     from robustsweep.ops.train import resolve_device
 
     log = log or (lambda msg: None)
@@ -141,24 +108,29 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         t_train = time.time()
         model, cached = train_model(cfg, data, device, cache, log, fresh=rt.fresh_training)
         train_time = 0.0 if cached else time.time() - t_train
-        x, y, pool = _attacked_points(cfg, data, model, device, cache, log, rt.eval_batch_size)
+
+        def train(variant: TrialConfig, on: Any, extra_key: dict[str, Any] | None) -> torch.nn.Module:
+            return train_model(variant, on, device, cache, log, extra_key=extra_key)[0]
+
+        env = TrialEnv(cfg, data, device, int(cfg["seed"]), train, log)
+        ev = Evaluation(model, cfg["eval"], {}, rt.eval_batch_size, log, trial=env)
+        steps = active_steps(ev)
+        x, y, pool = _attacked_points(ev, steps)
         x, y = x.to(device), y.to(device)
-        detectors, calibration = _fit_detectors(cfg.get("detectors", []), model, data, device,
-                                                cfg["eval"].get("n_fit", 2000), log)
+        ev.detectors, ev.calibration = _fit_detectors(cfg.get("detectors", []), model, data, device,
+                                                      cfg["eval"].get("n_fit", 2000), log)
+        steps = active_steps(ev)  # with the fitted detectors
         _prepare_attacks(cfg, model, data, log)
-        attacks, retrains = _split_retrain(cfg["attacks"])
-        metrics = list(evaluate(model, x, y, attacks, detectors, rt.eval_batch_size, log,
-                                cfg["eval"].get("counterfactual"), cfg["eval"].get("examples"), calibration))
-        if retrains:
-            metrics = _with_roar(metrics, retrains, cfg, model, data, x, y, device, cache, log, rt.eval_batch_size)
+        attacks = [a for a in cfg["attacks"] if not _is_retrain(a)]
+        metrics = list(run(ev, x, y, attacks, steps))
+        for s in steps:
+            metrics = s.finish(ev, x, y, metrics)
         rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached,
                  **_hardware(device, rt.eval_batch_size), **pool} for m in metrics]
         # after the attacks: a stochastic model's evaluation draws stay those of a run without this metric
         val = _val_accuracy(model, data, len(x), int(cfg["seed"]), device, rt.eval_batch_size)
-        if cfg["eval"].get("decision_grid"):  # paper 001 Fig. 2: regions on a 2-D grid (core/decision_grid.py)
-            from robustsweep.core.decision_grid import grid_columns
-
-            val |= grid_columns(model, detectors, data, cfg["eval"]["decision_grid"])
+        for s in steps:
+            val |= s.trial_columns(ev)
         for r in rows:
             r.update(val)
     except Exception as e:  # record, then tell the scheduler
@@ -196,39 +168,21 @@ def _hardware(device: torch.device, batch_size: int) -> dict[str, Any]:
     return {"m.device": name, "m.eval_batch_size": batch_size}
 
 
-def _split_retrain(attacks: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(entries the evaluator attacks the trained model with, remove-and-retrain entries such as ``roar``)."""
-    if not attacks:
-        return [], []
+def _is_retrain(spec: dict[str, Any]) -> bool:
+    """A remove-and-retrain entry (``roar``): not an attack on the trained model; its step adds its rows at the end."""
     from robustsweep.core.roar import is_retrain
 
-    return [a for a in attacks if not is_retrain(a)], [a for a in attacks if is_retrain(a)]
+    return is_retrain(spec)
 
 
-def _with_roar(metrics: list[dict[str, Any]], retrains: list[dict[str, Any]], cfg: TrialConfig, model, data, x, y,
-               device, cache: Path, log, batch_size: int) -> list[dict[str, Any]]:
-    """The evaluator's rows plus one row per ROAR point (:mod:`robustsweep.core.roar`); the evaluator's clean-only
-    row (``attack = none``, when ROAR is all the trial runs) gives way to them, as every ROAR row carries the clean
-    accuracy too. ROAR retrains under a forked RNG, so what runs after it draws what it draws without ROAR."""
-    from robustsweep.core.roar import roar_rows
-
-    seed = int(cfg["seed"])
-    # the clean accuracy of ALL attacked points: an attack entry with its own n_eval reports that of its prefix
-    clean = next((m["clean_accuracy"] for m in metrics if m.get("n_eval") == len(x)), None)
-    if clean is None:
-        from robustsweep.ops.train import accuracy
-
-        with forked_rng(device):
-            clean = float(accuracy(model, x, y))
-
-    def retrain(removed, key: dict[str, Any]) -> torch.nn.Module:
-        return train_model(cfg, removed, device, cache, log, extra_key=key)[0]
-
-    out = [m for m in metrics if m.get("attack") != "none"]
-    with forked_rng(device):
-        for spec in retrains:
-            out.extend(roar_rows(spec, model, data, x, y, clean, retrain, seed, batch_size, log))
-    return out
+def _attacked_points(ev, steps) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The test points the attacks run on: a step's selection (``eval.correct_for``), else the seeded ``n_eval``
+    subset of the test split; and the columns the selection adds to every row."""
+    for s in steps:
+        if (chosen := s.select(ev)) is not None:
+            return chosen
+    data = ev.trial.data
+    return (*seeded_subset(data.x_test, data.y_test, ev.options.get("n_eval"), ev.trial.seed), {})
 
 
 def _val_accuracy(model, data, n: int, seed: int, device, batch_size: int) -> dict[str, float]:
@@ -239,7 +193,7 @@ def _val_accuracy(model, data, n: int, seed: int, device, batch_size: int) -> di
 
     if not data.n_val:
         return {}
-    xv, yv = _seeded_subset(data.x_val, data.y_val, n, seed)
+    xv, yv = seeded_subset(data.x_val, data.y_val, n, seed)
     return {"m.val_accuracy": accuracy(model, xv.to(device), yv.to(device), batch_size)}
 
 

@@ -65,7 +65,7 @@ def fit_detectors(
         on_val = val is not None and entry.meta.get("calibration") == "validation"
         x, y = val if on_val else (x_fit, y_fit)
         extra = {}
-        if getattr(det, "needs_fit_logits", None) is not None and det.needs_fit_logits(model):
+        if det.needs_fit_logits(model):
             if on_val not in shared:
                 shared[on_val] = logits_of(model, x)
             extra["logits"] = shared[on_val]

@@ -46,6 +46,7 @@ import torch
 
 from robustsweep.attacks.adaptive import hinge_or_raw
 from robustsweep.detect._common import alpha_for_fpr, group_stats, logits_of, model_kind, standardise
+from robustsweep.detect.base import Detector
 from robustsweep.ops.batching import batched, model_device
 from robustsweep.registry import DETECTORS
 
@@ -53,7 +54,7 @@ _KINDS = ("marginal", "logit", "kl", "tv")
 _REVERSIBLE = ("marginal", "logit")
 
 
-class DensityDetector:
+class DensityDetector(Detector):
     """One of marginal / logit / KL / TV detection; see the module docstring."""
 
     def __init__(self, kind: str, alpha: float | None = None, target_fpr: float = 0.05, reverse: bool | None = None,

@@ -31,6 +31,7 @@ import torch
 
 from robustsweep.attacks.adaptive import energy_score, hinge_or_raw
 from robustsweep.detect._common import logits_of
+from robustsweep.detect.base import Detector
 from robustsweep.registry import ATTACKS, DETECTORS
 
 _RULES = ("youden", "gmean", "fpr")
@@ -54,7 +55,7 @@ def _criterion(neg: torch.Tensor, pos: torch.Tensor, t: float, rule: str) -> flo
     return tpr - fpr if rule == "youden" else max(tpr * (1 - fpr), 0.0) ** 0.5
 
 
-class EnergyDetector:
+class EnergyDetector(Detector):
     def __init__(self, rule: str = "gmean", direction: str = "low", target_fpr: float = 0.05,
                  fit_attack: str = "pgd", fit_eps: float = 8 / 255, fit_steps: int = 10,
                  fit_step_size: float = 1 / 255, hist_bins: int = 0, per_attack: bool | list[str] = True):
@@ -108,6 +109,11 @@ class EnergyDetector:
         accepted = inspect.signature(fn).parameters
         params = {k: v for k, v in self.fit_params.items() if k in accepted}
         return self._fit_to(model, x, y, fn(model, x, y, **params), neg)
+
+    @property
+    def fitted_on_attack(self) -> str | None:
+        """``fit_attack``, whose adversarials the threshold is fitted on -- except the "fpr" rule, fitted on clean data."""
+        return self.fit_attack if self.rule != "fpr" else None
 
     def refits(self, *names: str) -> bool:
         """Whether an attack point of the attack called ``names`` (its label, its registry name) gets its own

@@ -21,11 +21,12 @@ import torch
 from robustsweep.attacks.adaptive import hinge_or_raw
 from robustsweep.attacks.gmm_vae import GmmVaeView
 from robustsweep.detect._common import NotApplicable
+from robustsweep.detect.base import Detector
 from robustsweep.ops.batching import batched, model_device
 from robustsweep.registry import DETECTORS
 
 
-class TauDetector:
+class TauDetector(Detector):
     threshold = 1.0
 
     def __init__(self, which: str = "both", use_model_thresholds: bool = True, quantile: float = 0.9973,

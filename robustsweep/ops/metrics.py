@@ -214,7 +214,7 @@ def score_histogram(s_clean: torch.Tensor, s_pos: torch.Tensor, bins: int = 30) 
 def detection_metrics(
     detector, model: torch.nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, success_mask: torch.Tensor,
     correct: torch.Tensor | None = None, calibration: torch.Tensor | None = None,
-    adv_correct: torch.Tensor | None = None,
+    adv_correct: torch.Tensor | None = None, threshold: float | None = None, hist_bins: int = 0,
 ) -> dict[str, float | list[float]]:
     """Detection of successful adversarials by a fitted detector (paper 001: TP rate on successful attacks,
     threshold at 5% FPR on clean training data).
@@ -223,7 +223,8 @@ def detection_metrics(
     ROC points roc_fpr / roc_tpr of the detector score (clean = negatives, successful adversarials = positives),
     n_pos, and the mean scores score_clean_mean / score_adv_mean. One score pass per input set: rejection is read
     off the score with the detector's ``threshold`` where it has one (so a stochastic model's rejection and ROC
-    come from the same draw), else via ``reject``.
+    come from the same draw), else via ``reject``. The caller passes the detector's declared ``threshold`` and
+    ``hist_bins`` (``robustsweep.detect.base.Detector``): this module sits below the detectors and probes nothing.
     With ``correct`` (clean prediction == label, per clean input) the joint columns of :func:`joint_metrics` are
     added from the same scores; ``calibration``: the clean scores the 1/5/10 % FPR thresholds come from (None:
     the clean test scores). ``reject_adv`` is the flagged fraction of *all* of ``x_adv`` (unsuccessful ones too: the
@@ -231,7 +232,7 @@ def detection_metrics(
     (adversarial prediction == label, per input) ``accept_correct_adv`` is the fraction accepted and classified
     correctly (003's accuracy with thresholds under attack; error = 1 - both). The unsuccessful adversarials are
     scored after the successful ones, in a pass of their own, so the successful ones' draw is unchanged.
-    A detector with a positive ``hist_bins`` attribute (opt-in per detector spec, e.g.
+    A positive ``hist_bins`` (the detector's, opt-in per detector spec, e.g.
     ``{name: energy, hist_bins: 30}``; off by default so existing rows keep their columns) also gets the binned
     score histograms of :func:`score_histogram` from the same scores (about 3 x hist_bins numbers per row).
     """
@@ -239,7 +240,7 @@ def detection_metrics(
     s_clean = detector.score(model, x_clean).detach().float()
     x_pos = x_adv[success_mask]
     s_pos = detector.score(model, x_pos).detach().float() if len(x_pos) else torch.empty(0)
-    thr = getattr(detector, "threshold", None)
+    thr = threshold
     if isinstance(thr, (int, float)):
         rej_clean, rej_pos = s_clean > thr, s_pos > thr
     else:
@@ -269,9 +270,8 @@ def detection_metrics(
     if adv_correct is not None:
         ok = torch.as_tensor(adv_correct).bool().cpu()
         out["accept_correct_adv"] = _mean(ok & ~rej_adv)
-    bins = getattr(detector, "hist_bins", None)
-    if isinstance(bins, int) and not isinstance(bins, bool) and bins > 0:
-        out.update(score_histogram(s_clean, s_pos, bins))
+    if isinstance(hist_bins, int) and not isinstance(hist_bins, bool) and hist_bins > 0:
+        out.update(score_histogram(s_clean, s_pos, hist_bins))
     if correct is not None:
         out.update(joint_metrics(s_clean, s_pos, rej_clean, rej_pos, correct, calibration))
     return out

@@ -29,6 +29,7 @@ CORE: dict[str, pa.DataType] = {
     "error": pa.string(),  # exception type and message of a failed trial (null when ok)
     # attack point
     "attack": pa.string(),  # registry name; 'none' for the clean-only row of a trial without attacks
+    "kind": pa.string(),  # what the row measures: clean | attack | counterfactual | retrain (store/columns.py)
     "param": pa.string(),  # which attack hyperparameter the grid runs over ('eps', 'c', 'lam'…), null if none
     "value": pa.float64(),  # its value for this row
     "eps": pa.float64(),  # the attack budget when the attack has one (null for CW/DeepFool)
