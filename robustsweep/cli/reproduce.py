@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from robustsweep.cli.cluster import add_slurm_flags
+from robustsweep.cli.cluster import add_backend_flags
 from robustsweep.cli.common import (
     EXIT_OK,
     EXIT_TRIALS_FAILED,
@@ -30,7 +30,8 @@ a laptop), --scale mini (papers 001-003: the paper's own MNIST models and settin
 laptop) or --scale paper (the paper's data and models, for a GPU cluster), then write OUT/<paper>-<scale>/:
 the paper's tables (md, csv with 95% bootstrap intervals, LaTeX) with paper-vs-ours columns from
 experiments/reference/<paper>.yaml, its figures (PNG), the qualitative claims as holds / does not hold with the
-numbers, report.md, a self-contained report.html and summary.json. Finished trials are never rerun."""
+numbers, report.md, a self-contained report.html, summary.json and results.md (the results page: verdicts, key
+numbers, run time, scale and the commit the rows were computed at). Finished trials are never rerun."""
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +45,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="ci, mini or paper (default: ci with the local backend, paper with slurm)")
     p.add_argument("--smoke", action="store_true",
                    help="each experiment at the smallest size that still fills every table cell (CI)")
-    p.add_argument("--backend", choices=["local", "slurm"], default="local",
-                   help="local (run here, default) or slurm (submit one job per experiment)")
     p.add_argument("--only", action="append", default=[], metavar="EXPERIMENT",
                    help="run only this experiment file (name or file stem; repeatable); the report covers all")
     p.add_argument("--report-only", action="store_true", help="run nothing; write the report from what finished")
@@ -55,7 +54,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_results(p)
     add_runtime(p)
     add_local(p)
-    add_slurm_flags(p)
+    add_backend_flags(p, "local", "local (run here, default) or a scheduler such as slurm (submit one job per experiment)")
     p.set_defaults(handler=cmd_reproduce)
 
 
@@ -134,17 +133,19 @@ def _run(a: argparse.Namespace, specs: list[tuple[Path, Any]]) -> tuple[bool, li
                 print(f"  FAILED {tid}: {e.splitlines()[0] if e else ''}\n  log: {sw.log_path(tid)}")
             failed |= bool(s.failed)
         elif outcome.job is not None:
-            from robustsweep.runners.slurm.submit import print_submitted
+            from robustsweep.runners.base import get_backend
 
-            print_submitted(outcome.job, sw, len(pending))
+            get_backend(a.backend).print_submitted(outcome.job, sw, len(pending))
             submitted.append(sw)
     return failed, submitted
 
 
 def write_paper_report(paper: Any, specs: list[tuple[Path, Any]], results: str, out: Path, scale: str, smoke: bool,
                        formats: list[str]):
-    """Read each experiment's sweep (absent ones give empty rows) and write the paper's report."""
+    """Read each experiment's sweep (absent ones give empty rows) and write the paper's report, with its results page
+    (``results.md``: verdicts, key numbers, run time, scale and commit, generated so that no number is typed by hand)."""
     from robustsweep.report.paper import build_paper_report
+    from robustsweep.report.results_page import write_results_page
     from robustsweep.store.parquet import read_sweep, trial_files
     from robustsweep.store.rows import empty_rows
 
@@ -157,7 +158,9 @@ def write_paper_report(paper: Any, specs: list[tuple[Path, Any]], results: str, 
         else:  # not run yet: the paper's layout with "—" cells
             rows[spec.name] = empty_rows(spec.expand(), name)
     print(f"report {paper.id}: {have}/{len(specs)} experiment(s) have results -> {out}", flush=True)
-    return build_paper_report(paper, rows, out, scale=scale, smoke=smoke, formats=formats, sweeps=sweeps)
+    rep = build_paper_report(paper, rows, out, scale=scale, smoke=smoke, formats=formats, sweeps=sweeps)
+    rep.written.append(write_results_page(paper, rep, rows, scale=scale, smoke=smoke, sweeps=sweeps))
+    return rep
 
 
 def print_outcome(rep: Any) -> None:
@@ -173,11 +176,14 @@ def print_outcome(rep: Any) -> None:
     if rep.error:
         print(f"  the paper's report builder failed:\n{rep.error}")
     print(f"report: {rep.out / 'report.html'}")
+    if (rep.out / "results.md").is_file():
+        print(f"results page: {rep.out / 'results.md'}")
 
 
 def cmd_reproduce(a: argparse.Namespace) -> int:
     from robustsweep.report.generic import FORMATS
     from robustsweep.report.papers import get_paper
+    from robustsweep.runners.base import get_backend
 
     if a.list:
         print_papers()
@@ -189,7 +195,7 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     if not formats or set(formats) - set(FORMATS):
         return err(f"--format {a.format!r}: choose from {','.join(FORMATS)}")
     paper = get_paper(a.paper)
-    scale = a.scale or ("paper" if a.backend == "slurm" else "ci")
+    scale = a.scale or ("paper" if get_backend(a.backend).submits else "ci")
     specs = _specs(paper, scale, a.smoke)  # every file validated at this scale before anything runs
     try:
         chosen = _selected(specs, a.only)
