@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from robustsweep.runners.slurm import checks as sc
-from robustsweep.sweep.jobs import JobRecord, append_record, parse_squeue, read_records
+from robustsweep.runners.slurm.records import SlurmJob as JobRecord
+from robustsweep.runners.slurm.records import append_record, parse_squeue, read_records
 
 PARTS = [sc.Partition("debug", "up", True), sc.Partition("gpu", "up", False), sc.Partition("old", "down", False)]
 

@@ -10,14 +10,15 @@ import socket
 import pytest
 
 from robustsweep.config.spec import spec_from_dict
+from robustsweep.runners.slurm import records as jobs_mod
+from robustsweep.runners.slurm.records import SlurmJob as JobRecord
+from robustsweep.runners.slurm.records import append_record
 from robustsweep.runners.tune import restorable
 from robustsweep.runners.tune_callbacks import summarize_tune_error
 from robustsweep.store.markers import marker_path, running_marker
 from robustsweep.store.parquet import finished_ok, trial_status, write_trial
 from robustsweep.store.rows import record_lost_trial
-from robustsweep.sweep import jobs as jobs_mod
 from robustsweep.sweep.folder import prepare_sweep
-from robustsweep.sweep.jobs import JobRecord, append_record
 from robustsweep.sweep.resume import ResumeBlocked, ensure_nothing_running, plan_resume
 
 
@@ -64,9 +65,6 @@ def test_resume_refuses_while_a_job_is_active(sweep, monkeypatch):
     monkeypatch.setattr(jobs_mod, "query_states",
                         lambda ids, timeout=20.0: {"41": ("CANCELLED", "vm"), "42_0": ("COMPLETED", "vm"),
                                                    "42_1": ("RUNNING", "vm")})
-    import robustsweep.sweep.resume as resume_mod
-
-    monkeypatch.setattr(resume_mod, "job_states", jobs_mod.job_states)
     with pytest.raises(ResumeBlocked) as e:
         ensure_nothing_running(sweep)
     assert "42_1 (RUNNING)" in str(e.value) and "scancel 42" in str(e.value) and "41" not in str(e.value)
@@ -96,7 +94,6 @@ def test_status_classifies_trials(sweep, monkeypatch):
                                        [x["trial_id"] for x in t[2:]], command="resume"))
     monkeypatch.setattr(jobs_mod, "query_states",
                         lambda ids, timeout=20.0: {"49": ("CANCELLED", "vm"), "50": ("RUNNING", "vm")})
-    monkeypatch.setattr(status_mod, "job_states", jobs_mod.job_states)
     st = status_mod.sweep_status(sweep.results, sweep.name)
     by_id = {x.trial_id: x for x in st.trials}
     assert by_id[t[0]["trial_id"]].state == "done"

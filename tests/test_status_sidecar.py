@@ -15,13 +15,14 @@ import pytest
 
 from robustsweep.config.spec import spec_from_dict
 from robustsweep.config.trial import trial_label
+from robustsweep.runners.slurm import records as jobs_mod
+from robustsweep.runners.slurm.records import SlurmJob as JobRecord
+from robustsweep.runners.slurm.records import append_record
 from robustsweep.store import parquet as store
 from robustsweep.store.markers import marker_path, record_retry
 from robustsweep.store.parquet import trial_log_path, write_trial
 from robustsweep.sweep import folder as folder_mod
-from robustsweep.sweep import jobs as jobs_mod
 from robustsweep.sweep.folder import TRIAL_LIST_FILE, load_sweep, load_trial_list, prepare_sweep
-from robustsweep.sweep.jobs import JobRecord, append_record
 from robustsweep.sweep.status import SweepStatus, TrialState, print_json, print_status, sweep_status
 
 ERROR = 'ValueError: "NaN" loss — épreuve\n\tat step 3 \x01'  # quotes, non-ASCII, newline, tab, control char

@@ -1,5 +1,6 @@
 """``robustsweep submit | status | resume``: argparse wiring for the cluster commands (hooked in by cli.py).
 
+The backends and their flags come from the registry (robustsweep/runners/backends/): nothing here names a scheduler.
 Exit codes follow cli.py: 0 ok; 1 trials failed (``--wait`` / local runs); 2 bad input or a cluster problem
 the user must fix (bad option, no such partition, no sbatch, results not shared, sweep still running) --
 in which case nothing was submitted.
@@ -10,6 +11,7 @@ import argparse
 
 from robustsweep.cli.common import (
     EXIT_OK,
+    add_backend,
     add_local,
     add_results,
     add_runtime,
@@ -22,36 +24,22 @@ from robustsweep.cli.common import (
 from robustsweep.config.scales import SCALES
 
 
-def add_slurm_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("SLURM options (override the experiment file's slurm: section)")
-    g.add_argument("--mode", choices=["ray", "array"], default=None,
-                   help="ray: one allocation running a Ray cluster + Tune driver (default); array: one SLURM array "
-                        "task per trial, no long-lived driver")
-    g.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's default)")
-    g.add_argument("--nodes", type=int, default=None, help="nodes for the Ray cluster (ray mode; default 1)")
-    g.add_argument("--gpus-per-node", type=int, default=None, help="GPUs per node (default 0)")
-    g.add_argument("--cpus-per-node", type=int, default=None, help="CPUs per node (ray) / per task (array)")
-    g.add_argument("--mem", default=None, help="memory per node, e.g. 32G")
-    g.add_argument("--time", default=None, help="time limit: minutes, HH:MM:SS or D-HH:MM:SS (default 01:00:00)")
-    g.add_argument("--account", default=None)
-    g.add_argument("--qos", default=None)
-    g.add_argument("--constraint", default=None, help="node features, e.g. a100")
-    g.add_argument("--array-parallelism", type=int, default=None,
-                   help="array mode: at most this many tasks at once (default 16)")
-    g.add_argument("--allow-local-results", action="store_true",
-                   help="accept a results folder that looks node-local (e.g. /tmp) even with several nodes")
-    g.add_argument("--wait", action="store_true",
-                   help="block until the job(s) finish, then print the status (exit 1 if trials failed)")
+def add_backend_flags(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
+    """``--backend`` (choices: the registered backends), each backend's own flags (the SLURM options …), ``--wait``."""
+    add_backend(p, default, help)
+    p.add_argument("--wait", action="store_true",
+                   help="block until the submitted job(s) finish, then print the status (exit 1 if trials failed)")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("submit", help="submit a sweep to SLURM (returns at once with the job id)",
+    from robustsweep.runners.backends import RUN_HERE, SUBMIT_TO
+    from robustsweep.runners.base import get_backend
+
+    p = sub.add_parser("submit", help=f"submit a sweep to {get_backend(SUBMIT_TO).title} (returns at once with the job id)",
                        description="Validate SPEC, write the sweep folder, and submit its unfinished trials as one "
-                                   "SLURM job via submitit. The results folder must be visible from the compute "
-                                   "nodes (a shared filesystem).")
+                                   "job of the backend (SLURM: via submitit). The results folder must be visible from "
+                                   "the compute nodes (a shared filesystem).")
     p.add_argument("spec", help="experiment file (YAML)")
-    p.add_argument("--backend", choices=["slurm", "local"], default="slurm",
-                   help="slurm (default) or local (same as `robustsweep run`)")
     p.add_argument("--name", help="sweep name (default: the spec's name, plus -<scale> for two-size files)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec value after --scale, e.g. --set train.epochs=2 (repeatable)")
@@ -59,21 +47,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_results(p)
     add_runtime(p)
     add_local(p)
-    add_slurm_flags(p)
+    add_backend_flags(p, SUBMIT_TO, f"where to run: {SUBMIT_TO} (default), or {RUN_HERE} (same as `robustsweep run`)")
     p.set_defaults(handler=cmd_submit)
 
-    p = sub.add_parser("status", help="SLURM state and trial counts of a sweep; errors and logs of failed trials")
+    p = sub.add_parser("status", help="job states and trial counts of a sweep; errors and logs of failed trials")
     p.add_argument("sweep")
     add_results(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_status)
 
-    p = sub.add_parser("resume", help="run only the failed and never-run trials of a sweep (locally or on SLURM)",
+    p = sub.add_parser("resume", help="run only the failed and never-run trials of a sweep (here or submitted)",
                        description="Finished trials (an ok Parquet file) are never rerun. Refuses while a job of "
                                    "the sweep is still queued or running.")
     p.add_argument("sweep")
-    p.add_argument("--backend", choices=["slurm", "local"], default=None,
-                   help="where to run (default: slurm if the sweep was submitted to SLURM, else local)")
     p.add_argument("--restart-errored", action="store_true",
                    help="train the rerun trials from scratch: their training checkpoints (saved every 30 s next to "
                         "the model cache) are deleted, and Tune restarts its errored trials instead of restoring "
@@ -84,7 +70,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_results(p)
     add_runtime(p)
     add_local(p)
-    add_slurm_flags(p)
+    add_backend_flags(p, None, f"where to run (default: the backend the sweep was last submitted to, else {RUN_HERE})")
     p.set_defaults(handler=cmd_resume)
 
 
@@ -114,8 +100,9 @@ def cmd_status(a: argparse.Namespace) -> int:
 
 
 def cmd_resume(a: argparse.Namespace) -> int:
+    from robustsweep.runners.backends import RUN_HERE
     from robustsweep.sweep.folder import load_sweep, resolve_sweep_name
-    from robustsweep.sweep.jobs import read_records
+    from robustsweep.sweep.jobs import last_submitted
     from robustsweep.sweep.resume import (
         clear_stale_markers,
         ensure_nothing_running,
@@ -131,7 +118,7 @@ def cmd_resume(a: argparse.Namespace) -> int:
     if not plan.trials:
         print(f"sweep {sw.name}: all {len(sw.trials)} trials done; nothing to resume")
         return EXIT_OK
-    name = a.backend or ("slurm" if read_records(sw.dir) else "local")
+    name = a.backend or last_submitted(sw.dir) or RUN_HERE
     backend = make_backend(name, a, sw.spec)
     preflight(a, plan.trials, sw.results)
     clear_stale_markers(sw)

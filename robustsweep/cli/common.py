@@ -4,16 +4,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from robustsweep.config.scales import SCALES
 from robustsweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, EXIT_USAGE
-from robustsweep.runners.base import Backend
+from robustsweep.runners.base import Runner
 
-__all__ = ["EXIT_OK", "EXIT_TRIALS_FAILED", "EXIT_USAGE", "add_local", "add_results", "add_runtime", "add_scale", "err",
-           "execute", "finish", "make_backend", "preflight"]
+__all__ = ["EXIT_OK", "EXIT_TRIALS_FAILED", "EXIT_USAGE", "add_backend", "add_local", "add_results", "add_runtime",
+           "add_scale", "err", "execute", "finish", "make_backend", "preflight"]
 
 
 def err(msg: str) -> int:
@@ -97,41 +96,23 @@ def finish(results: Path | str, sweep: str, summary) -> int:
 
 
 # --------------------------------------------------------------------------------------------------- backends
-def _local_backend(a: argparse.Namespace, spec: Any) -> Backend:
-    from robustsweep.runners.capacity import check_capacity, local_resources
-    from robustsweep.runners.tune import LocalBackend
+def add_backend(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
+    """``--backend NAME`` (the registered backends, robustsweep/runners/backends/) and every backend's own flags."""
+    from robustsweep.runners.base import backend_names, get_backend
 
-    res = spec.resources
-    if getattr(a, "address", None) is None:  # the Ray this command would start: refuse before it starts
-        have = local_resources(getattr(a, "cpus", None), res.gpus_per_trial)
-        where = (f"the local Ray ({have['CPU']:g} CPU(s){' from --cpus' if getattr(a, 'cpus', None) else ''}"
-                 + (f", {have['GPU']:g} GPUs" if "GPU" in have else "") + ")")
-        check_capacity(res.cpus_per_trial, res.gpus_per_trial, [have], where)
-    return LocalBackend(address=getattr(a, "address", None), cpus=getattr(a, "cpus", None),
-                        max_concurrent=getattr(a, "max_concurrent", None))
+    p.add_argument("--backend", choices=backend_names(), default=default, help=help)
+    for name in backend_names():
+        get_backend(name).add_arguments(p)
 
 
-def _slurm_backend(a: argparse.Namespace, spec: Any) -> Backend:
-    from robustsweep.config.slurm_options import FLAG_FIELDS, resolve_options
-    from robustsweep.runners.slurm.submit import SlurmBackend
+def make_backend(name: str, a: argparse.Namespace, spec: Any) -> Runner:
+    """Build the named backend's runner; its option errors (a UsageError) surface before anything is written."""
+    from robustsweep.runners.base import get_backend
 
-    opts = resolve_options(spec.slurm, {k: getattr(a, k, None) for k in FLAG_FIELDS})
-    if getattr(a, "allow_local_results", False):
-        opts = opts.model_copy(update={"allow_local_results": True})
-    return SlurmBackend(opts, max_concurrent=getattr(a, "max_concurrent", None))
+    return get_backend(name).make(a, spec)
 
 
-#: backend name -> factory from the command's options and the experiment file (a new backend: one entry here)
-BACKENDS: dict[str, Callable[[argparse.Namespace, Any], Backend]] = {"local": _local_backend,
-                                                                     "slurm": _slurm_backend}
-
-
-def make_backend(name: str, a: argparse.Namespace, spec: Any) -> Backend:
-    """Build the named backend; its option errors (a UsageError) surface before anything is written."""
-    return BACKENDS[name](a, spec)
-
-
-def execute(a: argparse.Namespace, sw: Any, trials: list[dict[str, Any]], backend: Backend, *,
+def execute(a: argparse.Namespace, sw: Any, trials: list[dict[str, Any]], backend: Runner, *,
             restart_errored: bool, command: str) -> int:
     """Hand ``trials`` to ``backend`` and report: the run's summary, or the submitted job (and wait if asked)."""
     from robustsweep.core.runtime import runtime_for
@@ -144,9 +125,9 @@ def execute(a: argparse.Namespace, sw: Any, trials: list[dict[str, Any]], backen
     if outcome.job is None:
         print(f"sweep {sw.name}: all {len(sw.trials)} trials already done; nothing submitted")
         return EXIT_OK
-    from robustsweep.runners.slurm.submit import print_submitted
+    from robustsweep.runners.base import get_backend
 
-    print_submitted(outcome.job, sw, len(trials))
+    get_backend(backend.name).print_submitted(outcome.job, sw, len(trials))
     return _wait_and_report(sw) if getattr(a, "wait", False) else EXIT_OK
 
 

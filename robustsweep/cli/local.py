@@ -78,6 +78,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 # --------------------------------------------------------------------------------------------------- commands
 def cmd_run(a: argparse.Namespace) -> int:
     from robustsweep.config.spec import load_spec
+    from robustsweep.runners.backends import RUN_HERE
     from robustsweep.sweep.folder import prepare_sweep
     from robustsweep.sweep.resume import ensure_nothing_running
 
@@ -89,10 +90,10 @@ def cmd_run(a: argparse.Namespace) -> int:
         for t in trials:
             print(f"  {t['trial_id']}  model={t['model']}  seed={t['seed']}")
         return EXIT_OK
-    backend = make_backend("local", a, spec)
+    backend = make_backend(RUN_HERE, a, spec)
     preflight(a, trials, a.results)  # before the sweep folder exists and before Ray starts
     sw = prepare_sweep(spec, a.results, a.name)
-    # a second `run` of a sweep that a live run or SLURM job is running would start its pending trials twice and
+    # a second `run` of a sweep that a live run or a scheduler's job is running would start its pending trials twice and
     # move that run's Tune state aside: refused, as submit / resume refuse it
     ensure_nothing_running(sw)
     pending = sw.pending()

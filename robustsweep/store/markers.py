@@ -1,4 +1,4 @@
-"""Running markers: ``<sweep>/running/<trial_id>.json`` says which host / pid / SLURM job runs a trial right now.
+"""Running markers: ``<sweep>/running/<trial_id>.json`` says which host / pid / scheduler job runs a trial right now.
 
 Written by whoever runs a trial (Tune trainable, array task), removed when the trial ends. ``status`` counts a trial
 as running while its marker exists and its process or job is alive; a marker left by a killed process is how
@@ -25,7 +25,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,19 +79,39 @@ def _write(path: Path, info: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def job_key(backend: str) -> str:
+    """The marker key under which ``backend`` records the job a trial runs in (``slurm_job``)."""
+    return f"{backend}_job"
+
+
+def current_jobs() -> dict[str, str | None]:
+    """``{<backend>_job: id}`` for every backend that submits jobs: the id of its job this process runs in, else
+    None. Asked of the registered backends (their ``current_job()``: SLURM reads its environment variables), found
+    lazily through the registry, so this layer names no scheduler."""
+    from robustsweep.registry import BACKENDS
+
+    backends = (e.fn() for e in BACKENDS.entries())
+    return {job_key(b.name): b.current_job() for b in backends if b.submits}
+
+
+def marker_job(marker: dict[str, Any], backends: Iterable[str]) -> tuple[str, str] | None:
+    """(backend, job id) of the first of ``backends`` whose job a marker names, None for a run outside any job."""
+    for name in backends:
+        if job := marker.get(job_key(name)):
+            return name, str(job)
+    return None
+
+
 @contextlib.contextmanager
 def running_marker(results: str | Path, sweep: str, trial_id: str,
                    heartbeat_s: float = HEARTBEAT_S) -> Iterator[Path]:
-    """A small JSON file saying which host/pid/SLURM job runs a trial, refreshed every ``heartbeat_s`` and removed
-    when the trial ends (see the module docstring for how it is judged)."""
+    """A small JSON file saying which host/pid/scheduler job (:func:`current_jobs`) runs a trial, refreshed every
+    ``heartbeat_s`` and removed when the trial ends (see the module docstring for how it is judged)."""
     path = marker_path(results, sweep, trial_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    job = os.environ.get("SLURM_JOB_ID")
-    if os.environ.get("SLURM_ARRAY_JOB_ID"):
-        job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
     driver_pid, _, driver_start = os.environ.get(DRIVER_ENV, "").partition(":")
     info = {"trial_id": trial_id, "host": socket.gethostname(), "pid": os.getpid(),
-            "pid_start": process_start(os.getpid()), "slurm_job": job, "started_at": _now().isoformat(),
+            "pid_start": process_start(os.getpid()), **current_jobs(), "started_at": _now().isoformat(),
             "heartbeat_at": _now().isoformat(), "heartbeat_s": heartbeat_s}
     if driver_pid.isdigit():
         info |= {"driver_pid": int(driver_pid), "driver_start": driver_start or None}
@@ -119,7 +139,7 @@ MTIME_KEY = "_file_mtime"
 
 
 def marker_liveness(marker: dict[str, Any], now: dt.datetime | None = None) -> tuple[bool | None, str]:
-    """(alive, why-not) of a marker judged from its own contents (SLURM job states are the caller's business):
+    """(alive, why-not) of a marker judged from its own contents (job states are the caller's business):
     True / False when it can be told, None for an old marker of another host without a heartbeat."""
     host = marker.get("host")
     if host == socket.gethostname():

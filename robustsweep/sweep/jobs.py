@@ -1,68 +1,102 @@
-"""What robustsweep submitted to SLURM for a sweep, and what SLURM says about those jobs now.
+"""What a scheduler backend submitted for a sweep, and what the scheduler says about those jobs now.
 
 Why our own record: ``status`` and ``resume`` run later, often from another shell, and must know which jobs
-belong to a sweep, which trials each array task carries, and where the logs are. The record is one JSON line
-per submission in ``<sweep>/slurm/jobs.jsonl`` (appended, never rewritten).
+belong to a sweep, which trials each task carries, and where the logs are. The record is one JSON line per
+submission in ``<sweep>/<backend>/jobs.jsonl`` (appended, never rewritten; ``slurm/jobs.jsonl`` for SLURM).
 
-Why not only ``sacct``: clusters without accounting (and the local test cluster) have no working sacct, so the
-state comes from ``squeue --states=all`` first (it knows running jobs and, for ``MinJobAge``, finished ones),
-then ``sacct``, then what submitit left in the job folder (a result pickle means the task ended).
+Why a protocol here and the schedulers elsewhere: this layer must stay free of any scheduler (and of torch and
+Ray: a login node's ``status`` imports it), so it asks the backends found in the registry
+(:data:`robustsweep.registry.BACKENDS`, declared in ``robustsweep/runners/backends/``) through
+:class:`Scheduler`. Nothing here knows what SLURM is.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 JOBS_FILE = "jobs.jsonl"
-ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-                 "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD"}
+UNKNOWN = "UNKNOWN"  # the state of a task its scheduler can no longer tell
 
 
 @dataclass
 class JobRecord:
-    job_id: str  # the main SLURM job id (array tasks are <job_id>_<index>)
-    mode: str  # "ray" | "array"
+    job_id: str  # the scheduler's id of the job (its tasks' ids are the backend's business: Scheduler.tasks)
+    mode: str  # the backend's flavour of job (SLURM: "ray" | "array")
     sweep: str
-    folder: str  # submitit's folder: logs and pickles
-    trial_ids: list[str] = field(default_factory=list)  # array mode: trial of task i
+    folder: str  # where the job's logs are
+    trial_ids: list[str] = field(default_factory=list)  # the trials it carries, in task order
     nodes: int = 1
     submitted_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
-    command: str = "submit"  # submit | resume | sbatch (slurm/sbatch_template.sh)
-    log: str | None = None  # stdout of a plain-sbatch job (submitit jobs: derived from ``folder``)
-
-    def task_ids(self) -> list[str]:
-        """SLURM ids of the job's tasks: ``<id>_<i>`` for arrays, ``<id>`` otherwise."""
-        if self.mode == "array" and len(self.trial_ids) > 1:
-            return [f"{self.job_id}_{i}" for i in range(len(self.trial_ids))]
-        return [self.job_id]
-
-    def log_paths(self, task_id: str) -> tuple[Path, Path]:
-        """(stdout, stderr) of the job's first SLURM task (rank 0 = the Ray head in ray mode)."""
-        if self.log:
-            return Path(self.log), Path(self.log)
-        folder = Path(self.folder.replace("%j", task_id))  # submitit puts array task 12_3 in .../12_3/
-        stem = f"{task_id}_0_log"
-        return folder / f"{stem}.out", folder / f"{stem}.err"
+    command: str = "submit"  # submit | resume | reproduce | sbatch (slurm/sbatch_template.sh)
+    log: str | None = None  # stdout of a job whose backend does not derive it from ``folder``
 
 
-def jobs_file(sweep_dir: Path) -> Path:
-    return sweep_dir / "slurm" / JOBS_FILE
+@dataclass(frozen=True)
+class Task:
+    """One thing the scheduler runs and reports a state for: a whole job, or one task of a job array."""
+
+    task_id: str
+    log: str  # its stdout
+    trial_ids: tuple[str, ...]  # the trials it carries
 
 
-def append_record(sweep_dir: Path, rec: JobRecord) -> None:
-    path = jobs_file(sweep_dir)
+class Scheduler(Protocol):
+    """What ``status``, ``resume`` and ``--wait`` ask of a backend that submits jobs (``Backend.submits``);
+    implemented by :class:`robustsweep.runners.base.Backend`."""
+
+    name: str  # registry name; also the folder of its records and the running markers' ``<name>_job`` key
+    title: str  # how messages name its jobs ("SLURM jobs:")
+
+    def read_records(self, sweep_dir: Path) -> Sequence[JobRecord]: ...
+
+    def tasks(self, rec: JobRecord) -> list[Task]: ...
+
+    def states(self, records: Sequence[JobRecord]) -> dict[str, tuple[str, str]]:
+        """{task id: (state, nodes)} for every task of these records (UNKNOWN when the scheduler cannot tell)."""
+        ...
+
+    def is_active(self, state: str) -> bool:
+        """Queued or running: ``resume`` must not start a second copy of its trials."""
+        ...
+
+    def job_of(self, task_id: str) -> str:
+        """The job a task id belongs to (SLURM: ``12_3`` -> ``12``)."""
+        ...
+
+    def cancel_hint(self, job_ids: list[str]) -> str:
+        """The command that cancels these jobs, for messages (``scancel 12``)."""
+        ...
+
+
+def schedulers() -> list[Scheduler]:
+    """Every registered backend that submits jobs, in name order (found lazily: see the module docstring)."""
+    from robustsweep.registry import BACKENDS
+
+    return [b for b in (e.fn() for e in BACKENDS.entries()) if b.submits]
+
+
+# ------------------------------------------------------------------------------------------ the record
+def jobs_file(sweep_dir: Path, backend: str) -> Path:
+    return Path(sweep_dir) / backend / JOBS_FILE
+
+
+def append_record(sweep_dir: Path, backend: str, rec: JobRecord) -> None:
+    path = jobs_file(sweep_dir, backend)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         f.write(json.dumps(asdict(rec)) + "\n")
 
 
-def read_records(sweep_dir: Path) -> list[JobRecord]:
-    path = jobs_file(sweep_dir)
+R = TypeVar("R", bound=JobRecord)
+
+
+def read_records(sweep_dir: Path, backend: str, cls: type[R] = JobRecord) -> list[R]:  # type: ignore[assignment]
+    """The records of ``backend``'s submissions for this sweep, oldest first (unreadable lines skipped)."""
+    path = jobs_file(sweep_dir, backend)
     if not path.exists():
         return []
     out = []
@@ -71,97 +105,48 @@ def read_records(sweep_dir: Path) -> list[JobRecord]:
         if not line:
             continue
         try:
-            out.append(JobRecord(**json.loads(line)))
+            out.append(cls(**json.loads(line)))
         except (ValueError, TypeError):
             continue
     return out
 
 
 # ------------------------------------------------------------------------------------------ job states
-def parse_squeue(text: str) -> dict[str, tuple[str, str]]:
-    """``squeue -o '%i|%T|%N'`` lines -> {job id: (state, nodes)}; pending array ranges ``12_[3-5%2]`` expand."""
-    out: dict[str, tuple[str, str]] = {}
-    for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) < 2 or not parts[0]:
-            continue
-        jid, state = parts[0], parts[1].split()[0] if parts[1] else "UNKNOWN"
-        nodes = parts[2] if len(parts) > 2 else ""
-        if "_[" in jid:
-            main, rng = jid.split("_[", 1)
-            rng = rng.rstrip("]").split("%")[0]
-            for chunk in rng.split(","):
-                lo, _, hi = chunk.partition("-")
-                for i in range(int(lo), int(hi or lo) + 1):
-                    out[f"{main}_{i}"] = (state, nodes)
-        else:
-            out[jid] = (state, nodes)
+@dataclass
+class SubmittedJobs:
+    """One scheduler's submissions for a sweep and the states of their tasks, queried once."""
+
+    scheduler: Scheduler
+    records: Sequence[JobRecord]
+    states: dict[str, tuple[str, str]]
+
+    def active(self) -> list[str]:
+        """Task ids still queued or running."""
+        return [tid for tid, (state, _) in self.states.items() if self.scheduler.is_active(state)]
+
+    def state_of(self, job: str) -> str:
+        """State of a task or job id (a running marker's): its own, else its job's, else UNKNOWN."""
+        state = self.states.get(job) or self.states.get(self.scheduler.job_of(job))
+        return state[0] if state else UNKNOWN
+
+    def recorded(self) -> set[str]:
+        """Every job and task id these records name."""
+        return {j for r in self.records for j in (r.job_id, *(t.task_id for t in self.scheduler.tasks(r)))}
+
+
+def submitted_jobs(sweep_dir: Path) -> dict[str, SubmittedJobs]:
+    """Scheduler name -> its submissions for this sweep, for every scheduler that has any (no query otherwise)."""
+    out = {}
+    for s in schedulers():
+        if records := s.read_records(Path(sweep_dir)):
+            out[s.name] = SubmittedJobs(s, records, s.states(records))
     return out
 
 
-def query_states(job_ids: list[str], timeout: float = 20.0) -> dict[str, tuple[str, str]]:
-    """{task id: (state, nodes)} for the given main job ids, from squeue, then sacct for what squeue forgot."""
-    if not job_ids:
-        return {}
-    states: dict[str, tuple[str, str]] = {}
-    if shutil.which("squeue"):
-        for jid in job_ids:  # one call per job: squeue fails as a whole on an id it has forgotten
-            try:
-                res = subprocess.run(["squeue", "--noheader", "--states=all", "-o", "%i|%T|%N", "-j", jid],
-                                     capture_output=True, text=True, timeout=timeout)
-            except (OSError, subprocess.TimeoutExpired):
-                continue
-            if res.returncode == 0:
-                states.update(parse_squeue(res.stdout))
-    forgotten = [j for j in job_ids if not any(k == j or k.startswith(j + "_") for k in states)]
-    if forgotten and shutil.which("sacct"):
-        try:
-            res = subprocess.run(["sacct", "--noheader", "--parsable2", "-X", "-o", "JobID,State,NodeList",
-                                  *[a for j in forgotten for a in ("-j", j)]],
-                                 capture_output=True, text=True, timeout=timeout)
-            if res.returncode == 0:
-                for k, v in parse_squeue(res.stdout).items():
-                    states.setdefault(k, v)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    return states
-
-
-def submitit_outcome(rec: JobRecord, task_id: str) -> str | None:
-    """'COMPLETED' / 'FAILED' from submitit's result pickle when SLURM has forgotten the job, else None."""
-    import pickle
-
-    out, _ = rec.log_paths(task_id)
-    result = out.parent / f"{task_id}_0_result.pkl"
-    if not result.exists():
-        return None
-    try:
-        with open(result, "rb") as f:
-            outcome, _value = pickle.load(f)
-    except Exception:
-        return None
-    return "COMPLETED" if outcome == "success" else "FAILED"
-
-
-def job_states(records: list[JobRecord]) -> dict[str, tuple[str, str]]:
-    """State of every task of every record: SLURM's view, else submitit's, else UNKNOWN."""
-    states = query_states([r.job_id for r in records])
-    out: dict[str, tuple[str, str]] = {}
-    for rec in records:
-        for tid in rec.task_ids():
-            if tid in states:
-                out[tid] = states[tid]
-            elif rec.job_id in states and tid != rec.job_id:
-                out[tid] = states[rec.job_id]
-            else:
-                out[tid] = (submitit_outcome(rec, tid) or "UNKNOWN", "")
-    return out
-
-
-def active_jobs(records: list[JobRecord], states: dict[str, tuple[str, str]] | None = None) -> list[str]:
-    """Task ids still queued or running (``resume`` must not start a second copy of them)."""
-    states = job_states(records) if states is None else states
-    return [tid for tid, (state, _) in states.items() if state in ACTIVE_STATES]
+def last_submitted(sweep_dir: Path) -> str | None:
+    """The scheduler of the sweep's latest submission (``resume`` goes back to it), None when never submitted."""
+    latest = [(max(r.submitted_at for r in recs), s.name) for s in schedulers() if (recs := s.read_records(sweep_dir))]
+    return max(latest)[1] if latest else None
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -172,5 +157,5 @@ def wait_until_idle(sweep_dirs: list[Path], poll_s: float = 5.0) -> None:
     """Block until no job of any of these sweeps is queued or running (``--wait`` of submit and reproduce)."""
     import time
 
-    while any(active_jobs(read_records(d)) for d in sweep_dirs):
+    while any(sub.active() for d in sweep_dirs for sub in submitted_jobs(d).values()):
         time.sleep(poll_s)

@@ -1,4 +1,4 @@
-"""``robustsweep resume SWEEP``: run only the trials that failed or never ran, locally or on SLURM.
+"""``robustsweep resume SWEEP``: run only the trials that failed or never ran, here or through a scheduler.
 
 Exactly-once rests on three things: the Parquet files keyed by trial config hash decide what is left
 (:meth:`Sweep.pending`); resume refuses to start while a job of the sweep is still queued or running (two
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from robustsweep.errors import ClusterError
-from robustsweep.store.markers import marker_liveness, marker_path, read_markers
+from robustsweep.store.markers import marker_job, marker_liveness, marker_path, read_markers
 from robustsweep.store.parquet import trial_status
 from robustsweep.sweep.folder import Sweep
-from robustsweep.sweep.jobs import active_jobs, job_states, read_records
+from robustsweep.sweep.jobs import schedulers, submitted_jobs
 
 
 class ResumeBlocked(ClusterError):
@@ -46,26 +46,29 @@ def plan_resume(sweep: Sweep) -> ResumePlan:
 
 
 def ensure_nothing_running(sweep: Sweep) -> None:
-    """Raise ResumeBlocked if a SLURM job of this sweep is active or a local run of it is alive."""
-    records = read_records(sweep.dir)
-    states = job_states(records) if records else {}
-    active = active_jobs(records, states)
-    if active:
-        listing = ", ".join(f"{t} ({states[t][0]})" for t in active)
-        ids = " ".join(sorted({t.split("_")[0] for t in active}))
-        raise ResumeBlocked(f"sweep {sweep.name} still has SLURM job(s) queued or running: {listing}. Wait for "
-                            f"them (robustsweep status {sweep.name}) or cancel them (scancel {ids}), then resume")
-    # a local run (no SLURM job): on this host its trial and driver processes must be alive (a killed driver is
+    """Raise ResumeBlocked if a scheduler's job of this sweep is active or a local run of it is alive."""
+    submitted = submitted_jobs(sweep.dir)
+    for sub in submitted.values():
+        if active := sub.active():
+            listing = ", ".join(f"{t} ({sub.states[t][0]})" for t in active)
+            ids = sorted({sub.scheduler.job_of(t) for t in active})
+            raise ResumeBlocked(f"sweep {sweep.name} still has {sub.scheduler.title} job(s) queued or running: "
+                                f"{listing}. Wait for them (robustsweep status {sweep.name}) or cancel them "
+                                f"({sub.scheduler.cancel_hint(ids)}), then resume")
+    # a local run (no scheduler job): on this host its trial and driver processes must be alive (a killed driver is
     # recognised at once); on another host its heartbeat must be fresh (a live run there still blocks)
-    # A marker of a SLURM job this sweep recorded is judged by that job's state (above). One whose job the sweep
-    # never recorded (`robustsweep run` inside a user's own sbatch / srun) has no state here: it is judged like a
-    # local run, so a live one blocks instead of being ignored and then deleted by clear_stale_markers.
-    recorded = {j for r in records for j in (r.job_id, *r.task_ids())}
+    # A marker of a job this sweep recorded is judged by that job's state (above). One whose job the sweep never
+    # recorded (`robustsweep run` inside a user's own sbatch / srun) has no state here: it is judged like a local
+    # run, so a live one blocks instead of being ignored and then deleted by clear_stale_markers.
+    recorded = {name: sub.recorded() for name, sub in submitted.items()}
+    names = [s.name for s in schedulers()]
     alive: dict[str, list[str]] = {}
     for tid, m in read_markers(sweep.results, sweep.name).items():
-        job = m.get("slurm_job")
-        if job and (str(job) in recorded or str(job).split("_")[0] in recorded):
-            continue
+        found = marker_job(m, names)
+        if found and found[0] in recorded:
+            name, job = found
+            if job in recorded[name] or submitted[name].scheduler.job_of(job) in recorded[name]:
+                continue
         if marker_liveness(m)[0]:
             alive.setdefault(str(m.get("host")), []).append(tid)
     for host, tids in alive.items():

@@ -1,15 +1,16 @@
-"""``robustsweep status SWEEP``: where a sweep stands, from the store, the running markers and SLURM.
+"""``robustsweep status SWEEP``: where a sweep stands, from the store, the running markers and the scheduler.
 
 A trial is
   done     -- its result says ok (the store is the truth: its index entry or a compacted part, see store/parquet.py;
               no Parquet file is opened for a done trial, so status answers in a second for 10,000 trials);
-  running  -- a process announced it (``<sweep>/running/<id>.json``) and that process's job is still alive;
+  running  -- a process announced it (``<sweep>/running/<id>.json``) and that process (or its job) is still alive;
   failed   -- its Parquet file says failed, or it was announced but its job/process is gone (interrupted);
   pending  -- none of the above (never started).
 A trial Tune retried after an infrastructure failure (node lost, worker killed, out of memory; see
 ``resources.max_retries``) also says so -- "retried 1×: node lost" -- from its retry record
 (``<sweep>/retries/<id>.json``, written by the driver).
-SLURM states come from squeue first (sacct is often unavailable, see :mod:`robustsweep.sweep.jobs`).
+Job states come from the backends that submitted the sweep's jobs (:mod:`robustsweep.sweep.jobs`: for SLURM,
+squeue first, then sacct, see :mod:`robustsweep.runners.slurm.records`).
 """
 from __future__ import annotations
 
@@ -17,15 +18,16 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, TextIO
 
-from robustsweep.store.markers import marker_liveness, read_markers, read_retries
+from robustsweep.store.markers import marker_job, marker_liveness, read_markers, read_retries
 from robustsweep.store.parquet import trial_status
 from robustsweep.sweep.folder import TrialList, load_trial_list
-from robustsweep.sweep.jobs import ACTIVE_STATES, JobRecord, job_states, read_records
+from robustsweep.sweep.jobs import UNKNOWN, Scheduler, SubmittedJobs, schedulers, submitted_jobs
 
 
 @dataclass
@@ -35,7 +37,7 @@ class TrialState:
     label: str
     error: str | None = None
     log: str | None = None  # the trial's own log
-    job: str | None = None  # SLURM task that ran / runs it
+    job: str | None = None  # the scheduler's task that ran / runs it
     job_log: str | None = None  # that task's stdout
     retries: int = 0  # infrastructure failures Tune retried (node lost, worker killed, out of memory)
     retry_reason: str | None = None  # the last one's reason
@@ -54,6 +56,7 @@ class JobState:
     nodes: str
     log: str
     command: str
+    backend: str = ""  # the backend that submitted it
 
 
 @dataclass
@@ -79,31 +82,35 @@ def _flat(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-def marker_alive(marker: dict[str, Any], states: dict[str, tuple[str, str]]) -> tuple[bool, str]:
-    """Is the process that announced a trial still there? (alive, why-not text)."""
-    job = marker.get("slurm_job")
-    if job:
-        state = states.get(job, states.get(str(job).split("_")[0], ("UNKNOWN", "")))[0]
-        if state in ACTIVE_STATES:
+def marker_alive(marker: dict[str, Any], submitted: Mapping[str, SubmittedJobs],
+                 scheds: list[Scheduler] | None = None) -> tuple[bool, str]:
+    """Is the process that announced a trial still there? (alive, why-not text). A marker of a scheduler's job is
+    judged by that job's state (``submitted``: what :func:`submitted_jobs` found), any other by its own contents."""
+    scheds = schedulers() if scheds is None else scheds
+    found = marker_job(marker, [s.name for s in scheds])
+    if found:
+        name, job = found
+        sched = next(s for s in scheds if s.name == name)
+        state = submitted[name].state_of(job) if name in submitted else UNKNOWN
+        if sched.is_active(state):
             return True, ""
-        if state == "UNKNOWN" and marker.get("host") != socket.gethostname():
-            return True, ""  # SLURM cannot tell us; do not call a possibly running trial failed
-        return False, f"interrupted: its SLURM job {job} is {state} but the trial never wrote a result"
+        if state == UNKNOWN and marker.get("host") != socket.gethostname():
+            return True, ""  # the scheduler cannot tell us; do not call a possibly running trial failed
+        return False, f"interrupted: its {sched.title} job {job} is {state} but the trial never wrote a result"
     alive, why = marker_liveness(marker)  # pid + start time here, heartbeat elsewhere (store/markers.py)
     return alive is not False, why
 
 
-def _job_of_trials(records: list[JobRecord]) -> dict[str, tuple[str, str]]:
+def _job_of_trials(submitted: Mapping[str, SubmittedJobs]) -> dict[str, tuple[str, str]]:
     """trial id -> (task id, its stdout) of the latest submission that included it."""
     out: dict[str, tuple[str, str]] = {}
-    for rec in records:
-        tasks = rec.task_ids()
-        logs: dict[str, str] = {}  # one log path per task, not per trial (a ray job carries every trial)
-        for i, tid in enumerate(rec.trial_ids):
-            task = tasks[i] if rec.mode == "array" and len(tasks) > 1 else tasks[0]
-            if task not in logs:
-                logs[task] = str(rec.log_paths(task)[0])
-            out[tid] = (task, logs[task])
+    pairs = [(sub.scheduler, rec) for sub in submitted.values() for rec in sub.records]  # each file is in order
+    if len(submitted) > 1:  # several backends submitted for this sweep: interleave their submissions by time
+        pairs.sort(key=lambda p: p[1].submitted_at)
+    for sched, rec in pairs:
+        for task in sched.tasks(rec):  # one log path per task, not per trial (a ray job carries every trial)
+            for tid in task.trial_ids:
+                out[tid] = (task.task_id, task.log)
     return out
 
 
@@ -120,14 +127,16 @@ def sweep_status(results: str | Path, name: str) -> SweepStatus:
     store = trial_status(sw.results, sw.name)
     markers = read_markers(sw.results, sw.name)
     retries = read_retries(sw.results, sw.name)
-    records = read_records(sw.dir)
-    states = job_states(records) if records else {}
+    scheds = schedulers()
+    names = [x.name for x in scheds]
+    submitted = submitted_jobs(sw.dir)
     st = SweepStatus(sw.name, str(sw.dir))
-    for rec in records:
-        for task in rec.task_ids():
-            state, nodes = states.get(task, ("UNKNOWN", ""))
-            st.jobs.append(JobState(task, rec.mode, state, nodes, str(rec.log_paths(task)[0]), rec.command))
-    job_of = _job_of_trials(records)
+    for name, sub in submitted.items():
+        for rec in sub.records:
+            for task in sub.scheduler.tasks(rec):
+                state, nodes = sub.states.get(task.task_id, (UNKNOWN, ""))
+                st.jobs.append(JobState(task.task_id, rec.mode, state, nodes, task.log, rec.command, name))
+    job_of = _job_of_trials(submitted)
     log_dir = sw.dir / "logs"  # trial_log_path(); a string per trial, no Path (~0.3 s at 100,000 trials)
     logs, prefix = _names(log_dir), str(log_dir) + os.sep  # one listing instead of a stat per trial
     for tid, label in zip(sw.trial_ids, sw.labels):
@@ -138,9 +147,9 @@ def sweep_status(results: str | Path, name: str) -> SweepStatus:
         if tid in retries:
             ts.retries, ts.retry_reason = len(retries[tid]), str(retries[tid][-1].get("reason") or "?")
         s = store.get(tid)
-        alive, why = marker_alive(markers[tid], states) if tid in markers else (False, "")
-        if tid in markers and markers[tid].get("slurm_job"):
-            ts.job = str(markers[tid]["slurm_job"])
+        alive, why = marker_alive(markers[tid], submitted, scheds) if tid in markers else (False, "")
+        if tid in markers and (found := marker_job(markers[tid], names)):
+            ts.job = found[1]
         if s and s["status"] == "ok":
             ts.state = "done"
         elif alive:
@@ -155,13 +164,16 @@ def sweep_status(results: str | Path, name: str) -> SweepStatus:
 
 def print_status(st: SweepStatus, out: TextIO = sys.stdout, results: str | None = None) -> None:
     print(f"sweep {st.sweep} — {st.dir}", file=out)
+    scheds = {s.name: s for s in schedulers()}
     if st.jobs:
-        print("SLURM jobs:", file=out)
-        for j in st.jobs:
-            print(f"  {j.task_id:<12} {j.mode:<5} {j.state:<11} {j.nodes or '-':<10} {j.command:<7} {j.log}",
-                  file=out)
+        for name in dict.fromkeys(j.backend for j in st.jobs):  # one block per backend, in order of appearance
+            print(f"{scheds[name].title if name in scheds else name} jobs:", file=out)
+            for j in (j for j in st.jobs if j.backend == name):
+                print(f"  {j.task_id:<12} {j.mode:<5} {j.state:<11} {j.nodes or '-':<10} {j.command:<7} {j.log}",
+                      file=out)
     else:
-        print("SLURM jobs: none submitted for this sweep", file=out)
+        for s in scheds.values():
+            print(f"{s.title} jobs: none submitted for this sweep", file=out)
     n = len(st.trials)
     print(f"trials: {n} total — {st.count('done')} done, {st.count('running')} running, "
           f"{st.count('failed')} failed, {st.count('pending')} pending", file=out)
@@ -187,7 +199,7 @@ def print_status(st: SweepStatus, out: TextIO = sys.stdout, results: str | None 
             if t.job_log:
                 print(f"    job log:   {t.job_log}" + (f" (job {t.job})" if t.job else ""), file=out)
     if failed or st.count("pending"):
-        active = any(j.state in ACTIVE_STATES for j in st.jobs) or running
+        active = any(j.backend in scheds and scheds[j.backend].is_active(j.state) for j in st.jobs) or running
         res = f" --results {results}" if results else ""
         if not active:
             print(f"next: robustsweep resume {st.sweep}{res}   (runs only the failed and pending trials)", file=out)

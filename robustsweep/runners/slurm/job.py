@@ -283,16 +283,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _record_sbatch_job(sw: Any) -> None:
     """Add this plain-sbatch job to the sweep's job list (once, even when the job is requeued)."""
-    from robustsweep.sweep.jobs import JobRecord, append_record, read_records
+    from robustsweep.runners.slurm.records import SlurmJob, append_record, read_records
 
     job_id = os.environ["SLURM_JOB_ID"]
     if any(r.job_id == job_id for r in read_records(sw.dir)):
         return
     log = os.environ.get("RS_SBATCH_LOG")  # the template exports the resolved --output path
-    append_record(sw.dir, JobRecord(job_id=job_id, mode="ray", sweep=sw.name, folder=str(sw.dir / "slurm"),
-                                    trial_ids=[t["trial_id"] for t in sw.pending()],
-                                    nodes=int(os.environ.get("SLURM_JOB_NUM_NODES", "1")), command="sbatch",
-                                    log=log))
+    append_record(sw.dir, SlurmJob(job_id=job_id, mode="ray", sweep=sw.name, folder=str(sw.dir / "slurm"),
+                                   trial_ids=[t["trial_id"] for t in sw.pending()],
+                                   nodes=int(os.environ.get("SLURM_JOB_NUM_NODES", "1")), command="sbatch",
+                                   log=log))
 
 
 if __name__ == "__main__":

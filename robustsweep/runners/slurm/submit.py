@@ -3,12 +3,12 @@
 Runs on the login node and returns within seconds: the sweep folder (``sweep.json``) is written first, then one
 job is submitted -- ``mode: ray`` (one multi-node allocation running a Ray cluster and the Tune driver, see
 :mod:`robustsweep.runners.slurm.job`) or ``mode: array`` (one SLURM array task per trial, see
-:mod:`robustsweep.runners.slurm.array`). The job id goes into ``<sweep>/slurm/jobs.jsonl`` for ``status``/``resume``.
+:mod:`robustsweep.runners.slurm.array`). The job id goes into ``<sweep>/slurm/jobs.jsonl`` for ``status``/``resume``
+(:mod:`robustsweep.runners.slurm.records`).
 """
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from robustsweep.runners.slurm.checks import (
     require_slurm_commands,
     warn,
 )
-from robustsweep.sweep.jobs import JobRecord, append_record
+from robustsweep.runners.slurm.records import SlurmJob, append_record
 
 __all__ = ["SlurmBackend", "SlurmOptions", "SlurmOptionsError", "SlurmSetupError", "resolve_options",
            "executor_parameters", "validate_resources", "preflight", "submit"]
@@ -117,7 +117,7 @@ def _explain_submit_failure(e: Exception, opts: SlurmOptions) -> SlurmSetupError
 
 def submit(sweep: Any, opts: SlurmOptions, runtime: Any, *, cpus_per_trial: float, gpus_per_trial: float,
            trials: list[dict[str, Any]] | None = None, restart_errored: bool = False,
-           max_concurrent: int | None = None, command: str = "submit") -> JobRecord | None:
+           max_concurrent: int | None = None, command: str = "submit") -> SlurmJob | None:
     """Submit the sweep's unfinished trials (or ``trials``) as one SLURM job; return its record.
 
     Returns None (nothing submitted) when every trial already has an ``ok`` result.
@@ -144,8 +144,8 @@ def submit(sweep: Any, opts: SlurmOptions, runtime: Any, *, cpus_per_trial: floa
             rt["threads"] = rt.get("threads") or params["cpus_per_task"]
             jobs = ex.map_array(ArrayTrial(str(sweep.results), sweep.name, rt), todo)
             job_id = jobs[0].job_id.split("_")[0]
-            rec = JobRecord(job_id=job_id, mode="array", sweep=sweep.name, folder=str(folder),
-                            trial_ids=[t["trial_id"] for t in todo], nodes=1, command=command)
+            rec = SlurmJob(job_id=job_id, mode="array", sweep=sweep.name, folder=str(folder),
+                           trial_ids=[t["trial_id"] for t in todo], nodes=1, command=command)
         else:
             from robustsweep.runners.slurm.job import JobConfig, RaySweepJob
 
@@ -154,27 +154,18 @@ def submit(sweep: Any, opts: SlurmOptions, runtime: Any, *, cpus_per_trial: floa
                             max_concurrent=max_concurrent, restart_errored=restart_errored,
                             ray_interface=opts.ray_interface, head_timeout_s=opts.ray_head_timeout_s)
             job = ex.submit(RaySweepJob(cfg))
-            rec = JobRecord(job_id=str(job.job_id), mode="ray", sweep=sweep.name, folder=str(folder),
-                            trial_ids=[t["trial_id"] for t in todo], nodes=opts.nodes, command=command)
+            rec = SlurmJob(job_id=str(job.job_id), mode="ray", sweep=sweep.name, folder=str(folder),
+                           trial_ids=[t["trial_id"] for t in todo], nodes=opts.nodes, command=command)
     except FailedJobError as e:  # submitit wraps sbatch's stderr in FailedJobError
         raise _explain_submit_failure(e, opts) from None
     append_record(Path(sweep.dir), rec)
     return rec
 
 
-def print_submitted(rec: JobRecord, sweep: Any, n_todo: int, out=sys.stdout) -> None:
-    what = (f"an array of {n_todo} task(s)" if rec.mode == "array" and n_todo > 1 else
-            f"one job on {rec.nodes} node(s) (Ray head + Tune driver)" if rec.mode == "ray" else "one task")
-    stdout, _ = rec.log_paths(rec.task_ids()[0])
-    print(f"sweep {sweep.name}: {len(sweep.trials)} trials, {n_todo} to run -> {sweep.dir}", file=out)
-    print(f"submitted SLURM job {rec.job_id} ({rec.mode} mode, {what})", file=out)
-    print(f"  status: robustsweep status {sweep.name} --results {sweep.results}", file=out)
-    print(f"  log:    {stdout}", file=out)
-
-
 @dataclass
 class SlurmBackend:
-    """Submit the trials as one SLURM job (Ray inside the allocation, or a job array) and return at once."""
+    """Submit the trials as one SLURM job (Ray inside the allocation, or a job array) and return at once: the runner
+    the ``slurm`` backend (:mod:`robustsweep.runners.backends.slurm`) makes."""
 
     opts: SlurmOptions
     max_concurrent: int | None = None
