@@ -110,8 +110,9 @@ class Backend:
     def cancel_hint(self, job_ids: list[str]) -> str:
         return f"cancel {' '.join(job_ids)}"
 
-    def print_submitted(self, rec: JobRecord, sweep: Any, n_todo: int, out: TextIO = sys.stdout) -> None:
-        """What ``submit`` prints once the job is in: its id, how to follow it, its log."""
+    def print_submitted(self, rec: JobRecord, sweep: Any, n_todo: int, out: TextIO | None = None) -> None:
+        """What ``submit`` prints once the job is in (to ``out``, default stdout): its id, how to follow it, its log."""
+        out = out or sys.stdout
         print(f"sweep {sweep.name}: {len(sweep.trials)} trials, {n_todo} to run -> {sweep.dir}", file=out)
         print(f"submitted {self.title} job {rec.job_id}", file=out)
         print(f"  status: robustsweep status {sweep.name} --results {sweep.results}", file=out)

@@ -68,7 +68,7 @@ class Scheduler(Protocol):
         ...
 
     def cancel_hint(self, job_ids: list[str]) -> str:
-        """The command that cancels these jobs, for messages (``scancel 12``)."""
+        """The command that cancels these jobs, for messages (SLURM's cancel command and the ids)."""
         ...
 
 

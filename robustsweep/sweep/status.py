@@ -9,8 +9,8 @@ A trial is
 A trial Tune retried after an infrastructure failure (node lost, worker killed, out of memory; see
 ``resources.max_retries``) also says so -- "retried 1×: node lost" -- from its retry record
 (``<sweep>/retries/<id>.json``, written by the driver).
-Job states come from the backends that submitted the sweep's jobs (:mod:`robustsweep.sweep.jobs`: for SLURM,
-squeue first, then sacct, see :mod:`robustsweep.runners.slurm.records`).
+Job states come from the backends that submitted the sweep's jobs (:mod:`robustsweep.sweep.jobs`; SLURM's from its
+queue, then its accounting: :mod:`robustsweep.runners.slurm.records`).
 """
 from __future__ import annotations
 
