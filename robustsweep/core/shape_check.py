@@ -63,7 +63,7 @@ def one_step(cfg: TrialConfig, batch: int = N_TRAIN) -> TrialConfig:
         c["model"]["m_finetune"] = {**mf, "steps": 1, "step_size": mf["eps"], "epochs": 1, "n": batch}
     c["eval"] = {**c["eval"], "n_eval": N_EVAL}
     # which test points are attacked changes no shape, and an untrained model on random data may classify none of
-    # the 4 correctly: the common-correct filter is tested on real data (tests/test_correct_for.py)
+    # the 4 correctly: the common-correct filter is tested on real data (tests/core/test_correct_for.py)
     c["eval"].pop("correct_for", None)
     if c["eval"].get("counterfactual"):
         c["eval"]["counterfactual"] = {**c["eval"]["counterfactual"], "max_iter": 2}
