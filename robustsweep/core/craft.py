@@ -24,6 +24,7 @@ from robustsweep.ops.batching import batched, predict
 from robustsweep.ops.metrics import attack_metrics
 from robustsweep.registry import ATTACKS, Entry
 from robustsweep.store import columns as col
+from robustsweep.store.schema import flatten_config
 
 
 @dataclass
@@ -72,6 +73,7 @@ class GridPoint:
             "value": None if self.key is None else float(self.value),
             "eps": float(self.params["eps"]) if isinstance(self.params.get("eps"), (int, float)) else None,
             "attack_params": json.dumps(self.params, sort_keys=True),
+            **flatten_config(self.params, col.ATTACK_PARAM.rstrip(".")),
             "attack_time_s": self.attack_time,
             **self.metrics,
         }

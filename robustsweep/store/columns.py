@@ -1,7 +1,8 @@
 """The names of the result columns built from parts, in one torch-free place.
 
 A row's fixed columns are listed in :mod:`robustsweep.store.schema`; the open families are built here:
-``det.<detector>.<metric>``, ``m.<metric>``, ``ex.<name>``, ``cfg.<dotted.key>``. Why one module: the writer
+``det.<detector>.<metric>``, ``m.<metric>``, ``ex.<name>``, ``cfg.<dotted.key>`` and ``atk.<dotted.key>`` (the row's
+attack settings, flattened like the config: scalars keep their type, lists are JSON strings). Why one module: the writer
 (``core/``) and every reader (``report/``, ``query``) must agree on a spelling, and a typo in one f-string among
 dozens is a column that silently reads as empty. This module imports nothing of the project, so a login node's
 report code can use it.
@@ -12,7 +13,8 @@ speed, ``attack = cf-<method>``) and ``retrain`` (remove-and-retrain, ``attack =
 """
 from __future__ import annotations
 
-DET, METRIC, EXAMPLE, CONFIG = "det.", "m.", "ex.", "cfg."
+DET, METRIC, EXAMPLE, CONFIG, ATTACK_PARAM = "det.", "m.", "ex.", "cfg.", "atk."
+PREFIXES = (CONFIG, DET, METRIC, EXAMPLE, ATTACK_PARAM)  # the open column families a row may carry
 
 KIND = "kind"
 CLEAN, ATTACK, COUNTERFACTUAL, RETRAIN = "clean", "attack", "counterfactual", "retrain"
@@ -42,6 +44,11 @@ def example(name: str) -> str:
 def config(dotted: str) -> str:
     """``cfg.<dotted.key>``: one setting of the flattened trial config."""
     return f"{CONFIG}{dotted}"
+
+
+def attack_param(dotted: str) -> str:
+    """``atk.<dotted.key>``: one setting of the row's attack (``atk.eps``, ``atk.detector_aware.form``)."""
+    return f"{ATTACK_PARAM}{dotted}"
 
 
 def split_det(column: str) -> tuple[str, str] | None:

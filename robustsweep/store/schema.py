@@ -8,7 +8,9 @@ One row per (trial, attack, attack-grid value); a failed trial is one row with `
 - ``det.<detector>.<metric>``: per detector, ``tpr`` (on successful adversarials), ``fpr`` (on clean test inputs),
   ``auc`` and the ROC points ``roc_fpr`` / ``roc_tpr`` (lists of float64) so ROC plots can be redrawn;
 - ``m.<name>``: extra metrics (e.g. ``m.min_perturbation``, ``m.cf_speed``; ``m.val_accuracy`` with a validation split);
-- ``ex.<name>``: example images as flat float lists, only with ``eval.examples`` (``core/examples.py``).
+- ``ex.<name>``: example images as flat float lists, only with ``eval.examples`` (``core/examples.py``);
+- ``atk.<dotted.key>``: the row's attack settings flattened like ``cfg.*`` (``atk.eps``, ``atk.steps``…; the same
+  settings as the ``attack_params`` JSON, which stays for older readers). Names: ``store/columns.py``.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import math
 from typing import Any
 
 import pyarrow as pa
+
+from robustsweep.store import columns
 
 SCHEMA_VERSION = 1
 
@@ -80,9 +84,9 @@ def to_table(rows: list[dict[str, Any]]) -> pa.Table:
         for k in r:
             if k not in CORE and k not in names:
                 names.append(k)
-    unknown = [k for k in names if k not in CORE and not k.startswith(("cfg.", "det.", "m.", "ex."))]
+    unknown = [k for k in names if k not in CORE and not k.startswith(columns.PREFIXES)]
     if unknown:
-        raise KeyError(f"result columns {unknown} are not in store/schema.py (use cfg./det./m./ex. prefixes)")
+        raise KeyError(f"result columns {unknown} are not in store/schema.py (use {'/'.join(columns.PREFIXES)} prefixes)")
     cols = {}
     for k in names:
         vals = [r.get(k) for r in rows]

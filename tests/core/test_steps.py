@@ -111,3 +111,16 @@ def test_the_loop_names_no_paper_measurement():
     src = inspect.getsource(ev_mod.run)
     for word in ("det.", "goal", "cf-", "roar", "examples", "reclass", "getattr", "min_perturbation"):
         assert word not in src, word
+
+
+def test_attack_settings_are_columns_as_well_as_json():
+    """``atk.<key>`` columns hold the row's attack settings (the same as its ``attack_params`` JSON), so an analyst
+    filters on ``atk.steps`` instead of parsing JSON."""
+    import json
+
+    model, x, y = _case()
+    spec = {"name": "pgd", "eps": [0.1, 0.3], "steps": 3, "step_size": 0.05, "label": "pgd3"}
+    for r in evaluate(model, x, y, [spec]):
+        params = json.loads(r["attack_params"])
+        atk = {k[len(col.ATTACK_PARAM):]: v for k, v in r.items() if k.startswith(col.ATTACK_PARAM)}
+        assert atk == params and atk["eps"] == r["eps"] and atk["steps"] == 3
