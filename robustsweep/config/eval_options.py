@@ -1,19 +1,17 @@
-"""The sub-sections of an experiment file's ``eval`` section (counterfactual speed, example images, decision grid)
-and the default detector fit size: what a trial measures besides the attack grid. Kept apart from
-:mod:`robustsweep.config.spec` so that module keeps one job (parsing, validating and expanding experiment files).
+"""The ``eval`` section of a trial (:class:`EvalOptions`) and its sub-sections (counterfactual speed, example images,
+decision grid): what a trial measures besides the attack grid, with every default declared once, here. Kept apart
+from :mod:`robustsweep.config.spec` so that module keeps one job (parsing, validating and expanding experiment files).
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from robustsweep.config.identity import ADDED, Section
 
 
-class CounterfactualSpec(_Strict):
+class CounterfactualSpec(Section):
     """Counterfactual speed of paper 000: fewest I-FGSM / PGD iterations (<= max_iter) that bring accuracy below
     ``threshold``; one row per method, from one max_iter-step run each."""
 
@@ -27,7 +25,7 @@ class CounterfactualSpec(_Strict):
 DEFAULT_N_FIT = 2000  # detectors' clean fitting images (core/trial.py explains the cap)
 
 
-class ExamplesSpec(_Strict):
+class ExamplesSpec(Section):
     """Example images kept in every row (core/examples.py): the first ``n`` attacked test points, clean and as each
     row's adversarials, for the papers' image-grid figures (001 Fig. 6, 002 Figs. 1-2, 003 Fig. 4, 004 Fig. 4).
     Keeping them changes no metric: their extra model calls run under a forked RNG."""
@@ -40,8 +38,24 @@ class ExamplesSpec(_Strict):
     labels: list[int] | None = None
 
 
-class DecisionGridSpec(_Strict):
+class DecisionGridSpec(Section):
     """Decision and detector-acceptance regions on an n x n grid (2-D data only; core/decision_grid.py): paper 001
     Fig. 2."""
 
     n: int = Field(100, ge=10, le=400)  # at most 400: 160,000 points per column per row
+
+
+class EvalOptions(Section):
+    """What one trial measures besides its attacks; every field is part of its identity (config/identity.py: the
+    ``ADDED`` ones only away from their default). The experiment file's ``eval`` section adds the run-time knobs
+    (``batch_size``, ``device``: :class:`robustsweep.config.spec.EvalSpec`)."""
+
+    n_eval: int | None = 500  # test examples attacked (a fixed seeded subset); None = whole test set
+    counterfactual: Annotated[CounterfactualSpec | None, ADDED] = None
+    # clean training images the detectors fit their thresholds on; None = all of them
+    n_fit: Annotated[int | None, ADDED] = DEFAULT_N_FIT
+    examples: Annotated[ExamplesSpec | None, ADDED] = None  # example images in the rows; None = no images
+    decision_grid: Annotated[DecisionGridSpec | None, ADDED] = None  # 2-D data: regions on a grid in the rows
+    # attack only test points all these models (each replacing model.name, other model options kept) classify
+    # correctly: paper 001 on CIFAR-binary (core/correct_subset.py); None = any test point
+    correct_for: Annotated[list[str] | None, ADDED, Field(min_length=1)] = None

@@ -8,9 +8,7 @@ store exactly-once. Random dimensions are drawn from a generator seeded by ``sam
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import math
 import textwrap
 import typing
@@ -22,10 +20,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_serializer, model_validator
 
 from robustsweep.config.domains import name_violation, search_violation, trial_violation
-from robustsweep.config.eval_options import DEFAULT_N_FIT, CounterfactualSpec, DecisionGridSpec, ExamplesSpec
+from robustsweep.config.eval_options import EvalOptions
 from robustsweep.config.grid import ATTACK_META, annotation_is_list
+from robustsweep.config.identity import config_hash
+from robustsweep.config.needs import needs_problem
 from robustsweep.config.pydantic_errors import format_validation_error
 from robustsweep.config.reach import reach_problem
+from robustsweep.config.train_options import AdversarialTrainSpec, TrainOptions
+from robustsweep.config.trial import Trial
 from robustsweep.errors import UsageError
 from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry
 
@@ -38,50 +40,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Component(BaseModel):
+class ComponentSpec(BaseModel):
     """A registry entry by name plus its keyword parameters (checked against the entry's signature later)."""
 
     model_config = ConfigDict(extra="allow")
     name: str
 
 
-class AdversarialTrainSpec(_Strict):
-    """PGD-AT (ops/train.py): train on L∞ PGD adversarials of each minibatch (random start, ``steps`` of
-    ``step_size``, projected to the ε-ball) -- paper 004's "robust" models."""
-
-    eps: float = Field(gt=0)
-    steps: int = Field(ge=1)
-    step_size: float = Field(gt=0)
+TrainSpec = TrainOptions  # the experiment file's train section is the trial's (config/train_options.py)
+__all__ = ["AdversarialTrainSpec", "TrainSpec", "config_hash"]  # re-exported: their old home
 
 
-class TrainSpec(_Strict):
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    adversarial: AdversarialTrainSpec | None = None  # None: regular training
+class EvalSpec(EvalOptions):
+    """The experiment file's ``eval`` section: the trial's :class:`EvalOptions` plus run-time knobs that change no
+    result and so are no part of a trial (the runner reads them from the spec)."""
 
-    @model_serializer(mode="wrap")
-    def _omit_unset(self, handler: Any) -> dict[str, Any]:
-        """Leave ``adversarial`` out of the dump when unset: trial ids (config hashes) of existing sweeps, and the
-        model cache keys built from the train section, stay as they were."""
-        out = handler(self)
-        if isinstance(out, dict) and out.get("adversarial") is None:
-            out.pop("adversarial", None)
-        return out
-
-
-class EvalSpec(_Strict):
-    counterfactual: CounterfactualSpec | None = None
-    n_eval: int | None = 500  # test examples attacked (a fixed seeded subset); None = whole test set
     batch_size: int = 500  # attack batch size (memory knob, not a result-changing setting)
     device: str = "auto"  # auto = cuda when available
-    n_fit: int | None = DEFAULT_N_FIT  # clean training images the detectors fit their thresholds on; None = all of them
-    examples: ExamplesSpec | None = None  # example images in the rows (ExamplesSpec); None = no images
-    decision_grid: DecisionGridSpec | None = None  # 2-D data: regions on a grid in the rows; None = none
-    # attack only test points all these models (each replacing model.name, other model options kept) classify
-    # correctly: paper 001 on CIFAR-binary (core/correct_subset.py); None = any test point
-    correct_for: list[str] | None = Field(None, min_length=1)
+
+    @model_serializer(mode="wrap")
+    def _identity_dump(self, handler: Any) -> Any:
+        """Every key: this dump is the spec stored in ``sweep.json``, not a trial's identity (:meth:`options`)."""
+        return handler(self)
+
+    def options(self) -> EvalOptions:
+        """The trial's part of this section (already validated)."""
+        return EvalOptions.model_construct(**{k: getattr(self, k) for k in EvalOptions.model_fields})
 
 
 class ResourcesSpec(_Strict):
@@ -126,12 +110,12 @@ class Spec(_Strict):
     name: str
     paper: str | None = None  # which seed paper / table / figure this reproduces
     description: str | None = None
-    dataset: Component
-    model: Component
+    dataset: ComponentSpec
+    model: ComponentSpec
     train: TrainSpec = TrainSpec()
     eval: EvalSpec = EvalSpec()
-    attacks: list[Component] = []
-    detectors: list[Component] = []
+    attacks: list[ComponentSpec] = []
+    detectors: list[ComponentSpec] = []
     seed: int = 0
     search: dict[str, SearchDim] = {}
     num_samples: int = 1  # draws of the random dimensions (multiplies the grid)
@@ -150,18 +134,13 @@ class Spec(_Strict):
         return sweep_name(self.name, self.scale, self.smoke, self.has_scales)
 
     def base_config(self) -> dict[str, Any]:
-        """The per-trial config before search values are applied (what a trial is a pure function of)."""
+        """The per-trial config before search values are applied (what a trial is a pure function of); the typed
+        sections dump by the identity rule (config/identity.py)."""
         return {
             "dataset": self.dataset.model_dump(),
             "model": self.model.model_dump(),
             "train": self.train.model_dump(),
-            "eval": {"n_eval": self.eval.n_eval}
-            | ({"counterfactual": self.eval.counterfactual.model_dump()} if self.eval.counterfactual else {})
-            # only when not the default: trial ids (config hashes) of existing sweeps stay as they were
-            | ({"n_fit": self.eval.n_fit} if self.eval.n_fit != DEFAULT_N_FIT else {})
-            | ({"examples": self.eval.examples.model_dump()} if self.eval.examples else {})
-            | ({"decision_grid": self.eval.decision_grid.model_dump()} if self.eval.decision_grid else {})
-            | ({"correct_for": list(self.eval.correct_for)} if self.eval.correct_for else {}),
+            "eval": self.eval.options().model_dump(),
             "attacks": [a.model_dump() for a in self.attacks],
             "detectors": [d.model_dump() for d in self.detectors],
             "seed": self.seed,
@@ -171,17 +150,6 @@ class Spec(_Strict):
         """All concrete trial configs, each with ``trial_id`` (hash of the config) and ``config_hash`` (same,
         seed excluded: the key that groups a config's seeds for mean/std). Validated against the registries."""
         return expand(self)
-
-
-# ---------------------------------------------------------------------------------------------------- hashing
-def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def config_hash(cfg: dict[str, Any], exclude: tuple[str, ...] = ("trial_id", "config_hash")) -> str:
-    """Stable 16-hex-digit identity of a config (key order and float formatting independent)."""
-    body = {k: v for k, v in cfg.items() if k not in exclude}
-    return hashlib.sha256(_canonical(body).encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------------------- expansion
@@ -238,9 +206,7 @@ def expand(spec: Spec) -> list[dict[str, Any]]:
             # whole-section values first (``model: {grid: [{...}, {...}]}``), then finer keys on top of them
             for key, value in sorted([*zip(grid_keys, combo), *draws.items()], key=lambda kv: kv[0].count(".")):
                 _set_path(cfg, key, value)
-            validate_trial(cfg)
-            cfg["config_hash"] = config_hash(cfg, exclude=("trial_id", "config_hash", "seed"))
-            cfg["trial_id"] = config_hash(cfg)
+            cfg = validate_trial(cfg).wire  # the Trial's own copy, with its ids (config/identity.py)
             if cfg["trial_id"] not in seen:  # identical points (e.g. a grid repeated) run once
                 seen.add(cfg["trial_id"])
                 trials.append(cfg)
@@ -290,9 +256,10 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
-def validate_trial(cfg: dict[str, Any]) -> None:
+def validate_trial(cfg: dict[str, Any]) -> Trial:
     """Check every value of one concrete trial against its domain (config/domains.py), every component against its
-    registry (names, parameter keys and types), and that every iterative attack can reach its ε (config/reach.py)."""
+    registry (names, parameter keys and types), that the model provides what every attack and detector needs
+    (config/needs.py), that every iterative attack can reach its ε (config/reach.py); return it typed."""
     if (msg := trial_violation(cfg)) is not None:
         raise SpecError(msg)
     _check_component("dataset", cfg["dataset"], DATASETS)
@@ -311,13 +278,9 @@ def validate_trial(cfg: dict[str, Any]) -> None:
     for i, d in enumerate(cfg["detectors"]):
         # `label` names the detector's result columns (det.<label>.*) when one detector is used twice
         _check_component(f"detectors.{i}", d, DETECTORS, reserved=("label",))
-    for section, model in (("train", TrainSpec), ("eval", EvalSpec)):
-        try:
-            model.model_validate(cfg[section])
-        except ValidationError as e:
-            raise SpecError(format_validation_error(e, prefix=section, root=model)) from None
-    if not isinstance(cfg["seed"], int):
-        raise SpecError(f"seed: expected an integer, got {cfg['seed']!r}")
+    if (msg := needs_problem(cfg)) is not None:
+        raise SpecError(msg)
+    return Trial.from_dict(cfg)
 
 
 # ---------------------------------------------------------------------------------------------------- loading
