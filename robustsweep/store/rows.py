@@ -11,15 +11,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from robustsweep.config.trial import TrialConfig
+from robustsweep.config.trial import Trial, TrialConfig, component_label
+from robustsweep.store import columns
 from robustsweep.store.locks import trial_lock
 from robustsweep.store.parquet import finished_ok, sweep_dir, trial_path, write_trial
 from robustsweep.store.provenance import host
 from robustsweep.store.schema import flatten_config
 
 
-def identity(cfg: TrialConfig, sweep: str) -> dict[str, Any]:
+def wire(cfg: TrialConfig | Trial) -> TrialConfig:
+    """The wire dict of a trial given either way: rows are built from it, so a typed trial gives the same rows."""
+    return cfg.to_dict() if isinstance(cfg, Trial) else cfg
+
+
+def identity(cfg: TrialConfig | Trial, sweep: str) -> dict[str, Any]:
     """Columns that say which trial a row belongs to: sweep, ids, seed and the flattened config (``cfg.*``)."""
+    cfg = wire(cfg)
     return {
         "sweep": sweep,
         "trial_id": cfg["trial_id"],
@@ -29,8 +36,9 @@ def identity(cfg: TrialConfig, sweep: str) -> dict[str, Any]:
     }
 
 
-def failed_row(cfg: TrialConfig, sweep: str, error: str, **extra: Any) -> dict[str, Any]:
+def failed_row(cfg: TrialConfig | Trial, sweep: str, error: str, **extra: Any) -> dict[str, Any]:
     """The single row a failed trial leaves in the store (``extra``: provenance, timings)."""
+    cfg = wire(cfg)
     return {
         **identity(cfg, sweep),
         "host": host(),
@@ -42,11 +50,12 @@ def failed_row(cfg: TrialConfig, sweep: str, error: str, **extra: Any) -> dict[s
     }
 
 
-def record_lost_trial(cfg: TrialConfig, results: str | Path, sweep: str, error: str) -> bool:
+def record_lost_trial(cfg: TrialConfig | Trial, results: str | Path, sweep: str, error: str) -> bool:
     """Write a ``failed`` row for a trial whose process died before writing anything. Never overwrites.
 
     Returns True when a row was written.
     """
+    cfg = wire(cfg)
     if trial_path(results, sweep, cfg["trial_id"]).exists() or finished_ok(results, sweep, cfg["trial_id"]):
         return False  # its own file, or an ok result already merged into a compacted part
     write_trial([failed_row(cfg, sweep, error)], results, sweep, cfg["trial_id"])
@@ -75,7 +84,7 @@ DETECTOR_METRICS = ("tpr", "fpr", "auc", "attacker_success", "attacker_success_f
                     "attacker_success_fpr10", "fpr_correct", "fpr_wrong")
 
 
-def empty_rows(trials: list[TrialConfig], sweep: str) -> Any:
+def empty_rows(trials: list[TrialConfig | Trial], sweep: str) -> Any:
     """A zero-row polars frame with the columns these trials' rows will have (store columns, ``cfg.*`` of every
     trial, ``det.<label>.<m>`` for every m of DETECTOR_METRICS and every detector). A paper report of an experiment
     that has not run yet gets it, so its tables keep the paper's layout with "—" cells instead of failing on an absent column."""
@@ -84,9 +93,9 @@ def empty_rows(trials: list[TrialConfig], sweep: str) -> Any:
     from robustsweep.store.schema import to_table
 
     cols: dict[str, Any] = {}
-    for t in trials:
+    for t in map(wire, trials):
         cols.update(identity(t, sweep))
         for d in t.get("detectors", []):
-            cols.update({f"det.{d.get('label') or d['name']}.{m}": 0.0 for m in DETECTOR_METRICS})
+            cols.update({columns.det(component_label(d), m): 0.0 for m in DETECTOR_METRICS})
     frame = pl.from_arrow(to_table([cols | {"status": "ok"}]))
     return frame.clear()

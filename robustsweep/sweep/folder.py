@@ -73,7 +73,9 @@ def prepare_sweep(spec: Spec, results: str | Path, name: str | None = None) -> S
     sw = Sweep(name, Path(results).expanduser().resolve(), spec, trials)
     ensure_inside(sw.dir, sw.results, f"sweep folder of {name!r}")
     path = sw.dir / SWEEP_FILE
-    doc = {"name": name, "spec": spec.model_dump(mode="json"), "trials": trials}
+    from robustsweep.config.identity import ID_VERSION  # the rule the trial ids were made by (absent = 1)
+
+    doc = {"name": name, "id_version": ID_VERSION, "spec": spec.model_dump(mode="json"), "trials": trials}
     if path.exists():
         old = _read_doc(path)
         if {t.get("trial_id") for t in old.get("trials", [])} != {t["trial_id"] for t in trials}:

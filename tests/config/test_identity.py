@@ -65,3 +65,10 @@ def test_a_default_written_in_the_file_is_not(over):
     (plain,) = spec_from_dict(BASE).expand()
     (same,) = spec_from_dict({**BASE, **over}).expand()
     assert same["trial_id"] == plain["trial_id"]
+
+
+def test_sweep_json_records_the_identity_version(tmp_path):
+    from robustsweep.sweep.folder import prepare_sweep
+
+    sw = prepare_sweep(spec_from_dict(BASE), tmp_path)
+    assert json.loads((sw.dir / "sweep.json").read_text())["id_version"] == ID_VERSION

@@ -96,3 +96,15 @@ def test_a_detector_the_model_cannot_serve_is_refused_and_a_grid_of_models_too()
         spec_from_dict({**BASE, "model": {"name": "gmmvae"}, "detectors": [{"name": "gmmvae-tau"}],
                         "search": {"model.name": {"grid": ["gmmvae", "gfz"]}}})
     spec_from_dict({**BASE, "model": {"name": "gmmvae"}, "detectors": [{"name": "gmmvae-tau"}]})  # served: fine
+
+
+def test_rows_built_from_a_typed_trial_are_those_of_its_wire_dict():
+    from robustsweep.store.rows import empty_rows, failed_row, identity
+
+    cfg = one()
+    t = Trial.from_dict(cfg)
+    assert identity(t, "s") == identity(cfg, "s")
+    assert {k: v for k, v in failed_row(t, "s", "e").items() if k != "finished_at"} == \
+        {k: v for k, v in failed_row(cfg, "s", "e").items() if k != "finished_at"}
+    assert empty_rows([t], "s").columns == empty_rows([cfg], "s").columns
+    assert "det.logit.tpr" in empty_rows([t], "s").columns
