@@ -86,10 +86,13 @@ class Trial:
     wire: dict[str, Any] = field(repr=False, compare=False)  # read-only by convention; use to_dict()
 
     @classmethod
-    def from_dict(cls, cfg: TrialConfig | dict[str, Any]) -> Trial:
+    def from_dict(cls, cfg: TrialConfig | dict[str, Any] | Trial) -> Trial:
         """Validate a wire dict (raises :class:`robustsweep.config.spec.SpecError` naming the bad key). Its ids are
         kept when it has them (they are the store's keys), else computed by the identity rule. Registry checks
-        (names, parameters, domains, needs / provides) are :func:`robustsweep.config.spec.validate_trial`'s."""
+        (names, parameters, domains, needs / provides) are :func:`robustsweep.config.spec.validate_trial`'s. A
+        :class:`Trial` is returned as it is (callers may take either)."""
+        if isinstance(cfg, Trial):
+            return cfg
         from pydantic import ValidationError
 
         from robustsweep.config.eval_options import EvalOptions

@@ -45,7 +45,7 @@ def test_the_wire_dict_round_trips_unchanged_with_its_ids():
     assert t.model_identity() == {"model": cfg["model"], "dataset": cfg["dataset"], "seed": 3, "train": cfg["train"]}
     bare = {k: v for k, v in cfg.items() if k not in ("trial_id", "config_hash")}
     assert Trial.from_dict(bare).trial_id == cfg["trial_id"]  # ids computed by the same rule when absent
-    assert pickle.loads(pickle.dumps(t)) == t
+    assert pickle.loads(pickle.dumps(t)) == t and Trial.from_dict(t) is t
 
 
 def test_frozen():
