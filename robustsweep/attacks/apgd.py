@@ -19,13 +19,11 @@ not stop at the first rejected adversarial.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
-from robustsweep.attacks.adaptive import DetectorTerm, detector_term
-from robustsweep.attacks.base import linf_random_start, loss_grad, project_linf
+from robustsweep.attacks.adaptive import DetectorTerm
+from robustsweep.attacks.base import detector_aware, linf_random_start, loss_grad, project_linf
 from robustsweep.registry import ATTACKS
 
 
@@ -84,6 +82,7 @@ def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 @ATTACKS.register("apgd", norm="linf", budget="eps", threat="white-box")
+@detector_aware()
 def apgd(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -94,17 +93,13 @@ def apgd(
     alpha: float = 0.75,
     random_start: bool = True,
     eot: int = 1,
-    detector_aware: dict[str, Any] | None = None,
-    det_lambda: float | None = None,
+    term: DetectorTerm | None = None,
     loss: str = "ce",
 ) -> torch.Tensor:
     """Auto-PGD, L∞ ball, CE or DLR ``loss``; ``rho`` is the oscillation threshold, ``alpha`` the momentum weight;
     ``detector_aware``/``det_lambda``: also evade a fitted detector."""
     if loss not in _LOSSES:
         raise ValueError(f"apgd: loss must be one of {sorted(_LOSSES)}, got {loss!r}")
-    term = detector_term(model, detector_aware, det_lambda)
-    if eps == 0:
-        return x.clone()
     x = x.detach()
     n = len(x)
     x_adv = linf_random_start(x, eps) if random_start else x.clone()

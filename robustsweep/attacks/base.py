@@ -10,16 +10,24 @@ set and sweep them; at most one of them may be given as a list in a spec (the at
 and the trial evaluates the whole grid on one trained model.
 
 Every gradient attack also takes ``detector_aware`` / ``det_lambda`` (see :mod:`robustsweep.attacks.adaptive`):
-the same attack against a fitted detector as well, loss = attack loss - λ · evasion.
+the same attack against a fitted detector as well, loss = attack loss - λ · evasion. It is written on the bound term
+(a ``term`` parameter) and :func:`detector_aware` gives it those two parameters and the ε = 0 guard.
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from robustsweep.attacks.adaptive import DetectorTerm
+from robustsweep.attacks.adaptive import DetectorTerm, detector_term
+
+#: the two settings :func:`detector_aware` puts where an attack function has ``term``, with their types
+_SETTINGS = (("detector_aware", dict[str, Any] | None), ("det_lambda", float | None))
 
 
 def clamp01(x: torch.Tensor) -> torch.Tensor:
@@ -109,3 +117,43 @@ def linf_steps(
         if on_step is not None:
             on_step(x_adv)
     return x_adv.detach()
+
+
+def detector_aware(budget: str | None = "eps") -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
+    """Decorator: an attack written on a bound detector term becomes the function an experiment file sets.
+
+    The decorated function takes ``term: DetectorTerm | None`` (what :func:`loss_grad` subtracts); the returned one
+    takes ``detector_aware`` / ``det_lambda`` in its place -- in the signature and type hints the registry, the spec
+    validation and ``robustsweep list`` read -- binds them with :func:`~robustsweep.attacks.adaptive.detector_term`,
+    and, for an attack with an ε-ball (``budget``: the name of its radius; None for CW), returns the inputs unchanged
+    at radius 0, after the detector settings were checked (a wrong setting fails at every grid point alike). The
+    function on the term stays reachable as ``__wrapped__`` (BIM runs PGD's with its own term).
+    """
+
+    def wrap(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        sig, hints = inspect.signature(fn), typing.get_type_hints(fn)
+        params: list[inspect.Parameter] = []
+        for p in sig.parameters.values():
+            if p.name != "term":
+                params.append(p)
+                continue
+            params += [inspect.Parameter(name, p.kind, default=None, annotation=t) for name, t in _SETTINGS]
+            hints.pop("term")
+            hints.update(_SETTINGS)
+        public = sig.replace(parameters=params)
+
+        @functools.wraps(fn)
+        def attack(*args: Any, **kwargs: Any) -> torch.Tensor:
+            kw = public.bind(*args, **kwargs)
+            kw.apply_defaults()
+            a = kw.arguments
+            term = detector_term(a["model"], a.pop("detector_aware"), a.pop("det_lambda"))
+            if budget is not None and a[budget] == 0:
+                return a["x"].clone()
+            return fn(**a, term=term)
+
+        attack.__signature__ = public  # type: ignore[attr-defined]
+        attack.__annotations__ = hints
+        return attack
+
+    return wrap

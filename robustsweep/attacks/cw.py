@@ -13,12 +13,11 @@ form; any misclassified iterate with the raw form) -- Carlini & Wagner's own rec
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from robustsweep.attacks._util import margin
-from robustsweep.attacks.adaptive import DetectorTerm, detector_term
+from robustsweep.attacks.adaptive import DetectorTerm
+from robustsweep.attacks.base import detector_aware
 from robustsweep.registry import ATTACKS
 
 _TANH_LIMIT = 1 - 1e-6  # atanh(±1) = ±inf would freeze pixels at exactly 0 or 1 (tanh' = 0 there)
@@ -79,6 +78,7 @@ def _cw_run(
 
 
 @ATTACKS.register("cw", norm=None, threat="white-box")
+@detector_aware(budget=None)
 def cw(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -89,12 +89,10 @@ def cw(
     lr: float = 0.01,
     search_steps: int = 0,
     abort_early: bool = True,
-    detector_aware: dict[str, Any] | None = None,
-    det_lambda: float | None = None,
+    term: DetectorTerm | None = None,
 ) -> torch.Tensor:
     """Carlini-Wagner L2 (tanh box), constant ``c`` or a binary search over it (``search_steps`` > 0);
     ``detector_aware``/``det_lambda``: also evade a fitted detector."""
-    term = detector_term(model, detector_aware, det_lambda)
     x = x.detach()
     cs = torch.full((len(x),), float(c), device=x.device)
     best_adv, best_l2 = _cw_run(model, x, y, cs, kappa, steps, lr, abort_early, term)

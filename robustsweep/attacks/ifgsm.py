@@ -5,14 +5,15 @@ as ``BasicIterativeMethod``. Registered twice ("ifgsm" and "bim") because the pa
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
+from robustsweep.attacks.adaptive import DetectorTerm
+from robustsweep.attacks.base import detector_aware
 from robustsweep.attacks.pgd import pgd
 from robustsweep.registry import ATTACKS
 
 
+@detector_aware()
 def ifgsm(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -21,8 +22,7 @@ def ifgsm(
     steps: int = 10,
     step_size: float | None = None,
     eot: int = 1,
-    detector_aware: dict[str, Any] | None = None,
-    det_lambda: float | None = None,
+    term: DetectorTerm | None = None,
 ) -> torch.Tensor:
     """Iterative FGSM (BIM): ``steps`` signed steps from x, projected on the L∞ ball and [0, 1].
 
@@ -31,8 +31,7 @@ def ifgsm(
     detector (:mod:`robustsweep.attacks.adaptive`).
     """
     alpha = eps / max(steps, 1) if step_size is None else step_size
-    return pgd(model, x, y, eps=eps, steps=steps, step_size=alpha, random_start=False, eot=eot,
-               detector_aware=detector_aware, det_lambda=det_lambda)
+    return pgd.__wrapped__(model, x, y, eps=eps, steps=steps, step_size=alpha, random_start=False, eot=eot, term=term)
 
 
 ATTACKS.register("ifgsm", norm="linf", budget="eps", threat="white-box", iterative=True)(ifgsm)

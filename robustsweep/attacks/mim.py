@@ -8,16 +8,15 @@ divided by its per-example mean absolute value before accumulating, so the momen
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from robustsweep.attacks.adaptive import detector_term
-from robustsweep.attacks.base import linf_random_start, loss_grad, project_linf
+from robustsweep.attacks.adaptive import DetectorTerm
+from robustsweep.attacks.base import detector_aware, linf_random_start, loss_grad, project_linf
 from robustsweep.registry import ATTACKS
 
 
 @ATTACKS.register("mim", norm="linf", budget="eps", threat="white-box", iterative=True)
+@detector_aware()
 def mim(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -27,15 +26,11 @@ def mim(
     step_size: float | None = None,
     decay: float = 1.0,
     eot: int = 1,
-    detector_aware: dict[str, Any] | None = None,
-    det_lambda: float | None = None,
+    term: DetectorTerm | None = None,
     random_start: bool = False,
 ) -> torch.Tensor:
     """Momentum iterative FGSM, L∞. ``step_size=None`` means eps / steps (Dong et al.); ``decay`` is μ;
     ``random_start``: begin at a uniform point of the ε-ball instead of x."""
-    term = detector_term(model, detector_aware, det_lambda)
-    if eps == 0:
-        return x.clone()
     alpha = eps / max(steps, 1) if step_size is None else step_size
     x_adv = linf_random_start(x, eps) if random_start else x.clone()
     momentum = torch.zeros_like(x)

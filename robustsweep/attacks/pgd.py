@@ -6,16 +6,23 @@ paper 001's appendix A.1 attack is ``pgd`` + ``eot`` + ``{detector: marginal|log
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from robustsweep.attacks.adaptive import detector_term
-from robustsweep.attacks.base import clamp01, linf_random_start, linf_steps, loss_grad, normalize_l2, project_l2
+from robustsweep.attacks.adaptive import DetectorTerm
+from robustsweep.attacks.base import (
+    clamp01,
+    detector_aware,
+    linf_random_start,
+    linf_steps,
+    loss_grad,
+    normalize_l2,
+    project_l2,
+)
 from robustsweep.registry import ATTACKS
 
 
 @ATTACKS.register("pgd", norm="linf", budget="eps", threat="white-box", iterative=True)
+@detector_aware()
 def pgd(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -25,19 +32,16 @@ def pgd(
     step_size: float = 0.01,
     random_start: bool = True,
     eot: int = 1,
-    detector_aware: dict[str, Any] | None = None,
-    det_lambda: float | None = None,
+    term: DetectorTerm | None = None,
 ) -> torch.Tensor:
     """Projected gradient descent, L∞ ball, signed steps, uniform random start; ``eot`` averages the gradient over
     that many draws of a stochastic model; ``detector_aware``/``det_lambda``: also evade a fitted detector."""
-    term = detector_term(model, detector_aware, det_lambda)
-    if eps == 0:
-        return x.clone()
     x_adv = linf_random_start(x, eps) if random_start else x.clone()
     return linf_steps(model, x, y, x_adv, eps, steps, step_size, eot, term=term)
 
 
 @ATTACKS.register("pgd-l2", norm="l2", budget="eps", threat="white-box", iterative=True)
+@detector_aware()
 def pgd_l2(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -47,14 +51,10 @@ def pgd_l2(
     step_size: float = 0.1,
     random_start: bool = True,
     eot: int = 1,
-    detector_aware: dict[str, Any] | None = None,
-    det_lambda: float | None = None,
+    term: DetectorTerm | None = None,
 ) -> torch.Tensor:
     """Projected gradient descent, L2 ball, normalised-gradient steps, random start inside the ball
     (``detector_aware``/``det_lambda``: also evade a fitted detector)."""
-    term = detector_term(model, detector_aware, det_lambda)
-    if eps == 0:
-        return x.clone()
     x_adv = x.clone()
     if random_start:
         radius = torch.rand(len(x), *([1] * (x.dim() - 1)), device=x.device) * eps
