@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 import torch
 
+from robustsweep.config.eval_options import DecisionGridSpec
 from robustsweep.core.decision_grid import grid_columns, grid_points
 from robustsweep.data import load_dataset, two_rings_geometry
 from robustsweep.detect import fit_detectors
@@ -46,7 +47,7 @@ def test_grid_columns_are_the_model_and_detectors_on_the_grid(rings):
     data, m = rings
     dets = fit_detectors([{"name": "marginal", "target_fpr": 0.1}, {"name": "tv", "target_fpr": 0.1}], m,
                          data.x_train, data.y_train)
-    cols = grid_columns(m, dets, data, {"n": 30})
+    cols = grid_columns(m, dets, data, DecisionGridSpec(n=30))
     pts, extent = grid_points(data.x_train, 30)
     assert cols["ex.grid_extent"] == extent and len(cols["ex.grid_pred"]) == 900
     # row-major: point (i, j) sits at x = x0 + (x1 - x0) j / (n - 1), y = y0 + (y1 - y0) i / (n - 1)
@@ -61,7 +62,7 @@ def test_grid_columns_are_the_model_and_detectors_on_the_grid(rings):
     want = geo.ring_distance(pts).min(1).values / geo.sigma
     assert np.allclose(cols["ex.grid_manifold_sigmas"], want.numpy(), rtol=1e-5)
     with pytest.raises(ValueError, match="2-D inputs"):
-        grid_columns(m, dets, load_dataset("digits", seed=0), {"n": 10})
+        grid_columns(m, dets, load_dataset("digits", seed=0), DecisionGridSpec(n=10))
 
 
 def _grid_row(reject: dict[str, list[float]], sig: list[float], pmax: list[float]) -> dict:

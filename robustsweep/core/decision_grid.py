@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from robustsweep.config.eval_options import DecisionGridSpec
 from robustsweep.core.examples import forked_rng
 from robustsweep.ops.batching import batched_logits, model_device
 
@@ -38,12 +39,12 @@ def grid_points(x_train: torch.Tensor, n: int) -> tuple[torch.Tensor, list[float
     return pts, [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]
 
 
-def grid_columns(model: torch.nn.Module, detectors: dict[str, Any], data, spec: dict[str, Any]) -> dict[str, Any]:
+def grid_columns(model: torch.nn.Module, detectors: dict[str, Any], data, spec: DecisionGridSpec) -> dict[str, Any]:
     """The columns of the module docstring for one trained model and its fitted detectors."""
     if tuple(data.input_shape) != (2,):
         raise ValueError(f"eval.decision_grid needs 2-D inputs (two-rings); {data.name} has input shape "
                          f"{tuple(data.input_shape)}")
-    n = int(spec.get("n", 100))
+    n = spec.n
     pts, extent = grid_points(data.x_train, n)
     dev = model_device(model)
     cols: dict[str, Any] = {"ex.grid_n": float(n), "ex.grid_extent": extent}

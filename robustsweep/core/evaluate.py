@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from robustsweep.config.eval_options import EvalOptions
 from robustsweep.core.craft import attack_grid, grid_points
 from robustsweep.core.points import AttackPoints
 from robustsweep.core.steps import Evaluation, Step, active_steps
@@ -73,6 +74,7 @@ def evaluate(
     """:func:`run` on a model outside a trial (tests, benchmarks, notebooks): the ``eval`` options
     ``counterfactual`` and ``examples`` as arguments; ``calibration`` (clean held-out inputs and labels, never test
     data) is what a detector that refits per attack point fits on."""
-    options = {k: v for k, v in {"counterfactual": counterfactual, "examples": examples}.items() if v}
+    options = EvalOptions.model_validate({k: v for k, v in {"counterfactual": counterfactual, "examples": examples}.items()
+                                          if v})
     ev = Evaluation(model, options, detectors or {}, batch_size, progress, calibration)
     return run(ev, x, y, attacks)

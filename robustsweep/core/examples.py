@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from robustsweep.config.eval_options import ExamplesSpec
 from robustsweep.ops.batching import model_device
 from robustsweep.ops.metrics import input_gradients
 
@@ -53,12 +54,12 @@ def reconstruct(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return model.decode(model.encode_mean(x)).reshape(x.shape)
 
 
-def example_indices(y: torch.Tensor, spec: dict[str, Any]) -> torch.Tensor:
+def example_indices(y: torch.Tensor, spec: ExamplesSpec) -> torch.Tensor:
     """Which attacked points are kept: the first ``n``, or with ``labels`` the first point of each listed class (in
     that order; absent classes skipped)."""
-    labels = spec.get("labels")
+    labels = spec.labels
     if not labels:
-        return torch.arange(min(int(spec.get("n", 4)), len(y)))
+        return torch.arange(min(spec.n, len(y)))
     yc = y.cpu()
     labels = list(dict.fromkeys(labels))  # a class listed twice is one example (one point, attacked once)
     hits = [int(torch.nonzero(yc == c)[0]) for c in labels if bool((yc == c).any())]
@@ -114,7 +115,7 @@ def _flat(t: torch.Tensor) -> list[float]:
 
 
 def trial_columns(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, pred_clean: torch.Tensor,
-                  spec: dict[str, Any], idx: torch.Tensor | None = None) -> dict[str, Any]:
+                  spec: ExamplesSpec, idx: torch.Tensor | None = None) -> dict[str, Any]:
     """The columns every row of the trial shares (module docstring); ``x``, ``y``, ``pred_clean`` are the whole
     attacked subset, of which the points :func:`example_indices` picks (``idx``) are kept."""
     idx = example_indices(y, spec) if idx is None else idx
@@ -122,9 +123,9 @@ def trial_columns(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, pred
     cols: dict[str, Any] = {"ex.shape": [float(d) for d in xs.shape], "ex.clean": _flat(xs),
                             "ex.label": _flat(ys), "ex.pred_clean": _flat(pred_clean[idx.to(pred_clean.device)])}
     with forked_rng(model_device(model)):
-        if spec.get("gradients"):
+        if spec.gradients:
             cols["ex.grad_clean"] = _flat(input_gradients(model, xs, ys.to(xs.device)))
-        if spec.get("reconstruction"):
+        if spec.reconstruction:
             cols["ex.recon_clean"] = _flat(reconstruct(model, xs)) if can_reconstruct(model) else None
         if (rej := _rejected(model, xs)) is not None:
             cols["ex.rejected_clean"] = rej
@@ -139,13 +140,13 @@ def _rejected(model: torch.nn.Module, x: torch.Tensor) -> list[float] | None:
         return _flat(model.predict_with_reject(x)[1])
 
 
-def row_columns(model: torch.nn.Module, x_adv: torch.Tensor, pred_adv: torch.Tensor, spec: dict[str, Any],
+def row_columns(model: torch.nn.Module, x_adv: torch.Tensor, pred_adv: torch.Tensor, spec: ExamplesSpec,
                 target: torch.Tensor | None = None, idx: torch.Tensor | None = None) -> dict[str, Any]:
     """One attack row's columns: its adversarials of the kept inputs (``idx``, default the first ``n``) and the
     predictions the metrics counted; ``ex.target`` for a targeted attack (eq. 10 / 11: the class each image was
     pushed to) and, for a selective classifier, ``ex.rejected_adv`` (1 = rejected by its own thresholds, as its
     success metric counts)."""
-    idx = torch.arange(min(int(spec.get("n", 4)), len(x_adv))) if idx is None else idx
+    idx = torch.arange(min(spec.n, len(x_adv))) if idx is None else idx
     xa = x_adv[idx.to(x_adv.device)]
     cols: dict[str, Any] = {"ex.adv": _flat(xa), "ex.pred_adv": _flat(pred_adv[idx.to(pred_adv.device)])}
     if target is not None:
@@ -153,6 +154,6 @@ def row_columns(model: torch.nn.Module, x_adv: torch.Tensor, pred_adv: torch.Ten
     with forked_rng(model_device(model)):
         if (rej := _rejected(model, xa)) is not None:
             cols["ex.rejected_adv"] = rej
-        if spec.get("reconstruction"):
+        if spec.reconstruction:
             cols["ex.recon_adv"] = _flat(reconstruct(model, xa)) if can_reconstruct(model) else None
     return cols

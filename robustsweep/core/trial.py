@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from robustsweep.config.trial import TrialConfig
+from robustsweep.config.trial import Trial, TrialConfig
 from robustsweep.core.runtime import Runtime
 from robustsweep.core.subset import seeded_subset
 from robustsweep.errors import TrialFailed
@@ -43,25 +43,26 @@ def load_data(dataset_cfg: dict[str, Any], seed: int, root: str | None):
     return _load_data(dataset_cfg["name"], json.dumps(opts, sort_keys=True), seed, root)
 
 
-def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | None,
+def train_model(cfg: Trial | TrialConfig, data, device: torch.device, cache_dir: Path | None,
                 log: Callable[[str], None], extra_key: dict[str, Any] | None = None,
                 fresh: bool = False) -> tuple[torch.nn.Module, bool]:
-    """Build the model of ``cfg`` and train it, or load it from the content-addressed cache. ``extra_key`` tells
-    apart models of the same config trained on other data (ROAR's removed images: ``{"roar": params}``)."""
+    """Build the model of ``cfg`` (a :class:`Trial` or its wire dict) and train it, or load it from the
+    content-addressed cache. ``extra_key`` tells apart models of the same config trained on other data (ROAR's
+    removed images: ``{"roar": params}``)."""
     from robustsweep.models.cache import key_hash, load_or_train, set_default_cache_dir
     from robustsweep.ops.train import TrainConfig, fit, seed_everything
     from robustsweep.registry import MODELS
 
-    mcfg = {k: v for k, v in cfg["model"].items() if k != "name"}
-    seed = int(cfg["seed"])
+    trial = Trial.from_dict(cfg)
+    seed = trial.seed
 
     def build() -> torch.nn.Module:
         seed_everything(seed)
-        return MODELS.get(cfg["model"]["name"]).fn(input_shape=data.input_shape, num_classes=data.num_classes,
-                                                    **mcfg)
+        return MODELS.get(trial.model.name).fn(input_shape=data.input_shape, num_classes=data.num_classes,
+                                               **trial.model.params)
 
     set_default_cache_dir(cache_dir)  # fusion models cache their backbone there too (trained once per sweep)
-    key = {"model": cfg["model"], "dataset": cfg["dataset"], "seed": seed, "train": cfg["train"]} | (extra_key or {})
+    key = trial.model_identity() | (extra_key or {})
     # training checkpoint next to the cache entry: a killed/pre-empted trial continues training where it stopped
     ckpt = cache_dir / f"{key_hash(key)}.ckpt" if cache_dir else None
     if fresh and ckpt is not None and ckpt.exists():  # resume --restart-errored: train from epoch 0
@@ -70,7 +71,7 @@ def train_model(cfg: TrialConfig, data, device: torch.device, cache_dir: Path | 
 
     def train(model: torch.nn.Module) -> None:
         seed_everything(seed)
-        fit(model, data, TrainConfig(**cfg["train"]), device, log, seed=seed, checkpoint=ckpt)
+        fit(model, data, TrainConfig(**trial.train.model_dump()), device, log, seed=seed, checkpoint=ckpt)
 
     model, cached = load_or_train(key, build, train, cache_dir, progress=log)
     if ckpt is not None:
@@ -100,35 +101,35 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
         "started_at": started,
     }
     try:
+        trial = Trial.from_dict(cfg)
         if rt.threads:
             torch.set_num_threads(rt.threads)
         device = resolve_device(rt.device)
-        data = load_data(cfg["dataset"], int(cfg["seed"]), rt.data_root)
+        data = load_data(trial.dataset.as_dict(), trial.seed, rt.data_root)
         cache = Path(rt.cache_dir) if rt.cache_dir else Path(rt.results).resolve() / ".model-cache"
         t_train = time.time()
-        model, cached = train_model(cfg, data, device, cache, log, fresh=rt.fresh_training)
+        model, cached = train_model(trial, data, device, cache, log, fresh=rt.fresh_training)
         train_time = 0.0 if cached else time.time() - t_train
 
-        def train(variant: TrialConfig, on: Any, extra_key: dict[str, Any] | None) -> torch.nn.Module:
+        def train(variant: Trial | TrialConfig, on: Any, extra_key: dict[str, Any] | None) -> torch.nn.Module:
             return train_model(variant, on, device, cache, log, extra_key=extra_key)[0]
 
-        env = TrialEnv(cfg, data, device, int(cfg["seed"]), train, log)
-        ev = Evaluation(model, cfg["eval"], {}, rt.eval_batch_size, log, trial=env)
-        steps = active_steps(ev)
-        x, y, pool = _attacked_points(ev, steps)
+        env = TrialEnv(trial, data, device, train, log)
+        ev = Evaluation(model, trial.eval, {}, rt.eval_batch_size, log, trial=env)
+        x, y, pool = _attacked_points(ev, active_steps(ev))
         x, y = x.to(device), y.to(device)
-        ev.detectors, ev.calibration = _fit_detectors(cfg.get("detectors", []), model, data, device,
-                                                      cfg["eval"].get("n_fit", 2000), log)
+        ev.detectors, ev.calibration = _fit_detectors([d.as_dict() for d in trial.detectors], model, data, device,
+                                                      trial.eval.n_fit, log)
         steps = active_steps(ev)  # with the fitted detectors
-        _prepare_attacks(cfg, model, data, log)
-        attacks = [a for a in cfg["attacks"] if not _is_retrain(a)]
+        _prepare_attacks(trial, model, data, log)
+        attacks = [a.as_dict() for a in trial.attacks if not _is_retrain(a.name)]
         metrics = list(run(ev, x, y, attacks, steps))
         for s in steps:
             metrics = s.finish(ev, x, y, metrics)
         rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached,
                  **_hardware(device, rt.eval_batch_size), **pool} for m in metrics]
         # after the attacks: a stochastic model's evaluation draws stay those of a run without this metric
-        val = _val_accuracy(model, data, len(x), int(cfg["seed"]), device, rt.eval_batch_size)
+        val = _val_accuracy(model, data, len(x), trial.seed, device, rt.eval_batch_size)
         for s in steps:
             val |= s.trial_columns(ev)
         for r in rows:
@@ -168,11 +169,11 @@ def _hardware(device: torch.device, batch_size: int) -> dict[str, Any]:
     return {"m.device": name, "m.eval_batch_size": batch_size}
 
 
-def _is_retrain(spec: dict[str, Any]) -> bool:
+def _is_retrain(name: str) -> bool:
     """A remove-and-retrain entry (``roar``): not an attack on the trained model; its step adds its rows at the end."""
-    from robustsweep.core.roar import is_retrain
+    from robustsweep.registry import ATTACKS
 
-    return is_retrain(spec)
+    return bool(ATTACKS.get(name).meta.get("retrain"))
 
 
 def _attacked_points(ev, steps) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -182,7 +183,7 @@ def _attacked_points(ev, steps) -> tuple[torch.Tensor, torch.Tensor, dict[str, A
         if (chosen := s.select(ev)) is not None:
             return chosen
     data = ev.trial.data
-    return (*seeded_subset(data.x_test, data.y_test, ev.options.get("n_eval"), ev.trial.seed), {})
+    return (*seeded_subset(data.x_test, data.y_test, ev.options.n_eval, ev.trial.seed), {})
 
 
 def _val_accuracy(model, data, n: int, seed: int, device, batch_size: int) -> dict[str, float]:
@@ -197,7 +198,7 @@ def _val_accuracy(model, data, n: int, seed: int, device, batch_size: int) -> di
     return {"m.val_accuracy": accuracy(model, xv.to(device), yv.to(device), batch_size)}
 
 
-def _prepare_attacks(cfg: TrialConfig, model, data, log) -> None:
+def _prepare_attacks(trial: Trial, model, data, log) -> None:
     """Once per trial, before any attack runs, call each attack entry's ``prepare(model, data, cfg, log)`` hook (an
     entry shared by several attacks once): what an attack needs beyond the evaluation batch — the transfer attacks'
     substitutes learn from the training inputs, ``transfer-from`` trains its source models the way this trial trains
@@ -206,11 +207,11 @@ def _prepare_attacks(cfg: TrialConfig, model, data, log) -> None:
     from robustsweep.registry import ATTACKS
 
     done: list[Any] = []
-    for a in cfg["attacks"]:
-        prepare = ATTACKS.get(a["name"]).meta.get("prepare") if a["name"] in ATTACKS else None
+    for a in trial.attacks:
+        prepare = ATTACKS.get(a.name).meta.get("prepare") if a.name in ATTACKS else None
         if prepare is not None and prepare not in done:
             done.append(prepare)
-            prepare(model, data, cfg, log)
+            prepare(model, data, trial.to_dict(), log)
 
 
 def _fit_detectors(specs: list[dict[str, Any]], model, data, device, n_fit: int | None = 2000,

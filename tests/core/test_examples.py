@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from robustsweep.config.eval_options import ExamplesSpec
 from robustsweep.config.spec import SpecError, validate_trial
 from robustsweep.core import examples as ex
 from robustsweep.core.evaluate import evaluate
@@ -80,7 +81,7 @@ def test_fgsm_examples_equal_an_independent_fgsm_on_a_deterministic_model(mlp_vi
 
 def test_gradients_and_reconstructions(gmmvae_victim, mlp_victim, digits):
     model, _, x, y = mlp_victim
-    cols = ex.trial_columns(model, x, y, model(x).argmax(1), {"n": 2, "gradients": True, "reconstruction": True})
+    cols = ex.trial_columns(model, x, y, model(x).argmax(1), ExamplesSpec(n=2, gradients=True, reconstruction=True))
     assert torch.allclose(torch.tensor(cols["ex.grad_clean"]), input_gradients(model, x[:2], y[:2]).flatten())
     assert cols["ex.recon_clean"] is None  # an MLP does not reconstruct: null, not a made-up image
     vae = gmmvae_victim
@@ -161,7 +162,7 @@ def test_an_attacks_own_n_eval_attacks_the_chosen_examples_first(mlp_victim):
     assert ex.examples_first(torch.tensor(idx), 60, [1]) is None  # a prefix too short to hold both: no use
     order = ex.examples_first(torch.tensor(idx), 60, [3])
     assert sorted(order.tolist()) == list(range(60)) and order[:2].tolist() == idx  # a permutation, examples first
-    assert ex.example_indices(y, {"labels": [late[0], late[0], late[1]]}).tolist() == idx  # a repeat is one example
+    assert ex.example_indices(y, ExamplesSpec(labels=[late[0], late[0], late[1]])).tolist() == idx  # a repeat is one example
 
 
 def test_a_prefix_shorter_than_the_examples_shows_those_within_it(mlp_victim, gmmvae_victim, digits):

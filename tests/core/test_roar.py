@@ -3,6 +3,7 @@ force, and remove-and-retrain against a data set whose label lives in one pixel.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -169,7 +170,7 @@ def test_roar_rows_get_the_clean_accuracy_of_all_attacked_points(monkeypatch):
     model = Linear(10, 2)
     truth = (model(x).argmax(1) == y).float().mean().item()
     prefix = {"attack": "fgsm", "n_eval": 3, "clean_accuracy": -1.0}
-    ev = Evaluation(model, batch_size=64, trial=TrialEnv({"seed": 0}, None, torch.device("cpu"), 0, None, None))
+    ev = Evaluation(model, batch_size=64, trial=TrialEnv(SimpleNamespace(seed=0), None, torch.device("cpu"), None, None))
     with_roar(ev, [prefix, {"attack": "pgd", "n_eval": 10, "clean_accuracy": 0.7}], [{"name": "roar"}], x, y)
     with_roar(ev, [prefix], [{"name": "roar"}], x, y)
     assert seen == [0.7, pytest.approx(truth)]

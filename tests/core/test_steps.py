@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import torch
 
+from robustsweep.config.eval_options import EvalOptions
 from robustsweep.core.craft import GridPoint
 from robustsweep.core.evaluate import evaluate
 from robustsweep.core.points import AttackPoints
@@ -62,7 +63,8 @@ def test_steps_run_in_registered_order_and_the_unneeded_ones_are_off():
     model, x, y = _case()
     names = [type(s).__name__ for s in active_steps(Evaluation(model))]
     assert names == ["MinPerturbation"]  # no detectors, no eval options, no trial
-    ev = Evaluation(model, {"examples": {"n": 2}, "counterfactual": {"methods": ["pgd"]}}, {"d": object()})
+    opts = EvalOptions(examples={"n": 2}, counterfactual={"methods": ["pgd"]})
+    ev = Evaluation(model, opts, {"d": object()})
     names = [type(s).__name__ for s in active_steps(ev)]
     assert names == ["Examples", "Detection", "Reclassification", "MinPerturbation", "Counterfactual"]
 

@@ -26,32 +26,38 @@ from typing import Any
 
 import torch
 
+from robustsweep.config.eval_options import EvalOptions
+from robustsweep.config.trial import Trial
 from robustsweep.core.craft import GridPoint
 from robustsweep.core.points import AttackPoints
 
 
 @dataclass
 class TrialEnv:
-    """What a trial-level hook may need beyond the evaluated model: the trial's config and data, where it runs, and
-    ``train(cfg, data, extra_key)`` -- the trial's own train-or-load-from-cache of another model (ROAR's retrained
-    models, ``correct_for``'s variants)."""
+    """What a trial-level hook may need beyond the evaluated model: the typed trial and its data, where it runs, and
+    ``train(trial, data, extra_key)`` -- the trial's own train-or-load-from-cache of another model (ROAR's retrained
+    models, ``correct_for``'s variants; a :class:`~robustsweep.config.trial.Trial` or its wire dict)."""
 
-    cfg: dict[str, Any]
+    trial: Trial
     data: Any
     device: torch.device
-    seed: int
     train: Callable[..., torch.nn.Module]
     log: Callable[[str], None]
+
+    @property
+    def seed(self) -> int:
+        return self.trial.seed
 
 
 @dataclass
 class Evaluation:
-    """One evaluation of one trained model. ``options`` is the trial's ``eval`` section (a step is switched on by its
-    option); ``trial`` is None when the evaluator is called on its own (tests, benchmarks). ``memo`` holds what a step
-    computes once per evaluation (eq. 9 on the clean inputs, the example indices)."""
+    """One evaluation of one trained model. ``options`` is the trial's typed ``eval`` section, defaults applied (a
+    step is switched on by its option); ``trial`` is None when the evaluator is called on its own (tests,
+    benchmarks). ``memo`` holds what a step computes once per evaluation (eq. 9 on the clean inputs, the example
+    indices)."""
 
     model: torch.nn.Module
-    options: dict[str, Any] = field(default_factory=dict)
+    options: EvalOptions = field(default_factory=EvalOptions)
     detectors: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 500
     progress: Callable[[str], None] | None = None
@@ -71,7 +77,7 @@ class Step:
     option: str | None = None
 
     def active(self, ev: Evaluation) -> bool:
-        return self.option is None or bool(ev.options.get(self.option))
+        return self.option is None or bool(getattr(ev.options, self.option))
 
     def select(self, ev: Evaluation) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]] | None:
         return None

@@ -28,10 +28,10 @@ class CorrectFor(Step):
         env = ev.trial
         assert env is not None
         data = env.data
-        mask = common_correct(env.cfg, ev.model, data.x_test, data.y_test, lambda v: env.train(v, data, None),
-                              ev.batch_size, env.log)
+        mask = common_correct(env.trial.to_dict(), ev.model, data.x_test, data.y_test,
+                              lambda v: env.train(v, data, None), ev.batch_size, env.log)
         if not mask.any():
             raise ValueError(f"eval.correct_for: no test point is classified correctly by all of "
-                             f"{ev.options['correct_for']}")
-        x, y = seeded_subset(data.x_test[mask], data.y_test[mask], ev.options.get("n_eval"), env.seed)
+                             f"{ev.options.correct_for}")
+        x, y = seeded_subset(data.x_test[mask], data.y_test[mask], ev.options.n_eval, env.seed)
         return x, y, {col.metric("n_common_correct"): float(mask.sum())}

@@ -29,15 +29,17 @@ class Counterfactual(Step):
     def rows(self, ev: Evaluation, pts: AttackPoints) -> Iterator[dict[str, Any]]:
         from robustsweep.attacks.speed import accuracy_per_iteration
 
-        cf = ev.options["counterfactual"]
-        for method in cf["methods"]:
+        cf = ev.options.counterfactual
+        assert cf is not None
+        for method in cf.methods:
             t0 = time.time()
-            accs = accuracy_per_iteration(ev.model, pts.x, pts.y, method=method, eps=cf["eps"],
-                                          step_size=cf["step_size"], max_iter=cf["max_iter"])
-            speed = counterfactual_speed(accs, cf["threshold"], cf["max_iter"])
+            accs = accuracy_per_iteration(ev.model, pts.x, pts.y, method=method, eps=cf.eps,
+                                          step_size=cf.step_size, max_iter=cf.max_iter)
+            speed = counterfactual_speed(accs, cf.threshold, cf.max_iter)
             ev.say(f"counterfactual speed ({method}): {speed['cf_speed']:.0f} iterations")
             yield {**pts.base, "attack": f"cf-{method}", col.KIND: col.COUNTERFACTUAL, "param": "iterations",
-                   "value": speed["cf_speed"], "eps": float(cf["eps"]), "attack_params": json.dumps(cf, sort_keys=True),
+                   "value": speed["cf_speed"], "eps": float(cf.eps),
+                   "attack_params": json.dumps(cf.model_dump(), sort_keys=True),
                    "adv_accuracy": accs[int(speed["cf_speed"])], "attack_time_s": time.time() - t0,
                    col.metric("cf_speed"): speed["cf_speed"], col.metric("cf_reached"): speed["cf_reached"],
                    col.metric("acc_curve"): accs}

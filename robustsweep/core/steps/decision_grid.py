@@ -21,4 +21,4 @@ class DecisionGrid(Step):
         from robustsweep.core.decision_grid import grid_columns
 
         assert ev.trial is not None
-        return grid_columns(ev.model, ev.detectors, ev.trial.data, ev.options["decision_grid"])
+        return grid_columns(ev.model, ev.detectors, ev.trial.data, ev.options.decision_grid)

@@ -28,7 +28,7 @@ class Examples(Step):
 
     def reorder(self, ev: Evaluation, x: torch.Tensor, y: torch.Tensor, attacks: list[dict[str, Any]]
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = ex.example_indices(y, ev.options["examples"])
+        idx = ex.example_indices(y, ev.options.examples)
         prefixes = [int(a["n_eval"]) for a in attacks if a.get("n_eval") is not None]
         if (order := ex.examples_first(idx, len(x), prefixes)) is not None:
             x, y, idx = x[order.to(x.device)], y[order.to(y.device)], torch.arange(len(idx))
@@ -37,10 +37,10 @@ class Examples(Step):
 
     def arrange(self, ev: Evaluation, pts: AttackPoints) -> AttackPoints:
         idx = ev.memo[_IDX]
-        cols = ex.trial_columns(ev.model, pts.x, pts.y, pts.pred_clean, ev.options["examples"], idx)
+        cols = ex.trial_columns(ev.model, pts.x, pts.y, pts.pred_clean, ev.options.examples, idx)
         return replace(pts, base={**pts.base, **cols}, kept=idx)
 
     def columns(self, ev: Evaluation, pts: AttackPoints, point: GridPoint) -> dict[str, Any]:
         if pts.kept is None:  # an n_eval prefix holding none of the examples: the row has no images of its own
             return {}
-        return ex.row_columns(ev.model, point.x_adv, point.pred_adv, ev.options["examples"], point.target, pts.kept)
+        return ex.row_columns(ev.model, point.x_adv, point.pred_adv, ev.options.examples, point.target, pts.kept)

@@ -23,12 +23,16 @@ class Roar(Step):
     """Remove-and-retrain rows (``attack = roar-<method>``, ``kind = retrain``) of the trial's ``roar`` entries."""
 
     def active(self, ev: Evaluation) -> bool:
-        return ev.trial is not None and bool(retrain_entries(ev.trial.cfg.get("attacks") or []))
+        return ev.trial is not None and bool(retrain_entries(_attacks(ev)))
 
     def finish(self, ev: Evaluation, x: torch.Tensor, y: torch.Tensor, rows: list[dict[str, Any]]
                ) -> list[dict[str, Any]]:
-        assert ev.trial is not None
-        return with_roar(ev, rows, retrain_entries(ev.trial.cfg["attacks"]), x, y)
+        return with_roar(ev, rows, retrain_entries(_attacks(ev)), x, y)
+
+
+def _attacks(ev: Evaluation) -> list[dict[str, Any]]:
+    assert ev.trial is not None
+    return [a.as_dict() for a in ev.trial.trial.attacks]
 
 
 def retrain_entries(attacks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -50,7 +54,7 @@ def with_roar(ev: Evaluation, rows: list[dict[str, Any]], retrains: list[dict[st
             clean = float(accuracy(ev.model, x, y))
 
     def retrain(removed, key: dict[str, Any]) -> torch.nn.Module:
-        return env.train(env.cfg, removed, key)
+        return env.train(env.trial, removed, key)
 
     out = [m for m in rows if m.get("attack") != "none"]
     with forked_rng(env.device):
