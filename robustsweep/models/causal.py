@@ -67,8 +67,8 @@ class CausalHead(nn.Module):
         dec_layers: int = 2,
         likelihood: str = "gaussian",
         sigma: float = 0.25,
-        K: int = 10,
         K_train: int = 1,
+        K: int = 10,
         m_mode: str = "zero",
     ):
         super().__init__()

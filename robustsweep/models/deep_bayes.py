@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from robustsweep.models import draws
+from robustsweep.models.base import options_from
 from robustsweep.models.likelihoods import (
     kl_normal,
     log_normal,
@@ -289,21 +291,9 @@ class DeepBayes(nn.Module):
 
 
 def _register(name: str, doc: str) -> None:
-    def build(
-        input_shape: tuple[int, ...],
-        num_classes: int,
-        dim_z: int = 64,
-        hidden: int = 500,
-        arch: str = "mlp",
-        likelihood: str = "l2",
-        sigma: float = 0.25,
-        K_train: int = 1,
-        K: int = 10,
-        layers: int = 2,
-        dropout: float = 0.0,
-    ) -> DeepBayes:
-        return DeepBayes(name, input_shape, num_classes, dim_z, hidden, arch, likelihood, sigma, K_train, K, layers,
-                         dropout=dropout)
+    @options_from(DeepBayes, drop=("factorisation", "bounded"))
+    def build(input_shape: tuple[int, ...], num_classes: int, **options: Any) -> DeepBayes:
+        return DeepBayes(name, input_shape, num_classes, **options)
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = (

@@ -16,10 +16,12 @@ features. Choices where paper 000 is silent about its baseline (said in the expe
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from robustsweep.data.base import DataSplit
+from robustsweep.models.base import options_from
 from robustsweep.models.causal import CausalHead
 from robustsweep.models.fusion import HeadModel
 from robustsweep.models.m_finetune import MFinetune, finetune_m
@@ -57,23 +59,10 @@ class DeepCAMA(HeadModel):
 
 
 @MODELS.register("deep-cama", kind="generative", stochastic=True, input="any", ci={"hidden": 64, "dim_z": 8})
-def deep_cama(
-    input_shape: tuple[int, ...],
-    num_classes: int,
-    dim_z: int = 64,
-    dim_m: int = 16,
-    hidden: int = 500,
-    enc_layers: int = 4,
-    dec_layers: int = 2,
-    likelihood: str = "gaussian",
-    sigma: float = 0.25,
-    K_train: int = 1,
-    K: int = 10,
-    m_finetune: dict | None = None,
-) -> DeepCAMA:
+@options_from(CausalHead, drop=("x1_dim", "x2_dim", "m_mode"))
+def deep_cama(input_shape: tuple[int, ...], num_classes: int, m_finetune: dict | None = None, **head: Any) -> DeepCAMA:
     """Deep CAMA [18 of paper 000]: paper 000's causal head on the raw image (no backbone features); m_finetune
     {eps, steps, step_size, epochs, n} = CAMA's fine-tuning of the m-path on PGD-perturbed training images.
-    likelihood ``gaussian`` (learned σ per pixel, initialised at ``sigma``), as paper 000's causal head (``causal``)."""
-    kw = dict(dim_z=dim_z, dim_m=dim_m, hidden=hidden, enc_layers=enc_layers, dec_layers=dec_layers,
-              likelihood=likelihood, sigma=sigma, K=K, K_train=K_train, m_mode="zero")
-    return DeepCAMA(input_shape, num_classes, kw, MFinetune.parse(m_finetune))
+    likelihood ``gaussian`` (learned σ per pixel, initialised at ``sigma``), as paper 000's causal head (``causal``).
+    The head options are :class:`~robustsweep.models.causal.CausalHead`'s; m is trained at zero (paper 000)."""
+    return DeepCAMA(input_shape, num_classes, {**head, "m_mode": "zero"}, MFinetune.parse(m_finetune))

@@ -21,12 +21,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from typing import Any
 
 import torch
 import torch.nn as nn
 
 from robustsweep.data.base import DataSplit
 from robustsweep.models.backbones import BACKBONES, make_backbone
+from robustsweep.models.base import options_from
 from robustsweep.models.cache import default_cache_dir, load_or_train
 from robustsweep.models.causal import CausalHead
 from robustsweep.models.deep_bayes import FACTORISATIONS, DeepBayes
@@ -147,6 +149,37 @@ class FusionModel(HeadModel):
         self.eval()
 
 
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """The frozen network under a head and how it is trained: the ``backbone*`` options of ``fusion``, ``causal`` and
+    ``fusion-backbone`` (one list, so the three take the same settings for the same network, which
+    :func:`trained_backbone` caches per these settings, the seed and the data).
+
+    backbone: cnn | vgg16 | vgg19 | resnet18; feature_depth: a tap name (conv9, conv12, conv13+fc1, fc1, pool,
+    layer3, ...); backbone_weights: None (trained from scratch), ``imagenet`` or a file (VGG: pretrained
+    convolutions, then fine-tuned; robustsweep/models/pretrained.py).
+    """
+
+    backbone: str = "cnn"
+    feature_depth: str = "conv2"
+    backbone_epochs: int = 10
+    backbone_lr: float = 1e-3
+    backbone_batch_size: int = 128
+    backbone_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+
+    @classmethod
+    def take(cls, options: dict[str, Any]) -> Backbone:
+        """The backbone settings out of a factory's options (removed from ``options``; the rest are the head's)."""
+        return cls(**{f.name: options.pop(f.name) for f in dataclasses.fields(cls) if f.name in options})
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.backbone_epochs, batch_size=self.backbone_batch_size, lr=self.backbone_lr)
+
+
 def trained_backbone(name: str, input_shape: tuple[int, ...], num_classes: int, bcfg: TrainConfig,
                      weights: str | None, data: DataSplit, device: torch.device,
                      progress: Progress | None = None) -> nn.Module:
@@ -179,71 +212,35 @@ def _check_head(head: str) -> None:
         raise ValueError(f"head must be one of {sorted(FACTORISATIONS)}, got {head!r}")
 
 
+#: DeepBayes settings a fusion head does not take from a spec: its input is the features (mlp, unbounded)
+_FUSION_HEAD_FIXED = ("factorisation", "input_shape", "num_classes", "arch", "bounded", "dropout")
+
+
 @MODELS.register("fusion", kind="generative", stochastic=True, input="any",
                  ci={"backbone": "cnn", "feature_depth": "conv2", "head": "gfz", "backbone_epochs": 2})
-def fusion(
-    input_shape: tuple[int, ...],
-    num_classes: int,
-    backbone: str = "cnn",
-    feature_depth: str = "conv2",
-    head: str = "gbz",
-    dim_z: int = 64,
-    hidden: int = 500,
-    likelihood: str = "l2",
-    sigma: float = 1.0,
-    K_train: int = 1,
-    K: int = 10,
-    layers: int = 2,
-    backbone_epochs: int = 10,
-    backbone_lr: float = 1e-3,
-    backbone_batch_size: int = 128,
-    backbone_weights: str | None = None,
-) -> FusionModel:
+@options_from(Backbone, DeepBayes, drop=_FUSION_HEAD_FIXED, sigma=1.0)
+def fusion(input_shape: tuple[int, ...], num_classes: int, head: str = "gbz", **options: Any) -> FusionModel:
     """Deep-Bayes head (any of the seven) on a cached backbone's features at `feature_depth` (paper 001 §4.3).
 
-    backbone: cnn | vgg16 | vgg19 | resnet18; feature_depth: a tap name (conv9, conv12, conv13+fc1, fc1, pool,
-    layer3, ...); head options as for the deep-Bayes models (features are standardised, so sigma ~ 1).
-    backbone_weights: None (backbone trained from scratch), ``imagenet`` or a file (VGG: pretrained convolutions,
-    then fine-tuned; robustsweep/models/pretrained.py).
+    Backbone options: :class:`Backbone`; head options as for the deep-Bayes models (features are standardised, so
+    sigma ~ 1).
     """
     _check_head(head)
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
-    kw = dict(factorisation=head, dim_z=dim_z, hidden=hidden, arch="mlp", likelihood=likelihood, sigma=sigma,
-              K_train=K_train, K=K, layers=layers, bounded=False)
-    return FusionModel(input_shape, num_classes, backbone, feature_depth, None, kw,
-                       TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr),
-                       backbone_weights=backbone_weights)
+    bb = Backbone.take(options)
+    kw = dict(factorisation=head, arch="mlp", bounded=False, **options)
+    return FusionModel(input_shape, num_classes, bb.backbone, bb.feature_depth, None, kw, bb.train_config(),
+                       backbone_weights=bb.backbone_weights)
 
 
 @MODELS.register("causal", kind="generative", stochastic=True, input="any",
                  ci={"backbone": "cnn", "feature_depth": "fc1", "hidden": 128, "backbone_epochs": 2})
-def causal(
-    input_shape: tuple[int, ...],
-    num_classes: int,
-    backbone: str = "vgg16",
-    feature_depth: str = "conv9",
-    dim_z: int = 64,
-    dim_m: int = 16,
-    hidden: int = 500,
-    enc_layers: int = 4,
-    dec_layers: int = 2,
-    likelihood: str = "gaussian",
-    sigma: float = 1.0,
-    K_train: int = 1,
-    K: int = 10,
-    m_mode: str = "zero",
-    backbone_epochs: int = 10,
-    backbone_lr: float = 1e-3,
-    backbone_batch_size: int = 128,
-    backbone_weights: str | None = None,
-    m_finetune: dict | None = None,
-) -> FusionModel:
+@options_from(Backbone, CausalHead, drop=("x1_dim", "x2_dim"), backbone="vgg16", feature_depth="conv9", sigma=1.0)
+def causal(input_shape: tuple[int, ...], num_classes: int, m_finetune: dict | None = None, **options: Any) -> FusionModel:
     """Causal fusion model of paper 000: q(m|x1,x2,y), q(z|x1,x2,y,m), p(x1,x2|y,z,m); trained with m=0, eq. 10.
 
     x1 = the image, x2 = standardised backbone features at `feature_depth` (shallow: conv9/conv12, deep:
     conv13+fc1). m_mode: zero (paper) | elbo (also learn q(m)). Paper settings: hidden 500, 4 encoder and 2
-    decoder layers, Adam 5e-5, batch 150. backbone_weights: as for ``fusion``. m_finetune: {eps, steps, step_size,
+    decoder layers, Adam 5e-5, batch 150. Backbone options: :class:`Backbone`. m_finetune: {eps, steps, step_size,
     epochs, n}: after the paper's training, fine-tune q(m) on PGD-perturbed training images as Deep CAMA does
     (robustsweep/models/m_finetune.py); None = the paper's reading (m sampled from an untrained q(m)).
     likelihood ``gaussian`` (a normalised Gaussian with a learned σ per input dimension, initialised at ``sigma``):
@@ -251,10 +248,6 @@ def causal(
     one output per input is our choice (the paper does not say). ``l2`` (paper 001's unnormalised -Σ(x-µ)²) ignores
     ``sigma`` and weighs the thousands of standardised feature dimensions against the image's pixels with one weight.
     """
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
-    kw = dict(dim_z=dim_z, dim_m=dim_m, hidden=hidden, enc_layers=enc_layers, dec_layers=dec_layers,
-              likelihood=likelihood, sigma=sigma, K=K, K_train=K_train, m_mode=m_mode)
-    return FusionModel(input_shape, num_classes, backbone, feature_depth, None, kw,
-                       TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr),
-                       causal=True, backbone_weights=backbone_weights, m_finetune=MFinetune.parse(m_finetune))
+    bb = Backbone.take(options)
+    return FusionModel(input_shape, num_classes, bb.backbone, bb.feature_depth, None, options, bb.train_config(),
+                       causal=True, backbone_weights=bb.backbone_weights, m_finetune=MFinetune.parse(m_finetune))

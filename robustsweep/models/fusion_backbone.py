@@ -9,12 +9,15 @@ the heads were built on (trained once, whichever trial comes first); the trial's
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
 from robustsweep.data.base import DataSplit
-from robustsweep.models.backbones import BACKBONES, make_backbone
-from robustsweep.models.fusion import trained_backbone
+from robustsweep.models.backbones import make_backbone
+from robustsweep.models.base import options_from
+from robustsweep.models.fusion import Backbone, trained_backbone
 from robustsweep.ops.train import Progress, TrainConfig
 from robustsweep.registry import MODELS
 
@@ -41,19 +44,9 @@ class BackboneClassifier(nn.Module):
 
 @MODELS.register("fusion-backbone", kind="discriminative", stochastic=False, input="any",
                  ci={"backbone": "cnn", "backbone_epochs": 2})
-def fusion_backbone(
-    input_shape: tuple[int, ...],
-    num_classes: int,
-    backbone: str = "cnn",
-    backbone_epochs: int = 10,
-    backbone_lr: float = 1e-3,
-    backbone_batch_size: int = 128,
-    backbone_weights: str | None = None,
-) -> BackboneClassifier:
+@options_from(Backbone, drop=("feature_depth",))
+def fusion_backbone(input_shape: tuple[int, ...], num_classes: int, **options: Any) -> BackboneClassifier:
     """The backbone a ``fusion`` / ``causal`` model with the same ``backbone*`` settings is built on, as a classifier
     (paper 001 Fig. 8's VGG16 baseline). Give it exactly the heads' backbone settings."""
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
-    return BackboneClassifier(input_shape, num_classes, backbone,
-                              TrainConfig(epochs=backbone_epochs, batch_size=backbone_batch_size, lr=backbone_lr),
-                              backbone_weights)
+    bb = Backbone(**options)
+    return BackboneClassifier(input_shape, num_classes, bb.backbone, bb.train_config(), bb.backbone_weights)
