@@ -145,3 +145,17 @@ def test_mini_keeps_the_paper_settings_and_a_changed_model_is_caught(tmp_path):
     f.write_text(yaml.safe_dump(doc))
     with pytest.raises(AssertionError, match="attack settings"):
         _check_mini(f, load_spec(f, scale="mini"), load_spec(f, scale="paper"))
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "experiments").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_file_accepts_the_scale_it_is_written_at(path):
+    """``--scale`` naming a file's own size is the same as no ``--scale`` (issue 36: ``run quickstart.yaml --scale
+    ci`` was refused because the laptop-first quickstart did not say it is written at ci)."""
+    doc = yaml.safe_load(path.read_text())
+    own = str(doc.get("scale") or "paper")
+    assert resolve_scale(doc, own) == resolve_scale(doc, None)
+
+
+def test_the_quickstart_is_a_ci_file():
+    doc = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())
+    assert resolve_scale(doc, "ci")["dataset"] == {"name": "digits"}
