@@ -15,7 +15,7 @@ from robustsweep.store import parquet as store
 from robustsweep.store import readcache
 from robustsweep.store.compact import compact
 from robustsweep.store.parquet import write_trial
-from tests.test_store_compact import KEY, N, _assert_same, _rows, _views, make_sweep, read_during_slow_compaction
+from tests.store.test_compact import KEY, N, _assert_same, _rows, _views, make_sweep, read_during_slow_compaction
 
 
 def _direct(sw, monkeypatch) -> dict:

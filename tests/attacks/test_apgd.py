@@ -1,6 +1,6 @@
 """APGD (Croce & Hein 2020, L∞, CE) against torchattacks 3.5.1 (test-only oracle) on the small digits MLP.
 
-The victim is built exactly as in ``test_attacks_reference``: a fixed 1400/397 split of scikit-learn's digits and
+The victim is built exactly as in ``tests/attacks/test_torchattacks_reference.py``: a fixed 1400/397 split of scikit-learn's digits and
 an 8-epoch MLP with seed 0. torchattacks' APGD draws its random start differently (scaled so one coordinate sits
 on the ε sphere), so the two are compared on robust accuracy only.
 """
