@@ -24,9 +24,9 @@ from robustsweep.cli.common import (
 from robustsweep.config.scales import SCALES
 
 
-def add_backend_flags(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
+def add_backend_flags(p: argparse.ArgumentParser, default: str | None, help_text: str) -> None:
     """``--backend`` (choices: the registered backends), each backend's own flags (the SLURM options …), ``--wait``."""
-    add_backend(p, default, help)
+    add_backend(p, default, help_text)
     p.add_argument("--wait", action="store_true",
                    help="block until the submitted job(s) finish, then print the status (exit 1 if trials failed)")
 
@@ -37,8 +37,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("submit", help=f"submit a sweep to {get_backend(SUBMIT_TO).title} (returns at once with the job id)",
                        description="Validate SPEC, write the sweep folder, and submit its unfinished trials as one "
-                                   "job of the backend (SLURM: via submitit). The results folder must be visible from "
-                                   "the compute nodes (a shared filesystem).")
+                                   "job to the backend's scheduler. The results folder must be visible from the "
+                                   "compute nodes (a shared filesystem).")
     p.add_argument("spec", help="experiment file (YAML)")
     p.add_argument("--name", help="sweep name (default: the spec's name, plus -<scale> for two-size files)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -96,11 +96,11 @@ def finish(results: Path | str, sweep: str, summary) -> int:
 
 
 # --------------------------------------------------------------------------------------------------- backends
-def add_backend(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
+def add_backend(p: argparse.ArgumentParser, default: str | None, help_text: str) -> None:
     """``--backend NAME`` (the registered backends, robustsweep/runners/backends/) and every backend's own flags."""
     from robustsweep.runners.base import backend_names, get_backend
 
-    p.add_argument("--backend", choices=backend_names(), default=default, help=help)
+    p.add_argument("--backend", choices=backend_names(), default=default, help=help_text)
     for name in backend_names():
         get_backend(name).add_arguments(p)
 

@@ -1,9 +1,10 @@
 """The ``slurm:`` section of an experiment file, and the same options from ``robustsweep submit`` flags.
 
-Why a separate module: the spec keeps ``slurm`` as a plain mapping so that loading an experiment file never
-imports submitit; the SLURM backend validates it here, merged with the command-line flags (flags win), and
-turns it into submitit executor parameters. Validation errors name the key and what is allowed, like the rest
-of the spec.
+The SLURM backend's own options section: :mod:`robustsweep.runners.backends.slurm` declares it (``options_key``,
+``options_model()``) and adds the flags. Why a separate module: the spec keeps ``slurm`` as a plain mapping so that
+loading an experiment file never imports submitit; the SLURM backend validates it here, merged with the command-line
+flags (flags win), and turns it into submitit executor parameters. Validation errors name the key and what is allowed,
+like the rest of the spec. (It sits in config/ only because ``config/spec.py`` still validates the section itself.)
 """
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ class Backend:
 
     def print_submitted(self, rec: JobRecord, sweep: Any, n_todo: int, out: TextIO | None = None) -> None:
         """What ``submit`` prints once the job is in (to ``out``, default stdout): its id, how to follow it, its log."""
-        out = out or sys.stdout
+        out = sys.stdout if out is None else out
         print(f"sweep {sweep.name}: {len(sweep.trials)} trials, {n_todo} to run -> {sweep.dir}", file=out)
         print(f"submitted {self.title} job {rec.job_id}", file=out)
         print(f"  status: robustsweep status {sweep.name} --results {sweep.results}", file=out)

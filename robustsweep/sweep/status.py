@@ -162,7 +162,8 @@ def sweep_status(results: str | Path, name: str) -> SweepStatus:
     return st
 
 
-def print_status(st: SweepStatus, out: TextIO = sys.stdout, results: str | None = None) -> None:
+def print_status(st: SweepStatus, out: TextIO | None = None, results: str | None = None) -> None:
+    out = sys.stdout if out is None else out  # looked up when called (a default bound at import misses a redirected stdout)
     print(f"sweep {st.sweep} — {st.dir}", file=out)
     scheds = {s.name: s for s in schedulers()}
     if st.jobs:
@@ -205,9 +206,10 @@ def print_status(st: SweepStatus, out: TextIO = sys.stdout, results: str | None 
             print(f"next: robustsweep resume {st.sweep}{res}   (runs only the failed and pending trials)", file=out)
 
 
-def print_json(st: SweepStatus, out: TextIO = sys.stdout) -> None:
+def print_json(st: SweepStatus, out: TextIO | None = None) -> None:
     """``json.dump(st.to_dict(), out, indent=1)``, byte for byte, at C speed for the strings (the standard encoder
     runs in pure Python when indenting: 7 s of ``status --json`` at 100,000 trials)."""
+    out = sys.stdout if out is None else out
     out.write(_indented(st.to_dict(), "") + "\n")
 
 

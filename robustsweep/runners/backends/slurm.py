@@ -94,7 +94,7 @@ class Slurm(Backend):
         return f"scancel {' '.join(job_ids)}"
 
     def print_submitted(self, rec: JobRecord, sweep: Any, n_todo: int, out: TextIO | None = None) -> None:
-        out = out or sys.stdout
+        out = sys.stdout if out is None else out
         what = (f"an array of {n_todo} task(s)" if rec.mode == "array" and n_todo > 1 else
                 f"one job on {rec.nodes} node(s) (Ray head + Tune driver)" if rec.mode == "ray" else "one task")
         print(f"sweep {sweep.name}: {len(sweep.trials)} trials, {n_todo} to run -> {sweep.dir}", file=out)
