@@ -20,6 +20,11 @@ class UsageError(RobustSweepError, ValueError):
     """Bad input (experiment file, option, sweep name): the message says what to change; nothing was started."""
 
 
+class SpecError(UsageError):
+    """A malformed experiment file or trial config. The message names the bad key and what is allowed; nothing has
+    run. Defined here (not in config/spec.py) so the typed trial, which the spec module builds, can raise it too."""
+
+
 class ClusterError(RobustSweepError, RuntimeError):
     """The cluster cannot take the job as asked (no sbatch, unknown partition, results not shared, sweep busy)."""
 

@@ -28,12 +28,8 @@ from robustsweep.config.pydantic_errors import format_validation_error
 from robustsweep.config.reach import reach_problem
 from robustsweep.config.train_options import AdversarialTrainSpec, TrainOptions
 from robustsweep.config.trial import Trial
-from robustsweep.errors import UsageError
+from robustsweep.errors import SpecError  # noqa: F401 -- callers import SpecError from this module
 from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry
-
-
-class SpecError(UsageError):
-    """A malformed experiment file. The message names the bad key and what is allowed; nothing has run."""
 
 
 class _Strict(BaseModel):

@@ -143,6 +143,6 @@ class Trial:
 
 
 def _spec_error(msg: str) -> Exception:
-    from robustsweep.config.spec import SpecError
+    from robustsweep.errors import SpecError
 
     return SpecError(msg)
