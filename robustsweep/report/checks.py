@@ -14,6 +14,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import polars as pl
 
@@ -45,9 +46,9 @@ class Check:
     name: str
     claim: str
     paper: str
-    fn: Callable[[pl.DataFrame], CheckResult]
+    fn: Callable[[Any], CheckResult]  # of the rows (a frame, or what the paper's claims need)
 
-    def run(self, rows: pl.DataFrame) -> CheckResult:
+    def run(self, rows: Any) -> CheckResult:
         """Evaluate; the result carries this check's name/claim, and an exception becomes ``holds=None``."""
         try:
             res = self.fn(rows)
@@ -58,6 +59,15 @@ class Check:
 
 def run_checks(checks: Iterable[Check], rows: pl.DataFrame) -> list[CheckResult]:
     return [c.run(rows) for c in checks]
+
+
+Claim = tuple[str, str, Callable[[Any], CheckResult]]
+
+
+def run_claims(claims: Iterable[Claim], rows: Any = None, paper: str = "") -> list[CheckResult]:
+    """Claims declared as (name, text, check), each run through :meth:`Check.run` on ``rows`` (a check that needs
+    several frames closes over them and ignores its argument)."""
+    return [Check(name, text, paper, fn).run(rows) for name, text, fn in claims]
 
 
 def seed_mean(rows: pl.DataFrame, filter: pl.Expr | None, metric: str) -> tuple[float | None, int]:  # noqa: A002

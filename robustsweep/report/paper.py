@@ -77,12 +77,16 @@ def references(paper: Paper) -> list[Reference]:
 
 
 def check_reference_tables(paper: Paper, refs: Sequence[Reference]) -> None:
-    """Every reference names a table the paper declares (rows and columns are checked against the tables of a run at
-    the reference's scale: a ci run's grid can differ from the paper's)."""
+    """Every reference names a table the paper declares, and a row and column of it where the declaration knows its
+    labels before a run; other rows and columns are checked against the tables of a run at the reference's scale (a
+    ci run's grid can differ from the paper's)."""
     bad = sorted({r.table for r in refs} - set(paper.tables))
     if bad:
         raise ValueError(f"{paper.reference_file}: reference(s) to table(s) {bad} that paper {paper.id} does not "
                          f"produce (its tables: {', '.join(paper.tables)})")
+    # a declared table whose labels do not depend on the run: its rows and columns are known at every scale
+    known = {tid: layout for tid, spec in paper.specs.items() if (layout := spec.layout()) is not None}
+    validate_references([r for r in refs if r.table in known], known)
 
 
 def attach_comparisons(tables: Sequence[Table], refs: Sequence[Reference], scale: str) -> None:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from robustsweep.errors import UsageError
+from robustsweep.report.declare import TableSpec, titles
 
 #: experiment files live in the repository's experiments/ folder (next to the package in a clone / editable install)
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[3] / "experiments"
@@ -76,6 +77,7 @@ class Paper:
     experiments: list[str]
     tables: dict[str, str]  # table/figure id -> what the paper calls it ("Fig. 3: ...")
     build: Builder
+    specs: dict[str, TableSpec] = field(default_factory=dict)  # the declared tables (report/declare.py), by id
     notes: str = ""
     figures: dict[str, str] = field(default_factory=dict)  # figure file stem -> caption (listed by --list)
     reference: Path | None = None  # default: experiments/reference/<id>.yaml
@@ -93,13 +95,18 @@ PAPERS: dict[str, Paper] = {}
 
 
 def paper(id: str, *, name: str, title: str, source: str, experiments: list[str],  # noqa: A002
-          tables: dict[str, str], notes: str = "", figures: dict[str, str] | None = None) -> Callable[[Builder], Builder]:
-    """Decorator registering a paper builder (module docstring)."""
+          tables: Mapping[str, str] | Sequence[TableSpec], notes: str = "",
+          figures: dict[str, str] | None = None) -> Callable[[Builder], Builder]:
+    """Decorator registering a paper builder (module docstring); ``tables`` are :class:`TableSpec` declarations (or,
+    for a table no spec describes, id -> title)."""
+    specs = {} if isinstance(tables, Mapping) else {t.id: t for t in tables}
+
     def register(fn: Builder) -> Builder:
         if id in PAPERS:
             raise ValueError(f"paper {id} registered twice")
+        listed = dict(tables) if isinstance(tables, Mapping) else titles(list(tables))
         PAPERS[id] = Paper(id=id, name=name, title=title, source=source, experiments=list(experiments),
-                           tables=dict(tables), build=fn, notes=notes, figures=dict(figures or {}))
+                           tables=listed, build=fn, notes=notes, figures=dict(figures or {}), specs=specs)
         return fn
     return register
 

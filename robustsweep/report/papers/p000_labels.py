@@ -18,6 +18,7 @@ import polars as pl
 
 from robustsweep.report.aggregate import ensure_columns, one_row_per_trial
 from robustsweep.report.checks import CheckResult, seed_mean
+from robustsweep.report.select import near
 
 C10, SPEED, C100, TINY = "causal-cifar10", "causal-cifar10-speed", "causal-cifar100", "causal-tiny-imagenet"
 SPEED100 = "causal-cifar100-speed"
@@ -84,7 +85,7 @@ def per_trial(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def at_point(model: str, attack: str, eps: float) -> pl.Expr:
-    return (pl.col("model") == model) & (pl.col("attack") == attack) & ((pl.col("eps") - eps).abs() < 1e-9)
+    return (pl.col("model") == model) & (pl.col("attack") == attack) & near("eps", eps)
 
 
 def beats_all_where(rows: pl.DataFrame, metric: str, who: str, others: list[str], at: Callable[[str], pl.Expr],

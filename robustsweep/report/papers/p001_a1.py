@@ -15,63 +15,60 @@ from __future__ import annotations
 import polars as pl
 
 from robustsweep.report.checks import CheckResult, compare_means, seed_mean
+from robustsweep.report.declare import Axis, TableSpec
 from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext
-from robustsweep.report.tables import Table, pivot_table
+from robustsweep.report.select import DEEP_BAYES, OK, grid, melt, upper
+from robustsweep.report.tables import Table
+from robustsweep.store import columns
 
 ADAPTIVE = "deep-bayes-adaptive"  # p001_adaptive.yaml's spec name
-MODELS = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]  # §2, Fig. 1 order
 DETECTORS = ["marginal", "logit", "kl"]  # the three the public code's superwhite.py evades
 VARIANTS = [("", "one draw"), ("-eot", "EOT")]  # label suffix, printed name
 METRICS = [("tpr", "a1_detection", "detection rate of the successful adversarials"),
            ("adv_accuracy", "a1_accuracy", "accuracy under attack"),
            ("attacker_success", "a1_success", "attacker success (misclassified AND accepted)")]
-A1_TABLES = {tid: f"Appendix A.1: {what} vs λ (PGD aware of the detector, hinge)" for _, tid, what in METRICS}
-
-OK = pl.col("status") == "ok"
 #: "breaks both" needs detection AND accuracy lower than plain PGD's by more than this (chosen: seed and Monte-Carlo
 #: noise of a few attacked points moves both by ~0.01 on the ci run, which is not a broken trade-off)
 TANDEM_TOLERANCE = 0.02
 
 
-def _long(rows: pl.DataFrame, metric: str) -> pl.DataFrame:
-    """One frame over every (detector, variant) entry with ``__row`` = "MODEL detector (variant)" and ``__m`` = the
-    metric (the detector's own column for detector metrics)."""
-    if "cfg.model.name" not in rows.columns:  # an experiment that has not run: the empty frame lacks cfg.*
-        rows = rows.with_columns(pl.lit(None, pl.String).alias("cfg.model.name"))
-    parts = []
-    for d in DETECTORS:
-        col = metric if metric == "adv_accuracy" else f"det.{d}.{metric}"
-        for suffix, shown in VARIANTS:
-            part = rows.filter(pl.col("attack") == f"a1-{d}{suffix}").with_columns(
-                pl.format("{} {} ({})", pl.col("cfg.model.name").str.to_uppercase(), pl.lit(d), pl.lit(shown))
-                .alias("__row"),
-                (pl.col(col) if col in rows.columns else pl.lit(None, pl.Float64)).cast(pl.Float64).alias("__m"))
-            parts.append(part)
-    return pl.concat(parts, how="diagonal_relaxed")
+def _models(rows: pl.DataFrame) -> list[str]:
+    """The models the experiment file grids over at this scale (ci: one of each kind), all seven before any run."""
+    ran = set(rows["cfg.model.name"].drop_nulls().to_list()) if "cfg.model.name" in rows.columns else set()
+    return [m for m in DEEP_BAYES if m in ran] or DEEP_BAYES
+
+
+def _order(rows: pl.DataFrame) -> list[str]:
+    return [f"{m.upper()} {d} ({shown})" for m in _models(rows) for d in DETECTORS for _, shown in VARIANTS]
 
 
 def _lambdas(rows: pl.DataFrame) -> list[float]:
     if "attack" not in rows.columns or rows.is_empty():
         return []
-    sel = rows.filter(OK & pl.col("attack").str.starts_with("a1-"))
-    return sorted(set(sel["value"].drop_nulls().to_list()))
+    return grid(rows.filter(pl.col("attack").str.starts_with("a1-")))
+
+
+SPECS = [TableSpec(tid, f"Appendix A.1: {what} vs λ (PGD aware of the detector, hinge)", ADAPTIVE, "v",
+                   Axis("__row", _order, header="model / detector (EOT)"), Axis("value", _lambdas, lambda v: f"λ={v:g}"),
+                   caption=f"{what}; λ = 0 is plain PGD. Detector fitted on clean training data first.")
+         for _, tid, what in METRICS]
+
+
+def _long(rows: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """One frame over every (detector, variant) entry with ``__row`` = "MODEL detector (variant)" and ``v`` = the
+    metric (the detector's own column for detector metrics)."""
+    if "cfg.model.name" not in rows.columns:  # an experiment that has not run: the empty frame lacks cfg.*
+        rows = rows.with_columns(pl.lit(None, pl.String).alias("cfg.model.name"))
+    return pl.concat([melt(rows.filter(pl.col("attack") == f"a1-{d}{suffix}"),
+                           [(metric if metric == "adv_accuracy" else columns.det(d, metric), "")],
+                           pl.format("{} {} ({})", upper(), pl.lit(d), pl.lit(shown)), pl.lit(""))
+                      for d in DETECTORS for suffix, shown in VARIANTS], how="diagonal_relaxed")
 
 
 def a1_tables(rows: pl.DataFrame) -> list[Table]:
     """The three λ tables (see the module docstring)."""
-    lams = _lambdas(rows)
-    # the models the experiment file grids over at this scale (ci: one of each kind), all seven before any run
-    ran = set(rows["cfg.model.name"].drop_nulls().to_list()) if "cfg.model.name" in rows.columns else set()
-    models = [m for m in MODELS if m in ran] or MODELS
-    order = [f"{m.upper()} {d} ({shown})" for m in models for d in DETECTORS for _, shown in VARIANTS]
-    out = []
-    for metric, tid, what in METRICS:
-        out.append(pivot_table(_long(rows, metric), row_key="__row", col_key="value", metric="__m", row_order=order,
-                               col_order=lams, col_labels={v: f"λ={v:g}" for v in lams}, id=tid,
-                               title=A1_TABLES[tid], row_header="model / detector (EOT)",
-                               caption=f"{what}; λ = 0 is plain PGD. Detector fitted on clean training data first."))
-    return out
+    return [spec.build(_long(rows, metric), source=rows) for (metric, _, _), spec in zip(METRICS, SPECS)]
 
 
 def _at(d: str, lam: float | None) -> pl.Expr:
@@ -88,7 +85,7 @@ def a1_checks(rows: pl.DataFrame) -> list[CheckResult]:
     out: list[CheckResult] = []
     for d in DETECTORS:
         out.append(compare_means(
-            rows, _at(d, top), _at(d, 0.0), f"det.{d}.tpr", "<", label_a=f"λ={top}", label_b="λ=0",
+            rows, _at(d, top), _at(d, 0.0), columns.det(d, "tpr"), "<", label_a=f"λ={top}", label_b="λ=0",
             name=f"a1-{d}-lowers-detection", at=f"PGD aware of {d}",
             claim=f"appendix A.1: the attack aware of {d} detection reduces its detection rate"))
         out.append(compare_means(
@@ -102,13 +99,13 @@ def a1_checks(rows: pl.DataFrame) -> list[CheckResult]:
 def _tandem(rows: pl.DataFrame, d: str, lams: list[float]) -> CheckResult:
     name, claim = f"a1-{d}-tandem", (f"§4.4: no λ breaks the classifier and {d} detection in tandem (lower detection "
                                      f"AND lower accuracy than plain PGD)")
-    tpr0, _ = seed_mean(rows, _at(d, 0.0), f"det.{d}.tpr")
+    tpr0, _ = seed_mean(rows, _at(d, 0.0), columns.det(d, "tpr"))
     acc0, _ = seed_mean(rows, _at(d, 0.0), "adv_accuracy")
     if tpr0 is None or acc0 is None or len(lams) < 2:
         return CheckResult(name, claim, None, f"{d}: no λ = 0 reference or a single λ")
     both, seen = [], []
     for lam in (v for v in lams if v > 0):
-        tpr, _ = seed_mean(rows, _at(d, lam), f"det.{d}.tpr")
+        tpr, _ = seed_mean(rows, _at(d, lam), columns.det(d, "tpr"))
         acc, _ = seed_mean(rows, _at(d, lam), "adv_accuracy")
         if tpr is None or acc is None:
             continue

@@ -21,21 +21,29 @@ import polars as pl
 
 from robustsweep.report.aggregate import ensure_columns
 from robustsweep.report.checks import CheckResult, compare_means
+from robustsweep.report.declare import Axis, TableSpec
 from robustsweep.report.figures import heatmap
 from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext
-from robustsweep.report.tables import Table, pivot_table
+from robustsweep.report.select import DEEP_BAYES, DISCRIMINATIVE, GENERATIVE, OK, near
+from robustsweep.report.tables import Table
 
 A3 = "deep-bayes-transfer-matrix"  # the experiment's spec name
-DEEP_BAYES = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx"]  # §2, Fig. 1 order
-GENERATIVE = ["gfz", "gfy", "gbz", "gby"]
-DISCRIMINATIVE = ["dfx", "dfz", "dbx"]  # the paper's discriminative LVM classifiers (A.3's scope)
-A3_TABLES = {"a3-transfer": "Appendix A.3: victim accuracy under PGD transferred from each source (rows) to each "
-                            "victim (columns)"}
+SOURCE, VICTIM = "__source", "cfg.model.name"
 A3_FIGURES = {"a3_transfer_heatmap": "Appendix A.3: transfer matrix heatmap (victim accuracy)"}
 
-SOURCE, VICTIM = "__source", "cfg.model.name"
-OK = pl.col("status") == "ok"
+
+def _models(rows: pl.DataFrame) -> list[str]:
+    """Every source and victim that ran: deep-Bayes models in the paper's order, then the baselines by name."""
+    ok = rows.filter(OK)
+    present = sorted(set(ok[SOURCE].drop_nulls().to_list()) | set(ok[VICTIM].drop_nulls().to_list()))
+    return [m for m in DEEP_BAYES if m in present] + sorted(m for m in present if m not in DEEP_BAYES)
+
+
+SPECS = [TableSpec("a3-transfer", "Appendix A.3: victim accuracy under PGD transferred from each source (rows) to each "
+                   "victim (columns)", A3, "adv_accuracy", Axis(SOURCE, _models, str.upper, "source \\ victim"),
+                   Axis(VICTIM, _models, str.upper))]
+A3_TABLES = {s.id: s.title for s in SPECS}
 
 
 def _source_name(params: str | None) -> str | None:
@@ -64,34 +72,18 @@ def transfer_rows(rows: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns(pl.when(OK).then(pl.coalesce(SOURCE, VICTIM)).otherwise(None).alias(SOURCE))
 
 
-def _order(present: list[str]) -> list[str]:
-    """Deep-Bayes models in the paper's order, then the baselines in name order."""
-    return [m for m in DEEP_BAYES if m in present] + sorted(m for m in present if m not in DEEP_BAYES)
-
-
-def _eps(rows: pl.DataFrame) -> float | None:
-    vals = rows.filter(OK)["value"].drop_nulls().to_list() if "value" in rows.columns else []
-    return max(vals) if vals else None  # the matrix is printed at the file's (largest) eps
-
-
 def at_eps(rows: pl.DataFrame) -> tuple[pl.DataFrame, float | None]:
-    """The rows at the matrix's eps (failed rows kept, so the table lists them) and that eps."""
-    eps = _eps(rows)
-    if eps is None:
+    """The rows at the matrix's eps, the file's largest (failed rows kept, so the table lists them), and that eps."""
+    vals = rows.filter(OK)["value"].drop_nulls().to_list() if "value" in rows.columns else []
+    if not vals:
         return rows, None
-    return rows.filter(((pl.col("value") - eps).abs() < 1e-9).fill_null(False) | ~OK), eps
+    return rows.filter(near("value", max(vals)).fill_null(False) | ~OK), max(vals)
 
 
 def a3_table(rows: pl.DataFrame, eps: float | None) -> Table:
     """Sources (rows) × victims (columns), victim accuracy under transferred PGD (``rows``: one eps only)."""
-    ok = rows.filter(OK)
-    models = _order(sorted(set(ok[SOURCE].drop_nulls().to_list()) | set(ok[VICTIM].drop_nulls().to_list())))
-    return pivot_table(rows, row_key=SOURCE, col_key=VICTIM, metric="adv_accuracy", row_order=models,
-                       col_order=models, row_labels={m: m.upper() for m in models},
-                       col_labels={m: m.upper() for m in models}, id="a3-transfer",
-                       title=f"Appendix A.3: victim accuracy under PGD (eps = {eps}) crafted on the source (row) "
-                             f"and evaluated on the victim (column); diagonal = white-box",
-                       row_header="source \\ victim")
+    return SPECS[0].build(rows, title=f"Appendix A.3: victim accuracy under PGD (eps = {eps}) crafted on the source "
+                                      f"(row) and evaluated on the victim (column); diagonal = white-box")
 
 
 def _cells(src: list[str], vic: list[str], off_diagonal: bool = True) -> pl.Expr:

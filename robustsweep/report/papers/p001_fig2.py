@@ -25,9 +25,11 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from robustsweep.report.checks import CheckResult
+from robustsweep.report.declare import Axis, TableSpec
 from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext
-from robustsweep.report.tables import Table, pivot_table
+from robustsweep.report.select import OK
+from robustsweep.report.tables import Table
 
 EXPERIMENT = "deep-bayes-fig2"  # spec name of p001_fig2.yaml
 DETECTORS = {"marginal": "marginal", "logit": "logit", "kl": "KL", "tv": "TV"}
@@ -39,10 +41,17 @@ COLUMNS = {"fpr": "clean test FPR", "far": f"rejected, > {FAR:g}σ from the ring
            "confident": f"rejected, within {NEAR:g}σ and p_max ≥ {AMBIGUOUS:g}"}
 
 
+SPEC = TableSpec("fig2", TITLE, EXPERIMENT, "v", Axis("__row", list(DETECTORS), DETECTORS, "detection"),
+                 Axis("__col", list(COLUMNS), COLUMNS),
+                 caption=f"Grid points classed by the data set's distance to the nearer ring in units of the ring noise "
+                         f"σ (far: > {FAR:g}σ, on the data: < {NEAR:g}σ; thresholds ours) and by the classifier's "
+                         f"largest class probability p_max. Thresholds at 10 % FPR on training data.")
+
+
 def _row(df: pl.DataFrame) -> dict[str, Any] | None:
     if df.is_empty() or "ex.grid_pred" not in df.columns:
         return None
-    ok = df.filter((pl.col("status") == "ok") & pl.col("ex.grid_pred").is_not_null())
+    ok = df.filter(OK & pl.col("ex.grid_pred").is_not_null())
     return None if ok.is_empty() else ok.sort("seed").row(0, named=True)
 
 
@@ -63,18 +72,13 @@ def region_rates(row: dict[str, Any], det: str) -> dict[str, float | None]:
 
 def fig2_table(df: pl.DataFrame) -> Table:
     rows = []
-    for r in (df.filter(pl.col("status") == "ok").iter_rows(named=True) if "ex.grid_pred" in df.columns else []):
+    for r in (df.filter(OK).iter_rows(named=True) if "ex.grid_pred" in df.columns else []):
         for det in DETECTORS:
             for k, v in region_rates(r, det).items():
                 rows.append({"status": "ok", "seed": r["seed"], "__row": det, "__col": k, "v": v})
     long = pl.DataFrame(rows, schema={"status": pl.String, "seed": pl.Int64, "__row": pl.String, "__col": pl.String,
                                       "v": pl.Float64})
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=list(DETECTORS),
-                       col_order=list(COLUMNS), row_labels=DETECTORS, col_labels=COLUMNS, id="fig2", title=TITLE,
-                       row_header="detection",
-                       caption=f"Grid points classed by the data set's distance to the nearer ring in units of the ring "
-                               f"noise σ (far: > {FAR:g}σ, on the data: < {NEAR:g}σ; thresholds ours) and by the "
-                               f"classifier's largest class probability p_max. Thresholds at 10 % FPR on training data.")
+    return SPEC.build(long)
 
 
 def fig2_checks(df: pl.DataFrame) -> list[CheckResult]:

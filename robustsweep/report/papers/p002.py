@@ -21,11 +21,14 @@ import polars as pl
 
 from robustsweep.report.aggregate import ensure_columns
 from robustsweep.report.checks import CheckResult, compare_means, compare_to_value, seed_mean
+from robustsweep.report.declare import Axis, TableSpec, models, titles
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
 from robustsweep.report.images import first_ok, grid_row, image_grid
 from robustsweep.report.papers import PaperContext, paper
-from robustsweep.report.tables import Table, pivot_table
+from robustsweep.report.select import OK, near
+from robustsweep.report.tables import Table
+from robustsweep.store import columns
 
 EXPERIMENT = "p002-student"
 FGS_EPS = 0.2  # the FGS ε the paper's tables are read at (paper silent; experiments/p002_student.yaml says why)
@@ -42,22 +45,47 @@ RHO = "m.rho_all"  # Table 4's rho: averaged over every attacked sample, as the 
 RHO_CAPTION = ("rho averaged as the paper writes it, 1/n_samples over every attacked sample (DeepFool's convention; "
                "an unsuccessful attack contributes the perturbation it ended with): column m.rho_all. The store's "
                "`rho` averages over successful attacks only (table4_successes).")
-DET = "det.logit"
+DET = "logit"
+TPR, AUC, ROC_FPR, ROC_TPR = (columns.det(DET, m) for m in ("tpr", "auc", "roc_fpr", "roc_tpr"))
 
-TABLES = {
-    "table1": "Table 1: classification performance (accuracy on the test set)",
-    "table2": "Table 2: runtime of each attack (s)",
-    "table2_per_example": "Table 2 per attacked example (s / example; not in the paper)",
-    "table2_per_batch": "Table 2 per batch of the evaluation batch size (s / batch; not in the paper)",
-    "table3": "Table 3: attack success rate",
-    "table4": "Table 4: robustness rho = 1/n_samples sum ||eta||_2 / ||x||_2 (every attacked sample)",
-    "table4_successes": "Table 4 averaged over successful attacks only (not in the paper)",
-    "table5": "Table 5: logit detection rate at 5% false-positive rate",
-    "table3_all": "Table 3, all five attacks (not in the paper)",
-    "table4_all": "Table 4, all five attacks (not in the paper)",
-    "table5_all": "Table 5, all five attacks (not in the paper)",
-    "auc": "AUC of the logit detector, Figs. 3-6 (the paper prints only the curves)",
-}
+ROWS = models(MODELS, header=ROW_HEADER)
+ALL, PAPER = Axis("attack", ATTACKS, ATTACK_LABELS), Axis("attack", PAPER_ATTACKS, ATTACK_LABELS)
+NOTE_ALL = "Same metric as the paper's table, for every attack of the sweep (the paper reports two). " + TDF_NOTE
+SUCCESSES = ("The store's `rho`: the same ratio averaged over the successful attacks only, for comparison with the "
+             "paper's averaging over every attacked sample.")
+# the runtime captions end with the hardware the rows ran on (hardware_caption, added at build time)
+SPECS = [
+    TableSpec("table1", "Table 1: classification performance (accuracy on the test set)", EXPERIMENT, "_acc",
+              Axis("cfg.model.name", MODELS, MODEL_LABELS, "Classifier"),
+              Axis("_set", ["test", "validation"], {"test": "Accuracy (test set)",
+                                                    "validation": "Accuracy (validation set)"}), digits=4,
+              caption="Accuracy on the attacked test subset (eval.n_eval images) and on a seeded subset of the "
+                      "validation split of the same size (m.val_accuracy; the validation split is held out of the "
+                      "training data: dataset.val_size)."),
+    TableSpec("table2", "Table 2: runtime of each attack (s)", EXPERIMENT, "attack_time_s", ROWS, ALL, digits=2,
+              caption="Seconds for one attack over eval.n_eval images. "),
+    TableSpec("table2_per_example", "Table 2 per attacked example (s / example; not in the paper)", EXPERIMENT,
+              "_s_per_example", ROWS, ALL, digits=4, caption="attack_time_s / n_eval. "),
+    TableSpec("table2_per_batch", "Table 2 per batch of the evaluation batch size (s / batch; not in the paper)",
+              EXPERIMENT, "_s_per_batch", ROWS, ALL, caption="attack_time_s / ceil(n_eval / batch size). "),
+    TableSpec("table3", "Table 3: attack success rate", EXPERIMENT, "success_rate", ROWS, PAPER),
+    TableSpec("table4", "Table 4: robustness rho = 1/n_samples sum ||eta||_2 / ||x||_2 (every attacked sample)",
+              EXPERIMENT, RHO, ROWS, PAPER, caption=RHO_CAPTION),
+    TableSpec("table4_successes", "Table 4 averaged over successful attacks only (not in the paper)", EXPERIMENT,
+              "rho", ROWS, PAPER, caption=SUCCESSES),
+    TableSpec("table5", "Table 5: logit detection rate at 5% false-positive rate", EXPERIMENT, columns.det(DET, "tpr"),
+              ROWS, PAPER),
+    TableSpec("table3_all", "Table 3, all five attacks (not in the paper)", EXPERIMENT, "success_rate", ROWS, ALL,
+              caption=NOTE_ALL),
+    TableSpec("table4_all", "Table 4, all five attacks (not in the paper)", EXPERIMENT, RHO, ROWS, ALL,
+              caption=NOTE_ALL + " " + RHO_CAPTION),
+    TableSpec("table5_all", "Table 5, all five attacks (not in the paper)", EXPERIMENT, columns.det(DET, "tpr"),
+              ROWS, ALL, caption=NOTE_ALL),
+    TableSpec("auc", "AUC of the logit detector, Figs. 3-6 (the paper prints only the curves)", EXPERIMENT,
+              columns.det(DET, "auc"), ROWS, PAPER),
+]
+SPEC = {s.id: s for s in SPECS}
+TABLES = titles(SPECS)
 FIGURES = {
     "fig1_examples_dfz": "Fig. 1: comparison of different attacks on DFZ classifier",
     "fig2_examples_gfz": "Fig. 2: comparison of different attacks on GFZ classifier",
@@ -79,16 +107,15 @@ def model_is(name: str) -> pl.Expr:
 def attack_is(name: str) -> pl.Expr:
     """One column of the paper: FGS only at ``FGS_EPS`` (the other ε of the grid are not in the tables)."""
     if name == "fgsm":
-        return (pl.col("attack") == "fgsm") & ((pl.col("eps") - FGS_EPS).abs() < 1e-9)
+        return (pl.col("attack") == "fgsm") & near("eps", FGS_EPS)
     return pl.col("attack") == name
 
 
 def with_columns(rows: pl.DataFrame) -> pl.DataFrame:
     """The columns the builder reads, as nulls where absent (an experiment that has not run, or no detector), so
     the paper's layout renders with "—" cells and the claims read "not evaluated" instead of crashing."""
-    want = {"cfg.model.name": pl.String, RHO: pl.Float64, f"{DET}.tpr": pl.Float64, f"{DET}.auc": pl.Float64,
-            f"{DET}.roc_fpr": pl.List(pl.Float64), f"{DET}.roc_tpr": pl.List(pl.Float64)}
-    return rows.with_columns([pl.lit(None, dtype).alias(c) for c, dtype in want.items() if c not in rows.columns])
+    return ensure_columns(rows, {"cfg.model.name": pl.String, RHO: pl.Float64, TPR: pl.Float64, AUC: pl.Float64,
+                                 ROC_FPR: pl.List(pl.Float64), ROC_TPR: pl.List(pl.Float64)})
 
 
 def table_rows(rows: pl.DataFrame) -> pl.DataFrame:
@@ -97,17 +124,15 @@ def table_rows(rows: pl.DataFrame) -> pl.DataFrame:
     if rows.is_empty():
         return rows
     keep = pl.col("attack").is_in([a for a in ATTACKS if a != "fgsm"]) | attack_is("fgsm")
-    return rows.filter(keep | (pl.col("status") != "ok"))
+    return rows.filter(keep | ~OK)
 
 
-def _table(rows: pl.DataFrame, tid: str, metric: str, attacks: Sequence[str], digits: int = 3,
-           caption: str = "") -> Table:
-    """One of Tables 2-5: classifiers as rows, ``attacks`` (and only those) as columns."""
-    if not rows.is_empty():
-        rows = rows.filter(pl.col("attack").is_in(list(attacks)) | (pl.col("status") != "ok"))
-    return pivot_table(rows, row_key="cfg.model.name", col_key="attack", metric=metric, row_order=MODELS,
-                       col_order=list(attacks), row_labels=MODEL_LABELS, col_labels=ATTACK_LABELS, digits=digits,
-                       id=tid, title=TABLES[tid], caption=caption, row_header=ROW_HEADER)
+def table(rows: pl.DataFrame, tid: str, caption: str = "") -> Table:
+    """One of Tables 2-5 (``SPECS``): classifiers as rows, the spec's attacks (and only those) as columns; failed
+    rows kept so the table lists them; ``caption`` appended to the spec's."""
+    spec = SPEC[tid]
+    keep = pl.col("attack").is_in(list(spec.cols.order)) | ~OK
+    return spec.build(rows.filter(keep) if not rows.is_empty() else rows, caption=spec.caption + caption)
 
 
 def runtime_columns(rows: pl.DataFrame) -> pl.DataFrame:
@@ -122,30 +147,25 @@ def runtime_columns(rows: pl.DataFrame) -> pl.DataFrame:
 
 def hardware_caption(rows: pl.DataFrame) -> str:
     """Which hardware and batch size the runtimes were measured on (distinct values over the ok rows)."""
-    ok = rows.filter(pl.col("status") == "ok") if not rows.is_empty() else rows
-    dev = sorted(ok["m.device"].drop_nulls().unique().to_list()) if "m.device" in ok.columns else []
-    bs = sorted(ok["m.eval_batch_size"].drop_nulls().unique().to_list()) if "m.eval_batch_size" in ok.columns else []
-    n = sorted(ok["n_eval"].drop_nulls().unique().to_list()) if "n_eval" in ok.columns else []
-    return (f"Measured on {', '.join(map(str, dev)) or 'an unrecorded device'}, batch size "
-            f"{', '.join(map(str, bs)) or 'unrecorded'}, {', '.join(map(str, n)) or '?'} attacked images per trial; "
+    ok = rows.filter(OK) if not rows.is_empty() else rows
+
+    def seen(col: str) -> str:
+        return ", ".join(map(str, sorted(ok[col].drop_nulls().unique().to_list()))) if col in ok.columns else ""
+
+    return (f"Measured on {seen('m.device') or 'an unrecorded device'}, batch size "
+            f"{seen('m.eval_batch_size') or 'unrecorded'}, {seen('n_eval') or '?'} attacked images per trial; "
             "runtimes compare only on the same hardware.")
 
 
 def accuracy_table(rows: pl.DataFrame) -> Table:
     """Table 1: test and validation accuracy. Both are the same on every row of a trial, so one attack's rows
     (DeepFool's) carry them; the two columns come from two metrics stacked into one long frame."""
-    one = rows.filter((pl.col("attack") == "deepfool") | (pl.col("status") != "ok")) if not rows.is_empty() else rows
+    one = rows.filter((pl.col("attack") == "deepfool") | ~OK) if not rows.is_empty() else rows
     one = ensure_columns(one, {"clean_accuracy": pl.Float64, "m.val_accuracy": pl.Float64})
     long = pl.concat([one.with_columns(pl.lit("test").alias("_set"), pl.col("clean_accuracy").alias("_acc")),
                       one.with_columns(pl.lit("validation").alias("_set"), pl.col("m.val_accuracy").alias("_acc"))],
                      how="diagonal_relaxed")
-    return pivot_table(long, row_key="cfg.model.name", col_key="_set", metric="_acc",
-                       row_order=MODELS, col_order=["test", "validation"], row_labels=MODEL_LABELS,
-                       col_labels={"test": "Accuracy (test set)", "validation": "Accuracy (validation set)"},
-                       id="table1", title=TABLES["table1"], row_header="Classifier", digits=4,
-                       caption="Accuracy on the attacked test subset (eval.n_eval images) and on a seeded subset of "
-                               "the validation split of the same size (m.val_accuracy; the validation split is held "
-                               "out of the training data: dataset.val_size).")
+    return SPEC["table1"].build(long)
 
 
 # ------------------------------------------------------------------------------------------------------- claims
@@ -229,16 +249,16 @@ def claims(rows: pl.DataFrame) -> dict[str, list[CheckResult]]:
         ],
         "table5": [
             all_of("gfz_detects_more", "§V.4 / Tab. 5: logit detection catches more attacks on GFZ than on DFZ, "
-                   "under FGS and DeepFool", [_models(rows, a, f"{DET}.tpr", ">") for a in PAPER_ATTACKS]),
+                   "under FGS and DeepFool", [_models(rows, a, TPR, ">") for a in PAPER_ATTACKS]),
             all_of("fgs_mostly_detected", "§V.4: 'most of the FGS attacks are detected by both classifiers' "
                    "(detection rate > 0.5)",
-                   [compare_to_value(rows, model_is(m) & attack_is("fgsm"), f"{DET}.tpr", ">", 0.5,
+                   [compare_to_value(rows, model_is(m) & attack_is("fgsm"), TPR, ">", 0.5,
                                      label=f"{MODEL_LABELS[m]} FGS") for m in MODELS]),
             all_of("deepfool_harder_to_detect", "§V.4: DeepFool attacks are much harder to detect than FGS "
-                   "(both models)", [_attacks(rows, m, "deepfool", "fgsm", f"{DET}.tpr", "<") for m in MODELS]),
+                   "(both models)", [_attacks(rows, m, "deepfool", "fgsm", TPR, "<") for m in MODELS]),
         ],
         "auc": [all_of("gfz_larger_auc", "§V.4 / Figs. 3-6: the ROC area is larger for GFZ than for DFZ, for "
-                       "both FGS and DeepFool", [_models(rows, a, f"{DET}.auc", ">") for a in PAPER_ATTACKS])],
+                       "both FGS and DeepFool", [_models(rows, a, AUC, ">") for a in PAPER_ATTACKS])],
     }
 
 
@@ -247,13 +267,12 @@ def claims(rows: pl.DataFrame) -> dict[str, list[CheckResult]]:
 
 def roc_figure(ctx: PaperContext, rows: pl.DataFrame, stem: str, attack: str, model: str) -> tuple[str, str]:
     """One of Figs. 3-6: the stored ROC points of every seed (one curve each)."""
-    sel = rows.filter((pl.col("status") == "ok") & model_is(model) & attack_is(attack)) if not rows.is_empty() \
-        else rows
+    sel = rows.filter(OK & model_is(model) & attack_is(attack)) if not rows.is_empty() else rows
     curves = []
-    if f"{DET}.roc_fpr" in sel.columns:
+    if ROC_FPR in sel.columns:
         for r in sel.sort("seed").iter_rows(named=True):
-            if r[f"{DET}.roc_fpr"]:
-                curves.append((f"seed {r['seed']}", r[f"{DET}.roc_fpr"], r[f"{DET}.roc_tpr"], r.get(f"{DET}.auc")))
+            if r[ROC_FPR]:
+                curves.append((f"seed {r['seed']}", r[ROC_FPR], r[ROC_TPR], r.get(AUC)))
     with warnings.catch_warnings():  # no run yet: an empty plot, and matplotlib warns that its legend is empty
         warnings.filterwarnings("ignore", "No artists with labels", UserWarning)
         path = roc_curves(curves, ctx.figure(f"{stem}.png"), title=FIGURES[stem].split(": ", 1)[1],
@@ -278,7 +297,7 @@ def figures(ctx: PaperContext, rows: pl.DataFrame) -> list[tuple[str, str]]:
     out += [roc_figure(ctx, rows, stem, atk, m) for stem, atk, m in (
         ("fig3_roc_fgs_dfz", "fgsm", "dfz"), ("fig4_roc_fgs_gfz", "fgsm", "gfz"),
         ("fig5_roc_deepfool_dfz", "deepfool", "dfz"), ("fig6_roc_deepfool_gfz", "deepfool", "gfz"))]
-    fgs = rows.filter((pl.col("status") == "ok") & (pl.col("attack") == "fgsm")) if not rows.is_empty() else rows
+    fgs = rows.filter(OK & (pl.col("attack") == "fgsm")) if not rows.is_empty() else rows
     if not fgs.is_empty():
         p = line_with_band(fgs, "eps", "success_rate", "cfg.model.name", ctx.figure("fgs_success_vs_eps.png"),
                            title="FGS success rate", xlabel="ε", ylabel="success rate")
@@ -292,7 +311,7 @@ def figures(ctx: PaperContext, rows: pl.DataFrame) -> list[tuple[str, str]]:
 @paper("002", name="student", source="002_9fab8e0f6d58ef05.txt", experiments=["p002_student.yaml"],
        title="Akhannouss, Barbier & Lutt: Are Generative Classifiers More Robust to Adversarial Attacks? "
              "(DFZ vs GFZ on Fashion-MNIST)",
-       tables=TABLES, figures=FIGURES,
+       tables=SPECS, figures=FIGURES,
        notes="Runtimes (Table 2) are our attack_time_s: wall time of one attack over all eval.n_eval images of a "
              "trial on the trial's hardware; the paper does not say how many images its times cover. FGS is read "
              f"at ε = {FGS_EPS} (the paper gives no ε). Figs. 1-2 show the images eval.examples keeps. "
@@ -302,30 +321,16 @@ def build(ctx: PaperContext) -> list[Section]:
     rows = with_columns(ctx.rows(EXPERIMENT))
     tr = table_rows(rows)
     c = claims(rows)
-    note_all = "Same metric as the paper's table, for every attack of the sweep (the paper reports two). " + TDF_NOTE
+    hw = hardware_caption(rows) + " " + TDF_NOTE
     return [
         Section("Table 1: classification performance", tables=[accuracy_table(rows)], checks=c["table1"]),
-        Section("Table 2: runtimes", tables=[
-            _table(tr, "table2", "attack_time_s", ATTACKS, digits=2,
-                   caption="Seconds for one attack over eval.n_eval images. " + hardware_caption(rows) + " " + TDF_NOTE),
-            _table(runtime_columns(tr), "table2_per_example", "_s_per_example", ATTACKS, digits=4,
-                   caption="attack_time_s / n_eval. " + hardware_caption(rows) + " " + TDF_NOTE),
-            _table(runtime_columns(tr), "table2_per_batch", "_s_per_batch", ATTACKS, digits=3,
-                   caption="attack_time_s / ceil(n_eval / batch size). " + hardware_caption(rows) + " " + TDF_NOTE)],
-                checks=c["table2"]),
-        Section("Table 3: success rate", tables=[_table(tr, "table3", "success_rate", PAPER_ATTACKS),
-                                                 _table(tr, "table3_all", "success_rate", ATTACKS,
-                                                        caption=note_all)], checks=c["table3"]),
-        Section("Table 4: robustness rho", tables=[
-            _table(tr, "table4", RHO, PAPER_ATTACKS, caption=RHO_CAPTION),
-            _table(tr, "table4_successes", "rho", PAPER_ATTACKS,
-                   caption="The store's `rho`: the same ratio averaged over the successful attacks only, for "
-                           "comparison with the paper's averaging over every attacked sample."),
-            _table(tr, "table4_all", RHO, ATTACKS, caption=note_all + " " + RHO_CAPTION)],
+        Section("Table 2: runtimes", tables=[table(tr, "table2", hw), table(runtime_columns(tr), "table2_per_example", hw),
+                                             table(runtime_columns(tr), "table2_per_batch", hw)], checks=c["table2"]),
+        Section("Table 3: success rate", tables=[table(tr, "table3"), table(tr, "table3_all")], checks=c["table3"]),
+        Section("Table 4: robustness rho", tables=[table(tr, t) for t in ("table4", "table4_successes", "table4_all")],
                 checks=c["table4"]),
-        Section("Table 5: logit detection at 5% FPR",
-                tables=[_table(tr, "table5", f"{DET}.tpr", PAPER_ATTACKS),
-                        _table(tr, "table5_all", f"{DET}.tpr", ATTACKS, caption=note_all)], checks=c["table5"]),
+        Section("Table 5: logit detection at 5% FPR", tables=[table(tr, "table5"), table(tr, "table5_all")],
+                checks=c["table5"]),
         Section("Figs. 1-6: example images and ROC curves of the logit detector", figures=figures(ctx, rows),
-                tables=[_table(tr, "auc", f"{DET}.auc", PAPER_ATTACKS)], checks=c["auc"]),
+                tables=[table(tr, "auc")], checks=c["auc"]),
     ]

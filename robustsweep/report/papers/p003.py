@@ -46,42 +46,31 @@ from __future__ import annotations
 import polars as pl
 
 from robustsweep.report.aggregate import one_row_per_trial
-from robustsweep.report.checks import CheckResult, compare_means, compare_to_value, monotone, seed_mean
+from robustsweep.report.checks import Check, CheckResult, compare_means, compare_to_value, monotone, seed_mean
 from robustsweep.report.figures import bars, line_with_band
 from robustsweep.report.html import Section
 from robustsweep.report.images import GridRow, first_ok, grid_row, image_grid
 from robustsweep.report.papers import PaperContext, paper
-from robustsweep.report.papers.p003_tables import (  # noqa: F401 -- re-exported: tests and p003 readers use them
-    _NEEDED,
+from robustsweep.report.papers.p003_tables import (
     ATT_ERR,
     ATT_REJ,
-    ATTACK_METRICS,
     COIL,
     ENTROPY,
     EXPERIMENT,
     FIG3_METRICS,
-    FIG4_METRICS,
     FIG5_METRICS,
     FIXED,
     FOOL,
     LEARNED,
-    OK,
+    REF,
     REF_ALPHA,
     SEMI,
     SETTINGS,
     SUP,
     SVHN,
-    T1_METRICS,
-    T2_CLEAN,
-    T2_METRICS,
     TAU,
     TAU_DEC,
-    TAU_ENC,
     WHITE,
-    _eps,
-    alpha_label,
-    alphas,
-    attack_rows,
     attacked_col,
     attacks_table,
     derive,
@@ -98,16 +87,16 @@ from robustsweep.report.papers.p003_tables import (  # noqa: F401 -- re-exported
     table2,
     table2_clean,
 )
+from robustsweep.report.select import OK, near
 
 
 def _at(attack: str, setting: str = SUP, value: float | None = None) -> pl.Expr:
     e = OK & (pl.col("attack") == attack) & (pl.col("__setting") == setting)
-    e &= (pl.col("cfg.model.alpha") - REF_ALPHA).abs() < 1e-9
-    return e if value is None else e & ((pl.col("value") - value).abs() < 1e-9)
+    return e & REF if value is None else e & REF & near("value", value)
 
 
 def _clean(setting: str) -> pl.Expr:
-    return OK & (pl.col("__setting") == setting) & ((pl.col("cfg.model.alpha") - REF_ALPHA).abs() < 1e-9)
+    return OK & (pl.col("__setting") == setting) & REF
 
 
 def _over_eps(df: pl.DataFrame, metric: str, limit: float, worst: str) -> CheckResult:
@@ -125,10 +114,6 @@ def _over_eps(df: pl.DataFrame, metric: str, limit: float, worst: str) -> CheckR
                                       f"ε={e:g} {op} {limit:g}")
 
 
-def _named(res: CheckResult, name: str, claim: str) -> CheckResult:
-    return CheckResult(name, claim, res.holds, res.observed)
-
-
 def claims(df: pl.DataFrame) -> list[CheckResult]:
     """The paper's qualitative claims at the reference α (the paper's numbers are for one model)."""
     a = f"α={REF_ALPHA:g}"
@@ -143,15 +128,15 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
                       label_b="supervised", at=a, name="semi-supervised-close",
                       claim="Table 1: with few labels per class the accuracy stays within 2 points of the "
                             "supervised model (paper 99.1% vs 99.67%)"),
-        _named(_over_eps(df, attacked_col(df, ATT_ERR), 0.05, "max"), "fgsm-error-below-5pct",
-               "Fig. 3: under FGSM the error after thresholding of the supervised model stays below 5% at every ε "
-               "(paper: at most 3.89%)"),
+        Check("fgsm-error-below-5pct", "Fig. 3: under FGSM the error after thresholding of the supervised model stays "
+              "below 5% at every ε (paper: at most 3.89%)", "003",
+              lambda d: _over_eps(d, attacked_col(d, ATT_ERR), 0.05, "max")).run(df),
     ]
     for s in SETTINGS:
         out.append(monotone(df, "value", attacked_col(df, ATT_REJ), filter=_at("fgsm", s), direction="increasing",
                             tolerance=0.02, label=f"{s.lower()} {a}", name=f"fgsm-rejection-rises-{s.lower()}",
                             claim=f"Fig. 3: the rejection of FGSM adversarials rises with ε ({s.lower()} model)"))
-    fgsm_all = OK & (pl.col("attack") == "fgsm") & ((pl.col("cfg.model.alpha") - REF_ALPHA).abs() < 1e-9)
+    fgsm_all = OK & (pl.col("attack") == "fgsm") & REF
     out += [
         compare_means(df, fgsm_all & (pl.col("__setting") == SEMI), fgsm_all & (pl.col("__setting") == SUP),
                       attacked_col(df, ATT_ERR), ">", label_a="semi-supervised", label_b="supervised",
@@ -169,8 +154,8 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
                          name="whitebox-fails-with-thresholds",
                          claim="§4: samples of the eq. 10 white-box attack are either correctly classified or "
                                "rejected (paper: all; claim: at most 5% misclassified and accepted)"),
-        _named(_with_vs_without(df, _at(WHITE), "success with τ", "success_rate", "eq. 10"), "whitebox-thresholds-lower",
-               "§3: the thresholds lower the success of the eq. 10 white-box attack"),
+        Check("whitebox-thresholds-lower", "§3: the thresholds lower the success of the eq. 10 white-box attack", "003",
+              lambda d: _with_vs_without(d, _at(WHITE), "success with τ", "success_rate", "eq. 10")).run(df),
         compare_to_value(df, _at(FOOL), f"det.{TAU}.tpr", ">=", 0.5, label=f"supervised {a}",
                          name="fooling-mostly-rejected",
                          claim="§4 / Fig. 4c: most eq. 11 fooling images that fool the encoder are rejected"),
@@ -179,9 +164,9 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
                          claim="§4: most fooling images are rejected at the decoder (τ_dec alone rejects >= 50%)"),
     ]
     out += [
-        _named(_over_eps(df, f"det.{TAU}.reclass_accuracy", 0.5, "min"), "reclassification-recovers-most",
-               "Table 2: reclassification (eq. 9) recovers the true label of most rejected FGSM samples at every ε "
-               "(paper 87–97%; claim: > 50%)"),
+        Check("reclassification-recovers-most", "Table 2: reclassification (eq. 9) recovers the true label of most "
+              "rejected FGSM samples at every ε (paper 87–97%; claim: > 50%)", "003",
+              lambda d: _over_eps(d, f"det.{TAU}.reclass_accuracy", 0.5, "min")).run(df),
         # the recovered share itself: "accuracy after > accuracy with τ" held whenever anything was recovered (and
         # against the worst-case accuracy with τ even when nothing was), so it could hardly fail
         compare_to_value(first_fgsm_rows(df), _clean(SUP), f"det.{TAU}.clean_reclass_accuracy", ">=", 0.5,
@@ -194,9 +179,9 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
     if has_split(df):  # only decidable when the rows split clean rejection by correct / wrong prediction
         clean = one_row_per_trial(df)
         clean = clean.with_columns((1 - pl.col("clean accuracy")).alias("error without τ"))
-        out.append(_named(_with_vs_without(clean, _clean(SUP), "error with τ", "error without τ", "clean test set"),
-                          "thresholds-cut-clean-error",
-                          "Table 1: thresholding lowers the error on clean inputs (paper 0.33% -> 0.22%)"))
+        out.append(Check("thresholds-cut-clean-error", "Table 1: thresholding lowers the error on clean inputs (paper "
+                         "0.33% -> 0.22%)", "003", lambda d: _with_vs_without(
+                             d, _clean(SUP), "error with τ", "error without τ", "clean test set")).run(clean))
     return out
 
 
@@ -227,12 +212,12 @@ def _with_vs_without(df: pl.DataFrame, flt: pl.Expr, with_metric: str, without_m
 
 def figures(ctx: PaperContext, df: pl.DataFrame) -> list[tuple]:
     """Fig. 3 redrawn (reference α) and the attacks' success without / with thresholds as bars."""
-    ref = df.filter(OK & ((pl.col("cfg.model.alpha") - REF_ALPHA).abs() < 1e-9))
+    ref = df.filter(OK & REF)
     figs: list[tuple] = []
     fg = ref.filter(pl.col("attack") == "fgsm")
     if not fg.is_empty():
         long = melt(fg, fig_metrics(fg, FIG3_METRICS), pl.lit(""), pl.col("__setting") + pl.lit(": @"))
-        p = line_with_band(long.rename({"__col": "series"}), "value", "__v", "series", ctx.figure("fig3_fgsm.png"),
+        p = line_with_band(long.rename({"__col": "series"}), "value", "v", "series", ctx.figure("fig3_fgsm.png"),
                            title=f"FGSM on the encoder (α = {REF_ALPHA:g})", xlabel="ε", ylabel="fraction")
         figs.append((p, "Fig. 3 redrawn: accuracy without thresholds; accuracy, error and rejected fraction with "
                         "them, each of all attacked inputs, vs ε, mean ± std over seeds"))
@@ -241,7 +226,7 @@ def figures(ctx: PaperContext, df: pl.DataFrame) -> list[tuple]:
         long = melt(at.with_columns(pl.col("attack").replace({WHITE: "eq. 10", FOOL: "eq. 11", "pgd": "PGD", "mim": "MIM"})),
                     [("success_rate", "no thresholds"), ("success with τ", "thresholds")],
                     pl.col("attack"), pl.col("__setting") + pl.lit(", @"))
-        p = bars(long.rename({"__row": "attack", "__col": "model"}), "attack", "__v", "model",
+        p = bars(long.drop("attack").rename({"__row": "attack", "__col": "model"}), "attack", "v", "model",
                  ctx.figure("attack_success.png"), title=f"Attack success (α = {REF_ALPHA:g})", ylabel="success")
         figs.append((p, "Attack success (misclassified; with thresholds: misclassified and accepted), mean ± std"))
     return figs
@@ -287,7 +272,7 @@ def fig5_figure(ctx: PaperContext, df: pl.DataFrame) -> list[tuple]:
     if fg.is_empty():
         return []
     long = melt(fg, fig_metrics(fg, FIG5_METRICS[:2]), pl.lit(""), pl.col("__entropy") + pl.lit(": @"))
-    p = line_with_band(long.rename({"__col": "series"}), "value", "__v", "series", ctx.figure("fig5_entropy.png"),
+    p = line_with_band(long.rename({"__col": "series"}), "value", "v", "series", ctx.figure("fig5_entropy.png"),
                        title="FGSM: fixed vs learned encoder entropy", xlabel="ε", ylabel="fraction")
     return [(p, "Fig. 5 redrawn: rejected fraction and error after thresholding (of all FGSM-attacked inputs) "
                 "vs ε, fixed and learned encoder entropy, mean ± std over seeds")]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from robustsweep.report import select
 from robustsweep.report.aggregate import column_or, ensure_columns, one_row_per_trial
+from robustsweep.report.select import OK, near
 from robustsweep.report.tables import Table, pivot_table
 
 EXPERIMENT = "gmm-vae"
@@ -20,7 +22,7 @@ DATASET_ORDER = list(DATASET_LABELS)
 REF_ALPHA = 1.0  # the row the paper's numbers are compared with (its α is not stated; 1.0 is the model default)
 SUP, SEMI = "Supervised", "Semi-supervised"
 SETTINGS = [SUP, SEMI]
-OK = pl.col("status") == "ok"
+REF = near("cfg.model.alpha", REF_ALPHA)  # the reference α's rows
 TAU, TAU_ENC, TAU_DEC = "tau", "tau-enc", "tau-dec"
 T1_METRICS = [("clean accuracy", "accuracy (no thresholds)"), ("accuracy with τ", "accuracy (thresholds)"),
               ("error with τ", "error (thresholds)"), ("clean rejection", "rejection (thresholds)")]
@@ -121,13 +123,9 @@ def alphas(df: pl.DataFrame) -> list[float]:
 
 
 def melt(df: pl.DataFrame, metrics: list[tuple[str, str]], row: pl.Expr, col: pl.Expr) -> pl.DataFrame:
-    """One frame with ``__row``, ``__col`` and the value ``__v`` per (input row, metric): a mixed-metric table is a
-    single-metric pivot over this (``pivot_table`` takes one metric column). "@" in either key = the metric's label."""
-    keep = ["status", "seed", "trial_id", "value"]
-    parts = [df.select(*[c for c in keep if c in df.columns], row.str.replace("@", label, literal=True).alias("__row"),
-                       col.str.replace("@", label, literal=True).alias("__col"),
-                       pl.col(m).cast(pl.Float64).alias("__v")) for m, label in metrics]
-    return pl.concat(parts, how="vertical_relaxed") if parts else df
+    """:func:`select.melt` with an "@" in the ``row`` / ``col`` keys standing for the metric's label."""
+    return select.melt(df, metrics, lambda label: row.str.replace("@", label, literal=True),
+                       lambda label: col.str.replace("@", label, literal=True))
 
 
 def table1(df: pl.DataFrame) -> Table:
@@ -140,7 +138,7 @@ def table1(df: pl.DataFrame) -> Table:
     how = ("exact (rejection split by correct / wrong prediction)" if has_split(df) else
            "worst case: the rows record only the total clean rejection R, so accuracy (thresholds) = "
            "max(A − R, 0) assumes every rejected input was correct, and error (thresholds) = 1 − R − that")
-    return pivot_table(long, row_key="__row", col_key="__col", metric="__v", row_order=[alpha_label(a) for a in al],
+    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=[alpha_label(a) for a in al],
                        col_order=cols, id="table1", row_header="eq. 7 trade-off",
                        title="Table 1: accuracy, error and rejection on the clean test set, without and with the "
                              "τ_enc / τ_dec thresholds",
@@ -157,13 +155,13 @@ def table1_datasets(frames: list[pl.DataFrame]) -> Table:
     if df.is_empty():
         long, order = pl.DataFrame(), []
     else:
-        ref = one_row_per_trial(df.filter((pl.col("cfg.model.alpha") - REF_ALPHA).abs() < 1e-9))
+        ref = one_row_per_trial(df.filter(REF))
         row = pl.col("cfg.dataset.name").replace_strict(DATASET_LABELS, default=pl.col("cfg.dataset.name"),
                                                         return_dtype=pl.String)
         long = melt(ref, T1_METRICS, row, pl.col("__setting") + pl.lit(": @"))
         ran = ref["cfg.dataset.name"].drop_nulls().unique().to_list()
         order = [DATASET_LABELS.get(d, d) for d in sorted(ran, key=lambda d: (DATASET_ORDER + [d]).index(d))]
-    return pivot_table(long, row_key="__row", col_key="__col", metric="__v", row_order=order, col_order=cols,
+    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=order, col_order=cols,
                        id="table1_datasets", row_header="data set",
                        title="Table 1 by data set (the paper's rows), α = 1: accuracy, error and rejection on the "
                              "clean test set without and with the τ_enc / τ_dec thresholds",
@@ -176,7 +174,7 @@ def attack_rows(df: pl.DataFrame) -> list[tuple[pl.Expr, str]]:
     """(row filter, label) of the attacks table, in the order §4 discusses them; FGSM at its largest ε."""
     fg = sorted(df.filter(OK & (pl.col("attack") == "fgsm"))["value"].drop_nulls().to_list()) or [0.3]
     return [(pl.col("attack") == WHITE, "White-box, eq. 10"), (pl.col("attack") == FOOL, "Fooling, eq. 11"),
-            ((pl.col("attack") == "fgsm") & ((pl.col("value") - fg[-1]).abs() < 1e-9), f"FGSM ε={fg[-1]:g}"),
+            ((pl.col("attack") == "fgsm") & near("value", fg[-1]), f"FGSM ε={fg[-1]:g}"),
             (pl.col("attack") == "pgd", "PGD (CleverHans defaults)"),
             (pl.col("attack") == "mim", "MIM (CleverHans defaults)")]
 
@@ -191,7 +189,7 @@ def attacks_table(df: pl.DataFrame) -> Table:
         order += [f"{label} · {alpha_label(a)}" for a in al]
     long = pl.concat(parts, how="vertical_relaxed")
     cols = [f"{s}: {label}" for s in SETTINGS for _, label in ATTACK_METRICS]
-    return pivot_table(long, row_key="__row", col_key="__col", metric="__v", row_order=order, col_order=cols,
+    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=order, col_order=cols,
                        id="attacks", row_header="attack · α", duplicates="mean",
                        title="§4: white-box (eq. 10), fooling (eq. 11) and threshold-unaware attacks: success "
                              "without and with τ_enc / τ_dec",
@@ -226,7 +224,7 @@ def _fgsm_eps_table(df: pl.DataFrame, metrics: list[tuple[str, str]], row: pl.Ex
     eps = _eps(df)
     long = melt(df.filter(pl.col("attack") == "fgsm"), metrics, row, pl.col("value").cast(pl.String))
     long = long.with_columns(pl.col("__col").cast(pl.Float64))
-    return pivot_table(long, row_key="__row", col_key="__col", metric="__v", row_order=order, col_order=eps,
+    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=order, col_order=eps,
                        col_labels={e: f"ε={e:g}" for e in eps}, id=id, row_header=row_header, title=title,
                        caption=caption)
 
@@ -240,7 +238,7 @@ def fig4_table(df: pl.DataFrame) -> Table:
         parts.append(melt(df.filter(pl.col("attack") == atk), FIG4_METRICS, row, pl.col("__setting") + pl.lit(": @")))
         order += [f"{label} · {alpha_label(a)}" for a in al]
     cols = [f"{s}: {label}" for s in SETTINGS for _, label in FIG4_METRICS]
-    return pivot_table(pl.concat(parts, how="vertical_relaxed"), row_key="__row", col_key="__col", metric="__v",
+    return pivot_table(pl.concat(parts, how="vertical_relaxed"), row_key="__row", col_key="__col", metric="v",
                        row_order=order, col_order=cols, id="fig4", row_header="attack · α", duplicates="mean",
                        title="Fig. 4 (tabulated): targeted white-box attack (eq. 10) and fooling images from uniform "
                              "noise (eq. 11) against the selective classifier",
@@ -255,7 +253,7 @@ def fig4_table(df: pl.DataFrame) -> Table:
 def fig4_targets_table(df: pl.DataFrame) -> Table:
     """Eq. 10 / eq. 11 outcomes per target offset k (target = (y + k) mod C), at the reference α: "all 9 targets in
     the table" (§4 attacks every input towards each other class)."""
-    ref = df.filter((pl.col("cfg.model.alpha") - REF_ALPHA).abs() < 1e-9) if not df.is_empty() else df
+    ref = df.filter(REF) if not df.is_empty() else df
     parts, order = [], []
     for atk, label in ((WHITE, "White-box, eq. 10"), (FOOL, "Fooling, eq. 11")):
         sub = ref.filter(pl.col("attack") == atk)
@@ -265,7 +263,7 @@ def fig4_targets_table(df: pl.DataFrame) -> Table:
         parts.append(melt(sub, FIG4_METRICS, row, pl.col("__setting") + pl.lit(": @")))
         order += [f"{label} · target y+{int(k)}" for k in ks] or [f"{label} · random target"]
     cols = [f"{s}: {label}" for s in SETTINGS for _, label in FIG4_METRICS]
-    return pivot_table(pl.concat(parts, how="vertical_relaxed"), row_key="__row", col_key="__col", metric="__v",
+    return pivot_table(pl.concat(parts, how="vertical_relaxed"), row_key="__row", col_key="__col", metric="v",
                        row_order=order, col_order=cols, id="fig4_targets", row_header="attack · target",
                        title=f"Fig. 4 per target class: eq. 10 / eq. 11 at α = {REF_ALPHA:g}, target (y + k) mod C",
                        caption="As the fig4 table, one row per target offset k of the run's grid (every one of the "
@@ -297,7 +295,7 @@ def table2_clean(df: pl.DataFrame) -> Table:
     one = first_fgsm_rows(df)
     long = melt(one, T2_CLEAN, pl.col("__setting") + pl.lit(", ") + pl.col("__alpha"), pl.lit("@"))
     al = alphas(df)
-    return pivot_table(long, row_key="__row", col_key="__col", metric="__v",
+    return pivot_table(long, row_key="__row", col_key="__col", metric="v",
                        row_order=[f"{s}, {alpha_label(a)}" for s in SETTINGS for a in al],
                        col_order=[label for _, label in T2_CLEAN], id="table2_clean", row_header="model",
                        title="§4: reclassifying the rejected clean test inputs",

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import polars as pl
 
 from robustsweep.report.aggregate import column_or
-from robustsweep.report.checks import CheckResult, compare_means, monotone, seed_mean
+from robustsweep.report.checks import CheckResult, compare_means, monotone, run_claims, seed_mean
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext, paper
@@ -37,6 +37,7 @@ from robustsweep.report.papers.p004_cross import build_cross
 from robustsweep.report.papers.p004_fig4 import FIG4, build_fig4
 from robustsweep.report.papers.p004_fig4 import TABLE as FIG4_TABLE
 from robustsweep.report.papers.p004_hist import hist_figure, hist_table
+from robustsweep.report.select import OK, melt, near, num
 from robustsweep.report.tables import Table, pivot_table
 
 CIFAR, IMAGENETTE = "energy-cifar10", "energy-imagenette"  # spec names of p004_cifar10.yaml / p004_imagenette.yaml
@@ -50,11 +51,6 @@ LAM_LABEL = {0.0: "0 (PGD)", 1.2: "1.2 (paper)"}
 
 CAPTION = ("Labels read 'paper scale / ci scale': at ci, mnist5k stands in for imagenette, digits for CIFAR-10, cnn for "
            "ResNet10, mlp for VGG16, and ε 0.2 / 0.4 for 8/255 / 16/255.")
-
-
-def _num(df: pl.DataFrame, name: str) -> pl.Expr:
-    """A float column, or nulls when the rows lack it (an experiment that has not run has no det./cfg. columns)."""
-    return pl.col(name).cast(pl.Float64) if name in df.columns else pl.lit(None, pl.Float64)
 
 
 def _prepared(ctx: PaperContext, experiment: str) -> pl.DataFrame:
@@ -72,11 +68,8 @@ def _prepared(ctx: PaperContext, experiment: str) -> pl.DataFrame:
 
 def _melt(df: pl.DataFrame, row: pl.Expr, metrics: dict[str, str]) -> pl.DataFrame:
     """One row per (input row, metric): ``__row``, ``__col`` = "<metric> · <model>", ``v``: mixed-metric tables."""
-    parts = [df.select("seed", "status", row.alias("__row"),
-                       pl.format("{} · {}", pl.lit(label), pl.col("__model")).alias("__col"),
-                       _num(df, col).alias("v"))
-             for label, col in metrics.items()]
-    return pl.concat(parts) if parts else pl.DataFrame()
+    return melt(df, [(col, label) for label, col in metrics.items()], row,
+                lambda label: pl.format("{} · {}", pl.lit(label), pl.col("__model")))
 
 
 def _cols(metrics: dict[str, str]) -> list[str]:
@@ -135,7 +128,7 @@ def energy_steps(df: pl.DataFrame) -> Table:
     energy, so its score is -E)."""
     metrics = {"acc": "adv_accuracy", "E(adv)": "__energy_adv", "AUC": "det.energy.auc", "DR": "det.energy.tpr"}
     steps = df.filter((pl.col("param") == "steps") & pl.col("attack").is_in(["pgd", "he-pgd"]))
-    steps = steps.with_columns((-_num(steps, "det.energy.score_adv_mean")).alias("__energy_adv"))
+    steps = steps.with_columns((-num(steps, "det.energy.score_adv_mean")).alias("__energy_adv"))
     long = pl.concat([_melt(steps.filter(pl.col("attack") == a), pl.col("value").cast(pl.Int64).cast(pl.String),
                             {f"{lab} {k}": v for k, v in metrics.items()})
                       for a, lab in (("pgd", "PGD"), ("he-pgd", "HE-PGD"))])
@@ -159,15 +152,6 @@ def he_pgd_lambda(df: pl.DataFrame) -> Table:
 
 
 # ------------------------------------------------------------------------------------------------------- checks
-
-
-def _safe(name: str, claim: str, fn: Callable[[], CheckResult]) -> CheckResult:
-    """Evaluate a claim; missing rows/columns become "not evaluated" instead of crashing the report."""
-    try:
-        res = fn()
-    except (KeyError, ValueError, pl.exceptions.PolarsError) as e:
-        return CheckResult(name, claim, None, f"could not evaluate: {type(e).__name__}: {e}")
-    return CheckResult(name, claim, res.holds, res.observed)
 
 
 def _curve(df: pl.DataFrame, filt: pl.Expr, metric: str) -> list[tuple[float, float]]:
@@ -240,51 +224,51 @@ def _model_claims(cif: pl.DataFrame, img: pl.DataFrame, model: str) -> dict[str,
     pgd_steps, he_steps = steps & (pl.col("attack") == "pgd"), steps & (pl.col("attack") == "he-pgd")
     most = cif.filter(pl.col("param") == "steps")["value"].max() or 0.0  # the largest step count of the grid
     lam = mm & (pl.col("attack") == "he-pgd") & (pl.col("param") == "lam")
-    lam12, lam0 = lam & ((pl.col("value") - 1.2).abs() < 1e-9), lam & (pl.col("value") == 0.0)
+    lam12, lam0 = lam & near("value", 1.2), lam & (pl.col("value") == 0.0)
     table1 = [
-        _safe(f"pgd-lower-energy CIFAR-10 {tag}", "§4.1: PGD (8) points have lower energy than natural data (AUC of "
-              "the low-energy score > 0.5)", lambda: _point(
+        (f"pgd-lower-energy CIFAR-10 {tag}", "§4.1: PGD (8) points have lower energy than natural data (AUC of "
+              "the low-energy score > 0.5)", lambda _: _point(
                   cif, pgd8, "det.energy.auc", lambda a: a > 0.5, "CIFAR-10 / digits PGD (8)", "> 0.5")),
-        _safe(f"pgd-lower-energy imagenette {tag}", "§4.1, Fig. 2(a): PGD (8) points have lower energy than natural "
-              "data (AUC of the low-energy score > 0.5)", lambda: _point(
+        (f"pgd-lower-energy imagenette {tag}", "§4.1, Fig. 2(a): PGD (8) points have lower energy than natural "
+              "data (AUC of the low-energy score > 0.5)", lambda _: _point(
                   img, pgd8, "det.energy.auc", lambda a: a > 0.5, "imagenette / mnist5k PGD (8)", "> 0.5")),
-        _safe(f"energy-detects-pgd CIFAR-10 {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 "
+        (f"energy-detects-pgd CIFAR-10 {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 "
               "at the G-mean threshold (paper: DR 98.4%, FPR 1.6%)",
-              lambda: _detects(cif, pgd8, "CIFAR-10 / digits PGD (8)")),
-        _safe(f"energy-detects-pgd imagenette {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 "
+              lambda _: _detects(cif, pgd8, "CIFAR-10 / digits PGD (8)")),
+        (f"energy-detects-pgd imagenette {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 "
               "at the G-mean threshold (paper: DR 98.2%, FPR 1.4%)",
-              lambda: _detects(img, pgd8, "imagenette / mnist5k PGD (8)")),
-        _safe(f"apgd-detected {tag}", "Table 1: the detector fitted on PGD also catches the unseen APGD (8): "
+              lambda _: _detects(img, pgd8, "imagenette / mnist5k PGD (8)")),
+        (f"apgd-detected {tag}", "Table 1: the detector fitted on PGD also catches the unseen APGD (8): "
               "DR > 0.5 and FPR <= 0.05 at the G-mean threshold (paper: DR 85.5%, FPR 1.2%)",
-              lambda: _detects(cif, apgd, "CIFAR-10 / digits APGD (8)")),
-        _safe(f"stronger-easier {tag}", "§1/Table 1: the stronger the attack, the easier to detect: the energy "
+              lambda _: _detects(cif, apgd, "CIFAR-10 / digits APGD (8)")),
+        (f"stronger-easier {tag}", "§1/Table 1: the stronger the attack, the easier to detect: the energy "
               "score separates PGD (16) better than PGD (8) (AUC), imagenette (paper: DR 99.6% vs 98.2%)",
-              lambda: compare_means(img, pgd16, pgd8, "det.energy.auc", ">", label_a="PGD (16)",
+              lambda _: compare_means(img, pgd16, pgd8, "det.energy.auc", ">", label_a="PGD (16)",
                                     label_b="PGD (8)", at="imagenette / mnist5k")),
     ]
     steps_claims = [
-        _safe(f"energy-falls-with-steps {tag}", "Fig. 2(b): PGD energy falls as the number of steps grows "
-              "(AUC of the low-energy score non-decreasing in steps, 0.01 slack)", lambda: monotone(
+        (f"energy-falls-with-steps {tag}", "Fig. 2(b): PGD energy falls as the number of steps grows "
+              "(AUC of the low-energy score non-decreasing in steps, 0.01 slack)", lambda _: monotone(
                   cif, "value", "det.energy.auc", filter=pgd_steps, direction="increasing", tolerance=0.01,
                   label="PGD")),
-        _safe(f"he-pgd-steps-invariant {tag}", "Fig. 3(b): HE-PGD energy is roughly invariant to the number of "
-              "steps (AUC spread over steps <= 0.1)", lambda: _flat(cif, he_steps, "det.energy.auc", "HE-PGD")),
-        _safe(f"he-pgd-accuracy-zero {tag}", "Fig. 3(b): HE-PGD still drives accuracy to about 0 (<= 0.05 at the "
-              "most steps)", lambda: _point(cif, he_steps & (pl.col("value") == most), "adv_accuracy",
+        (f"he-pgd-steps-invariant {tag}", "Fig. 3(b): HE-PGD energy is roughly invariant to the number of "
+              "steps (AUC spread over steps <= 0.1)", lambda _: _flat(cif, he_steps, "det.energy.auc", "HE-PGD")),
+        (f"he-pgd-accuracy-zero {tag}", "Fig. 3(b): HE-PGD still drives accuracy to about 0 (<= 0.05 at the "
+              "most steps)", lambda _: _point(cif, he_steps & (pl.col("value") == most), "adv_accuracy",
                                             lambda a: a <= 0.05, f"HE-PGD {most:g} steps", "<= 0.05")),
     ]
     lam_claims = [
-        _safe(f"he-pgd-lambda-lowers-dr {tag}", "§4.3/§5.2: a larger λ lowers the detection rate (DR Youden "
+        (f"he-pgd-lambda-lowers-dr {tag}", "§4.3/§5.2: a larger λ lowers the detection rate (DR Youden "
               "non-increasing in λ and > 0.05 lower at the largest λ than at λ = 0)",
-              lambda: _drops(cif, lam, "det.energy.tpr", "HE-PGD")),
-        _safe(f"he-pgd-evades {tag}", "Fig. 3(a): at λ = 1.2 adversarial and natural energies overlap, the "
-              "detector is worthless (|AUC - 0.5| <= 0.1)", lambda: _point(
+              lambda _: _drops(cif, lam, "det.energy.tpr", "HE-PGD")),
+        (f"he-pgd-evades {tag}", "Fig. 3(a): at λ = 1.2 adversarial and natural energies overlap, the "
+              "detector is worthless (|AUC - 0.5| <= 0.1)", lambda _: _point(
                   cif, lam12, "det.energy.auc", lambda a: abs(a - 0.5) <= 0.1, "HE-PGD λ=1.2", "within 0.5 ± 0.1")),
-        _safe(f"he-pgd-as-effective {tag}", "§5.2: HE-PGD (λ = 1.2) is at least as effective as PGD (success "
-              "rate no more than 0.02 below λ = 0)", lambda: compare_means(
+        (f"he-pgd-as-effective {tag}", "§5.2: HE-PGD (λ = 1.2) is at least as effective as PGD (success "
+              "rate no more than 0.02 below λ = 0)", lambda _: compare_means(
                   cif, lam12, lam0, "success_rate", ">=", margin=-0.02, label_a="λ=1.2", label_b="λ=0 (PGD)")),
     ]
-    return {"table1": table1, "steps": steps_claims, "lambda": lam_claims}
+    return {"table1": run_claims(table1), "steps": run_claims(steps_claims), "lambda": run_claims(lam_claims)}
 
 
 # ------------------------------------------------------------------------------------------------------ figures
@@ -297,14 +281,14 @@ def _roc_figure(ctx: PaperContext, data: dict[str, pl.DataFrame], model: str) ->
         df = data[exp]
         if "det.energy.roc_fpr" not in df.columns or df.is_empty():
             continue
-        df = df.filter((pl.col("__model") == model) & (pl.col("status") == "ok"))
+        df = df.filter((pl.col("__model") == model) & OK)
         if df.is_empty():
             continue
         df = df.filter(pl.col("seed") == df["seed"].min())
         sel = [(f"{DATASET[exp]} {a}", pl.col("__atk") == a) for a in ATTACKS[exp]]
         if exp == CIFAR:
             sel.append((f"{DATASET[exp]} HE-PGD λ=1.2", (pl.col("attack") == "he-pgd") & (pl.col("param") == "lam")
-                        & ((pl.col("value") - 1.2).abs() < 1e-9)))
+                        & near("value", 1.2)))
         for label, filt in sel:
             r = df.filter(filt)
             if r.height and r["det.energy.roc_fpr"][0] is not None:
@@ -321,7 +305,7 @@ def _line_figure(ctx: PaperContext, df: pl.DataFrame, filt: pl.Expr, metrics: di
                  xlabel: str, ylabel: str, caption: str) -> tuple[str, str] | None:
     sub = df.filter(filt & pl.col("__model").is_not_null()) if "__model" in df.columns else df.clear()
     atk = pl.col("attack").replace_strict({"pgd": "PGD", "he-pgd": "HE-PGD"}, default="", return_dtype=pl.String)
-    long = pl.concat([sub.select("seed", "status", "value", _num(sub, col).alias("v"),
+    long = pl.concat([sub.select("seed", "status", "value", num(sub, col).alias("v"),
                                  pl.format("{}{} · {}", pl.lit(lab), atk, pl.col("__model")).alias("curve"))
                       for lab, col in metrics.items()])
     if long.drop_nulls("v").is_empty():

@@ -28,6 +28,7 @@ import polars as pl
 from robustsweep.report.checks import CheckResult, seed_mean
 from robustsweep.report.html import Section
 from robustsweep.report.papers import PaperContext
+from robustsweep.report.select import OK, grid, near, num
 from robustsweep.report.tables import Table, pivot_table
 
 CROSS = "energy-cross"  # p004_cross.yaml's spec name
@@ -46,7 +47,6 @@ TABLES = {"cross-auc": "Cross-paper: does the energy evasion transfer to the gen
                        "detectors? (AUC per detector)",
           "cross-success": "Cross-paper: attacker success (fooled AND accepted) at 5 % FPR, per detector watching",
           "cross-tau": "Cross-paper, GMM-VAE: its own τ rejection against HE-PGD and the adaptive attacks"}
-OK = pl.col("status") == "ok"
 MARGIN = 0.02  # chosen: seed / Monte-Carlo noise of 100-200 attacked digits moves an AUC or a rate by ~0.01
 
 
@@ -54,10 +54,6 @@ def _attack_label(attack: str, value: float) -> str:
     if attack == "he-pgd":
         return "PGD (HE-PGD λ=0)" if value == 0 else f"HE-PGD λ={value:g}"
     return f"{AWARE.get(attack, attack)} λ={value:g}"
-
-
-def _num(df: pl.DataFrame, name: str) -> pl.Expr:
-    return pl.col(name).cast(pl.Float64) if name in df.columns else pl.lit(None, pl.Float64)
 
 
 def _prepared(rows: pl.DataFrame) -> pl.DataFrame:
@@ -72,10 +68,7 @@ def _prepared(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _grid(rows: pl.DataFrame, attack: str, default: list[float]) -> list[float]:
-    if rows.is_empty() or "attack" not in rows.columns:
-        return default
-    vals = sorted(set(rows.filter(pl.col("attack") == attack)["value"].drop_nulls().to_list()))
-    return vals or default
+    return grid(rows, attack) or default
 
 
 def _row_order(rows: pl.DataFrame, only: list[str] | None = None) -> list[str]:
@@ -92,7 +85,7 @@ def _row_order(rows: pl.DataFrame, only: list[str] | None = None) -> list[str]:
 
 def _table(df: pl.DataFrame, metrics: dict[str, str], tid: str, caption: str,
            only: list[str] | None = None) -> Table:
-    parts = [df.select("seed", "status", "__row", pl.lit(label).alias("__col"), _num(df, col).alias("v"))
+    parts = [df.select("seed", "status", "__row", pl.lit(label).alias("__col"), num(df, col).alias("v"))
              for label, col in metrics.items()]
     long = pl.concat(parts).filter(pl.col("__row").is_not_null())
     rows = _row_order(df, only)
@@ -133,7 +126,7 @@ def cross_tables(rows: pl.DataFrame) -> list[Table]:
 
 def _at(model: str, attack: str, value: float) -> pl.Expr:
     return OK & (pl.col("cfg.model.name") == model) & (pl.col("attack") == attack) & (
-        (pl.col("value") - value).abs() < 1e-9)
+        near("value", value))
 
 
 def _cmp(rows: pl.DataFrame, name: str, claim: str, a: tuple[pl.Expr, str, str], b: tuple[pl.Expr, str, str],

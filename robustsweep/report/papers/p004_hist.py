@@ -13,6 +13,7 @@ import polars as pl
 
 from robustsweep.report.figures import binned_histograms
 from robustsweep.report.papers import PaperContext
+from robustsweep.report.select import OK, near, num
 from robustsweep.report.tables import Table, pivot_table
 
 TITLE = "Fig. 2(a) / 3(a): overlap of natural and adversarial energy histograms (1 = indistinguishable)"
@@ -27,7 +28,7 @@ def _selections(df: pl.DataFrame) -> list[tuple[str, pl.Expr]]:
     lams = df.filter((pl.col("attack") == "he-pgd") & (pl.col("param") == "lam"))["value"].drop_nulls().unique()
     for lam in sorted(lams.to_list()) or [0.0, 0.6, 1.2, 2.4]:
         out.append((f"HE-PGD λ={lam:g} (Fig. 3(a))", (pl.col("attack") == "he-pgd") & (pl.col("param") == "lam")
-                    & ((pl.col("value") - lam).abs() < 1e-9)))
+                    & near("value", lam)))
     return out
 
 
@@ -37,7 +38,7 @@ def hist_table(df: pl.DataFrame, models: list[str], caption: str) -> Table:
     for label, filt in _selections(df):
         sub = df.filter(filt & pl.col("__model").is_not_null())
         for metric, col in (("overlap", "det.energy.hist_overlap"), ("AUC", "det.energy.auc")):
-            v = pl.col(col).cast(pl.Float64) if col in sub.columns else pl.lit(None, pl.Float64)
+            v = num(sub, col)
             parts.append(sub.select("seed", "status", pl.lit(label).alias("__row"),
                                     pl.format("{} · {}", pl.lit(metric), pl.col("__model")).alias("__col"),
                                     v.alias("v")))
@@ -52,7 +53,7 @@ def hist_figure(ctx: PaperContext, df: pl.DataFrame, model: str) -> tuple[str, s
     """One PNG per model column: a panel per selection (first seed), natural vs successful adversarial energies."""
     if "det.energy.hist_edges" not in df.columns:
         return None
-    ok = df.filter((pl.col("__model") == model) & (pl.col("status") == "ok"))
+    ok = df.filter((pl.col("__model") == model) & OK)
     if ok.is_empty():
         return None
     ok = ok.filter(pl.col("seed") == ok["seed"].min())
