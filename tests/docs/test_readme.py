@@ -83,3 +83,14 @@ def test_the_results_index_lists_every_committed_page():
     for page in (ROOT / "docs" / "results").glob("*.md"):
         if page.name != "README.md":
             assert f"]({page.name})" in index, f"docs/results/README.md does not list {page.name}"
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_named_repository_file_exists(page):
+    """A test, module or experiment file the docs name by path exists (tests and modules move; the docs must follow)."""
+    text = page.read_text(encoding="utf-8")
+    for path in sorted(set(re.findall(r"\b((?:tests|robustsweep|experiments|bench|slurm|analysis)/[\w/.-]+\.(?:py|yaml|sh))",
+                                      text))):
+        if "NNN" in path:  # a pattern (pNNN.py: one per paper), not a file
+            continue
+        assert (ROOT / path).exists(), f"{page.relative_to(ROOT)} names {path}, which does not exist"
