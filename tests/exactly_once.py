@@ -1,6 +1,7 @@
-"""The exactly-once check shared by the kill tests (a SIGKILLed driver in ``test_chaos_resume``, a SIGKILLed warm
-actor in ``test_tune_reuse``): after the final resume every trial has one ``ok`` file of its own rows, no
-(trial, attack, value) row appears twice anywhere, and no trial is still marked running."""
+"""The exactly-once check shared by the kill tests (a SIGKILLed driver in
+``tests/runners/test_resume_after_kills.py``, a SIGKILLed warm actor in ``tests/runners/test_tune_reuse.py``): after
+the final resume every trial has one ``ok`` file of its own rows, no (trial, attack, value) row appears twice
+anywhere, and no trial is still marked running."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -12,7 +12,7 @@ import pytest
 
 from robustsweep.store import atomic
 from robustsweep.store.atomic import DiskError, atomic_write_bytes
-from tests.test_hardening_preflight import tmpfs
+from tests.runners.test_preflight import tmpfs
 
 
 def names(folder) -> list[str]:

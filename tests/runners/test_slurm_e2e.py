@@ -27,7 +27,7 @@ import yaml
 
 pytestmark = pytest.mark.slurm
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "experiments" / "quickstart.yaml"
 JOB_TIMEOUT_S = 300
 
@@ -205,7 +205,7 @@ def test_scancel_then_resume_runs_each_trial_exactly_once(slurm_env, tmp_path):
 
 def test_sigkilled_trial_is_recorded_failed_and_resume_completes_it(slurm_env, tmp_path):
     """With retries off (``resources.max_retries: 0``; by default Tune would retry the killed trial itself, see
-    tests/test_multinode.py) a killed trial is recorded failed at once and ``resume`` completes it."""
+    tests/runners/test_multinode.py) a killed trial is recorded failed at once and ``resume`` completes it."""
     results, sweep = tmp_path / "results", "killed"
     spec = tiny_spec(tmp_path, sweep, [250, 1], max_retries=0)
     rs(slurm_env, "submit", str(spec), "--results", str(results), "--time", "15", "--cpus-per-node", "2",

@@ -73,7 +73,7 @@ def test_failed_trial_is_isolated_and_reported(tmp_path, capsys):
     p = tmp_path / "mixed.yaml"
     p.write_text(yaml.safe_dump(spec))
     # --no-preflight: the pre-flight would refuse the unstaged data set before anything runs (tested in
-    # test_hardening_preflight.py); here the point is a trial failing at run time next to trials that succeed
+    # tests/runners/test_preflight.py); here the point is a trial failing at run time next to trials that succeed
     args = ["run", str(p), "--results", str(tmp_path / "r"), "--data-root", str(tmp_path / "empty"), "--cpus", "2",
             "--no-preflight"]
     assert main(args) == 1

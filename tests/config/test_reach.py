@@ -10,7 +10,7 @@ from robustsweep.config import reach as reach_mod
 from robustsweep.config.spec import SpecError, spec_from_dict
 from robustsweep.errors import EXIT_USAGE
 from robustsweep.registry import ATTACKS
-from tests.test_spec import BASE  # the one minimal valid experiment file of the spec tests
+from tests.config.test_spec import BASE  # the one minimal valid experiment file of the spec tests
 
 PAPER_PGD = {"name": "pgd", "eps": [0.1, 0.2, 0.3, 0.4, 0.5], "steps": 40, "step_size": 0.01, "random_start": True}
 

@@ -128,7 +128,7 @@ def test_sacct_standin_parses_job_ids(tmp_path):
     import os
     import subprocess
 
-    script = Path(__file__).resolve().parent.parent / "slurm" / "local_slurm.sh"
+    script = Path(__file__).resolve().parents[2] / "slurm" / "local_slurm.sh"
     text = script.read_text()
     body = text[text.index("cat >\"$STATE/bin/sacct\" <<'EOF'\n") + len("cat >\"$STATE/bin/sacct\" <<'EOF'\n"):]
     body = body[:body.index("\nEOF\n")]

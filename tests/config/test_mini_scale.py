@@ -3,9 +3,9 @@ MNIST digits) with the paper's own architecture, through the same ``run_trial`` 
 real-MNIST path cannot rot. Shrunk as ``--smoke`` does (one epoch, three attack steps of the same travel) and
 further (2 attacked points, 50 detector-fit images, 8 ZOO coordinates): the numbers are not meaningful, the path is.
 
-Why ``run_trial`` directly and not ``robustsweep run``: scheduling is tested elsewhere (tests/test_e2e_local.py);
+Why ``run_trial`` directly and not ``robustsweep run``: scheduling is tested elsewhere (tests/runners/test_local_e2e.py);
 here the cost is the paper-size models (a deep-Bayes conv logit is K x C = 100 decoder passes), and a Ray start per
-paper would double it. The mini contract itself (paper settings kept) is checked for every file in test_scales.py.
+paper would double it. The mini contract itself (paper settings kept) is checked for every file in tests/config/test_scales.py.
 """
 from __future__ import annotations
 
