@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from robustsweep.report.select import ok_rows
 from robustsweep.report.stats import fmt_cell
 from robustsweep.store.parquet import read_sweep, scan_sweep
 
@@ -86,7 +87,7 @@ def aggregate(df: pl.DataFrame, metrics: tuple[str, ...] = DEFAULT_METRICS, *, k
 
     ``keys``: the config columns to group by (a list, or a function of ``df``); default the varying ones.
     """
-    ok = df.filter(pl.col("status") == "ok")
+    ok = ok_rows(df)
     cfg = varying_config_columns(df) if keys is None else list(keys(df) if callable(keys) else keys)
     keys = [*cfg, "attack", "param", "value"]
     metrics = tuple(m for m in metrics if m in ok.columns)

@@ -29,7 +29,9 @@ import polars as pl
 from robustsweep.report.aggregate import CLEAN, CONFIG, config_label, label_columns
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section, write_pages
+from robustsweep.report.select import OK, ok_rows
 from robustsweep.report.tables import Table, join_columns, pivot_table, write_table_files
+from robustsweep.store import columns
 
 FORMATS = ("md", "csv", "tex", "html")
 Log = Callable[[str], None]
@@ -59,7 +61,7 @@ def config_order(rows: pl.DataFrame) -> list[str]:
 
 def attack_metrics(ok: pl.DataFrame) -> list[str]:
     """What an attack's tables show: adversarial accuracy, success rate, each detector's TPR (when measured)."""
-    dets = sorted(c for c in ok.columns if c.startswith("det.") and c.endswith(".tpr"))
+    dets = sorted(c for c in ok.columns if (columns.split_det(c) or ("", ""))[1] == "tpr")
     return [m for m in ("adv_accuracy", "success_rate", *dets) if _has(ok, m)]
 
 
@@ -69,13 +71,13 @@ def metric_title(metric: str, attack: str) -> str:
         return f"accuracy under {attack}"
     if metric == "success_rate":
         return f"{attack} success rate"
-    if metric.startswith("det.") and metric.endswith(".tpr"):
-        return f"{metric[4:-4]} detector: TPR on successful {attack} adversarials"
+    if (parts := columns.split_det(metric)) and parts[1] == "tpr":
+        return f"{parts[0]} detector: TPR on successful {attack} adversarials"
     return f"{metric} under {attack}"
 
 
 def _pivot(rows: pl.DataFrame, attack: str, metric: str, labels: list[str], digits: int) -> Table:
-    ok = rows.filter((pl.col("status") == "ok") & (pl.col("attack") == attack))
+    ok = rows.filter(OK & (pl.col("attack") == attack))
     params = ok.select("param", "value").drop_nulls("value").unique().sort("value").rows()
     one_param = len({p for p, _ in params}) <= 1
     col_key: str | pl.Expr = "value" if one_param else pl.format("{}={}", "param", "value")
@@ -98,20 +100,20 @@ def _pivot(rows: pl.DataFrame, attack: str, metric: str, labels: list[str], digi
 
 def attack_tables(rows: pl.DataFrame, attack: str, *, digits: int = 3) -> list[Table]:
     """One pivot :class:`Table` per metric of :func:`attack_metrics` for ``attack`` (rows need a ``config``)."""
-    ok = rows.filter((pl.col("status") == "ok") & (pl.col("attack") == attack))
+    ok = rows.filter(OK & (pl.col("attack") == attack))
     labels = [c for c in config_order(rows) if c in set(ok[CONFIG].to_list())]
     return [_pivot(rows, attack, m, labels, digits) for m in attack_metrics(ok)]
 
 
 def attacks(rows: pl.DataFrame) -> list[str]:
-    names = sorted({a for a in rows.filter(pl.col("status") == "ok")["attack"].to_list() if a is not None})
+    names = sorted({a for a in ok_rows(rows)["attack"].to_list() if a is not None})
     return [a for a in names if a != "none"] or names
 
 
 # --------------------------------------------------------------------------------------------------- figures
 def accuracy_figure(rows: pl.DataFrame, attack: str, path: Path) -> Path | None:
     """Accuracy under ``attack`` vs its grid value, one line (±std band over seeds) per config."""
-    sub = rows.filter((pl.col("status") == "ok") & (pl.col("attack") == attack) & pl.col("value").is_not_null())
+    sub = rows.filter(OK & (pl.col("attack") == attack) & pl.col("value").is_not_null())
     if sub.is_empty() or not _has(sub, "adv_accuracy"):
         return None
     param = sub["param"].drop_nulls().first() or "value"
@@ -122,11 +124,11 @@ def accuracy_figure(rows: pl.DataFrame, attack: str, path: Path) -> Path | None:
 
 def roc_figures(rows: pl.DataFrame, out: Path) -> list[tuple[Path, str]]:
     """Per detector with stored ROC points: each config × attack at the attack's largest grid value."""
-    ok = rows.filter(pl.col("status") == "ok")
+    ok = ok_rows(rows)
     grid = np.linspace(0.0, 1.0, 101)
     made = []
-    for det in sorted(c[4:-8] for c in ok.columns if c.startswith("det.") and c.endswith(".roc_fpr")):
-        fpr, tpr, auc = f"det.{det}.roc_fpr", f"det.{det}.roc_tpr", f"det.{det}.auc"
+    for det in sorted(p[0] for c in ok.columns if (p := columns.split_det(c)) and p[1] == "roc_fpr"):
+        fpr, tpr, auc = columns.det(det, "roc_fpr"), columns.det(det, "roc_tpr"), columns.det(det, "auc")
         if tpr not in ok.columns:
             continue
         d = ok.filter(pl.col(fpr).is_not_null() & pl.col(tpr).is_not_null() & pl.col("value").is_not_null())

@@ -19,6 +19,8 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from robustsweep.report.select import OK
+
 DPI = 120
 
 
@@ -66,7 +68,7 @@ def first_ok(rows: pl.DataFrame, where: pl.Expr, column: str = "ex.adv") -> dict
     """The first (lowest seed) ok row matching ``where`` that stored ``column``; None when there is none."""
     if rows.is_empty() or column not in rows.columns:
         return None
-    sel = rows.filter((pl.col("status") == "ok") & where & pl.col(column).is_not_null())
+    sel = rows.filter(OK & where & pl.col(column).is_not_null())
     return None if sel.is_empty() else sel.sort("seed").row(0, named=True)
 
 

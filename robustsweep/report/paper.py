@@ -30,7 +30,7 @@ from robustsweep.report.aggregate import config_label, label_columns
 from robustsweep.report.checks import CheckResult
 from robustsweep.report.generic import FORMATS, provenance
 from robustsweep.report.html import Section, write_pages
-from robustsweep.report.papers import Paper, PaperContext
+from robustsweep.report.paper_registry import Paper, PaperContext
 from robustsweep.report.reference import Reference, for_scale, load_references, validate_references
 from robustsweep.report.tables import Table, compare, write_table_files
 

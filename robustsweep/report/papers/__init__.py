@@ -1,138 +1,17 @@
-"""The paper registry: one module per seed paper (``p000.py`` … ``p004.py``) names its experiment files, the tables
-and figures it regenerates, and the function that builds them from the experiments' Parquet rows.
-
-Why a registry here and not a list in the CLI: ``robustsweep reproduce --list``, the CI smoke test and the
-reference-file validator all iterate over it, so a new paper is one new module in this package (discovered on
-import, nothing else to edit), exactly like a new attack is one file under ``attacks/``.
+"""One module per seed paper (``p000.py`` … ``p004.py``): its experiment files, the tables and figures it
+regenerates, and the function that builds them from the experiments' rows (the registry: ``report/paper_registry.py``).
 
 A paper module::
 
     @paper("001", name="deep-bayes", title="Li, Bradshaw & Sharma (ICML 2019) ...",
-           source="001_c207276a6492ab58.txt",
-           experiments=["p001_fig3.yaml"],
-           tables={"fig3": "Fig. 3: accuracy under white-box attacks"})
+           source="001_c207276a6492ab58.txt", experiments=["p001_fig3.yaml"], tables=[FIG3])  # TableSpecs
     def build(ctx: PaperContext) -> list[Section]:
         rows = ctx.rows("deep-bayes-fig3")         # the experiment's rows by its spec `name`
-        t = pivot_table(rows, ..., id="fig3")      # every Table id must be one of `tables`
-        return [Section("Fig. 3", tables=[t], figures=[...], checks=[...])]
+        return [Section("Fig. 3", tables=[FIG3.build(rows)], figures=[...], checks=run_claims(CLAIMS, rows))]
 
-The builder is called by :func:`robustsweep.report.paper.build_paper_report`, which then compares every table with
-``experiments/reference/<id>.yaml``, writes the tables (md/csv/tex), the figures and ``report.md`` /
-``report.html``. ``ctx.rows`` of an experiment that has not run yet is an empty frame with the store's columns,
-so the paper's layout still renders with "—" cells instead of failing.
+:func:`robustsweep.report.paper.build_paper_report` calls the builder, compares every table with
+``experiments/reference/<id>.yaml`` and writes the tables (md/csv/tex), the figures and ``report.md`` / ``.html``.
 """
-from __future__ import annotations
+from robustsweep.report.paper_registry import PAPERS, Paper, PaperContext, get_paper, load_papers, paper
 
-import importlib
-import pkgutil
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import polars as pl
-
-from robustsweep.errors import UsageError
-from robustsweep.report.declare import TableSpec, titles
-
-#: experiment files live in the repository's experiments/ folder (next to the package in a clone / editable install)
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[3] / "experiments"
-
-
-@dataclass
-class PaperContext:
-    """What a paper builder gets: each experiment's rows, where to save figures, and the scale that ran."""
-
-    experiments: dict[str, pl.DataFrame]  # spec name -> rows (failed rows included, ``config`` label column added)
-    out: Path  # the report folder; save figures under ``out / "figures"``
-    scale: str  # "ci" | "paper"
-    smoke: bool = False
-
-    def rows(self, experiment: str) -> pl.DataFrame:
-        """Rows of one experiment (by its spec ``name``); an empty frame with the store's columns when it has none."""
-        df = self.experiments.get(experiment)
-        if df is not None:
-            return df
-        from robustsweep.store.rows import empty_rows
-
-        return empty_rows([], experiment).with_columns(pl.lit(None, pl.String).alias("config"))
-
-    def figure(self, name: str) -> Path:
-        """``out/figures/<name>`` with its folder created."""
-        p = self.out / "figures" / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        return p
-
-
-Builder = Callable[[PaperContext], list]  # -> list[robustsweep.report.html.Section]
-
-
-@dataclass
-class Paper:
-    """One seed paper: its id (``001``), a short name, the experiment files and the tables/figures it produces."""
-
-    id: str
-    name: str
-    title: str
-    source: str
-    experiments: list[str]
-    tables: dict[str, str]  # table/figure id -> what the paper calls it ("Fig. 3: ...")
-    build: Builder
-    specs: dict[str, TableSpec] = field(default_factory=dict)  # the declared tables (report/declare.py), by id
-    notes: str = ""
-    figures: dict[str, str] = field(default_factory=dict)  # figure file stem -> caption (listed by --list)
-    reference: Path | None = None  # default: experiments/reference/<id>.yaml
-
-    def experiment_paths(self, root: Path | None = None) -> list[Path]:
-        base = root or EXPERIMENTS_DIR
-        return [base / f for f in self.experiments]
-
-    @property
-    def reference_file(self) -> Path:
-        return self.reference or EXPERIMENTS_DIR / "reference" / f"{self.id}.yaml"
-
-
-PAPERS: dict[str, Paper] = {}
-
-
-def paper(id: str, *, name: str, title: str, source: str, experiments: list[str],  # noqa: A002
-          tables: Mapping[str, str] | Sequence[TableSpec], notes: str = "",
-          figures: dict[str, str] | None = None) -> Callable[[Builder], Builder]:
-    """Decorator registering a paper builder (module docstring); ``tables`` are :class:`TableSpec` declarations (or,
-    for a table no spec describes, id -> title)."""
-    specs = {} if isinstance(tables, Mapping) else {t.id: t for t in tables}
-
-    def register(fn: Builder) -> Builder:
-        if id in PAPERS:
-            raise ValueError(f"paper {id} registered twice")
-        listed = dict(tables) if isinstance(tables, Mapping) else titles(list(tables))
-        PAPERS[id] = Paper(id=id, name=name, title=title, source=source, experiments=list(experiments),
-                           tables=listed, build=fn, notes=notes, figures=dict(figures or {}), specs=specs)
-        return fn
-    return register
-
-
-_LOADED = False
-
-
-def load_papers() -> dict[str, Paper]:
-    """Import every ``pNNN`` module of this package once (their ``@paper`` decorators fill :data:`PAPERS`)."""
-    global _LOADED
-    if not _LOADED:
-        for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-            if m.name.startswith("p") and m.name[1:].isdigit():
-                importlib.import_module(f"{__name__}.{m.name}")
-        _LOADED = True
-    return PAPERS
-
-
-def get_paper(key: str) -> Paper:
-    """A paper by id (``001`` or ``1``) or short name (``deep-bayes``); the error lists what exists."""
-    papers = load_papers()
-    k = key.strip().lower()
-    if k.isdigit():
-        k = f"{int(k):03d}"
-    for p in papers.values():
-        if k in (p.id, p.name):
-            return p
-    known = ", ".join(f"{p.id} ({p.name})" for p in papers.values())
-    raise UsageError(f"unknown paper {key!r}; known: {known} (see `robustsweep reproduce --list`)")
+__all__ = ["PAPERS", "Paper", "PaperContext", "get_paper", "load_papers", "paper"]

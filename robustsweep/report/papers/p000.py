@@ -22,7 +22,7 @@ import polars as pl
 
 from robustsweep.report.checks import CheckResult, compare_means
 from robustsweep.report.html import Section
-from robustsweep.report.papers import PaperContext, paper
+from robustsweep.report.paper_registry import PaperContext, paper
 from robustsweep.report.papers.p000_curves import FIG4, FIG5, cross_checks, figure_entries, figure_sections
 from robustsweep.report.papers.p000_labels import (
     C10,
@@ -40,7 +40,9 @@ from robustsweep.report.papers.p000_labels import (
     per_trial,
 )
 from robustsweep.report.tables import Table, pivot_table
+from robustsweep.store import columns
 
+DROP = columns.metric("roar_degradation")  # Table 1's ROAR: the accuracy lost by removing and retraining
 NOTES = (
     "Deep CAMA [18] is paper 000's causal head on the raw image (no backbone features; its MLP networks, not CAMA's "
     "convolutional ones) with CAMA's fine-tuning of the m-path on PGD-perturbed training images (our reading; "
@@ -77,7 +79,7 @@ def table2(ctx: PaperContext) -> Table:
 def table1(rows: pl.DataFrame) -> Table:
     """Table 1: ROAR = clean accuracy - accuracy after removing the 30 % most IG-attributed pixels and retraining;
     beside it the same drop for 30 % random pixels (the control of Hooker et al.; the paper prints none)."""
-    t = pivot_table(rows, row_key="model", col_key="attack", metric="m.roar_degradation", row_order=TABLE1_MODELS,
+    t = pivot_table(rows, row_key="model", col_key="attack", metric=DROP, row_order=TABLE1_MODELS,
                     col_order=list(ROAR_METHODS), col_labels=ROAR_METHODS,
                     filter=pl.col("attack").is_in(list(ROAR_METHODS)), id="table1", row_header="Network",
                     title="Table 1: ROAR (accuracy degradation after remove-and-retrain), CIFAR-10",
@@ -99,18 +101,18 @@ def roar_checks(rows: pl.DataFrame) -> list[CheckResult]:
     sanity check of the attribution, not a claim of the paper) IG-chosen pixels hurt it more than random ones."""
     others = [m for m in TABLE1_MODELS if m != OURS]
     return [
-        beats_all_where(rows, "m.roar_degradation", OURS, others, _roar, "ROAR (IG, 30 %)",
+        beats_all_where(rows, DROP, OURS, others, _roar, "ROAR (IG, 30 %)",
                    name="roar-causal-shallow-highest",
                    claim="§4.3 / Table 1: the causal shallow model has the highest ROAR (accuracy degradation) of all "
                          "compared networks"),
-        beats_all_where(rows, "m.roar_degradation", DEEP_CAMA, [m for m in TABLE1_MODELS if m != DEEP_CAMA], _roar,
+        beats_all_where(rows, DROP, DEEP_CAMA, [m for m in TABLE1_MODELS if m != DEEP_CAMA], _roar,
                    "ROAR (IG, 30 %)", name="roar-deep-cama-lowest", lowest=True,
                    claim="Table 1: Deep CAMA has the lowest ROAR of all compared networks (0.2462; the next is "
                          "GBZ-CONV9's 0.4278)"),
-        compare_means(rows, _roar(OURS), _roar(OURS_DEEP), "m.roar_degradation", ">", label_a=OURS,
+        compare_means(rows, _roar(OURS), _roar(OURS_DEEP), DROP, ">", label_a=OURS,
                       label_b=OURS_DEEP, at="ROAR (IG, 30 %)", name="roar-shallow-above-deep",
                       claim="Table 1 / §4.4: the shallow causal model has a higher ROAR than the deep one"),
-        compare_means(rows, _roar(OURS), _roar(OURS, "roar-random"), "m.roar_degradation", ">", label_a="IG pixels",
+        compare_means(rows, _roar(OURS), _roar(OURS, "roar-random"), DROP, ">", label_a="IG pixels",
                       label_b="random pixels", at=OURS, name="roar-ig-above-random",
                       claim="(ours, not the paper's) removing the IG-chosen pixels degrades the causal shallow model "
                             "more than removing as many random pixels"),

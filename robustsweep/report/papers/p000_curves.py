@@ -14,7 +14,7 @@ import polars as pl
 from robustsweep.report.checks import CheckResult, compare_means, compare_to_value
 from robustsweep.report.figures import line_with_band
 from robustsweep.report.html import Section
-from robustsweep.report.papers import PaperContext
+from robustsweep.report.paper_registry import PaperContext
 from robustsweep.report.papers.p000_labels import (
     ATTACKS,
     BASELINES,
@@ -39,6 +39,7 @@ from robustsweep.report.papers.p000_labels import (
     per_trial,
 )
 from robustsweep.report.tables import Table, pivot_table
+from robustsweep.store import columns
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def proximity_table(rows: pl.DataFrame, cv: Curves = FIG4) -> Table:
     succeeds)."""
     one = rows.filter(pl.col("attack").is_in(list(ATTACKS))).unique(subset=["trial_id", "attack"], keep="first",
                                                                     maintain_order=True)
-    return pivot_table(one, row_key="model", col_key="attack", metric="m.min_perturbation", row_order=MODELS,
+    return pivot_table(one, row_key="model", col_key="attack", metric=columns.metric("min_perturbation"), row_order=MODELS,
                        col_order=list(ATTACKS), col_labels={a: f"{lab} min. ε" for a, lab in ATTACKS.items()},
                        id=cv.tid("proximity"), row_header="Model",
                        title=f"Fig. {cv.fig}(b)/(e): counterfactual proximity (perturbation size needed), "
@@ -173,7 +174,7 @@ def cross_checks(c10: pl.DataFrame, c100: pl.DataFrame) -> list[CheckResult]:
 def proximity_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult]:
     """§4.3: the causal model and GBZ-CONV9 need larger FGSM perturbations than VGG16."""
     fgsm = rows.filter(pl.col("attack") == "fgsm").unique(subset=["trial_id"], keep="first", maintain_order=True)
-    return [compare_means(fgsm, pl.col("model") == m, pl.col("model") == "VGG16", "m.min_perturbation", ">",
+    return [compare_means(fgsm, pl.col("model") == m, pl.col("model") == "VGG16", columns.metric("min_perturbation"), ">",
                           label_a=m, label_b="VGG16", at="FGSM", name=f"proximity-{key}-vs-vgg16{cv.check_suffix}",
                           claim=f"§4.3: {m} needs a larger FGSM perturbation than VGG16 (lower proximity; "
                                 f"{cv.dataset})")
@@ -188,7 +189,7 @@ def speed_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult]:
     sfx, ds = cv.check_suffix, cv.dataset
     ifgsm = (pl.col("model") == OURS) & (pl.col("attack") == "cf-ifgsm")
     out = [
-        compare_to_value(rows, ifgsm, "m.cf_reached", "<=", 0.0, label=f"{OURS} I-FGSM, all eps, fraction reached",
+        compare_to_value(rows, ifgsm, columns.metric("cf_reached"), "<=", 0.0, label=f"{OURS} I-FGSM, all eps, fraction reached",
                          name=f"causal-ifgsm-speed-at-cap{sfx}",
                          claim=f"§4.3: I-FGSM needs the maximum number of iterations on the causal model at every "
                                f"eps (accuracy never below 0.4; {ds})"),

@@ -19,6 +19,7 @@ import polars as pl
 from robustsweep.report.aggregate import ensure_columns, one_row_per_trial
 from robustsweep.report.checks import CheckResult, seed_mean
 from robustsweep.report.select import near
+from robustsweep.store import columns
 
 C10, SPEED, C100, TINY = "causal-cifar10", "causal-cifar10-speed", "causal-cifar100", "causal-tiny-imagenet"
 SPEED100 = "causal-cifar100-speed"
@@ -55,7 +56,7 @@ def _depth_role() -> pl.Expr:
 def label_models(df: pl.DataFrame) -> pl.DataFrame:
     """Add ``model`` (the paper's name of the model a trial stands for; module docstring) and ``depth``."""
     df = ensure_columns(df, dict.fromkeys(["cfg.model.name", "cfg.model.head", "cfg.model.feature_depth"], pl.String)
-                        | dict.fromkeys(["m.min_perturbation", "m.cf_speed", "m.cf_reached", "m.roar_degradation",
+                        | dict.fromkeys([*map(columns.metric, ("min_perturbation", "cf_speed", "cf_reached", "roar_degradation")),
                                          "cfg.model.m_finetune.eps"], pl.Float64))
     name, head = pl.col("cfg.model.name"), pl.col("cfg.model.head").str.to_uppercase()
     deep = _depth_role() == "deep"

@@ -9,17 +9,8 @@ appendices: detector-aware PGD, the dim(z) bottleneck, the transfer matrix).
 from __future__ import annotations
 
 from robustsweep.report.html import Section
-from robustsweep.report.papers import (
-    PaperContext,
-    p001_a1,
-    p001_a2,
-    p001_a3,
-    p001_cifar,
-    p001_fig2,
-    p001_fig8,
-    p001_mnist,
-    paper,
-)
+from robustsweep.report.paper_registry import PaperContext, paper
+from robustsweep.report.papers import p001_a1, p001_a2, p001_a3, p001_cifar, p001_fig2, p001_fig8, p001_mnist
 
 
 @paper("001", name="deep-bayes", title="Li, Bradshaw & Sharma (ICML 2019): Are generative classifiers more robust "

@@ -17,7 +17,7 @@ import polars as pl
 from robustsweep.report.checks import CheckResult, compare_means, seed_mean
 from robustsweep.report.declare import Axis, TableSpec
 from robustsweep.report.html import Section
-from robustsweep.report.papers import PaperContext
+from robustsweep.report.paper_registry import PaperContext
 from robustsweep.report.select import DEEP_BAYES, OK, grid, melt, upper
 from robustsweep.report.tables import Table
 from robustsweep.store import columns

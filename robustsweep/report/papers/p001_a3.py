@@ -24,7 +24,7 @@ from robustsweep.report.checks import CheckResult, compare_means
 from robustsweep.report.declare import Axis, TableSpec
 from robustsweep.report.figures import heatmap
 from robustsweep.report.html import Section
-from robustsweep.report.papers import PaperContext
+from robustsweep.report.paper_registry import PaperContext
 from robustsweep.report.select import DEEP_BAYES, DISCRIMINATIVE, GENERATIVE, OK, near
 from robustsweep.report.tables import Table
 

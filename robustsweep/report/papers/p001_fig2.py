@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from robustsweep.report.checks import CheckResult
 from robustsweep.report.declare import Axis, TableSpec
 from robustsweep.report.html import Section
-from robustsweep.report.papers import PaperContext
+from robustsweep.report.paper_registry import PaperContext
 from robustsweep.report.select import OK
 from robustsweep.report.tables import Table
 

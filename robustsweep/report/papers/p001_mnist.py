@@ -16,7 +16,7 @@ from robustsweep.report.declare import Axis, TableSpec, models
 from robustsweep.report.figures import line_with_band
 from robustsweep.report.html import Section
 from robustsweep.report.images import first_ok, grid_row, image_grid
-from robustsweep.report.papers import PaperContext
+from robustsweep.report.paper_registry import PaperContext
 from robustsweep.report.select import DEEP_BAYES, GENERATIVE, NO_BOTTLENECK, OK, at, grid, melt, near, nth, upper
 from robustsweep.report.tables import Table
 from robustsweep.store import columns

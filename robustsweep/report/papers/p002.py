@@ -25,7 +25,7 @@ from robustsweep.report.declare import Axis, TableSpec, models, titles
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
 from robustsweep.report.images import first_ok, grid_row, image_grid
-from robustsweep.report.papers import PaperContext, paper
+from robustsweep.report.paper_registry import PaperContext, paper
 from robustsweep.report.select import OK, near
 from robustsweep.report.tables import Table
 from robustsweep.store import columns

@@ -50,7 +50,7 @@ from robustsweep.report.checks import Check, CheckResult, compare_means, compare
 from robustsweep.report.figures import bars, line_with_band
 from robustsweep.report.html import Section
 from robustsweep.report.images import GridRow, first_ok, grid_row, image_grid
-from robustsweep.report.papers import PaperContext, paper
+from robustsweep.report.paper_registry import PaperContext, paper
 from robustsweep.report.papers.p003_tables import (
     ATT_ERR,
     ATT_REJ,
@@ -88,6 +88,7 @@ from robustsweep.report.papers.p003_tables import (
     table2_clean,
 )
 from robustsweep.report.select import OK, near
+from robustsweep.store import columns
 
 
 def _at(attack: str, setting: str = SUP, value: float | None = None) -> pl.Expr:
@@ -145,7 +146,7 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
                       claim="Fig. 3: the error after thresholding is higher for the semi-supervised model"),
     ]
     for atk, name in (("pgd", "PGD"), ("mim", "MIM")):
-        out.append(compare_to_value(df, _at(atk), f"det.{TAU}.tpr", ">=", 0.95, label=f"{name}, supervised {a}",
+        out.append(compare_to_value(df, _at(atk), columns.det(TAU, "tpr"), ">=", 0.95, label=f"{name}, supervised {a}",
                                     name=f"{atk}-rejected",
                                     claim=f"§4: {name} with CleverHans defaults only fools the encoder; the "
                                           f"thresholds reject all its adversarials (claim: >= 95%)"))
@@ -156,20 +157,20 @@ def claims(df: pl.DataFrame) -> list[CheckResult]:
                                "rejected (paper: all; claim: at most 5% misclassified and accepted)"),
         Check("whitebox-thresholds-lower", "§3: the thresholds lower the success of the eq. 10 white-box attack", "003",
               lambda d: _with_vs_without(d, _at(WHITE), "success with τ", "success_rate", "eq. 10")).run(df),
-        compare_to_value(df, _at(FOOL), f"det.{TAU}.tpr", ">=", 0.5, label=f"supervised {a}",
+        compare_to_value(df, _at(FOOL), columns.det(TAU, "tpr"), ">=", 0.5, label=f"supervised {a}",
                          name="fooling-mostly-rejected",
                          claim="§4 / Fig. 4c: most eq. 11 fooling images that fool the encoder are rejected"),
-        compare_to_value(df, _at(FOOL), f"det.{TAU_DEC}.tpr", ">=", 0.5, label=f"supervised {a}",
+        compare_to_value(df, _at(FOOL), columns.det(TAU_DEC, "tpr"), ">=", 0.5, label=f"supervised {a}",
                          name="fooling-rejected-at-decoder",
                          claim="§4: most fooling images are rejected at the decoder (τ_dec alone rejects >= 50%)"),
     ]
     out += [
         Check("reclassification-recovers-most", "Table 2: reclassification (eq. 9) recovers the true label of most "
               "rejected FGSM samples at every ε (paper 87–97%; claim: > 50%)", "003",
-              lambda d: _over_eps(d, f"det.{TAU}.reclass_accuracy", 0.5, "min")).run(df),
+              lambda d: _over_eps(d, columns.det(TAU, "reclass_accuracy"), 0.5, "min")).run(df),
         # the recovered share itself: "accuracy after > accuracy with τ" held whenever anything was recovered (and
         # against the worst-case accuracy with τ even when nothing was), so it could hardly fail
-        compare_to_value(first_fgsm_rows(df), _clean(SUP), f"det.{TAU}.clean_reclass_accuracy", ">=", 0.5,
+        compare_to_value(first_fgsm_rows(df), _clean(SUP), columns.det(TAU, "clean_reclass_accuracy"), ">=", 0.5,
                          label=f"supervised α={REF_ALPHA:g}, rejected clean test inputs",
                          name="reclassification-raises-clean-accuracy",
                          claim="§4: reclassifying the rejected clean test inputs (eq. 9) recovers most of them, which "
@@ -238,7 +239,7 @@ FIG4 = {"fig4a_whitebox": "Fig. 4(a): white-box targeted attack (eq. 10): conver
 
 def _goal_captions(row: dict) -> list[str]:
     """Under each eq. 10 / 11 image: its target, the prediction and whether the thresholds rejected it."""
-    t, p, rej = row.get("ex.target") or [], row.get("ex.pred_adv") or [], row.get("ex.rejected_adv") or []
+    t, p, rej = (row.get(columns.example(k)) or [] for k in ("target", "pred_adv", "rejected_adv"))
     return [f"→{int(t[i])}: pred {int(p[i])}" + ("" if i >= len(rej) else ", rejected" if rej[i] else ", accepted")
             for i in range(min(len(t), len(p)))]
 
@@ -254,11 +255,11 @@ def fig4_figures(ctx: PaperContext, df: pl.DataFrame) -> list[tuple]:
         grid: list[GridRow | None] = []
         if r is not None:
             if attack == WHITE:
-                grid.append(grid_row(r, "clean input", "ex.clean", "ex.pred_clean"))
+                grid.append(grid_row(r, "clean input", columns.example("clean"), columns.example("pred_clean")))
             adv = grid_row(r, "converged image", pred=None)
             if adv is not None:
                 adv.captions = _goal_captions(r)
-            grid += [adv, grid_row(r, "reconstruction", "ex.recon_adv", pred=None)]
+            grid += [adv, grid_row(r, "reconstruction", columns.example("recon_adv"), pred=None)]
         path = image_grid(grid, ctx.figure(f"{stem}.png"), title=FIG4[stem])
         shown = "" if r is None or r.get("value") is None else f", target offset +{int(r['value'])}"
         out.append((str(path), FIG4[stem] + f" (supervised, α = {REF_ALPHA:g}, lowest seed{shown}; the first test "

@@ -12,6 +12,7 @@ from robustsweep.report import select
 from robustsweep.report.aggregate import column_or, ensure_columns, one_row_per_trial
 from robustsweep.report.select import OK, near
 from robustsweep.report.tables import Table, pivot_table
+from robustsweep.store import columns
 
 EXPERIMENT = "gmm-vae"
 ENTROPY = "gmm-vae-entropy"  # Fig. 5: fixed vs learned encoder entropy under FGSM
@@ -26,8 +27,8 @@ REF = near("cfg.model.alpha", REF_ALPHA)  # the reference α's rows
 TAU, TAU_ENC, TAU_DEC = "tau", "tau-enc", "tau-dec"
 T1_METRICS = [("clean accuracy", "accuracy (no thresholds)"), ("accuracy with τ", "accuracy (thresholds)"),
               ("error with τ", "error (thresholds)"), ("clean rejection", "rejection (thresholds)")]
-ATTACK_METRICS = [("success_rate", "success (no thresholds)"), (f"det.{TAU}.tpr", "rejected (thresholds)"),
-                  (f"det.{TAU_ENC}.tpr", "rejected by τ_enc"), (f"det.{TAU_DEC}.tpr", "rejected by τ_dec"),
+ATTACK_METRICS = [("success_rate", "success (no thresholds)"), (columns.det(TAU, "tpr"), "rejected (thresholds)"),
+                  (columns.det(TAU_ENC, "tpr"), "rejected by τ_enc"), (columns.det(TAU_DEC, "tpr"), "rejected by τ_dec"),
                   ("success with τ", "success (thresholds)"), ("relative size", "‖η‖₂/‖x‖₂ of successes")]
 # Fig. 3 / Fig. 5 split ALL attacked inputs into accuracy / error / rejected with the thresholds (the paper's error
 # "rises to a maximum value of only 3.89% and then decreases": only a share of all inputs can fall again); rows from
@@ -37,47 +38,48 @@ FIG3_METRICS = [("adv_accuracy", "accuracy (no thresholds)"), (ATT_ACC, "accurac
                 (ATT_ERR, "error (thresholds)"), (ATT_REJ, "rejected (thresholds)")]
 WHITE, FOOL = "gmmvae-whitebox", "gmmvae-fooling"
 FIG4_METRICS = [("success_rate", "target reached (no thresholds)"), ("success with τ", "success (target and accepted)"),
-                ("m.rejected", "rejected"), ("accepted other", "accepted, not as the target")]
-T2_METRICS = [(f"det.{TAU}.reclass_accuracy", "reclassification accuracy"),
-              (f"det.{TAU}.reclass_accepted_accuracy", "reclassified and accepted by eq. 9's check"),
-              (f"det.{TAU}.n_rejected", "rejected adversarials (count)")]
+                (columns.metric("rejected"), "rejected"), ("accepted other", "accepted, not as the target")]
+T2_METRICS = [(columns.det(TAU, "reclass_accuracy"), "reclassification accuracy"),
+              (columns.det(TAU, "reclass_accepted_accuracy"), "reclassified and accepted by eq. 9's check"),
+              (columns.det(TAU, "n_rejected"), "rejected adversarials (count)")]
 T2_CLEAN = [("clean rejected", "rejected clean inputs (fraction of test)"),
-            (f"det.{TAU}.clean_reclass_accuracy", "recovered (fraction of rejected)"),
+            (columns.det(TAU, "clean_reclass_accuracy"), "recovered (fraction of rejected)"),
             ("accuracy with τ", "accuracy (thresholds)"),
-            (f"det.{TAU}.clean_accuracy_reclassified", "accuracy after reclassification")]
+            (columns.det(TAU, "clean_accuracy_reclassified"), "accuracy after reclassification")]
 FIG5_METRICS = [(ATT_REJ, "rejected (thresholds)"), (ATT_ERR, "error (thresholds)"),
                 ("adv_accuracy", "accuracy (no thresholds)")]
 #: the older columns a figure metric falls back to on rows without det.<τ>.reject_adv (successful adversarials only)
-OLD_FIG = {ATT_REJ: f"det.{TAU}.tpr", ATT_ERR: "success with τ", ATT_ACC: None}
+OLD_FIG = {ATT_REJ: columns.det(TAU, "tpr"), ATT_ERR: "success with τ", ATT_ACC: None}
 FIXED, LEARNED = "fixed entropy", "learned entropy"
-_NEEDED = {"cfg.model.learn_entropy": pl.Boolean, "m.target_success": pl.Float64, "m.rejected": pl.Float64,
+TARGET = columns.metric("target_success")  # eq. 10 / 11: classified as the target and accepted
+_NEEDED = {"cfg.model.learn_entropy": pl.Boolean, TARGET: pl.Float64, columns.metric("rejected"): pl.Float64,
            "n_eval": pl.Float64,
-           **{f"det.{TAU}.{m}": pl.Float64 for m in ("reclass_accuracy", "reclass_accepted_accuracy", "n_rejected",
+           **{columns.det(TAU, m): pl.Float64 for m in ("reclass_accuracy", "reclass_accepted_accuracy", "n_rejected",
                                                       "clean_n_rejected", "clean_reclass_accuracy",
                                                       "clean_accuracy_reclassified")},
            "cfg.model.alpha": pl.Float64, "cfg.model.labels_per_class": pl.Int64, "success_rate": pl.Float64,
            "clean_accuracy": pl.Float64, "adv_accuracy": pl.Float64, "value": pl.Float64, "rho": pl.Float64,
            "attack": pl.String,
-           **{f"det.{d}.{m}": pl.Float64 for d in (TAU, TAU_ENC, TAU_DEC)
+           **{columns.det(d, m): pl.Float64 for d in (TAU, TAU_ENC, TAU_DEC)
               for m in ("tpr", "fpr", "reject_adv", "accept_correct_adv")}}
 
 
 def has_split(rows: pl.DataFrame) -> bool:
     """Whether the rows record clean rejection separately for correct and wrong predictions (exact Table 1)."""
-    return {f"det.{TAU}.fpr_correct", f"det.{TAU}.fpr_wrong"} <= set(rows.columns)
+    return {columns.det(TAU, "fpr_correct"), columns.det(TAU, "fpr_wrong")} <= set(rows.columns)
 
 
 def derive(rows: pl.DataFrame) -> pl.DataFrame:
     """The rows plus the derived columns of the module docstring (``__setting``, ``accuracy with τ``, ``success with τ`` …)."""
     df = ensure_columns(rows, _NEEDED)
-    a, r = pl.col("clean_accuracy"), pl.col(f"det.{TAU}.fpr")
+    a, r = pl.col("clean_accuracy"), pl.col(columns.det(TAU, "fpr"))
     if has_split(df):
-        acc_tau = a * (1 - pl.col(f"det.{TAU}.fpr_correct"))
+        acc_tau = a * (1 - pl.col(columns.det(TAU, "fpr_correct")))
     else:  # worst case: every rejected clean input was classified correctly
         acc_tau = pl.max_horizontal(a - r, pl.lit(0.0))
-    s, t = pl.col("success_rate"), pl.col(f"det.{TAU}.tpr")
-    goal = pl.col("attack").is_in([WHITE, FOOL]) & pl.col("m.target_success").is_not_null()
-    with_tau = pl.when(goal).then(pl.col("m.target_success")).when(s == 0).then(pl.lit(0.0)).otherwise(s * (1 - t))
+    s, t = pl.col("success_rate"), pl.col(columns.det(TAU, "tpr"))
+    goal = pl.col("attack").is_in([WHITE, FOOL]) & pl.col(TARGET).is_not_null()
+    with_tau = pl.when(goal).then(pl.col(TARGET)).when(s == 0).then(pl.lit(0.0)).otherwise(s * (1 - t))
     return df.with_columns(
         pl.when(pl.col("cfg.model.labels_per_class").is_null()).then(pl.lit(SUP)).otherwise(pl.lit(SEMI))
         .alias("__setting"),
@@ -85,12 +87,12 @@ def derive(rows: pl.DataFrame) -> pl.DataFrame:
         a.alias("clean accuracy"), acc_tau.alias("accuracy with τ"), r.alias("clean rejection"),
         pl.max_horizontal(1 - r - acc_tau, pl.lit(0.0)).alias("error with τ"),  # no "-0.000" from rounding
         with_tau.alias("success with τ"),
-        pl.max_horizontal(1 - pl.col("m.target_success") - pl.col("m.rejected"), pl.lit(0.0))  # no "-0.000"
+        pl.max_horizontal(1 - pl.col(TARGET) - pl.col(columns.metric("rejected")), pl.lit(0.0))  # no "-0.000"
         .alias("accepted other"),
-        (pl.col(f"det.{TAU}.clean_n_rejected") / pl.col("n_eval").cast(pl.Float64)).alias("clean rejected"),
-        pl.col(f"det.{TAU}.reject_adv").alias(ATT_REJ), pl.col(f"det.{TAU}.accept_correct_adv").alias(ATT_ACC),
-        pl.when(pl.col(f"det.{TAU}.reject_adv").is_not_null() & pl.col(f"det.{TAU}.accept_correct_adv").is_not_null())
-        .then(pl.max_horizontal(1 - pl.col(f"det.{TAU}.reject_adv") - pl.col(f"det.{TAU}.accept_correct_adv"),
+        (pl.col(columns.det(TAU, "clean_n_rejected")) / pl.col("n_eval").cast(pl.Float64)).alias("clean rejected"),
+        pl.col(columns.det(TAU, "reject_adv")).alias(ATT_REJ), pl.col(columns.det(TAU, "accept_correct_adv")).alias(ATT_ACC),
+        pl.when(pl.col(columns.det(TAU, "reject_adv")).is_not_null() & pl.col(columns.det(TAU, "accept_correct_adv")).is_not_null())
+        .then(pl.max_horizontal(1 - pl.col(columns.det(TAU, "reject_adv")) - pl.col(columns.det(TAU, "accept_correct_adv")),
                                 pl.lit(0.0))).otherwise(None).alias(ATT_ERR),
         pl.when(pl.col("cfg.model.learn_entropy").fill_null(False)).then(pl.lit(LEARNED)).otherwise(pl.lit(FIXED))
         .alias("__entropy"),

@@ -31,7 +31,7 @@ from robustsweep.report.aggregate import column_or
 from robustsweep.report.checks import CheckResult, compare_means, monotone, run_claims, seed_mean
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
-from robustsweep.report.papers import PaperContext, paper
+from robustsweep.report.paper_registry import PaperContext, paper
 from robustsweep.report.papers.p004_cross import TABLES as CROSS_TABLES
 from robustsweep.report.papers.p004_cross import build_cross
 from robustsweep.report.papers.p004_fig4 import FIG4, build_fig4
@@ -39,7 +39,9 @@ from robustsweep.report.papers.p004_fig4 import TABLE as FIG4_TABLE
 from robustsweep.report.papers.p004_hist import hist_figure, hist_table
 from robustsweep.report.select import OK, melt, near, num
 from robustsweep.report.tables import Table, pivot_table
+from robustsweep.store import columns
 
+E_AUC, E_DR = columns.det("energy", "auc"), columns.det("energy", "tpr")  # the Youden detector's AUC / DR
 CIFAR, IMAGENETTE = "energy-cifar10", "energy-imagenette"  # spec names of p004_cifar10.yaml / p004_imagenette.yaml
 DATASET = {IMAGENETTE: "imagenette / mnist5k", CIFAR: "CIFAR-10 / digits"}  # paper-scale name / ci stand-in
 MODEL = {"resnet10": "ResNet10 / cnn", "cnn": "ResNet10 / cnn", "vgg16": "VGG16 / mlp", "mlp": "VGG16 / mlp"}
@@ -94,7 +96,7 @@ def table1(data: dict[str, pl.DataFrame]) -> Table:
             prefix = f"{DATASET[exp]} · Energy ({rule}) · "
             order += [prefix + a for a in ATTACKS[exp]]
             parts.append(_melt(df, pl.lit(prefix) + pl.col("__atk"),
-                               {"DR": dr_column(df, det), "FPR": f"det.{det}.fpr"}))
+                               {"DR": dr_column(df, det), "FPR": columns.det(det, "fpr")}))
     return _table(pl.concat(parts), order, {"DR": "", "FPR": ""}, id="table1", row_header="dataset · defense · attack",
                   title="Table 1: attack detection with the energy function (DR on all adversarial test images, as "
                         "the public code counts it; rows older than det.<d>.reject_adv: on successful attacks; FPR "
@@ -105,13 +107,13 @@ def dr_column(df: pl.DataFrame, det: str) -> str:
     """The detection rate of Table 1: the flagged fraction of ALL adversarial test images (the public code's
     ``TP = (energy_adv <= threshold).sum()``), ``det.<det>.reject_adv``; rows written before it existed only have
     the flagged fraction of the successful adversarials, ``det.<det>.tpr``."""
-    return column_or(df, f"det.{det}.reject_adv", f"det.{det}.tpr")
+    return column_or(df, columns.det(det, "reject_adv"), columns.det(det, "tpr"))
 
 
 def energy_auc(data: dict[str, pl.DataFrame]) -> Table:
     """§4.1 in numbers: AUC of the low-energy score, and the detector free to flag either direction (ours)."""
-    metrics = {"AUC": "det.energy.auc", "DR either dir.": "det.energy-auto.tpr",
-               "FPR either dir.": "det.energy-auto.fpr"}
+    metrics = {"AUC": E_AUC, "DR either dir.": columns.det("energy-auto", "tpr"),
+               "FPR either dir.": columns.det("energy-auto", "fpr")}
     parts, order = [], []
     for exp in (IMAGENETTE, CIFAR):
         df = data[exp].filter(pl.col("__atk").is_not_null())
@@ -126,9 +128,9 @@ def energy_steps(df: pl.DataFrame) -> Table:
     """Fig. 2(b) (PGD) and 3(b) (HE-PGD, λ = 1.2): accuracy, mean energy of the successful adversarials, AUC and DR
     against the number of steps. The mean energy is -``det.energy.score_adv_mean`` (the paper's detector flags low
     energy, so its score is -E)."""
-    metrics = {"acc": "adv_accuracy", "E(adv)": "__energy_adv", "AUC": "det.energy.auc", "DR": "det.energy.tpr"}
+    metrics = {"acc": "adv_accuracy", "E(adv)": "__energy_adv", "AUC": E_AUC, "DR": E_DR}
     steps = df.filter((pl.col("param") == "steps") & pl.col("attack").is_in(["pgd", "he-pgd"]))
-    steps = steps.with_columns((-num(steps, "det.energy.score_adv_mean")).alias("__energy_adv"))
+    steps = steps.with_columns((-num(steps, columns.det("energy", "score_adv_mean"))).alias("__energy_adv"))
     long = pl.concat([_melt(steps.filter(pl.col("attack") == a), pl.col("value").cast(pl.Int64).cast(pl.String),
                             {f"{lab} {k}": v for k, v in metrics.items()})
                       for a, lab in (("pgd", "PGD"), ("he-pgd", "HE-PGD"))])
@@ -141,8 +143,8 @@ def energy_steps(df: pl.DataFrame) -> Table:
 
 def he_pgd_lambda(df: pl.DataFrame) -> Table:
     """§5.2 / Fig. 3(a): HE-PGD against its weight λ (λ = 0 is plain PGD from the same random start)."""
-    metrics = {"success": "success_rate", "AUC": "det.energy.auc", "DR Youden": "det.energy.tpr",
-               "DR G-mean": "det.energy-gmean.tpr"}
+    metrics = {"success": "success_rate", "AUC": E_AUC, "DR Youden": E_DR,
+               "DR G-mean": columns.det("energy-gmean", "tpr")}
     lam = df.filter((pl.col("attack") == "he-pgd") & (pl.col("param") == "lam"))
     vals = sorted(lam["value"].drop_nulls().unique().to_list()) or [0.0, 0.6, 1.2, 2.4]
     labels = {v: LAM_LABEL.get(v, f"{v:g}") for v in vals}
@@ -170,10 +172,10 @@ def _detects(df: pl.DataFrame, filt: pl.Expr, what: str) -> CheckResult:
     """DR > 0.5 and FPR <= 0.05 at the paper's own threshold rule: the G-mean (§5.1: "We utilize the G-mean metric
     to estimate the threshold", which Table 1's numbers come from), i.e. the ``energy-gmean`` detector; a sweep
     without it is judged at the Youden threshold, and the detail says which rule it was."""
-    det = "energy-gmean" if "det.energy-gmean.tpr" in df.columns and seed_mean(
-        df, filt, "det.energy-gmean.tpr")[0] is not None else "energy"
+    det = "energy-gmean" if columns.det("energy-gmean", "tpr") in df.columns and seed_mean(
+        df, filt, columns.det("energy-gmean", "tpr"))[0] is not None else "energy"
     dr, n = seed_mean(df, filt, dr_column(df.filter(filt), det))
-    fpr, _ = seed_mean(df, filt, f"det.{det}.fpr")
+    fpr, _ = seed_mean(df, filt, columns.det(det, "fpr"))
     if dr is None or fpr is None:
         return CheckResult("", "", None, f"{what}: no rows")
     return CheckResult("", "", dr > 0.5 and fpr <= 0.05, f"{what}, {RULE[det]} threshold: DR {dr:.3f}, FPR {fpr:.3f} "
@@ -228,10 +230,10 @@ def _model_claims(cif: pl.DataFrame, img: pl.DataFrame, model: str) -> dict[str,
     table1 = [
         (f"pgd-lower-energy CIFAR-10 {tag}", "§4.1: PGD (8) points have lower energy than natural data (AUC of "
               "the low-energy score > 0.5)", lambda _: _point(
-                  cif, pgd8, "det.energy.auc", lambda a: a > 0.5, "CIFAR-10 / digits PGD (8)", "> 0.5")),
+                  cif, pgd8, E_AUC, lambda a: a > 0.5, "CIFAR-10 / digits PGD (8)", "> 0.5")),
         (f"pgd-lower-energy imagenette {tag}", "§4.1, Fig. 2(a): PGD (8) points have lower energy than natural "
               "data (AUC of the low-energy score > 0.5)", lambda _: _point(
-                  img, pgd8, "det.energy.auc", lambda a: a > 0.5, "imagenette / mnist5k PGD (8)", "> 0.5")),
+                  img, pgd8, E_AUC, lambda a: a > 0.5, "imagenette / mnist5k PGD (8)", "> 0.5")),
         (f"energy-detects-pgd CIFAR-10 {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 "
               "at the G-mean threshold (paper: DR 98.4%, FPR 1.6%)",
               lambda _: _detects(cif, pgd8, "CIFAR-10 / digits PGD (8)")),
@@ -243,16 +245,16 @@ def _model_claims(cif: pl.DataFrame, img: pl.DataFrame, model: str) -> dict[str,
               lambda _: _detects(cif, apgd, "CIFAR-10 / digits APGD (8)")),
         (f"stronger-easier {tag}", "§1/Table 1: the stronger the attack, the easier to detect: the energy "
               "score separates PGD (16) better than PGD (8) (AUC), imagenette (paper: DR 99.6% vs 98.2%)",
-              lambda _: compare_means(img, pgd16, pgd8, "det.energy.auc", ">", label_a="PGD (16)",
+              lambda _: compare_means(img, pgd16, pgd8, E_AUC, ">", label_a="PGD (16)",
                                     label_b="PGD (8)", at="imagenette / mnist5k")),
     ]
     steps_claims = [
         (f"energy-falls-with-steps {tag}", "Fig. 2(b): PGD energy falls as the number of steps grows "
               "(AUC of the low-energy score non-decreasing in steps, 0.01 slack)", lambda _: monotone(
-                  cif, "value", "det.energy.auc", filter=pgd_steps, direction="increasing", tolerance=0.01,
+                  cif, "value", E_AUC, filter=pgd_steps, direction="increasing", tolerance=0.01,
                   label="PGD")),
         (f"he-pgd-steps-invariant {tag}", "Fig. 3(b): HE-PGD energy is roughly invariant to the number of "
-              "steps (AUC spread over steps <= 0.1)", lambda _: _flat(cif, he_steps, "det.energy.auc", "HE-PGD")),
+              "steps (AUC spread over steps <= 0.1)", lambda _: _flat(cif, he_steps, E_AUC, "HE-PGD")),
         (f"he-pgd-accuracy-zero {tag}", "Fig. 3(b): HE-PGD still drives accuracy to about 0 (<= 0.05 at the "
               "most steps)", lambda _: _point(cif, he_steps & (pl.col("value") == most), "adv_accuracy",
                                             lambda a: a <= 0.05, f"HE-PGD {most:g} steps", "<= 0.05")),
@@ -260,10 +262,10 @@ def _model_claims(cif: pl.DataFrame, img: pl.DataFrame, model: str) -> dict[str,
     lam_claims = [
         (f"he-pgd-lambda-lowers-dr {tag}", "§4.3/§5.2: a larger λ lowers the detection rate (DR Youden "
               "non-increasing in λ and > 0.05 lower at the largest λ than at λ = 0)",
-              lambda _: _drops(cif, lam, "det.energy.tpr", "HE-PGD")),
+              lambda _: _drops(cif, lam, E_DR, "HE-PGD")),
         (f"he-pgd-evades {tag}", "Fig. 3(a): at λ = 1.2 adversarial and natural energies overlap, the "
               "detector is worthless (|AUC - 0.5| <= 0.1)", lambda _: _point(
-                  cif, lam12, "det.energy.auc", lambda a: abs(a - 0.5) <= 0.1, "HE-PGD λ=1.2", "within 0.5 ± 0.1")),
+                  cif, lam12, E_AUC, lambda a: abs(a - 0.5) <= 0.1, "HE-PGD λ=1.2", "within 0.5 ± 0.1")),
         (f"he-pgd-as-effective {tag}", "§5.2: HE-PGD (λ = 1.2) is at least as effective as PGD (success "
               "rate no more than 0.02 below λ = 0)", lambda _: compare_means(
                   cif, lam12, lam0, "success_rate", ">=", margin=-0.02, label_a="λ=1.2", label_b="λ=0 (PGD)")),
@@ -279,7 +281,7 @@ def _roc_figure(ctx: PaperContext, data: dict[str, pl.DataFrame], model: str) ->
     curves = []
     for exp in (IMAGENETTE, CIFAR):
         df = data[exp]
-        if "det.energy.roc_fpr" not in df.columns or df.is_empty():
+        if columns.det("energy", "roc_fpr") not in df.columns or df.is_empty():
             continue
         df = df.filter((pl.col("__model") == model) & OK)
         if df.is_empty():
@@ -291,9 +293,9 @@ def _roc_figure(ctx: PaperContext, data: dict[str, pl.DataFrame], model: str) ->
                         & near("value", 1.2)))
         for label, filt in sel:
             r = df.filter(filt)
-            if r.height and r["det.energy.roc_fpr"][0] is not None:
-                curves.append((label, r["det.energy.roc_fpr"][0].to_list(), r["det.energy.roc_tpr"][0].to_list(),
-                               r["det.energy.auc"][0]))
+            fpr, tpr = columns.det("energy", "roc_fpr"), columns.det("energy", "roc_tpr")
+            if r.height and r[fpr][0] is not None:
+                curves.append((label, r[fpr][0].to_list(), r[tpr][0].to_list(), r[E_AUC][0]))
     if not curves:
         return None
     slug = model.split(" /")[0].lower()
@@ -343,14 +345,14 @@ def build(ctx: PaperContext) -> list[Section]:
     figs = [f for m in MODELS if (f := _roc_figure(ctx, data, m))]
     steps = (pl.col("param") == "steps") if "param" in cif.columns else pl.lit(False)
     step_figs = [f for f in (
-        _line_figure(ctx, cif, steps & pl.col("attack").is_in(["pgd", "he-pgd"]), {"": "det.energy.auc"},
+        _line_figure(ctx, cif, steps & pl.col("attack").is_in(["pgd", "he-pgd"]), {"": E_AUC},
                      "energy_steps.png", "steps", "AUC P(E(adv) < E(clean))",
                      "Energy AUC vs steps (PGD; HE-PGD at λ = 1.2)"),
         _line_figure(ctx, cif, steps & pl.col("attack").is_in(["pgd", "he-pgd"]), {"": "adv_accuracy"},
                      "accuracy_steps.png", "steps", "adversarial accuracy", "Accuracy vs steps (PGD and HE-PGD)"),
     ) if f]
     lam = (pl.col("attack") == "he-pgd") & (pl.col("param") == "lam")
-    lam_figs = [f for f in (_line_figure(ctx, cif, lam, {"DR ": "det.energy.tpr", "AUC ": "det.energy.auc"},
+    lam_figs = [f for f in (_line_figure(ctx, cif, lam, {"DR ": E_DR, "AUC ": E_AUC},
                                          "he_pgd_lambda.png", "λ", "DR (Youden) / AUC",
                                          "HE-PGD: detection rate and energy AUC vs λ"),) if f]
     mapping = ("At ci scale the labels' second names apply: mnist5k / digits with cnn / mlp, ε 0.2 / 0.4 for "

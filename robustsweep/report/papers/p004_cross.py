@@ -27,9 +27,10 @@ import polars as pl
 
 from robustsweep.report.checks import CheckResult, seed_mean
 from robustsweep.report.html import Section
-from robustsweep.report.papers import PaperContext
+from robustsweep.report.paper_registry import PaperContext
 from robustsweep.report.select import OK, grid, near, num
 from robustsweep.report.tables import Table, pivot_table
+from robustsweep.store import columns
 
 CROSS = "energy-cross"  # p004_cross.yaml's spec name
 CROSS_GMMVAE = "energy-cross-gmmvae"  # p004_cross_gmmvae.yaml's
@@ -98,9 +99,9 @@ def _table(df: pl.DataFrame, metrics: dict[str, str], tid: str, caption: str,
 def cross_tables(rows: pl.DataFrame) -> list[Table]:
     """The AUC table and the attacker-success table (module docstring)."""
     df = _prepared(rows)
-    auc = {"accuracy": "adv_accuracy"} | {f"AUC · {DETECTORS[d]}": f"det.{d}.auc" for d in AUC_DETECTORS}
-    succ = {f"success · {DETECTORS[d]}": f"det.{d}.attacker_success_fpr5" for d in DETECTORS}
-    cols = [f"det.{d}.attacker_success_fpr5" for d in (*DETECTORS, "tau")]
+    auc = {"accuracy": "adv_accuracy"} | {f"AUC · {DETECTORS[d]}": columns.det(d, "auc") for d in AUC_DETECTORS}
+    succ = {f"success · {DETECTORS[d]}": columns.det(d, "attacker_success_fpr5") for d in DETECTORS}
+    cols = [columns.det(d, "attacker_success_fpr5") for d in (*DETECTORS, "tau")]
     present = [c for c in cols if c in df.columns]
     df = df.with_columns((pl.min_horizontal(present) if present else pl.lit(None, pl.Float64)).alias("__min"))
     succ["success · all watching (≤ min)"] = "__min"
@@ -112,9 +113,9 @@ def cross_tables(rows: pl.DataFrame) -> list[Table]:
                "misclassified AND accepted, each detector at 5 % FPR on its clean fit data; the last column, the "
                "minimum over the detectors (τ included for the GMM-VAE), bounds the success against all of them "
                "together from above."),
-        _table(df, {"AUC · τ": "det.tau.auc", "DR · τ": "det.tau.tpr", "FPR · τ": "det.tau.fpr",
-                    "success · τ": "det.tau.attacker_success", "success · τ at 5 % FPR":
-                    "det.tau.attacker_success_fpr5"}, "cross-tau",
+        _table(df, {"AUC · τ": columns.det("tau", "auc"), "DR · τ": columns.det("tau", "tpr"), "FPR · τ": columns.det("tau", "fpr"),
+                    "success · τ": columns.det("tau", "attacker_success"), "success · τ at 5 % FPR":
+                    columns.det("tau", "attacker_success_fpr5")}, "cross-tau",
                "paper 003's τ rejection at the model's own thresholds (DR on successful adversarials, FPR on clean "
                "test inputs, attacker success = fooled AND not rejected), and at 5 % FPR on clean fit data.",
                only=["gmmvae"]),
@@ -151,11 +152,12 @@ def cross_checks(rows: pl.DataFrame) -> list[CheckResult]:
     he = _grid(rows, "he-pgd", HE_LAMBDAS)
     lam = 1.2 if 1.2 in he else max(he)
     out: list[CheckResult] = []
+    auc = columns.det("energy", "auc")
     for m in (x for x in MODELS if x in ran):
         tag, pgd, hep = f"[{m.upper()}]", _at(m, "he-pgd", 0.0), _at(m, "he-pgd", lam)
         out.append(_cmp(rows, f"he-pgd-evades-energy {tag}", f"paper 004 §4.3 on a generative classifier: HE-PGD "
                         f"(λ={lam:g}) lowers the AUC of the low-energy score below plain PGD's",
-                        (hep, "det.energy.auc", f"HE-PGD λ={lam:g} AUC"), (pgd, "det.energy.auc", "PGD AUC"), "lower"))
+                        (hep, auc, f"HE-PGD λ={lam:g} AUC"), (pgd, auc, "PGD AUC"), "lower"))
         out.append(_cmp(rows, f"he-pgd-as-effective {tag}", f"paper 004 §5.2 on a generative classifier: HE-PGD "
                         f"(λ={lam:g}) fools the classifier about as often as plain PGD (success rate not lower)",
                         (hep, "success_rate", f"HE-PGD λ={lam:g} success"), (pgd, "success_rate", "PGD success"),
@@ -166,7 +168,7 @@ def cross_checks(rows: pl.DataFrame) -> list[CheckResult]:
                             f"does not evade the {DETECTORS.get(d, 'τ')} detector (its AUC not lower than under "
                             f"plain PGD; for a deep-Bayes model E = -log p(x), so raising E is what the marginal "
                             f"detector flags)",
-                            (hep, f"det.{d}.auc", f"HE-PGD λ={lam:g} AUC"), (pgd, f"det.{d}.auc", "PGD AUC"),
+                            (hep, columns.det(d, "auc"), f"HE-PGD λ={lam:g} AUC"), (pgd, columns.det(d, "auc"), "PGD AUC"),
                             "not-lower"))
         shown = "τ" if own == "tau" else "logit"
         top_l = max(_grid(rows.filter(pl.col("cfg.model.name") == m), f"{own}-aware", AWARE_LAMBDAS))
@@ -174,15 +176,15 @@ def cross_checks(rows: pl.DataFrame) -> list[CheckResult]:
         out.append(_cmp(rows, f"{own}-aware-stopped-by-energy {tag}", f"issue 19: an attacker aware of the {shown} "
                         f"detector (λ={top_l:g}) gets through less often when the energy detector (auto "
                         f"direction) watches instead (success at 5 % FPR)",
-                        (la, "det.energy-auto.attacker_success_fpr5", "vs energy (auto)"),
-                        (la, f"det.{own}.attacker_success_fpr5", f"vs {shown}"), "lower"))
+                        (la, columns.det("energy-auto", "attacker_success_fpr5"), "vs energy (auto)"),
+                        (la, columns.det(own, "attacker_success_fpr5"), f"vs {shown}"), "lower"))
         top_e = max(_grid(rows, "energy-aware", AWARE_LAMBDAS))
         ea = _at(m, "energy-aware", top_e)
         out.append(_cmp(rows, f"energy-aware-stopped-by-marginal {tag}", f"issue 19: an attacker aware of the "
                         f"energy detector (λ={top_e:g}) gets through less often when paper 001's marginal detector "
                         f"watches instead (success at 5 % FPR)",
-                        (ea, "det.marginal.attacker_success_fpr5", "vs marginal"),
-                        (ea, "det.energy.attacker_success_fpr5", "vs energy"), "lower"))
+                        (ea, columns.det("marginal", "attacker_success_fpr5"), "vs marginal"),
+                        (ea, columns.det("energy", "attacker_success_fpr5"), "vs energy"), "lower"))
     return out
 
 

@@ -16,9 +16,11 @@ import polars as pl
 from robustsweep.report.checks import compare_means
 from robustsweep.report.html import Section
 from robustsweep.report.images import example_images, first_ok, grid_row, image_grid
-from robustsweep.report.papers import PaperContext
+from robustsweep.report.paper_registry import PaperContext
 from robustsweep.report.tables import Table, pivot_table
+from robustsweep.store import columns
 
+GRAD = columns.example("grad_clean")
 EXPERIMENT = "energy-fig4"  # spec name of p004_fig4.yaml
 FIG4 = "Fig. 4: input gradients of a regular vs a robust (PGD-AT) model"
 TABLE = "Fig. 4: regular vs PGD-AT: accuracy and gradient-image alignment"
@@ -44,7 +46,7 @@ def prepared(df: pl.DataFrame) -> pl.DataFrame:
     at = pl.any_horizontal([pl.col(c).is_not_null() for c in at_cols]) if at_cols else pl.lit(False)
     aligned = []
     for r in df.iter_rows(named=True):
-        x, g = example_images(r, "ex.clean"), example_images(r, "ex.grad_clean")
+        x, g = example_images(r, columns.example("clean")), example_images(r, GRAD)
         aligned.append(None if x is None or g is None else alignment(x, g))
     return df.with_columns(pl.when(at).then(pl.lit("pgd-at")).otherwise(pl.lit("regular")).alias("__kind"),
                            pl.Series("__align", aligned, dtype=pl.Float64))
@@ -65,11 +67,11 @@ def fig4_table(df: pl.DataFrame) -> Table:
 
 
 def fig4_figure(ctx: PaperContext, df: pl.DataFrame) -> tuple[str, str]:
-    reg = first_ok(df, pl.col("__kind") == "regular", "ex.grad_clean") if not df.is_empty() else None
-    rob = first_ok(df, pl.col("__kind") == "pgd-at", "ex.grad_clean") if not df.is_empty() else None
-    grid = [grid_row(reg or rob, "image", "ex.clean", None) if (reg or rob) else None,
-            grid_row(reg, "regular", "ex.grad_clean", None, signed=True) if reg else None,
-            grid_row(rob, "PGD-AT", "ex.grad_clean", None, signed=True) if rob else None]
+    reg = first_ok(df, pl.col("__kind") == "regular", GRAD) if not df.is_empty() else None
+    rob = first_ok(df, pl.col("__kind") == "pgd-at", GRAD) if not df.is_empty() else None
+    grid = [grid_row(reg or rob, "image", columns.example("clean"), None) if (reg or rob) else None,
+            grid_row(reg, "regular", GRAD, None, signed=True) if reg else None,
+            grid_row(rob, "PGD-AT", GRAD, None, signed=True) if rob else None]
     path = image_grid(grid, ctx.figure("fig4_gradients.png"), title=FIG4)
     return str(path), (FIG4 + ": d CE / d x of the same test images (red +, blue -, each map scaled on its own; "
                        "lowest seed)")

@@ -12,9 +12,10 @@ from __future__ import annotations
 import polars as pl
 
 from robustsweep.report.figures import binned_histograms
-from robustsweep.report.papers import PaperContext
+from robustsweep.report.paper_registry import PaperContext
 from robustsweep.report.select import OK, near, num
 from robustsweep.report.tables import Table, pivot_table
+from robustsweep.store import columns
 
 TITLE = "Fig. 2(a) / 3(a): overlap of natural and adversarial energy histograms (1 = indistinguishable)"
 
@@ -37,7 +38,7 @@ def hist_table(df: pl.DataFrame, models: list[str], caption: str) -> Table:
     parts = []
     for label, filt in _selections(df):
         sub = df.filter(filt & pl.col("__model").is_not_null())
-        for metric, col in (("overlap", "det.energy.hist_overlap"), ("AUC", "det.energy.auc")):
+        for metric, col in (("overlap", columns.det("energy", "hist_overlap")), ("AUC", columns.det("energy", "auc"))):
             v = num(sub, col)
             parts.append(sub.select("seed", "status", pl.lit(label).alias("__row"),
                                     pl.format("{} · {}", pl.lit(metric), pl.col("__model")).alias("__col"),
@@ -51,7 +52,7 @@ def hist_table(df: pl.DataFrame, models: list[str], caption: str) -> Table:
 
 def hist_figure(ctx: PaperContext, df: pl.DataFrame, model: str) -> tuple[str, str] | None:
     """One PNG per model column: a panel per selection (first seed), natural vs successful adversarial energies."""
-    if "det.energy.hist_edges" not in df.columns:
+    if columns.det("energy", "hist_edges") not in df.columns:
         return None
     ok = df.filter((pl.col("__model") == model) & OK)
     if ok.is_empty():
@@ -60,12 +61,12 @@ def hist_figure(ctx: PaperContext, df: pl.DataFrame, model: str) -> tuple[str, s
     panels = []
     for label, filt in _selections(ok):
         r = ok.filter(filt)
-        if not r.height or r["det.energy.hist_edges"][0] is None or not len(r["det.energy.hist_edges"][0]):
+        if not r.height or r[columns.det("energy", "hist_edges")][0] is None or not len(r[columns.det("energy", "hist_edges")][0]):
             continue
-        edges = [-e for e in reversed(r["det.energy.hist_edges"][0].to_list())]  # score -E -> energy E
-        clean = list(reversed(r["det.energy.hist_clean"][0].to_list()))
-        adv = list(reversed(r["det.energy.hist_adv"][0].to_list()))
-        ov = r["det.energy.hist_overlap"][0]
+        edges = [-e for e in reversed(r[columns.det("energy", "hist_edges")][0].to_list())]  # score -E -> energy E
+        clean = list(reversed(r[columns.det("energy", "hist_clean")][0].to_list()))
+        adv = list(reversed(r[columns.det("energy", "hist_adv")][0].to_list()))
+        ov = r[columns.det("energy", "hist_overlap")][0]
         panels.append((label + ("" if ov is None else f", overlap {ov:.2f}"), edges,
                        {"natural": clean, "adversarial (successful)": adv}))
     if not panels:
