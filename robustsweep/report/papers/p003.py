@@ -66,6 +66,7 @@ from robustsweep.report.papers.p003_tables import (
     REF_ALPHA,
     SEMI,
     SETTINGS,
+    SPECS,
     SUP,
     SVHN,
     TAU,
@@ -282,15 +283,7 @@ def fig5_figure(ctx: PaperContext, df: pl.DataFrame) -> list[tuple]:
 @paper("003", name="gmm-vae", title="Resisting adversarial attacks using Gaussian mixture variational autoencoders "
                                     "(GMM-prior VAE selective classifier)", source="003_1000d4deb4b03a9c.txt",
        experiments=["p003_gmmvae.yaml", "p003_entropy.yaml", "p003_svhn.yaml", "p003_coil100.yaml"],
-       tables={"table1": "Table 1: accuracy / error / rejection without and with thresholds (MNIST row)",
-               "table1_datasets": "Table 1 by data set (MNIST, SVHN, COIL-100 rows) at α = 1",
-               "fig3": "Fig. 3: FGSM on the encoder over ε (tabulated)",
-               "attacks": "§4: white-box (eq. 10), fooling (eq. 11), FGSM / PGD / MIM: success and rejection",
-               "fig4": "Fig. 4 (tabulated): eq. 10 / eq. 11 success, rejected, accepted as another class",
-               "fig4_targets": "Fig. 4 per target class (target offset k): eq. 10 / eq. 11 outcomes at α = 1",
-               "table2": "Table 2: reclassification accuracy of rejected FGSM samples over ε",
-               "table2_clean": "§4: reclassification of the rejected clean test inputs (181 rejected, 110 recovered)",
-               "fig5": "Fig. 5: FGSM on fixed vs learned encoder entropy (tabulated)"},
+       tables=SPECS,
        notes="Table 1's SVHN / COIL-100 rows come from p003_svhn.yaml / p003_coil100.yaml (paper scale only). "
              "Not built: Table 1's SOTA column, Fig. 2 (latent-space plots), Fig. 4(b) (COIL-100, paper scale "
              "only), the CelebA FID comparison of Fig. 5's two variants.",

@@ -1,8 +1,5 @@
-"""Paper 003's tables in the paper's layout, and the row conversions they share (``p003.py`` holds the module
-docstring on what each printed number is made of, the claims, figures and the ``@paper`` entry).
-
-Why a module of its own: the report of paper 003 grew past the 400-line limit per module with Table 2 (eq. 9) and
-Fig. 5; the tables are the part that only reads rows.
+"""Paper 003's tables in the paper's layout (declared once as :class:`TableSpec`), and the row conversions they
+share; ``p003.py`` says what each printed number is made of and holds the claims, figures and the ``@paper`` entry.
 """
 from __future__ import annotations
 
@@ -10,8 +7,9 @@ import polars as pl
 
 from robustsweep.report import select
 from robustsweep.report.aggregate import column_or, ensure_columns, one_row_per_trial
+from robustsweep.report.declare import Axis, Order, TableSpec
 from robustsweep.report.select import OK, near
-from robustsweep.report.tables import Table, pivot_table
+from robustsweep.report.tables import Table
 from robustsweep.store import columns
 
 EXPERIMENT = "gmm-vae"
@@ -130,21 +128,113 @@ def melt(df: pl.DataFrame, metrics: list[tuple[str, str]], row: pl.Expr, col: pl
                        lambda label: col.str.replace("@", label, literal=True))
 
 
+def _spec(id: str, title: str, header: str, rows: Order, cols: Axis | list[str], caption: str = "",  # noqa: A002
+          experiment: str = EXPERIMENT, **kw: str) -> TableSpec:
+    """A table over :func:`melt`'s long frame (``__row`` × ``__col``, value ``v``); axes read off the rows are
+    functions of the ``derive``d rows (``build(long, source=df)``)."""
+    return TableSpec(id, title, experiment, "v", Axis("__row", rows, header=header),
+                     cols if isinstance(cols, Axis) else Axis("__col", cols), caption=caption, **kw)
+
+
+def _by_setting(metrics: list[tuple[str, str]]) -> list[str]:
+    return [f"{s}: {label}" for s in SETTINGS for _, label in metrics]
+
+
+def _eps(df: pl.DataFrame) -> list[float]:
+    """FGSM's ε values that ran (sorted), or the paper's Table 2 points before any run."""
+    fg = df.filter(OK & (pl.col("attack") == "fgsm"))["value"].drop_nulls().to_list()
+    return list(dict.fromkeys(sorted(fg))) or [0.06, 0.12, 0.18, 0.24, 0.3]
+
+
+def _blocks(metrics: list[tuple[str, str]], fallback: bool = True) -> Order:
+    """Row blocks "<setting>, <α>: <quantity>" (``fallback``: the older columns' labels where the rows predate them)."""
+    return lambda df: [f"{s}, {alpha_label(a)}: {label}" for s in SETTINGS for a in alphas(df)
+                       for _, label in (fig_metrics(df, metrics) if fallback else metrics)]
+
+
+EPS = Axis("__col", _eps, lambda e: f"ε={e:g}")
+GOALS = ((WHITE, "White-box, eq. 10"), (FOOL, "Fooling, eq. 11"))
+
+
+def _dataset_order(ref: pl.DataFrame) -> list[str]:
+    if "cfg.dataset.name" not in ref.columns:
+        return []
+    ran = ref["cfg.dataset.name"].drop_nulls().unique().to_list()
+    return [DATASET_LABELS.get(d, d) for d in sorted(ran, key=lambda d: (DATASET_ORDER + [d]).index(d))]
+
+
+def _targets_order(ref: pl.DataFrame) -> list[str]:
+    order = []
+    for atk, label in GOALS:
+        sub = ref.filter(pl.col("attack") == atk)
+        ks = sorted(sub["value"].drop_nulls().unique().to_list()) if not sub.is_empty() else []
+        order += [f"{label} · target y+{int(k)}" for k in ks] or [f"{label} · random target"]
+    return order
+
+
+TABLE1 = _spec("table1", "Table 1: accuracy, error and rejection on the clean test set, without and with the τ_enc / "
+               "τ_dec thresholds", "eq. 7 trade-off", lambda df: [alpha_label(a) for a in alphas(df)],
+               _by_setting(T1_METRICS))
+TABLE1_DATASETS = _spec(
+    "table1_datasets", "Table 1 by data set (the paper's rows), α = 1: accuracy, error and rejection on the clean test "
+    "set without and with the τ_enc / τ_dec thresholds", "data set", _dataset_order, _by_setting(T1_METRICS),
+    "One row per data set that ran at this scale: MNIST (ci: digits, mini: mnist5k) from p003_gmmvae.yaml, SVHN and "
+    "COIL-100 from p003_svhn.yaml / p003_coil100.yaml (paper scale only). Semi-supervised: 100 labels per class "
+    "(ci: 20).")
+ATTACKS = _spec(
+    "attacks", "§4: white-box (eq. 10), fooling (eq. 11) and threshold-unaware attacks: success without and with "
+    "τ_enc / τ_dec", "attack · α", lambda df: [f"{label} · {alpha_label(a)}" for _, label in attack_rows(df)
+                                               for a in alphas(df)], _by_setting(ATTACK_METRICS),
+    "success = fraction of correctly classified inputs the attack gets misclassified (fooling: the clean input only "
+    "sets the target); rejected = fraction of those adversarials the thresholds reject; success (thresholds) = "
+    "misclassified and accepted; ‖η‖₂/‖x‖₂ = relative size of the successful perturbations (the eq. 10 attack has "
+    "no ε bound, only an ‖η‖₂ penalty; n/a for fooling images).", duplicates="mean")
+FIG3 = _spec("fig3", "Fig. 3: FGSM on the encoder over ε", "model: quantity", _blocks(FIG3_METRICS), EPS,
+             "fractions of ALL attacked inputs, as the paper's Fig. 3: accuracy without thresholds; with them, accepted "
+             "and correct (accuracy), accepted and wrong (error) and rejected, which add up to 1.")
+FIG4_TABLE = _spec(
+    "fig4", "Fig. 4 (tabulated): targeted white-box attack (eq. 10) and fooling images from uniform noise (eq. 11) "
+    "against the selective classifier", "attack · α",
+    lambda df: [f"{label} · {alpha_label(a)}" for _, label in GOALS for a in alphas(df)], _by_setting(FIG4_METRICS),
+    "Fractions of the attacked pool (eq. 10: initially-correct test inputs; eq. 11: one uniform-noise image per test "
+    "input), averaged over the target classes the run used (target (y + k) mod C for each offset k of its grid: "
+    "every other class at paper scale, §4). success = classified as the target and accepted by both thresholds; the "
+    "last column = accepted as another class (eq. 10: mostly the true class, 'reverted'). Per target: fig4_targets; "
+    "the images: the Fig. 4 PNGs.", duplicates="mean")
+FIG4_TARGETS = _spec(
+    "fig4_targets", f"Fig. 4 per target class: eq. 10 / eq. 11 at α = {REF_ALPHA:g}, target (y + k) mod C",
+    "attack · target", _targets_order, _by_setting(FIG4_METRICS),
+    "As the fig4 table, one row per target offset k of the run's grid (every one of the nine other classes as the "
+    "target, §4).")
+TABLE2 = _spec(
+    "table2", "Table 2: reclassification (eq. 9) of the FGSM samples the thresholds rejected", "model: quantity",
+    _blocks(T2_METRICS, fallback=False), EPS,
+    "Of the FGSM adversarials of initially-correct inputs that τ_enc / τ_dec rejected: fraction eq. 9 (z optimised "
+    "from every class mean, best reconstruction) gives their true label back (the paper's row), the same when eq. "
+    "9's own fooling check (z* beyond τ_enc or reconstruction beyond τ_dec) counts as a failure, and how many were "
+    "rejected (mean over seeds).")
+TABLE2_CLEAN = _spec(
+    "table2_clean", "§4: reclassifying the rejected clean test inputs", "model",
+    lambda df: [f"{s}, {alpha_label(a)}" for s in SETTINGS for a in alphas(df)], [label for _, label in T2_CLEAN],
+    "Eq. 9 on the clean test inputs the thresholds rejected; accuracy after reclassification = (accepted and correct "
+    "+ recovered) / all test inputs (paper, supervised MNIST: 181 rejected = 1.81%, 110 recovered, 97.97% → 99.07%).")
+FIG5 = _spec("fig5", "Fig. 5: FGSM on the model with fixed vs learned encoder entropy", "encoder: quantity",
+             lambda df: [f"{e}: {label}" for e in (FIXED, LEARNED) for _, label in fig_metrics(df, FIG5_METRICS)], EPS,
+             "fractions of ALL attacked inputs: rejected by the thresholds; error = accepted and misclassified (paper: "
+             "with learned entropy the rejection stays low and the error rises with ε).", experiment=ENTROPY)
+SPECS = [TABLE1, TABLE1_DATASETS, FIG3, ATTACKS, FIG4_TABLE, FIG4_TARGETS, TABLE2, TABLE2_CLEAN, FIG5]
+SETTING_COL = pl.col("__setting") + pl.lit(": @")
+
+
 def table1(df: pl.DataFrame) -> Table:
     """Table 1 as printed (supervised | semi-supervised; accuracy without, accuracy / error / rejection with τ);
     rows are our α values (the paper prints one row per data set)."""
     one = one_row_per_trial(df)  # clean metrics repeat on every attack row (measured on all the trial's points)
-    long = melt(one, T1_METRICS, pl.col("__alpha"), pl.col("__setting") + pl.lit(": @"))
-    al = alphas(df)
-    cols = [f"{s}: {label}" for s in SETTINGS for _, label in T1_METRICS]
     how = ("exact (rejection split by correct / wrong prediction)" if has_split(df) else
            "worst case: the rows record only the total clean rejection R, so accuracy (thresholds) = "
            "max(A − R, 0) assumes every rejected input was correct, and error (thresholds) = 1 − R − that")
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=[alpha_label(a) for a in al],
-                       col_order=cols, id="table1", row_header="eq. 7 trade-off",
-                       title="Table 1: accuracy, error and rejection on the clean test set, without and with the "
-                             "τ_enc / τ_dec thresholds",
-                       caption=f"Fractions of the evaluated test inputs. Accuracy / error with thresholds: {how}.")
+    return TABLE1.build(melt(one, T1_METRICS, pl.col("__alpha"), SETTING_COL), source=df,
+                        caption=f"Fractions of the evaluated test inputs. Accuracy / error with thresholds: {how}.")
 
 
 def table1_datasets(frames: list[pl.DataFrame]) -> Table:
@@ -153,23 +243,12 @@ def table1_datasets(frames: list[pl.DataFrame]) -> Table:
     the MNIST stand-in runs (the SVHN and COIL-100 files are paper scale only), so the table has that row alone."""
     parts = [f for f in frames if not f.is_empty() and "cfg.dataset.name" in f.columns]
     df = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
-    cols = [f"{s}: {label}" for s in SETTINGS for _, label in T1_METRICS]
     if df.is_empty():
-        long, order = pl.DataFrame(), []
-    else:
-        ref = one_row_per_trial(df.filter(REF))
-        row = pl.col("cfg.dataset.name").replace_strict(DATASET_LABELS, default=pl.col("cfg.dataset.name"),
-                                                        return_dtype=pl.String)
-        long = melt(ref, T1_METRICS, row, pl.col("__setting") + pl.lit(": @"))
-        ran = ref["cfg.dataset.name"].drop_nulls().unique().to_list()
-        order = [DATASET_LABELS.get(d, d) for d in sorted(ran, key=lambda d: (DATASET_ORDER + [d]).index(d))]
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=order, col_order=cols,
-                       id="table1_datasets", row_header="data set",
-                       title="Table 1 by data set (the paper's rows), α = 1: accuracy, error and rejection on the "
-                             "clean test set without and with the τ_enc / τ_dec thresholds",
-                       caption="One row per data set that ran at this scale: MNIST (ci: digits, mini: mnist5k) from "
-                               "p003_gmmvae.yaml, SVHN and COIL-100 from p003_svhn.yaml / p003_coil100.yaml (paper "
-                               "scale only). Semi-supervised: 100 labels per class (ci: 20).")
+        return TABLE1_DATASETS.build(pl.DataFrame())
+    ref = one_row_per_trial(df.filter(REF))
+    row = pl.col("cfg.dataset.name").replace_strict(DATASET_LABELS, default=pl.col("cfg.dataset.name"),
+                                                    return_dtype=pl.String)
+    return TABLE1_DATASETS.build(melt(ref, T1_METRICS, row, SETTING_COL), source=ref)
 
 
 def attack_rows(df: pl.DataFrame) -> list[tuple[pl.Expr, str]]:
@@ -181,109 +260,52 @@ def attack_rows(df: pl.DataFrame) -> list[tuple[pl.Expr, str]]:
             (pl.col("attack") == "mim", "MIM (CleverHans defaults)")]
 
 
+def _per_attack(df: pl.DataFrame, rows: list[tuple[pl.Expr, str]], metrics: list[tuple[str, str]],
+                row: pl.Expr | None = None) -> pl.DataFrame:
+    """Row blocks "<attack> · <α>" (or ``row``) of ``metrics`` per setting, one block per (filter, label)."""
+    return pl.concat([melt(df.filter(flt), metrics, pl.lit(f"{label} · ") + pl.col("__alpha") if row is None else row,
+                           SETTING_COL) for flt, label in rows], how="vertical_relaxed")
+
+
 def attacks_table(df: pl.DataFrame) -> Table:
     """Attack × α rows; per setting: success without τ, rejected (both / each threshold), success with τ."""
-    al = alphas(df)
-    parts, order = [], []
-    for flt, label in attack_rows(df):
-        row = pl.lit(f"{label} · ") + pl.col("__alpha")
-        parts.append(melt(df.filter(flt), ATTACK_METRICS, row, pl.col("__setting") + pl.lit(": @")))
-        order += [f"{label} · {alpha_label(a)}" for a in al]
-    long = pl.concat(parts, how="vertical_relaxed")
-    cols = [f"{s}: {label}" for s in SETTINGS for _, label in ATTACK_METRICS]
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=order, col_order=cols,
-                       id="attacks", row_header="attack · α", duplicates="mean",
-                       title="§4: white-box (eq. 10), fooling (eq. 11) and threshold-unaware attacks: success "
-                             "without and with τ_enc / τ_dec",
-                       caption="success = fraction of correctly classified inputs the attack gets misclassified "
-                               "(fooling: the clean input only sets the target); rejected = fraction of those "
-                               "adversarials the thresholds reject; success (thresholds) = misclassified and "
-                               "accepted; ‖η‖₂/‖x‖₂ = relative size of the successful perturbations (the eq. 10 "
-                               "attack has no ε bound, only an ‖η‖₂ penalty; n/a for fooling images).")
+    return ATTACKS.build(_per_attack(df, attack_rows(df), ATTACK_METRICS), source=df)
+
+
+def _fgsm_eps(df: pl.DataFrame, metrics: list[tuple[str, str]], row: pl.Expr) -> pl.DataFrame:
+    """The long frame Fig. 3, Table 2 and Fig. 5 share: ``metrics`` of the FGSM rows as row blocks (``row`` labels
+    each block, "@" is replaced by the metric label), FGSM's ε as columns."""
+    long = melt(df.filter(pl.col("attack") == "fgsm"), metrics, row, pl.col("value").cast(pl.String))
+    return long.with_columns(pl.col("__col").cast(pl.Float64))
+
+
+BLOCK = pl.col("__setting") + pl.lit(", ") + pl.col("__alpha") + pl.lit(": @")
 
 
 def fig3_table(df: pl.DataFrame) -> Table:
     """Fig. 3 tabulated: per setting and α, accuracy without τ, error with τ and rejection over FGSM's ε."""
-    al, ms = alphas(df), fig_metrics(df, FIG3_METRICS)
-    return _fgsm_eps_table(df, ms, pl.col("__setting") + pl.lit(", ") + pl.col("__alpha") + pl.lit(": @"),
-                           [f"{s}, {alpha_label(a)}: {label}" for s in SETTINGS for a in al for _, label in ms],
-                           id="fig3", row_header="model: quantity", title="Fig. 3: FGSM on the encoder over ε",
-                           caption="fractions of ALL attacked inputs, as the paper's Fig. 3: accuracy without "
-                                   "thresholds; with them, accepted and correct (accuracy), accepted and wrong "
-                                   "(error) and rejected, which add up to 1.")
-
-
-def _eps(df: pl.DataFrame) -> list[float]:
-    """FGSM's ε values that ran (sorted), or the paper's Table 2 points before any run."""
-    fg = df.filter(OK & (pl.col("attack") == "fgsm"))["value"].drop_nulls().to_list()
-    return list(dict.fromkeys(sorted(fg))) or [0.06, 0.12, 0.18, 0.24, 0.3]
-
-
-def _fgsm_eps_table(df: pl.DataFrame, metrics: list[tuple[str, str]], row: pl.Expr, order: list[str], *, id: str,  # noqa: A002
-                    row_header: str, title: str, caption: str) -> Table:
-    """The layout Fig. 3, Table 2 and Fig. 5 share: ``metrics`` of the FGSM rows as row blocks (``row`` labels each
-    block, "@" is replaced by the metric label), FGSM's ε as columns."""
-    eps = _eps(df)
-    long = melt(df.filter(pl.col("attack") == "fgsm"), metrics, row, pl.col("value").cast(pl.String))
-    long = long.with_columns(pl.col("__col").cast(pl.Float64))
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=order, col_order=eps,
-                       col_labels={e: f"ε={e:g}" for e in eps}, id=id, row_header=row_header, title=title,
-                       caption=caption)
+    return FIG3.build(_fgsm_eps(df, fig_metrics(df, FIG3_METRICS), BLOCK), source=df)
 
 
 def fig4_table(df: pl.DataFrame) -> Table:
     """Fig. 4 tabulated: eq. 10 / eq. 11 outcomes per attack × α, per setting (what the image grids show)."""
-    al = alphas(df)
-    parts, order = [], []
-    for atk, label in ((WHITE, "White-box, eq. 10"), (FOOL, "Fooling, eq. 11")):
-        row = pl.lit(f"{label} · ") + pl.col("__alpha")
-        parts.append(melt(df.filter(pl.col("attack") == atk), FIG4_METRICS, row, pl.col("__setting") + pl.lit(": @")))
-        order += [f"{label} · {alpha_label(a)}" for a in al]
-    cols = [f"{s}: {label}" for s in SETTINGS for _, label in FIG4_METRICS]
-    return pivot_table(pl.concat(parts, how="vertical_relaxed"), row_key="__row", col_key="__col", metric="v",
-                       row_order=order, col_order=cols, id="fig4", row_header="attack · α", duplicates="mean",
-                       title="Fig. 4 (tabulated): targeted white-box attack (eq. 10) and fooling images from uniform "
-                             "noise (eq. 11) against the selective classifier",
-                       caption="Fractions of the attacked pool (eq. 10: initially-correct test inputs; eq. 11: one "
-                               "uniform-noise image per test input), averaged over the target classes the run used "
-                               "(target (y + k) mod C for each offset k of its grid: every other class at paper "
-                               "scale, §4). success = classified as the target and accepted by both thresholds; "
-                               "the last column = accepted as another class (eq. 10: mostly the true class, "
-                               "'reverted'). Per target: fig4_targets; the images: the Fig. 4 PNGs.")
+    return FIG4_TABLE.build(_per_attack(df, [(pl.col("attack") == a, label) for a, label in GOALS], FIG4_METRICS), source=df)
 
 
 def fig4_targets_table(df: pl.DataFrame) -> Table:
     """Eq. 10 / eq. 11 outcomes per target offset k (target = (y + k) mod C), at the reference α: "all 9 targets in
     the table" (§4 attacks every input towards each other class)."""
     ref = df.filter(REF) if not df.is_empty() else df
-    parts, order = [], []
-    for atk, label in ((WHITE, "White-box, eq. 10"), (FOOL, "Fooling, eq. 11")):
-        sub = ref.filter(pl.col("attack") == atk)
-        ks = sorted(sub["value"].drop_nulls().unique().to_list()) if not sub.is_empty() else []
-        row = pl.when(pl.col("value").is_null()).then(pl.lit(f"{label} · random target")) \
-            .otherwise(pl.format("{} · target y+{}", pl.lit(label), pl.col("value").cast(pl.Int64)))
-        parts.append(melt(sub, FIG4_METRICS, row, pl.col("__setting") + pl.lit(": @")))
-        order += [f"{label} · target y+{int(k)}" for k in ks] or [f"{label} · random target"]
-    cols = [f"{s}: {label}" for s in SETTINGS for _, label in FIG4_METRICS]
-    return pivot_table(pl.concat(parts, how="vertical_relaxed"), row_key="__row", col_key="__col", metric="v",
-                       row_order=order, col_order=cols, id="fig4_targets", row_header="attack · target",
-                       title=f"Fig. 4 per target class: eq. 10 / eq. 11 at α = {REF_ALPHA:g}, target (y + k) mod C",
-                       caption="As the fig4 table, one row per target offset k of the run's grid (every one of the "
-                               "nine other classes as the target, §4).")
+    parts = [melt(ref.filter(pl.col("attack") == atk), FIG4_METRICS, pl.when(pl.col("value").is_null())
+                  .then(pl.lit(f"{label} · random target"))
+                  .otherwise(pl.format("{} · target y+{}", pl.lit(label), pl.col("value").cast(pl.Int64))), SETTING_COL)
+             for atk, label in GOALS]
+    return FIG4_TARGETS.build(pl.concat(parts, how="vertical_relaxed"), source=ref)
 
 
 def table2(df: pl.DataFrame) -> Table:
     """Table 2 as printed (reclassification accuracy over FGSM's ε), one row block per setting and α."""
-    al = alphas(df)
-    return _fgsm_eps_table(df, T2_METRICS, pl.col("__setting") + pl.lit(", ") + pl.col("__alpha") + pl.lit(": @"),
-                           [f"{s}, {alpha_label(a)}: {label}" for s in SETTINGS for a in al for _, label in T2_METRICS],
-                           id="table2", row_header="model: quantity",
-                           title="Table 2: reclassification (eq. 9) of the FGSM samples the thresholds rejected",
-                           caption="Of the FGSM adversarials of initially-correct inputs that τ_enc / τ_dec rejected: "
-                                   "fraction eq. 9 (z optimised from every class mean, best reconstruction) gives "
-                                   "their true label back (the paper's row), the same when eq. 9's own fooling check "
-                                   "(z* beyond τ_enc or reconstruction beyond τ_dec) counts as a failure, and how "
-                                   "many were rejected (mean over seeds).")
+    return TABLE2.build(_fgsm_eps(df, T2_METRICS, BLOCK), source=df)
 
 
 def first_fgsm_rows(df: pl.DataFrame) -> pl.DataFrame:
@@ -294,25 +316,10 @@ def first_fgsm_rows(df: pl.DataFrame) -> pl.DataFrame:
 
 def table2_clean(df: pl.DataFrame) -> Table:
     """§4's remark after Table 2: reclassifying the rejected clean test inputs (181 rejected, 110 recovered, 99.07%)."""
-    one = first_fgsm_rows(df)
-    long = melt(one, T2_CLEAN, pl.col("__setting") + pl.lit(", ") + pl.col("__alpha"), pl.lit("@"))
-    al = alphas(df)
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v",
-                       row_order=[f"{s}, {alpha_label(a)}" for s in SETTINGS for a in al],
-                       col_order=[label for _, label in T2_CLEAN], id="table2_clean", row_header="model",
-                       title="§4: reclassifying the rejected clean test inputs",
-                       caption="Eq. 9 on the clean test inputs the thresholds rejected; accuracy after "
-                               "reclassification = (accepted and correct + recovered) / all test inputs "
-                               "(paper, supervised MNIST: 181 rejected = 1.81%, 110 recovered, 97.97% → 99.07%).")
+    long = melt(first_fgsm_rows(df), T2_CLEAN, pl.col("__setting") + pl.lit(", ") + pl.col("__alpha"), pl.lit("@"))
+    return TABLE2_CLEAN.build(long, source=df)
 
 
 def fig5_table(df: pl.DataFrame) -> Table:
     """Fig. 5 tabulated: FGSM over ε on the fixed- and the learned-entropy model (supervised, α = 1)."""
-    ms = fig_metrics(df, FIG5_METRICS)
-    return _fgsm_eps_table(df, ms, pl.col("__entropy") + pl.lit(": @"),
-                           [f"{e}: {label}" for e in (FIXED, LEARNED) for _, label in ms],
-                           id="fig5", row_header="encoder: quantity",
-                           title="Fig. 5: FGSM on the model with fixed vs learned encoder entropy",
-                           caption="fractions of ALL attacked inputs: rejected by the thresholds; error = "
-                                   "accepted and misclassified (paper: with learned entropy the rejection stays low "
-                                   "and the error rises with ε).")
+    return FIG5.build(_fgsm_eps(df, fig_metrics(df, FIG5_METRICS), pl.col("__entropy") + pl.lit(": @")), source=df)
