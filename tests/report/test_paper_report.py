@@ -14,7 +14,7 @@ from robustsweep.report.html import Section
 from robustsweep.report.paper import build_paper_report
 from robustsweep.report.papers import PAPERS, Paper, PaperContext, get_paper, load_papers
 from robustsweep.report.tables import UNDEFINED, pivot_table
-from tests.test_report_pivot import make_rows, stored_sweep  # noqa: F401 - the fixture
+from tests.report.test_pivot import make_rows, stored_sweep  # noqa: F401 - the fixture
 
 DZ = pl.col("cfg.model.dim_z")
 

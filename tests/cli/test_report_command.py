@@ -8,7 +8,7 @@ import pytest
 
 from robustsweep import cli
 from tests.conftest import cli_in_fresh_python
-from tests.test_report_pivot import stored_sweep  # noqa: F401 - the fixture
+from tests.report.test_pivot import stored_sweep  # noqa: F401 - the fixture
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from robustsweep.report.reference import Reference, for_scale, load_references, validate_references
-from tests.test_report_tables import build
+from tests.report.test_tables import build
 
 YAML = """\
 paper: "001"

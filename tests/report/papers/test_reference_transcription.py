@@ -14,7 +14,7 @@ import pytest
 
 from robustsweep.report.reference import load_references
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SEEDS = ROOT.parent / "shared" / "seeds"
 # (minpert table id, accuracy table id) -> the text that opens the paper's table and the text that ends it
 TABLES = {("table1-minpert", "table1-accuracy"): ("Table 1. Mean minimum", "Table 2. Mean minimum"),

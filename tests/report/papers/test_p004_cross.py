@@ -99,7 +99,7 @@ def test_empty_rows_render_dashes():
 def test_experiment_file_expands_with_its_detectors(scale: str):
     from robustsweep.config.spec import load_spec
 
-    spec = load_spec(Path(__file__).parents[1] / "experiments" / "p004_cross.yaml", scale=scale)
+    spec = load_spec(Path(__file__).parents[3] / "experiments" / "p004_cross.yaml", scale=scale)
     trials = spec.expand()
     assert {t["model"]["name"] for t in trials} == {"gfz", "gbz", "dfz"}
     labels = {d.get("label", d["name"]) for d in trials[0]["detectors"]}
@@ -112,7 +112,7 @@ def test_experiment_file_expands_with_its_detectors(scale: str):
 def test_gmmvae_file_expands_with_tau_and_its_aware_attack(scale: str):
     from robustsweep.config.spec import load_spec
 
-    spec = load_spec(Path(__file__).parents[1] / "experiments" / "p004_cross_gmmvae.yaml", scale=scale)
+    spec = load_spec(Path(__file__).parents[3] / "experiments" / "p004_cross_gmmvae.yaml", scale=scale)
     trials = spec.expand()
     assert {t["model"]["name"] for t in trials} == {"gmmvae"}
     labels = {d.get("label", d["name"]) for d in trials[0]["detectors"]}

@@ -12,7 +12,7 @@ from robustsweep.report.html import Section, write_report
 from robustsweep.report.reference import Reference
 from robustsweep.report.tables import compare
 from tests.browser import render
-from tests.test_report_tables import build, make_rows
+from tests.report.test_tables import build, make_rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
