@@ -23,7 +23,7 @@ function of the logits). ``{lambda: ...}`` inside ``detector_aware`` is accepted
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -31,8 +31,10 @@ FORMS = ("hinge", "raw")
 _KEYS = ("detector", "form", "lambda")
 
 
+@runtime_checkable
 class Evasive(Protocol):
-    """What a detector must offer to be named in ``detector_aware``."""
+    """What a detector must offer to be named in ``detector_aware`` (every ``robustsweep.detect.base.Detector``
+    declares it; attacks sit below ``detect`` and check this protocol instead of importing that class)."""
 
     def evasion(self, model: torch.nn.Module, x: torch.Tensor, form: str = "hinge",
                 logits: torch.Tensor | None = None) -> torch.Tensor: ...
@@ -99,7 +101,7 @@ def detector_term(model: torch.nn.Module, detector_aware: dict[str, Any] | None,
     if isinstance(det, str):
         raise ValueError(f"detector_aware.detector = {det!r} is a label; core.evaluate resolves it to the trial's "
                          f"fitted detector (list it under detectors:); called directly, pass the fitted detector")
-    if not callable(getattr(det, "evasion", None)):
+    if not isinstance(det, Evasive):
         raise TypeError(f"detector {type(det).__name__} has no differentiable evasion term "
                         f"(evasion(model, x, form, logits)); it cannot be named in detector_aware")
     if float(lam) == 0.0:
