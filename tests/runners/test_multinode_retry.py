@@ -176,7 +176,7 @@ def test_late_failure_of_a_given_up_attempt_keeps_the_ok_result(tmp_path, monkey
     sw, rt = _prepared(tmp_path)
     cfg = sw.trials[0]
     assert run_logged(cfg, rt) is not None
-    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("late")))
+    monkeypatch.setattr(ev, "run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("late")))
     with pytest.raises(TrialFailed):
         run_trial(cfg, rt)
     assert trial_status(sw.results, sw.name)[cfg["trial_id"]]["status"] == "ok"
