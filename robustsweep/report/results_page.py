@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from robustsweep.config.scales import SMOKE_EPOCHS, SMOKE_N_EVAL
+from robustsweep.report.select import OK
 from robustsweep.report.tables import Table, to_markdown
 from robustsweep.store.columns import metric
 from robustsweep.store.provenance import git_rev
@@ -67,7 +68,7 @@ def run_facts(experiments: Mapping[str, pl.DataFrame], sweeps: Mapping[str, str]
         trials = _per_trial(rows)
         if trials.is_empty():
             continue
-        ok = trials.filter(pl.col("status") == "ok").height if "status" in trials.columns else trials.height
+        ok = trials.filter(OK).height if "status" in trials.columns else trials.height
         facts.sweeps[name] = ((sweeps or {}).get(name, name), ok, trials.height - ok)
         facts.trials, facts.ok, facts.failed = facts.trials + trials.height, facts.ok + ok, facts.failed + trials.height - ok
         for rev in trials["git_rev"].fill_null("unknown").to_list() if "git_rev" in trials.columns else []:

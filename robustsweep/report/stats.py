@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import polars as pl
 
+from robustsweep.report.select import OK
+
 N_RESAMPLES = 1000
 LEVEL = 0.95
 MISSING = "—"  # what a cell without any value prints
@@ -89,7 +91,7 @@ def per_seed(df: pl.DataFrame, keys: Sequence[str], metric: str) -> pl.DataFrame
     counts once however many rows it wrote. Without a ``seed`` column every row counts as its own seed.
     """
     if "status" in df.columns:
-        df = df.filter(pl.col("status") == "ok")
+        df = df.filter(OK)
     if "seed" not in df.columns:
         df = df.with_row_index("seed")
     return (
