@@ -85,6 +85,7 @@ def train_model(cfg: Trial | TrialConfig, data, device: torch.device, cache_dir:
 def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run one trial and write its Parquet file; return its rows. Raises TrialFailed after recording a failure."""
     from robustsweep.core.evaluate import run
+    from robustsweep.core.roar import is_retrain
     from robustsweep.core.steps import Evaluation, TrialEnv, active_steps
     from robustsweep.ops.train import resolve_device
 
@@ -122,7 +123,7 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
                                                       trial.eval.n_fit, log)
         steps = active_steps(ev)  # with the fitted detectors
         _prepare_attacks(trial, model, data, log)
-        attacks = [a.as_dict() for a in trial.attacks if not _is_retrain(a.name)]
+        attacks = [a for a in (c.as_dict() for c in trial.attacks) if not is_retrain(a)]  # ROAR: a step, at the end
         metrics = list(run(ev, x, y, attacks, steps))
         for s in steps:
             metrics = s.finish(ev, x, y, metrics)
@@ -167,13 +168,6 @@ def _hardware(device: torch.device, batch_size: int) -> dict[str, Any]:
     else:
         name = f"{provenance.cpu_name()} ({torch.get_num_threads()} threads)"
     return {"m.device": name, "m.eval_batch_size": batch_size}
-
-
-def _is_retrain(name: str) -> bool:
-    """A remove-and-retrain entry (``roar``): not an attack on the trained model; its step adds its rows at the end."""
-    from robustsweep.registry import ATTACKS
-
-    return bool(ATTACKS.get(name).meta.get("retrain"))
 
 
 def _attacked_points(ev, steps) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
