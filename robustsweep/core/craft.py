@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from robustsweep.config.grid import grid_keys, split_grid
+from robustsweep.config.trial import component_label
 from robustsweep.core.points import AttackPoints
 from robustsweep.core.selective import goal_metrics
 from robustsweep.ops.batching import batched, predict
@@ -56,7 +57,7 @@ class GridPoint:
     @property
     def label(self) -> str:
         """What the rows call the attack: the entry's ``label`` (tells two entries of one attack apart), else its name."""
-        return self.spec.get("label") or self.name
+        return component_label(self.spec)
 
     @property
     def goal(self) -> str | None:
