@@ -2,17 +2,17 @@
 
 ``local`` holds run / results / query / list, ``cluster`` holds submit / status / resume, ``report`` holds report
 (tables, figures, report.md/html from the Parquet files), ``reproduce`` runs one paper's experiments and writes its
-report, ``store`` holds compact (merge a sweep's trial files) and bench (the benchmark suite). Exit codes (see
-:mod:`robustsweep.errors`): 0 all good; 1 some trials failed (their errors are in the store and printed); 2 bad input
-or a cluster set-up problem -- nothing was started. Errors of the tool's own family are turned into that one line
-and exit code here, once.
+report, ``store`` holds compact (merge a sweep's trial files) and bench (the benchmark suite), ``data`` holds stage
+(MNIST from a registry package into the data root). Exit codes (see :mod:`robustsweep.errors`): 0 all good; 1 some
+trials failed (their errors are in the store and printed); 2 bad input or a cluster set-up problem -- nothing was
+started. Errors of the tool's own family are turned into that one line and exit code here, once.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from robustsweep.cli import cluster, local, report, reproduce, store
+from robustsweep.cli import cluster, data, local, report, reproduce, store
 from robustsweep.cli.common import err, finish
 from robustsweep.errors import RobustSweepError
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parsers(sub)
     reproduce.add_parsers(sub)
     store.add_parsers(sub)
+    data.add_parsers(sub)
     return ap
 
 

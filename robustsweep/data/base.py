@@ -74,8 +74,11 @@ class DataNotStagedError(FileNotFoundError):
     """Raised when a data set is neither on disk nor downloadable; the message says where to put it."""
 
 
-def not_staged(name: str, root: Path, what: str) -> DataNotStagedError:
+def not_staged(name: str, root: Path, what: str, command: str | None = None) -> DataNotStagedError:
+    """``command``: the ``robustsweep data stage …`` line that stages ``name`` (for the data sets that have one)."""
+    how = f"\nOr stage it with: {command} --data-root {root}" if command else ""
     return DataNotStagedError(
         f"data set {name!r} is not available under {root} and cannot be downloaded here.\n"
         f"Stage it by putting {what} there (or pass --data-root / set ROBUSTSWEEP_DATA to the folder that holds it)."
+        + how
     )

