@@ -172,3 +172,45 @@ def monotone(
     observed = (f"{who}{metric} vs {x} " + "→".join(f"{v:g}" for v in xs) + ": "
                 + "→".join(_num(m, digits) for m in ms))
     return CheckResult(name, claim, ok, observed)
+
+
+def curve(rows: pl.DataFrame, filter: pl.Expr, metric: str, x: str = "value") -> list[tuple[float, float]]:  # noqa: A002
+    """(x, seed mean of ``metric``) of the rows ``filter`` selects, sorted by x; x values without a mean left out."""
+    sub = rows.filter(filter)
+    pts = [(v, seed_mean(sub, pl.col(x) == v, metric)[0]) for v in sorted(sub[x].drop_nulls().unique().to_list())]
+    return [(v, m) for v, m in pts if m is not None]
+
+
+def show_curve(c: list[tuple[float, float]]) -> str:
+    return "→".join(f"{m:.3f}" for _, m in c) + " at " + "→".join(f"{x:g}" for x, _ in c)
+
+
+def point(rows: pl.DataFrame, filter: pl.Expr, metric: str, test: Callable[[float], bool], what: str,  # noqa: A002
+          need: str) -> CheckResult:
+    """Does the seed mean of ``metric`` pass ``test`` (``need`` says what it needs)? Name and claim: from the caller's
+    :class:`Check`."""
+    m, n = seed_mean(rows, filter, metric)
+    if m is None:
+        return CheckResult("", "", None, f"{what}: no rows")
+    return CheckResult("", "", test(m), f"{what} {metric} {m:.3f} (n={n}); need {need}")
+
+
+def drops(rows: pl.DataFrame, filter: pl.Expr, metric: str, what: str, slack: float = 0.02,  # noqa: A002
+          drop: float = 0.05) -> CheckResult:
+    """Is the curve of ``metric`` over the grid non-increasing (up to ``slack``) AND lower by more than ``drop`` at its
+    last point than at its first?"""
+    c = curve(rows, filter, metric)
+    if len(c) < 2:
+        return CheckResult("", "", None, f"{what}: {len(c)} point(s), need 2")
+    ok = all(b - a <= slack for (_, a), (_, b) in zip(c, c[1:])) and c[0][1] - c[-1][1] > drop
+    return CheckResult("", "", ok, f"{what} {metric}: {show_curve(c)}")
+
+
+def flat(rows: pl.DataFrame, filter: pl.Expr, metric: str, what: str, spread: float = 0.1) -> CheckResult:  # noqa: A002
+    """Does the curve of ``metric`` over the grid stay within ``spread`` (max - min)?"""
+    c = curve(rows, filter, metric)
+    if len(c) < 2:
+        return CheckResult("", "", None, f"{what}: {len(c)} point(s), need 2")
+    vals = [m for _, m in c]
+    return CheckResult("", "", max(vals) - min(vals) <= spread,
+                       f"{what} {metric}: {show_curve(c)}; spread {max(vals) - min(vals):.3f} (need <= {spread})")

@@ -59,7 +59,6 @@ NOTES = (
 )
 
 
-# ------------------------------------------------------------------------------------------------------ tables
 def table2(ctx: PaperContext) -> Table:
     """Clean accuracy, shallow vs deep tap, per data set: the causal rows of the three experiments."""
     parts = []
@@ -91,7 +90,6 @@ def table1(rows: pl.DataFrame) -> Table:
     return t
 
 
-# ------------------------------------------------------------------------------------------------------ checks
 def _roar(model: str, method: str = "roar-ig") -> pl.Expr:
     return (pl.col("model") == model) & (pl.col("attack") == method)
 

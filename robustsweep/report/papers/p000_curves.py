@@ -215,7 +215,6 @@ def speed_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult]:
     return out
 
 
-# ------------------------------------------------------------------------------------------------------ figures
 #: the discriminative classifiers, dashed in the paper's Figs. 4-5 ("dashed lines represent discriminative classifiers")
 DISCRIMINATIVE = ["VGG16", "DBX-FC1"]
 

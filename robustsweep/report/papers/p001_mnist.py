@@ -33,7 +33,6 @@ TABLE1_ROWS = {"pgd": "PGD (white)", "mim": "MIM (white)", "pgd-grey": "PGD (gre
 MODEL = pl.col("cfg.model.name")
 
 
-# ------------------------------------------------------------------------------------------------ table shapes
 def grid_axis(attack: str, key: str = "value") -> Axis:
     """``attack``'s grid as columns, "ε=0.1" (CW: "c=10")."""
     sym = "c" if attack == "cw" else "ε"
@@ -104,7 +103,6 @@ SPECS = [
 ]
 
 
-# ------------------------------------------------------------------------------------------------------ claims
 def _at(attack: str, value: float | None, model: str | None = None) -> pl.Expr:
     return at(attack, value) & (MODEL == model) if model else at(attack, value)
 
@@ -167,7 +165,6 @@ def _detects_large_eps(white: pl.DataFrame, attack: str) -> CheckResult:
                        f"TPR at 5% FPR, generative, {ATTACK_NAMES[attack]} eps={top}: {shown}; best >= 0.5")
 
 
-# ----------------------------------------------------------------------------------------------------- figures
 def _figures(ctx: PaperContext, white: pl.DataFrame) -> list[tuple]:
     figs = []
     ok = white.filter(OK & pl.col("value").is_not_null())

@@ -97,9 +97,6 @@ FIGURES = {
 }
 
 
-# ------------------------------------------------------------------------------------------------ row selection
-
-
 def model_is(name: str) -> pl.Expr:
     return pl.col("cfg.model.name") == name
 
@@ -166,9 +163,6 @@ def accuracy_table(rows: pl.DataFrame) -> Table:
                       one.with_columns(pl.lit("validation").alias("_set"), pl.col("m.val_accuracy").alias("_acc"))],
                      how="diagonal_relaxed")
     return SPEC["table1"].build(long)
-
-
-# ------------------------------------------------------------------------------------------------------- claims
 
 
 def all_of(name: str, claim: str, parts: Sequence[CheckResult]) -> CheckResult:
@@ -262,9 +256,6 @@ def claims(rows: pl.DataFrame) -> dict[str, list[CheckResult]]:
     }
 
 
-# ------------------------------------------------------------------------------------------------------ figures
-
-
 def roc_figure(ctx: PaperContext, rows: pl.DataFrame, stem: str, attack: str, model: str) -> tuple[str, str]:
     """One of Figs. 3-6: the stored ROC points of every seed (one curve each)."""
     sel = rows.filter(OK & model_is(model) & attack_is(attack)) if not rows.is_empty() else rows
@@ -303,9 +294,6 @@ def figures(ctx: PaperContext, rows: pl.DataFrame) -> list[tuple[str, str]]:
                            title="FGS success rate", xlabel="ε", ylabel="success rate")
         out.append((str(p), FIGURES["fgs_success_vs_eps"]))
     return out
-
-
-# ------------------------------------------------------------------------------------------------------- build
 
 
 @paper("002", name="student", source="002_9fab8e0f6d58ef05.txt", experiments=["p002_student.yaml"],

@@ -3,32 +3,22 @@ training-free detector of untargeted attacks (eq. 9), and the High-Energy PGD th
 
 Why the tables look as they do:
 
-- **Labels work at both scales.** A reference entry must name a row/column that exists at every scale (the ci run
-  shows the paper's numbers for orientation), so each label carries the paper-scale name and its ci stand-in:
-  "CIFAR-10 / digits", "ResNet10 / cnn". Budgets are named as the paper prints them, "PGD (8)" and "PGD (16)": the
-  smaller / larger ε of the PGD ε-grid (8/255, 16/255 at paper scale; their ci stand-ins 0.2, 0.4).
-- **Table 1 mixes metrics** (DR and FPR side by side), so the rows are melted into one value column before
-  :func:`pivot_table`; each cell is still a mean ± std over seeds. The paper's "Defense" column is in the row
-  label: "Energy (G-mean)" is the threshold rule of §5.1 (the one Table 1 used), "Energy (Youden)" that of the
-  public code.
-- **No per-input energies in the rows: means, ROC and binned histograms instead.** Fig. 2(b)/3(b) plot the mean
-  energy per number of steps: the detector stores the mean score of clean and of successful adversarial inputs
-  (``score_clean_mean`` / ``score_adv_mean``; the score is -E for the paper's low-energy detector), and the AUC of
-  the energy score, P(E(adv) < E(clean)), is printed beside it (> 0.5: adversarial points have *lower* energy than
-  natural ones, the paper's finding; < 0.5: higher).
-  The energy histograms of Fig. 2(a) / 3(a) come from the binned score histograms the ``energy`` detector stores
-  with ``hist_bins`` (p004_cifar10.yaml sets it), drawn and summarised by :mod:`.p004_hist`.
-- **The cross-paper sweep** (p004_cross.yaml: HE-PGD on paper 001's generative classifiers, every detector
-  watching) has its own module, :mod:`.p004_cross`.
+- **Labels work at both scales** (a reference entry must name a row / column every scale has): each carries the
+  paper-scale name and its ci stand-in, "CIFAR-10 / digits", "ResNet10 / cnn"; "PGD (8)" / "PGD (16)" are the
+  smaller / larger ε of the PGD grid (8/255, 16/255 at paper scale; 0.2, 0.4 at ci).
+- **Table 1 mixes metrics** (DR and FPR side by side), so the rows are melted into one value column; the paper's
+  "Defense" column is in the row label: "Energy (G-mean)" is §5.1's threshold rule, "Energy (Youden)" the code's.
+- **No per-input energies in the rows**: the detector stores the mean score of clean and of successful adversarial
+  inputs (the score is -E) and the AUC P(E(adv) < E(clean)) (> 0.5: adversarials have *lower* energy, the paper's
+  finding); Fig. 2(a) / 3(a) come from the binned score histograms (``hist_bins``), :mod:`.p004_hist`.
+- The cross-paper sweep (p004_cross.yaml) is :mod:`.p004_cross`.
 """
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import polars as pl
 
 from robustsweep.report.aggregate import column_or
-from robustsweep.report.checks import CheckResult, compare_means, monotone, run_claims, seed_mean
+from robustsweep.report.checks import CheckResult, compare_means, drops, flat, monotone, point, run_claims, seed_mean
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
 from robustsweep.report.paper_registry import PaperContext, paper
@@ -82,9 +72,6 @@ def _table(long: pl.DataFrame, rows: list[str], metrics: dict[str, str], **kw: s
     long = long.filter(pl.col("__row").is_not_null() & pl.col("__col").is_not_null())
     return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=rows, col_order=_cols(metrics),
                        caption=CAPTION, **kw)
-
-
-# ------------------------------------------------------------------------------------------------------- tables
 
 
 def table1(data: dict[str, pl.DataFrame]) -> Table:
@@ -153,21 +140,6 @@ def he_pgd_lambda(df: pl.DataFrame) -> Table:
                   title="HE-PGD (eq. 11) vs λ: attack success, energy AUC and detection rate of the PGD-fitted detector")
 
 
-# ------------------------------------------------------------------------------------------------------- checks
-
-
-def _curve(df: pl.DataFrame, filt: pl.Expr, metric: str) -> list[tuple[float, float]]:
-    """(grid value, seed mean) pairs, sorted by value."""
-    sub = df.filter(filt)
-    xs = sorted(sub["value"].drop_nulls().unique().to_list())
-    pts = [(x, seed_mean(sub, pl.col("value") == x, metric)[0]) for x in xs]
-    return [(x, m) for x, m in pts if m is not None]
-
-
-def _show(curve: list[tuple[float, float]]) -> str:
-    return "→".join(f"{m:.3f}" for _, m in curve) + " at " + "→".join(f"{x:g}" for x, _ in curve)
-
-
 def _detects(df: pl.DataFrame, filt: pl.Expr, what: str) -> CheckResult:
     """DR > 0.5 and FPR <= 0.05 at the paper's own threshold rule: the G-mean (§5.1: "We utilize the G-mean metric
     to estimate the threshold", which Table 1's numbers come from), i.e. the ``energy-gmean`` detector; a sweep
@@ -182,98 +154,64 @@ def _detects(df: pl.DataFrame, filt: pl.Expr, what: str) -> CheckResult:
                                                          f"(n={n}); need DR > 0.5, FPR <= 0.05")
 
 
-def _drops(df: pl.DataFrame, filt: pl.Expr, metric: str, what: str) -> CheckResult:
-    """Non-increasing (0.02 slack) AND a real drop (> 0.05) from the first to the last grid point."""
-    c = _curve(df, filt, metric)
-    if len(c) < 2:
-        return CheckResult("", "", None, f"{what}: {len(c)} point(s), need 2")
-    ok = all(b - a <= 0.02 for (_, a), (_, b) in zip(c, c[1:])) and c[0][1] - c[-1][1] > 0.05
-    return CheckResult("", "", ok, f"{what} {metric}: {_show(c)}")
-
-
-def _flat(df: pl.DataFrame, filt: pl.Expr, metric: str, what: str, spread: float = 0.1) -> CheckResult:
-    c = _curve(df, filt, metric)
-    if len(c) < 2:
-        return CheckResult("", "", None, f"{what}: {len(c)} point(s), need 2")
-    vals = [m for _, m in c]
-    return CheckResult("", "", max(vals) - min(vals) <= spread,
-                       f"{what} {metric}: {_show(c)}; spread {max(vals) - min(vals):.3f} (need <= {spread})")
-
-
-def _point(df: pl.DataFrame, filt: pl.Expr, metric: str, test: Callable[[float], bool], what: str,
-           need: str) -> CheckResult:
-    m, n = seed_mean(df, filt, metric)
-    if m is None:
-        return CheckResult("", "", None, f"{what}: no rows")
-    return CheckResult("", "", test(m), f"{what} {metric} {m:.3f} (n={n}); need {need}")
-
-
 def claims(data: dict[str, pl.DataFrame]) -> dict[str, list[CheckResult]]:
-    """The paper's qualitative claims, per model column; keyed by the section they belong to."""
+    """The paper's qualitative claims per model column, keyed by the section they belong to."""
     out: dict[str, list[CheckResult]] = {"table1": [], "steps": [], "lambda": []}
     for model in MODELS:
-        for key, results in _model_claims(data[CIFAR], data[IMAGENETTE], model).items():
-            out[key] += results
+        _model_claims(data[CIFAR], data[IMAGENETTE], model, out)
     return out
 
 
-def _model_claims(cif: pl.DataFrame, img: pl.DataFrame, model: str) -> dict[str, list[CheckResult]]:
-    """The claims for one model column (CIFAR-10 / digits rows unless a claim names imagenette)."""
-    mm = pl.col("__model") == model
-    tag = f"[{model}]"
+def _model_claims(cif: pl.DataFrame, img: pl.DataFrame, model: str, out: dict[str, list[CheckResult]]) -> None:
+    """One model column's claims (CIFAR-10 / digits rows unless a claim names imagenette), added to ``out``."""
+    mm, tag = pl.col("__model") == model, f"[{model}]"
+    most = cif.filter(pl.col("param") == "steps")["value"].max() or 0.0  # the largest step count of the grid
     pgd8, apgd, pgd16 = (mm & (pl.col("__atk") == a) for a in ("PGD (8)", "APGD (8)", "PGD (16)"))
     steps = mm & (pl.col("param") == "steps")
     pgd_steps, he_steps = steps & (pl.col("attack") == "pgd"), steps & (pl.col("attack") == "he-pgd")
-    most = cif.filter(pl.col("param") == "steps")["value"].max() or 0.0  # the largest step count of the grid
     lam = mm & (pl.col("attack") == "he-pgd") & (pl.col("param") == "lam")
     lam12, lam0 = lam & near("value", 1.2), lam & (pl.col("value") == 0.0)
-    table1 = [
-        (f"pgd-lower-energy CIFAR-10 {tag}", "§4.1: PGD (8) points have lower energy than natural data (AUC of "
-              "the low-energy score > 0.5)", lambda _: _point(
-                  cif, pgd8, E_AUC, lambda a: a > 0.5, "CIFAR-10 / digits PGD (8)", "> 0.5")),
-        (f"pgd-lower-energy imagenette {tag}", "§4.1, Fig. 2(a): PGD (8) points have lower energy than natural "
-              "data (AUC of the low-energy score > 0.5)", lambda _: _point(
-                  img, pgd8, E_AUC, lambda a: a > 0.5, "imagenette / mnist5k PGD (8)", "> 0.5")),
-        (f"energy-detects-pgd CIFAR-10 {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 "
-              "at the G-mean threshold (paper: DR 98.4%, FPR 1.6%)",
-              lambda _: _detects(cif, pgd8, "CIFAR-10 / digits PGD (8)")),
-        (f"energy-detects-pgd imagenette {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 "
-              "at the G-mean threshold (paper: DR 98.2%, FPR 1.4%)",
-              lambda _: _detects(img, pgd8, "imagenette / mnist5k PGD (8)")),
-        (f"apgd-detected {tag}", "Table 1: the detector fitted on PGD also catches the unseen APGD (8): "
-              "DR > 0.5 and FPR <= 0.05 at the G-mean threshold (paper: DR 85.5%, FPR 1.2%)",
-              lambda _: _detects(cif, apgd, "CIFAR-10 / digits APGD (8)")),
-        (f"stronger-easier {tag}", "§1/Table 1: the stronger the attack, the easier to detect: the energy "
-              "score separates PGD (16) better than PGD (8) (AUC), imagenette (paper: DR 99.6% vs 98.2%)",
-              lambda _: compare_means(img, pgd16, pgd8, E_AUC, ">", label_a="PGD (16)",
-                                    label_b="PGD (8)", at="imagenette / mnist5k")),
-    ]
-    steps_claims = [
-        (f"energy-falls-with-steps {tag}", "Fig. 2(b): PGD energy falls as the number of steps grows "
-              "(AUC of the low-energy score non-decreasing in steps, 0.01 slack)", lambda _: monotone(
-                  cif, "value", E_AUC, filter=pgd_steps, direction="increasing", tolerance=0.01,
-                  label="PGD")),
-        (f"he-pgd-steps-invariant {tag}", "Fig. 3(b): HE-PGD energy is roughly invariant to the number of "
-              "steps (AUC spread over steps <= 0.1)", lambda _: _flat(cif, he_steps, E_AUC, "HE-PGD")),
-        (f"he-pgd-accuracy-zero {tag}", "Fig. 3(b): HE-PGD still drives accuracy to about 0 (<= 0.05 at the "
-              "most steps)", lambda _: _point(cif, he_steps & (pl.col("value") == most), "adv_accuracy",
-                                            lambda a: a <= 0.05, f"HE-PGD {most:g} steps", "<= 0.05")),
-    ]
-    lam_claims = [
+    out["table1"] += run_claims([
+        (f"pgd-lower-energy CIFAR-10 {tag}", "§4.1: PGD (8) points have lower energy than natural data (AUC of the "
+         "low-energy score > 0.5)", lambda _: point(cif, pgd8, E_AUC, lambda a: a > 0.5, "CIFAR-10 / digits PGD (8)",
+                                                      "> 0.5")),
+        (f"pgd-lower-energy imagenette {tag}", "§4.1, Fig. 2(a): PGD (8) points have lower energy than natural data "
+         "(AUC of the low-energy score > 0.5)",
+         lambda _: point(img, pgd8, E_AUC, lambda a: a > 0.5, "imagenette / mnist5k PGD (8)", "> 0.5")),
+        (f"energy-detects-pgd CIFAR-10 {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 at the "
+         "G-mean threshold (paper: DR 98.4%, FPR 1.6%)", lambda _: _detects(cif, pgd8, "CIFAR-10 / digits PGD (8)")),
+        (f"energy-detects-pgd imagenette {tag}", "Table 1: energy detects PGD (8) with DR > 0.5 and FPR <= 0.05 at "
+         "the G-mean threshold (paper: DR 98.2%, FPR 1.4%)",
+         lambda _: _detects(img, pgd8, "imagenette / mnist5k PGD (8)")),
+        (f"apgd-detected {tag}", "Table 1: the detector fitted on PGD also catches the unseen APGD (8): DR > 0.5 and "
+         "FPR <= 0.05 at the G-mean threshold (paper: DR 85.5%, FPR 1.2%)",
+         lambda _: _detects(cif, apgd, "CIFAR-10 / digits APGD (8)")),
+        (f"stronger-easier {tag}", "§1/Table 1: the stronger the attack, the easier to detect: the energy score "
+         "separates PGD (16) better than PGD (8) (AUC), imagenette (paper: DR 99.6% vs 98.2%)",
+         lambda _: compare_means(img, pgd16, pgd8, E_AUC, ">", label_a="PGD (16)", label_b="PGD (8)",
+                                 at="imagenette / mnist5k")),
+    ])
+    out["steps"] += run_claims([
+        (f"energy-falls-with-steps {tag}", "Fig. 2(b): PGD energy falls as the number of steps grows (AUC of the "
+         "low-energy score non-decreasing in steps, 0.01 slack)", lambda _: monotone(
+             cif, "value", E_AUC, filter=pgd_steps, direction="increasing", tolerance=0.01, label="PGD")),
+        (f"he-pgd-steps-invariant {tag}", "Fig. 3(b): HE-PGD energy is roughly invariant to the number of steps "
+         "(AUC spread over steps <= 0.1)", lambda _: flat(cif, he_steps, E_AUC, "HE-PGD")),
+        (f"he-pgd-accuracy-zero {tag}", "Fig. 3(b): HE-PGD still drives accuracy to about 0 (<= 0.05 at the most "
+         "steps)", lambda _: point(cif, he_steps & (pl.col("value") == most), "adv_accuracy", lambda a: a <= 0.05,
+                                   f"HE-PGD {most:g} steps", "<= 0.05")),
+    ])
+    out["lambda"] += run_claims([
         (f"he-pgd-lambda-lowers-dr {tag}", "§4.3/§5.2: a larger λ lowers the detection rate (DR Youden "
-              "non-increasing in λ and > 0.05 lower at the largest λ than at λ = 0)",
-              lambda _: _drops(cif, lam, E_DR, "HE-PGD")),
-        (f"he-pgd-evades {tag}", "Fig. 3(a): at λ = 1.2 adversarial and natural energies overlap, the "
-              "detector is worthless (|AUC - 0.5| <= 0.1)", lambda _: _point(
-                  cif, lam12, E_AUC, lambda a: abs(a - 0.5) <= 0.1, "HE-PGD λ=1.2", "within 0.5 ± 0.1")),
-        (f"he-pgd-as-effective {tag}", "§5.2: HE-PGD (λ = 1.2) is at least as effective as PGD (success "
-              "rate no more than 0.02 below λ = 0)", lambda _: compare_means(
-                  cif, lam12, lam0, "success_rate", ">=", margin=-0.02, label_a="λ=1.2", label_b="λ=0 (PGD)")),
-    ]
-    return {"table1": run_claims(table1), "steps": run_claims(steps_claims), "lambda": run_claims(lam_claims)}
-
-
-# ------------------------------------------------------------------------------------------------------ figures
+         "non-increasing in λ and > 0.05 lower at the largest λ than at λ = 0)",
+         lambda _: drops(cif, lam, E_DR, "HE-PGD")),
+        (f"he-pgd-evades {tag}", "Fig. 3(a): at λ = 1.2 adversarial and natural energies overlap, the detector is "
+         "worthless (|AUC - 0.5| <= 0.1)",
+         lambda _: point(cif, lam12, E_AUC, lambda a: abs(a - 0.5) <= 0.1, "HE-PGD λ=1.2", "within 0.5 ± 0.1")),
+        (f"he-pgd-as-effective {tag}", "§5.2: HE-PGD (λ = 1.2) is at least as effective as PGD (success rate no "
+         "more than 0.02 below λ = 0)", lambda _: compare_means(
+             cif, lam12, lam0, "success_rate", ">=", margin=-0.02, label_a="λ=1.2", label_b="λ=0 (PGD)")),
+    ])
 
 
 def _roc_figure(ctx: PaperContext, data: dict[str, pl.DataFrame], model: str) -> tuple[str, str] | None:
@@ -314,9 +252,6 @@ def _line_figure(ctx: PaperContext, df: pl.DataFrame, filt: pl.Expr, metrics: di
         return None
     path = line_with_band(long, "value", "v", "curve", ctx.figure(name), xlabel=xlabel, ylabel=ylabel, title=caption)
     return str(path), caption
-
-
-# ------------------------------------------------------------------------------------------------------ builder
 
 
 @paper("004", name="energy",

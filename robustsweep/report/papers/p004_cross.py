@@ -1,25 +1,18 @@
-"""Cross-paper sweep of the paper-004 issue (and the adaptive rows of issue 19): paper 004's energy detector and
-High-Energy PGD pointed at paper 001's deep-Bayes generative classifiers (``experiments/p004_cross.yaml``) and at
-paper 003's GMM-VAE (``experiments/p004_cross_gmmvae.yaml``, a file of its own: its τ detector applies to it alone) --
-tables and named checks. No ``@paper`` here: ``p004.py`` lists the experiments and calls :func:`build_cross`.
+"""Cross-paper sweep: paper 004's energy detector and High-Energy PGD pointed at paper 001's deep-Bayes generative
+classifiers (``p004_cross.yaml``) and at paper 003's GMM-VAE (``p004_cross_gmmvae.yaml``: its τ detector applies to it
+alone), with the adaptive rows of issue 19. ``p004.py`` lists the experiments and calls :func:`build_cross`.
 
 Why the tables look as they do:
 
-- **The energy of a generative classifier is -log p(x).** Its logits are the eq. 2 estimates log p(x, y), so
-  E(x) = -logsumexp_y log p(x, y) = -log p(x): the statistic of paper 001's marginal detector, with the opposite
-  flag (paper 004 flags LOW energy, paper 001 low log p(x) = HIGH energy). HE-PGD, which raises E, therefore walks
-  *into* the marginal detector; the tables show how far that carries to the logit and KL detectors.
-- **Threshold-free first.** Each detector was fitted by its own paper's rule (energy: Youden's J on clean training
-  data and PGD adversarials of it; paper 001's: 5 % FPR on clean training data), so their DRs at the fitted
-  thresholds are not comparable (the Youden energy threshold can sit at FPR 1.0). The first table gives the AUC of
-  each detector's score (successful adversarials vs clean test inputs; 0.5 = blind, 1 = perfect), the second the
-  attacker's joint success -- fooled AND accepted, over originally-correct points -- with every detector at the
-  threshold of 5 % false positives on its clean fit data (``det.<d>.attacker_success_fpr5``), and its minimum over
-  the detectors: an upper bound on what gets through when all of them watch together.
-- **Rows** are "MODEL · attack": HE-PGD over λ (λ = 0 is plain PGD from the same random start), PGD aware of the
-  logit detector (paper 001 A.1 hinge; for the GMM-VAE: of its τ rejection, paper 003's eq. 10 idea) and PGD aware
-  of the fitted energy threshold (hinge; HE-PGD is its raw form). The τ columns live in a third table (GMM-VAE rows
-  only), so the two shared tables have no structurally empty cell.
+- **The energy of a generative classifier is -log p(x)** (its logits are log p(x, y)): paper 001's marginal statistic
+  with the opposite flag, so HE-PGD, which raises E, walks *into* the marginal detector; the tables show how far that
+  carries to the logit and KL detectors.
+- **Threshold-free first.** Each detector was fitted by its own paper's rule, so DRs at the fitted thresholds do not
+  compare (the Youden energy threshold can sit at FPR 1.0): the first table gives each score's AUC, the second the
+  attacker's success (fooled AND accepted) with every detector at 5 % FPR on its clean fit data, and its minimum over
+  the detectors (an upper bound when all of them watch). The τ columns are a third table (GMM-VAE rows only).
+- **Rows** are "MODEL · attack": HE-PGD over λ (λ = 0: plain PGD), PGD aware of the logit detector (GMM-VAE: of τ)
+  and PGD aware of the fitted energy threshold.
 """
 from __future__ import annotations
 
@@ -28,7 +21,7 @@ import polars as pl
 from robustsweep.report.checks import CheckResult, seed_mean
 from robustsweep.report.html import Section
 from robustsweep.report.paper_registry import PaperContext
-from robustsweep.report.select import OK, grid, near, num
+from robustsweep.report.select import at, grid, num
 from robustsweep.report.tables import Table, pivot_table
 from robustsweep.store import columns
 
@@ -36,8 +29,7 @@ CROSS = "energy-cross"  # p004_cross.yaml's spec name
 CROSS_GMMVAE = "energy-cross-gmmvae"  # p004_cross_gmmvae.yaml's
 MODELS = ["gfz", "gfy", "gbz", "gby", "dfx", "dfz", "dbx", "gmmvae"]  # paper 001 §2 order, then paper 003's
 CI_MODELS = ["gfz", "gbz", "dfz", "gmmvae"]  # the ci grids, printed before any run
-DETECTORS = {"energy": "energy", "energy-auto": "energy (auto)", "marginal": "marginal", "logit": "logit",
-             "kl": "KL"}
+DETECTORS = {"energy": "energy", "energy-auto": "energy (auto)", "marginal": "marginal", "logit": "logit", "kl": "KL"}
 AUC_DETECTORS = ["energy", "marginal", "logit", "kl"]  # energy-auto's AUC is energy's or 1 - it: left out
 HE_LAMBDAS, AWARE_LAMBDAS = [0.0, 0.1, 1.2, 10.0], [1.0, 10.0]  # the file's grids (both sizes): empty-report rows
 AWARE = {"logit-aware": "logit-aware PGD", "tau-aware": "τ-aware PGD", "energy-aware": "energy-aware PGD"}
@@ -84,16 +76,14 @@ def _row_order(rows: pl.DataFrame, only: list[str] | None = None) -> list[str]:
     return out
 
 
-def _table(df: pl.DataFrame, metrics: dict[str, str], tid: str, caption: str,
-           only: list[str] | None = None) -> Table:
+def _table(df: pl.DataFrame, metrics: dict[str, str], tid: str, caption: str, only: list[str] | None = None) -> Table:
     parts = [df.select("seed", "status", "__row", pl.lit(label).alias("__col"), num(df, col).alias("v"))
              for label, col in metrics.items()]
     long = pl.concat(parts).filter(pl.col("__row").is_not_null())
     rows = _row_order(df, only)
     long = long.filter(pl.col("__row").is_in(rows))
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=rows,
-                       col_order=list(metrics), id=tid, title=TABLES[tid], row_header="model · attack",
-                       caption=caption)
+    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=rows, col_order=list(metrics), id=tid,
+                       title=TABLES[tid], row_header="model · attack", caption=caption)
 
 
 def cross_tables(rows: pl.DataFrame) -> list[Table]:
@@ -122,12 +112,8 @@ def cross_tables(rows: pl.DataFrame) -> list[Table]:
     ]
 
 
-# ------------------------------------------------------------------------------------------------------- checks
-
-
 def _at(model: str, attack: str, value: float) -> pl.Expr:
-    return OK & (pl.col("cfg.model.name") == model) & (pl.col("attack") == attack) & (
-        near("value", value))
+    return at(attack, value, **{"cfg.model.name": model})
 
 
 def _cmp(rows: pl.DataFrame, name: str, claim: str, a: tuple[pl.Expr, str, str], b: tuple[pl.Expr, str, str],
