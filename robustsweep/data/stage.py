@@ -16,6 +16,7 @@ fails, the files this call created are removed again, so a failed stage leaves t
 """
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import os
@@ -90,7 +91,8 @@ def staged_md5s(root: Path) -> dict[str, str | None]:
 # ------------------------------------------------------------------------------------------- reading the wheel
 _RECONSTRUCT = np.zeros(1).__reduce__()[0]  # numpy's array-unpickling function, whatever module it lives in
 _ALLOWED = {("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT, ("numpy._core.multiarray", "_reconstruct"):
-            _RECONSTRUCT, ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+            _RECONSTRUCT, ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+            ("_codecs", "encode"): codecs.encode}  # protocol-2 pickles written by Python 3 spell bytes with it
 
 
 class _ArraysOnly(pickle.Unpickler):
