@@ -59,3 +59,9 @@ class EvalOptions(Section):
     # attack only test points all these models (each replacing model.name, other model options kept) classify
     # correctly: paper 001 on CIFAR-binary (core/correct_subset.py); None = any test point
     correct_for: Annotated[list[str] | None, ADDED, Field(min_length=1)] = None
+    # keep every attacked example's outcome (outcomes/<trial_id>.parquet) and add the worst case over attacks per
+    # norm and budget (core/steps/outcomes.py); false: neither (a sweep whose per-example files are not wanted)
+    outcomes: Annotated[bool, ADDED] = True
+    # the number of gradient draws every attack of the file averages over where it takes ``eot`` and does not set
+    # it (EOT, Athalye et al. 2018): a stochastic model's white-box numbers need it; None = each attack's default
+    eot: Annotated[int | None, ADDED, Field(ge=1)] = None

@@ -26,14 +26,17 @@ __all__ = ["Evaluation", "attack_grid", "evaluate", "run"]
 
 
 def run(ev: Evaluation, x: torch.Tensor, y: torch.Tensor, attacks: list[dict[str, Any]],
-        steps: list[Step] | None = None) -> Iterator[dict[str, Any]]:
+        steps: list[Step] | None = None, index: torch.Tensor | None = None) -> Iterator[dict[str, Any]]:
     """Yield one row per (attack, grid value) of ``attacks`` on the points ``x`` / ``y`` (on the model's device),
-    then the steps' extra rows; a clean-only row (``attack = none``) when there is nothing else to yield."""
+    then the steps' extra rows; a clean-only row (``attack = none``) when there is nothing else to yield.
+    ``index``: the points' indices in the test split (default 0 … n-1), what the per-example outcomes record."""
     steps = active_steps(ev) if steps is None else steps
+    index = torch.arange(len(x)) if index is None else index.cpu()
     for s in steps:
-        x, y = s.reorder(ev, x, y, attacks)
+        x, y, index = s.reorder(ev, x, y, index, attacks)
     pred_clean = predict(ev.model, x, ev.batch_size).to(y.device)
-    pts = AttackPoints(x, y, pred_clean, {"n_eval": len(x), "clean_accuracy": (pred_clean == y).float().mean().item()})
+    pts = AttackPoints(x, y, pred_clean, {"n_eval": len(x), "clean_accuracy": (pred_clean == y).float().mean().item()},
+                       index=index)
     for s in steps:
         pts = s.arrange(ev, pts)
     if not attacks and not any(s.adds_rows(ev) for s in steps):
@@ -70,11 +73,13 @@ def evaluate(
     counterfactual: dict[str, Any] | None = None,
     examples: dict[str, Any] | None = None,
     calibration: tuple[torch.Tensor, torch.Tensor] | None = None,
+    outcomes: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """:func:`run` on a model outside a trial (tests, benchmarks, notebooks): the ``eval`` options
-    ``counterfactual`` and ``examples`` as arguments; ``calibration`` (clean held-out inputs and labels, never test
-    data) is what a detector that refits per attack point fits on."""
+    ``counterfactual``, ``examples`` and ``outcomes`` as arguments (``outcomes`` off by default here: one row per
+    attack point, as the caller listed them; on, the worst-case rows follow); ``calibration`` (clean held-out inputs
+    and labels, never test data) is what a detector that refits per attack point fits on."""
     options = EvalOptions.model_validate({k: v for k, v in {"counterfactual": counterfactual, "examples": examples}.items()
-                                          if v})
+                                          if v} | {"outcomes": outcomes})
     ev = Evaluation(model, options, detectors or {}, batch_size, progress, calibration)
     return run(ev, x, y, attacks)

@@ -19,13 +19,15 @@ from robustsweep.core import examples as ex
 class AttackPoints:
     """``x`` / ``y`` on the model's device, ``pred_clean`` the clean predictions the metrics count (one draw of a
     stochastic model, shared by every row), ``base`` the columns of every row (``n_eval``, ``clean_accuracy`` and
-    what steps add), ``kept`` the indices of the example points (``eval.examples``) among them, or None."""
+    what steps add), ``kept`` the indices of the example points (``eval.examples``) among them, or None; ``index``
+    each point's index in the test split (the per-example outcomes name points by it)."""
 
     x: torch.Tensor
     y: torch.Tensor
     pred_clean: torch.Tensor
     base: dict[str, Any]
     kept: torch.Tensor | None = None
+    index: torch.Tensor | None = None  # each point's index in the test split (None: 0, 1, … in order)
 
     @property
     def correct(self) -> torch.Tensor:
@@ -47,4 +49,10 @@ class AttackPoints:
         kept = None
         if self.kept is not None and len(self.kept):
             base, kept = ex.within_prefix(base, self.kept, n)
-        return replace(self, x=self.x[:n], y=self.y[:n], pred_clean=self.pred_clean[:n], base=base, kept=kept)
+        return replace(self, x=self.x[:n], y=self.y[:n], pred_clean=self.pred_clean[:n], base=base, kept=kept,
+                       index=None if self.index is None else self.index[:n])
+
+    @property
+    def test_index(self) -> torch.Tensor:
+        """``index``, or 0 … n-1 when the points were given without one."""
+        return torch.arange(len(self.x)) if self.index is None else self.index.cpu()

@@ -22,13 +22,17 @@ import torch
 
 from robustsweep.config.trial import Trial, TrialConfig
 from robustsweep.core.runtime import Runtime
-from robustsweep.core.subset import seeded_subset
+from robustsweep.core.subset import seeded_indices, seeded_subset
 from robustsweep.errors import TrialFailed
 from robustsweep.store import provenance
 from robustsweep.store.markers import running_marker
+from robustsweep.store.outcomes import write_outcomes
 from robustsweep.store.parquet import finished_ok, trial_log_path, write_trial
 from robustsweep.store.rows import failed_row, identity, write_failure
 from robustsweep.store.schema import SCHEMA_VERSION
+
+#: how each step artifact (``Step.artifacts``) is stored
+ARTIFACT_WRITERS: dict[str, Callable[..., Any]] = {"outcomes": write_outcomes}
 
 
 @functools.lru_cache(maxsize=4)
@@ -117,14 +121,14 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
 
         env = TrialEnv(trial, data, device, train, log)
         ev = Evaluation(model, trial.eval, {}, rt.eval_batch_size, log, trial=env)
-        x, y, pool = _attacked_points(ev, active_steps(ev))
+        x, y, pool, index = _attacked_points(ev, active_steps(ev))
         x, y = x.to(device), y.to(device)
         ev.detectors, ev.calibration = _fit_detectors([d.as_dict() for d in trial.detectors], model, data, device,
                                                       trial.eval.n_fit, log)
         steps = active_steps(ev)  # with the fitted detectors
         _prepare_attacks(trial, model, data, log)
         attacks = [a for a in (c.as_dict() for c in trial.attacks) if not is_retrain(a)]  # ROAR: a step, at the end
-        metrics = list(run(ev, x, y, attacks, steps))
+        metrics = list(run(ev, x, y, attacks, steps, index))
         for s in steps:
             metrics = s.finish(ev, x, y, metrics)
         rows = [{**ident, **m, "status": "ok", "train_time_s": train_time, "model_cached": cached,
@@ -146,6 +150,10 @@ def run_trial(cfg: TrialConfig, rt: Runtime, log: Callable[[str], None] | None =
     for r in rows:
         r.update(prov, trial_time_s=time.time() - t0, finished_at=finished)
     try:
+        # the steps' files first (the per-example outcomes): the trial file is the commit point
+        for s in steps:
+            for name, columns in s.artifacts(ev).items():
+                ARTIFACT_WRITERS[name](columns, rt.results, rt.sweep, cfg["trial_id"])
         write_trial(rows, rt.results, rt.sweep, cfg["trial_id"])
     except Exception as e:
         # a row Arrow cannot hold, a full or read-only disk: the trial's own failure, so the runner records it and
@@ -170,14 +178,15 @@ def _hardware(device: torch.device, batch_size: int) -> dict[str, Any]:
     return {"m.device": name, "m.eval_batch_size": batch_size}
 
 
-def _attacked_points(ev, steps) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+def _attacked_points(ev, steps) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any], torch.Tensor]:
     """The test points the attacks run on: a step's selection (``eval.correct_for``), else the seeded ``n_eval``
-    subset of the test split; and the columns the selection adds to every row."""
+    subset of the test split; the columns the selection adds to every row; the points' indices in the test split."""
     for s in steps:
         if (chosen := s.select(ev)) is not None:
             return chosen
     data = ev.trial.data
-    return (*seeded_subset(data.x_test, data.y_test, ev.options.n_eval, ev.trial.seed), {})
+    index = seeded_indices(len(data.x_test), ev.options.n_eval, ev.trial.seed)
+    return data.x_test[index], data.y_test[index], {}, index
 
 
 def _val_accuracy(model, data, n: int, seed: int, device, batch_size: int) -> dict[str, float]:

@@ -215,6 +215,7 @@ def detection_metrics(
     detector, model: torch.nn.Module, x_clean: torch.Tensor, x_adv: torch.Tensor, success_mask: torch.Tensor,
     correct: torch.Tensor | None = None, calibration: torch.Tensor | None = None,
     adv_correct: torch.Tensor | None = None, threshold: float | None = None, hist_bins: int = 0,
+    per_example: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, float | list[float]]:
     """Detection of successful adversarials by a fitted detector (paper 001: TP rate on successful attacks,
     threshold at 5% FPR on clean training data).
@@ -235,6 +236,9 @@ def detection_metrics(
     A positive ``hist_bins`` (the detector's, opt-in per detector spec, e.g.
     ``{name: energy, hist_bins: 30}``; off by default so existing rows keep their columns) also gets the binned
     score histograms of :func:`score_histogram` from the same scores (about 3 x hist_bins numbers per row).
+    ``per_example`` (a dict, filled in place): each adversarial's score and rejection, ``score_adv`` /
+    ``reject_adv`` (in ``x_adv``'s order), from these very scores -- the per-example outcomes keep them, and a
+    stochastic model scored a second time would give another draw.
     """
     success_mask = torch.as_tensor(success_mask).bool().to(x_adv.device)
     s_clean = detector.score(model, x_clean).detach().float()
@@ -254,6 +258,13 @@ def detection_metrics(
         rej_neg = torch.empty(0, dtype=torch.bool)
     rej_adv = torch.empty(len(x_adv), dtype=torch.bool)
     rej_adv[success_mask.cpu()], rej_adv[~success_mask.cpu()] = rej_pos.cpu().bool(), rej_neg.cpu().bool()
+    if per_example is not None:
+        s_adv = torch.full((len(x_adv),), math.nan)
+        if len(x_pos):
+            s_adv[success_mask.cpu()] = s_pos.cpu()
+        if len(x_neg):
+            s_adv[~success_mask.cpu()] = s_neg.cpu()
+        per_example.update(score_adv=s_adv, reject_adv=rej_adv.clone())
     roc_fpr, roc_tpr, auc = roc_curve(s_clean, s_pos)
     out: dict[str, float | list[float]] = {
         "tpr": _mean(rej_pos.cpu()),

@@ -9,7 +9,8 @@ report code can use it.
 
 ``kind`` says what a row measures, instead of telling rows apart by name prefixes of ``attack``:
 ``clean`` (the clean-only row, ``attack = none``), ``attack``, ``counterfactual`` (paper 000's counterfactual
-speed, ``attack = cf-<method>``) and ``retrain`` (remove-and-retrain, ``attack = roar-<method>``).
+speed, ``attack = cf-<method>``), ``retrain`` (remove-and-retrain, ``attack = roar-<method>``) and ``worst_case``
+(per example the worst over every attack of one norm and budget, ``attack = worst-case``).
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ DET, METRIC, EXAMPLE, CONFIG, ATTACK_PARAM = "det.", "m.", "ex.", "cfg.", "atk."
 PREFIXES = (CONFIG, DET, METRIC, EXAMPLE, ATTACK_PARAM)  # the open column families a row may carry
 
 KIND = "kind"
-CLEAN, ATTACK, COUNTERFACTUAL, RETRAIN = "clean", "attack", "counterfactual", "retrain"
-KINDS = (CLEAN, ATTACK, COUNTERFACTUAL, RETRAIN)
+CLEAN, ATTACK, COUNTERFACTUAL, RETRAIN, WORST_CASE = "clean", "attack", "counterfactual", "retrain", "worst_case"
+KINDS = (CLEAN, ATTACK, COUNTERFACTUAL, RETRAIN, WORST_CASE)
 
 
 def det(detector: str, metric: str) -> str:
@@ -78,4 +79,6 @@ def kind_of_attack(attack: str | None) -> str:
         return COUNTERFACTUAL
     if attack.startswith("roar-"):
         return RETRAIN
+    if attack == "worst-case":
+        return WORST_CASE
     return ATTACK

@@ -62,11 +62,11 @@ def test_a_new_row_measurement_is_one_registered_step(margin_step):
 def test_steps_run_in_registered_order_and_the_unneeded_ones_are_off():
     model, x, y = _case()
     names = [type(s).__name__ for s in active_steps(Evaluation(model))]
-    assert names == ["MinPerturbation"]  # no detectors, no eval options, no trial
+    assert names == ["MinPerturbation", "Outcomes"]  # no detectors, no eval options, no trial
     opts = EvalOptions(examples={"n": 2}, counterfactual={"methods": ["pgd"]})
     ev = Evaluation(model, opts, {"d": object()})
     names = [type(s).__name__ for s in active_steps(ev)]
-    assert names == ["Examples", "Detection", "Reclassification", "MinPerturbation", "Counterfactual"]
+    assert names == ["Examples", "Detection", "Reclassification", "MinPerturbation", "Counterfactual", "Outcomes"]
 
 
 def test_every_row_has_the_kind_its_attack_name_implies():

@@ -52,10 +52,14 @@ def test_rows_cover_every_attack_point(tmp_path):
     (cfg,) = _trials(tmp_path)
     rt = Runtime(results=str(tmp_path), sweep="t")
     rows = run_trial(cfg, rt)
-    assert [(r["attack"], r["value"]) for r in rows] == [("fgsm", 0.0), ("fgsm", 0.1), ("fgsm", 0.3), ("pgd", 0.1)]
+    assert [(r["attack"], r["value"]) for r in rows] == [("fgsm", 0.0), ("fgsm", 0.1), ("fgsm", 0.3), ("pgd", 0.1),
+                                                         ("worst-case", 0.1)]  # two attacks at linf 0.1
+    worst = rows[-1]
+    assert worst["kind"] == "worst_case" and worst["m.worst_of"] == "fgsm,pgd"
+    assert worst["adv_accuracy"] <= min(rows[1]["adv_accuracy"], rows[3]["adv_accuracy"])
     df = read_sweep(tmp_path, "t")
-    assert len(df) == 4 and set(df["status"]) == {"ok"} and df["trial_id"].unique().to_list() == [cfg["trial_id"]]
-    assert df["cfg.model.hidden"].to_list() == [64] * 4
+    assert len(df) == 5 and set(df["status"]) == {"ok"} and df["trial_id"].unique().to_list() == [cfg["trial_id"]]
+    assert df["cfg.model.hidden"].to_list() == [64] * 5
     assert json.loads(df["config_json"][0])["trial_id"] == cfg["trial_id"]
     fg = df.filter(df["attack"] == "fgsm").sort("value")
     # eps = 0 changes nothing; accuracy falls as eps grows; perturbations respect eps
@@ -76,7 +80,7 @@ def test_nan_loss_is_a_failed_trial_with_its_error(tmp_path, nan_model):
     assert st[ok["trial_id"]]["status"] == "ok"
     assert st[bad["trial_id"]]["status"] == "failed"
     assert "TrainingDiverged: training loss became nan" in st[bad["trial_id"]]["error"]
-    assert len(read_sweep(tmp_path, "t").filter(trial_id=ok["trial_id"])) == 4  # neighbour intact
+    assert len(read_sweep(tmp_path, "t").filter(trial_id=ok["trial_id"])) == 5  # neighbour intact
 
 
 def test_a_result_file_that_cannot_be_written_is_the_trials_own_failure(tmp_path, monkeypatch):

@@ -16,7 +16,9 @@ Hooks, in the order a trial calls them:
 6. ``attack_done``: after the whole grid of one attack entry (e.g. a statistic over the grid);
 7. ``rows``: extra rows after the attacks (``adds_rows`` says whether it will yield any);
 8. ``finish`` (trial): the trial's rows, changed (ROAR replaces the clean-only row by its own);
-9. ``trial_columns`` (trial): columns every row of the trial gets at the end.
+9. ``trial_columns`` (trial): columns every row of the trial gets at the end;
+10. ``artifacts`` (trial): files written beside the trial's rows (the per-example outcomes), as
+    ``{name: columns}``; written before the trial's own file, so a trial that reads as finished has them.
 """
 from __future__ import annotations
 
@@ -79,12 +81,14 @@ class Step:
     def active(self, ev: Evaluation) -> bool:
         return self.option is None or bool(getattr(ev.options, self.option))
 
-    def select(self, ev: Evaluation) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]] | None:
+    def select(self, ev: Evaluation) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any], torch.Tensor] | None:
+        """(inputs, labels, columns every row gets, the points' indices in the test split) or None."""
         return None
 
-    def reorder(self, ev: Evaluation, x: torch.Tensor, y: torch.Tensor, attacks: list[dict[str, Any]]
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        return x, y
+    def reorder(self, ev: Evaluation, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+                attacks: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The points (and their test-split indices) in another order."""
+        return x, y, index
 
     def arrange(self, ev: Evaluation, pts: AttackPoints) -> AttackPoints:
         return pts
@@ -109,4 +113,7 @@ class Step:
         return rows
 
     def trial_columns(self, ev: Evaluation) -> dict[str, Any]:
+        return {}
+
+    def artifacts(self, ev: Evaluation) -> dict[str, dict[str, Any]]:
         return {}

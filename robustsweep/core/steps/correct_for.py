@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from robustsweep.core.steps.base import Evaluation, Step
-from robustsweep.core.subset import seeded_subset
+from robustsweep.core.subset import seeded_indices
 from robustsweep.registry import STEPS
 from robustsweep.store import columns as col
 
@@ -22,7 +22,7 @@ class CorrectFor(Step):
     def active(self, ev: Evaluation) -> bool:
         return ev.trial is not None and super().active(ev)
 
-    def select(self, ev: Evaluation) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]] | None:
+    def select(self, ev: Evaluation) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any], torch.Tensor] | None:
         from robustsweep.core.correct_subset import common_correct
 
         env = ev.trial
@@ -33,5 +33,6 @@ class CorrectFor(Step):
         if not mask.any():
             raise ValueError(f"eval.correct_for: no test point is classified correctly by all of "
                              f"{ev.options.correct_for}")
-        x, y = seeded_subset(data.x_test[mask], data.y_test[mask], ev.options.n_eval, env.seed)
-        return x, y, {col.metric("n_common_correct"): float(mask.sum())}
+        pool = mask.nonzero().flatten()
+        index = pool[seeded_indices(len(pool), ev.options.n_eval, env.seed)]
+        return data.x_test[index], data.y_test[index], {col.metric("n_common_correct"): float(mask.sum())}, index

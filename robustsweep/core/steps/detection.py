@@ -21,6 +21,7 @@ from robustsweep.registry import STEPS
 from robustsweep.store import columns as col
 
 ROW_DETECTORS = "detectors"  # GridPoint.notes key: {label: (detector that scored the point, attack it was fitted on)}
+PER_EXAMPLE = "detector_outcomes"  # GridPoint.notes key: {label: {"score_adv": (N,), "reject_adv": (N,)}}
 
 
 @STEPS.register("detection", order=20)
@@ -39,15 +40,18 @@ class Detection(Step):
         row_dets = point_detectors(ev, point)
         point.notes[ROW_DETECTORS] = row_dets
         out: dict[str, Any] = {}
+        point.notes[PER_EXAMPLE] = per_example = {}
         for dname, (det, fit_adv) in row_dets.items():
             out[col.det(dname, "fit_split")] = det.fit_split
             out[col.det(dname, "fit_adv")] = fit_adv
             out[col.det(dname, "refit")] = det is not ev.detectors[dname]  # this point's own threshold
             out[col.det(dname, "threshold")] = _num_or_none(det.threshold)
             # a fooling image has no clean counterpart: the joint fool-and-evade columns would be meaningless
+            per_example[dname] = {}
             out.update(detection_columns(dname, det, ev.model, pts.x, point.x_adv, point.success,
                                          None if point.goal == "fooling" else pts.correct,
-                                         None if point.goal else point.pred_adv.to(pts.y.device) == pts.y))
+                                         None if point.goal else point.pred_adv.to(pts.y.device) == pts.y,
+                                         per_example=per_example[dname]))
         return out
 
 
@@ -79,7 +83,8 @@ def _num_or_none(v: Any) -> float | None:
 
 def detection_columns(name: str, det: Detector, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
                       success: torch.Tensor, correct: torch.Tensor | None = None,
-                      adv_correct: torch.Tensor | None = None) -> dict[str, Any]:
+                      adv_correct: torch.Tensor | None = None,
+                      per_example: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """``det.<name>.*`` columns of one attack point. A ``class_averaged`` detector (per-class α, paper 001's public
     code) reports ``tpr``/``fpr`` averaged over the classes whose thresholds were used (each successful adversarial /
     clean input goes to its predicted class; classes without inputs are skipped, as in the public code), and the
@@ -91,7 +96,7 @@ def detection_columns(name: str, det: Detector, model: torch.nn.Module, x: torch
     ``calibration_scores`` (its clean FIT data's scores, which every registered detector keeps) or, for a detector
     without them, on the clean test inputs' scores; and ``fpr_correct``/``fpr_wrong``. These are pooled over
     classes even for a class-averaged detector."""
-    kw = {"threshold": det.threshold, "hist_bins": det.hist_bins}
+    kw = {"threshold": det.threshold, "hist_bins": det.hist_bins, "per_example": per_example}
     if det.class_averaged:
         rec = _ClassRecorder(det)
         out = detection_metrics(rec, model, x, x_adv, success, correct, det.calibration_scores, adv_correct, **kw)

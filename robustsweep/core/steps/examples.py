@@ -26,14 +26,15 @@ class Examples(Step):
 
     option = "examples"
 
-    def reorder(self, ev: Evaluation, x: torch.Tensor, y: torch.Tensor, attacks: list[dict[str, Any]]
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def reorder(self, ev: Evaluation, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+                attacks: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         idx = ex.example_indices(y, ev.options.examples)
         prefixes = [int(a["n_eval"]) for a in attacks if a.get("n_eval") is not None]
         if (order := ex.examples_first(idx, len(x), prefixes)) is not None:
             x, y, idx = x[order.to(x.device)], y[order.to(y.device)], torch.arange(len(idx))
+            index = index[order.to(index.device)]
         ev.memo[_IDX] = idx
-        return x, y
+        return x, y, index
 
     def arrange(self, ev: Evaluation, pts: AttackPoints) -> AttackPoints:
         idx = ev.memo[_IDX]
