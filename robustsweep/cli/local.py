@@ -58,9 +58,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--markdown", "--md", metavar="FILE", help="also write the long aggregated table as Markdown (like --csv)")
     p.set_defaults(handler=cmd_results)
 
-    p = sub.add_parser("query", help="run polars SQL over a sweep's rows (table name: results)",
+    p = sub.add_parser("query", help="run polars SQL over a sweep's rows (table results) or per-example outcomes "
+                                     "(table outcomes)",
                        description='Example: robustsweep query quickstart "SELECT attack, value, '
-                                   'avg(adv_accuracy) FROM results GROUP BY attack, value ORDER BY 1, 2"')
+                                   'avg(adv_accuracy) FROM results GROUP BY attack, value ORDER BY 1, 2". '
+                                   'The per-example outcomes (one entry per attack point and attacked example: '
+                                   'index, label, pred_clean, pred_adv, fooled, linf, l2, det.<d>.score/reject) '
+                                   'are the table outcomes, e.g. robustsweep query quickstart \'SELECT "index", '
+                                   'min(CASE WHEN pred_adv = label THEN 1 ELSE 0 END) AS robust FROM outcomes '
+                                   'WHERE eps = 0.1 GROUP BY "index"\' (robust under every attack at that ε).')
     p.add_argument("sweep")
     p.add_argument("sql")
     add_results(p)

@@ -206,7 +206,16 @@ def to_markdown(df: pl.DataFrame, digits: int = 4) -> str:
 
 
 def query(results: str | Path, sweep: str, sql: str) -> pl.DataFrame:
-    """Run polars SQL over the sweep; the table is called ``results`` (also ``trials`` / the sweep's name)."""
+    """Run polars SQL over the sweep; the rows' table is called ``results`` (also ``trials``), the per-example
+    outcomes' ``outcomes`` (store/outcomes.py; opened only when the query names it, so a rows-only query never
+    pays for them)."""
+    import re
+
     lf = scan_sweep(results, sweep)
-    ctx = pl.SQLContext(frames={"results": lf, "trials": lf}, eager=False)
+    frames = {"results": lf, "trials": lf}
+    if re.search(r"\boutcomes\b", sql, re.IGNORECASE):
+        from robustsweep.store.outcomes import scan_outcomes
+
+        frames["outcomes"] = scan_outcomes(results, sweep)
+    ctx = pl.SQLContext(frames=frames, eager=False)
     return ctx.execute(sql).collect()

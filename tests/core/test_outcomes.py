@@ -149,3 +149,18 @@ def test_one_attack_per_budget_adds_no_worst_case_row():
     pts = AttackPoints(torch.zeros(2, 1), torch.tensor([0, 0]), torch.tensor([0, 0]), {"n_eval": 2})
     assert worst_case_rows([rec, {**rec, "eps": 0.1}], pts) == []
     assert worst_case_rows([rec, {**rec, "norm": "l2", "attack": "b"}], pts) == []
+
+
+def test_query_reads_the_outcomes_table(tmp_path):
+    from robustsweep.report.aggregate import query
+
+    doc = {"name": "t", "dataset": {"name": "digits"}, "model": {"name": "mlp", "hidden": 16},
+           "train": {"epochs": 1}, "eval": {"n_eval": 30},
+           "attacks": [{"name": "fgsm", "eps": 0.2}, {"name": "pgd", "eps": 0.2, "steps": 2, "step_size": 0.1}]}
+    (cfg,) = spec_from_dict(doc).expand()
+    rows = run_trial(cfg, Runtime(results=str(tmp_path), sweep="t"))
+    (worst,) = [r for r in rows if r[col.KIND] == col.WORST_CASE]
+    df = query(tmp_path, "t", 'SELECT "index", min(CASE WHEN pred_adv = label THEN 1 ELSE 0 END) AS robust '
+                              "FROM outcomes WHERE eps = 0.2 GROUP BY \"index\"")
+    assert df.height == 30 and df["robust"].mean() == pytest.approx(worst["adv_accuracy"])
+    assert query(tmp_path, "t", "SELECT count(*) AS n FROM results")["n"][0] == len(rows)
