@@ -214,3 +214,18 @@ def flat(rows: pl.DataFrame, filter: pl.Expr, metric: str, what: str, spread: fl
     vals = [m for _, m in c]
     return CheckResult("", "", max(vals) - min(vals) <= spread,
                        f"{what} {metric}: {show_curve(c)}; spread {max(vals) - min(vals):.3f} (need <= {spread})")
+
+
+def beats_all(rows: pl.DataFrame, metric: str, who: str, others: Iterable[str], at: Callable[[str], pl.Expr], where: str,
+              *, name: str = "", claim: str = "", lowest: bool = False) -> CheckResult:
+    """Does ``who`` have a larger (``lowest``: smaller) seed-mean ``metric`` than every one of ``others``, the rows of
+    each selected by ``at(<who or other>)``? Not evaluated when any of them has no rows."""
+    others = list(others)
+    mine, n = seed_mean(rows, at(who), metric)
+    theirs = {o: seed_mean(rows, at(o), metric)[0] for o in others}
+    got = {o: v for o, v in theirs.items() if v is not None}
+    observed = (f"{metric} at {where}: {who} " + ("no rows" if mine is None else f"{mine:.3f} (n={n})")
+                + " vs " + ", ".join(f"{o} {v:.3f}" if v is not None else f"{o} no rows" for o, v in theirs.items()))
+    if mine is None or len(got) < len(others):
+        return CheckResult(name, claim, None, observed)
+    return CheckResult(name, claim, all((mine < v) if lowest else (mine > v) for v in got.values()), observed)

@@ -1,26 +1,17 @@
 """Paper 000: discriminative VGG features + a causal VAE generative classifier (000_b63b7ea3852f6848.txt).
 
-What the paper prints and what we rebuild from the rows of its six experiment files:
-
-- Table 2 (§4.4): clean accuracy of the causal model on a shallow and a deep feature tap, per data set
-  (``p000_cifar10.yaml``, ``p000_cifar100.yaml``, ``p000_tiny_imagenet.yaml``);
-- Fig. 4(a)/(d) (§4.2): accuracy vs ε under FGSM / PGD of the paper's model and its baselines on CIFAR-10, tabulated
-  (``p000_cifar10.yaml``); Fig. 4(b)/(e) (§4.3) counterfactual proximity, Fig. 4(c)/(f) counterfactual speed
-  (``p000_cifar10_speed.yaml``);
-- Fig. 5: the same three panels on CIFAR-100 (``p000_cifar100.yaml``, ``p000_cifar100_speed.yaml``), built by the same
-  functions from a :class:`p000_curves.Curves` that names the figure's experiments (table ids ``fig5-*``);
-- Table 1 (§4.1 / §4.3, ROAR: integrated gradients, the 30 % most important pixels replaced by the training mean,
-  the model retrained from scratch, the accuracy drop) from ``p000_cifar10_roar.yaml``: the paper's "ROAR" column is
-  ``m.roar_degradation`` of the ``roar-ig`` rows; a random-pixel control (``roar-random``) stands beside it.
-
-Row labels (the paper's model names, the same at both scales) are :mod:`p000_labels`; Figs. 4 and 5 are
-:mod:`p000_curves`; this module holds Tables 1-2, their checks and the report's layout.
+What we rebuild from its six experiment files: Table 2 (§4.4, clean accuracy on a shallow and a deep feature tap per
+data set); Figs. 4 (CIFAR-10) and 5 (CIFAR-100), accuracy vs ε, counterfactual proximity and speed, tabulated and
+drawn by :mod:`p000_curves`; Table 1 (ROAR: integrated gradients, the 30 % most important pixels replaced by the
+training mean, the model retrained, the accuracy drop ``m.roar_degradation`` of the ``roar-ig`` rows) with a
+random-pixel control (``roar-random``) beside it. Row labels are :mod:`p000_labels`.
 """
 from __future__ import annotations
 
 import polars as pl
 
-from robustsweep.report.checks import CheckResult, compare_means
+from robustsweep.report.aggregate import one_row_per_trial
+from robustsweep.report.checks import CheckResult, beats_all, compare_means
 from robustsweep.report.html import Section
 from robustsweep.report.paper_registry import PaperContext, paper
 from robustsweep.report.papers.p000_curves import FIG4, FIG5, cross_checks, figure_entries, figure_sections
@@ -35,9 +26,7 @@ from robustsweep.report.papers.p000_labels import (
     TABLE1_MODELS,
     TABLE2,
     TINY,
-    beats_all_where,
     label_models,
-    per_trial,
 )
 from robustsweep.report.tables import Table, pivot_table
 from robustsweep.store import columns
@@ -64,7 +53,7 @@ def table2(ctx: PaperContext) -> Table:
     parts = []
     for exp in (C10, C100, TINY):
         # the paper's two causal rows only (not the extra fine-tuned-m row of p000_cifar10.yaml)
-        df = label_models(per_trial(ctx.rows(exp))).filter(pl.col("model").is_in([OURS, OURS_DEEP]))
+        df = label_models(one_row_per_trial(ctx.rows(exp))).filter(pl.col("model").is_in([OURS, OURS_DEEP]))
         parts.append(df.with_columns(pl.format("{}|{}", pl.lit(exp), pl.col("depth")).alias("t2row")))
     rows = pl.concat(parts, how="diagonal_relaxed")
     keys = {f"{e}|{d}": label for (e, d), label in TABLE2.items()}
@@ -99,11 +88,11 @@ def roar_checks(rows: pl.DataFrame) -> list[CheckResult]:
     sanity check of the attribution, not a claim of the paper) IG-chosen pixels hurt it more than random ones."""
     others = [m for m in TABLE1_MODELS if m != OURS]
     return [
-        beats_all_where(rows, DROP, OURS, others, _roar, "ROAR (IG, 30 %)",
+        beats_all(rows, DROP, OURS, others, _roar, "ROAR (IG, 30 %)",
                    name="roar-causal-shallow-highest",
                    claim="§4.3 / Table 1: the causal shallow model has the highest ROAR (accuracy degradation) of all "
                          "compared networks"),
-        beats_all_where(rows, DROP, DEEP_CAMA, [m for m in TABLE1_MODELS if m != DEEP_CAMA], _roar,
+        beats_all(rows, DROP, DEEP_CAMA, [m for m in TABLE1_MODELS if m != DEEP_CAMA], _roar,
                    "ROAR (IG, 30 %)", name="roar-deep-cama-lowest", lowest=True,
                    claim="Table 1: Deep CAMA has the lowest ROAR of all compared networks (0.2462; the next is "
                          "GBZ-CONV9's 0.4278)"),
@@ -121,7 +110,7 @@ def table2_checks(ctx: PaperContext) -> list[CheckResult]:
     """§4.4: deeper features give higher clean accuracy, on each data set of Table 2."""
     out = []
     for exp, ds in ((C10, "CIFAR-10"), (C100, "CIFAR-100"), (TINY, "Tiny-ImageNet")):
-        rows = label_models(per_trial(ctx.rows(exp)))
+        rows = label_models(one_row_per_trial(ctx.rows(exp)))
         out.append(compare_means(rows, pl.col("model") == OURS_DEEP, pl.col("model") == OURS, "clean_accuracy", ">",
                                  label_a="deep", label_b="shallow", at=ds, name=f"deep-more-accurate-{exp}",
                                  claim=f"Table 2 / §4.4: the deep tap gives a higher clean accuracy ({ds})"))

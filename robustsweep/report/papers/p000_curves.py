@@ -1,9 +1,6 @@
-"""Paper 000's robustness figures -- Fig. 4 (CIFAR-10) and Fig. 5 (CIFAR-100) -- as tables, PNG curves and named
-checks, built by one set of functions from a :class:`Curves` that names the figure's two experiments:
-
-- (a)/(d) accuracy vs ε under FGSM / PGD of the paper's model and its baselines (§4.2);
-- (b)/(e) counterfactual proximity (§4.3): the mean smallest ε that flips an input, and the mean ℓ2 plotted;
-- (c)/(f) counterfactual speed (§4.3): fewest I-FGSM / PGD iterations bringing accuracy below 0.4, per ε.
+"""Paper 000's robustness figures, Fig. 4 (CIFAR-10) and Fig. 5 (CIFAR-100), as tables, PNG curves and checks, built
+by one set of functions from a :class:`Curves`: (a)/(d) accuracy vs ε under FGSM / PGD (§4.2); (b)/(e) counterfactual
+proximity (§4.3); (c)/(f) counterfactual speed (§4.3: fewest I-FGSM / PGD iterations bringing accuracy below 0.4).
 """
 from __future__ import annotations
 
@@ -11,6 +8,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from robustsweep.report.aggregate import one_row_per_trial
 from robustsweep.report.checks import CheckResult, compare_means, compare_to_value
 from robustsweep.report.figures import line_with_band
 from robustsweep.report.html import Section
@@ -36,7 +34,6 @@ from robustsweep.report.papers.p000_labels import (
     eps_col,
     eps_key,
     label_models,
-    per_trial,
 )
 from robustsweep.report.tables import Table, pivot_table
 from robustsweep.store import columns
@@ -44,8 +41,7 @@ from robustsweep.store import columns
 
 @dataclass(frozen=True)
 class Curves:
-    """One data set's robustness figure: Fig. 4 (CIFAR-10) or Fig. 5 (CIFAR-100) -- its two experiments, the prefix
-    of its table ids and figure files, and the suffix of its check names, so both figures share one builder."""
+    """One robustness figure: its two experiments, table id prefix and check name suffix."""
 
     fig: int
     dataset: str  # the paper's data set name, for titles
@@ -146,7 +142,7 @@ def robustness_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult
                       label_a="GBZ-CONV9", label_b="VGG16", at="PGD eps=0.1", name=f"gbz-beats-vgg16-pgd{sfx}",
                       claim=f"§4.2: the generative fusion baseline GBZ-CONV9 is more robust than VGG16 (PGD 0.1, "
                             f"{ds})"),
-        compare_to_value(per_trial(rows), pl.col("model") == DEEP_CAMA, "clean_accuracy", "<", 0.5,
+        compare_to_value(one_row_per_trial(rows), pl.col("model") == DEEP_CAMA, "clean_accuracy", "<", 0.5,
                          label=f"{DEEP_CAMA} clean", name=f"deep-cama-clean-below-0.5{sfx}",
                          claim=f"§4.2: Deep CAMA does not generalise to {ds} (clean accuracy below 0.5)"),
         compare_means(rows, at_point(OURS_FT, "pgd", 0.1), at_point(OURS, "pgd", 0.1), "adv_accuracy", ">",

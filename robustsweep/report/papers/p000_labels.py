@@ -1,23 +1,17 @@
-"""Paper 000's row labels, experiment names and shared selectors -- what its table and figure builders
-(:mod:`p000`, :mod:`p000_curves`) both need.
+"""Paper 000's row labels, experiment names and selectors, shared by :mod:`p000` and :mod:`p000_curves`.
 
-Row labels are the paper's model names, derived from the trial config (not from the data set), so the same labels
-and the same reference file serve both scales: the ci stand-ins (small ``cnn`` backbone, digits / mnist5k) get the
-label of the paper model they stand in for. Rule: ``vgg16``/``vgg19``/``cnn`` = "VGG16"; a ``fusion`` head =
-"<HEAD>-FC1" on a dense tap, "<HEAD>-CONV9" on a convolutional one; ``causal`` = "Ours (deep)" on a tap that
-includes a dense layer (``...fc<k>``), "Ours (shallow)" on a convolutional tap (§4.1: shallow = convolutions only);
-``deep-cama`` = "Deep CAMA". A causal model with ``m_finetune`` (Deep-CAMA-style fine-tuning of q(m), not in the
-paper) is the extra row "Ours (shallow) + m fine-tuning", so the paper's reading (m never trained) and CAMA's can be
-compared.
+Row labels are the paper's model names derived from the trial config (not the data set), so one reference file serves
+both scales: a ci stand-in gets the label of the paper model it stands in for (:func:`label_models`). A causal model
+with ``m_finetune`` (Deep-CAMA-style fine-tuning of q(m), not in the paper) is the extra row "Ours (shallow) + m
+fine-tuning", so the paper's reading (m never trained) and CAMA's can be compared.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import polars as pl
 
-from robustsweep.report.aggregate import ensure_columns, one_row_per_trial
-from robustsweep.report.checks import CheckResult, seed_mean
+from robustsweep.report import checks
+from robustsweep.report.aggregate import ensure_columns
+from robustsweep.report.checks import CheckResult
 from robustsweep.report.select import near
 from robustsweep.store import columns
 
@@ -54,7 +48,9 @@ def _depth_role() -> pl.Expr:
 
 
 def label_models(df: pl.DataFrame) -> pl.DataFrame:
-    """Add ``model`` (the paper's name of the model a trial stands for; module docstring) and ``depth``."""
+    """Add ``model`` and ``depth``: ``vgg16`` / ``vgg19`` / ``cnn`` = "VGG16"; a ``fusion`` head "<HEAD>-FC1" on a dense
+    tap, "<HEAD>-CONV9" on a convolutional one; ``causal`` "Ours (deep)" on a tap with a dense layer, else "Ours
+    (shallow)" (§4.1: shallow = convolutions only); ``deep-cama`` "Deep CAMA"."""
     df = ensure_columns(df, dict.fromkeys(["cfg.model.name", "cfg.model.head", "cfg.model.feature_depth"], pl.String)
                         | dict.fromkeys([*map(columns.metric, ("min_perturbation", "cf_speed", "cf_reached", "roar_degradation")),
                                          "cfg.model.m_finetune.eps"], pl.Float64))
@@ -80,31 +76,12 @@ def eps_col() -> pl.Expr:
     return pl.format("{}@{}", pl.col("attack"), (pl.col("eps") * 1000).round(0).cast(pl.Int64))
 
 
-def per_trial(df: pl.DataFrame) -> pl.DataFrame:
-    """One row per trial (clean accuracy is repeated on every attack row of a trial)."""
-    return one_row_per_trial(df)
-
-
 def at_point(model: str, attack: str, eps: float) -> pl.Expr:
     return (pl.col("model") == model) & (pl.col("attack") == attack) & near("eps", eps)
-
-
-def beats_all_where(rows: pl.DataFrame, metric: str, who: str, others: list[str], at: Callable[[str], pl.Expr],
-               where: str, *, name: str, claim: str, lowest: bool = False) -> CheckResult:
-    """Does ``who`` have a larger (``lowest``: smaller) seed-mean ``metric`` than every model in ``others``, rows
-    selected by ``at``?"""
-    mine, n = seed_mean(rows, at(who), metric)
-    theirs = {o: seed_mean(rows, at(o), metric)[0] for o in others}
-    got = {o: v for o, v in theirs.items() if v is not None}
-    observed = (f"{metric} at {where}: {who} " + ("no rows" if mine is None else f"{mine:.3f} (n={n})")
-                + " vs " + ", ".join(f"{o} {v:.3f}" if v is not None else f"{o} no rows" for o, v in theirs.items()))
-    if mine is None or len(got) < len(others):
-        return CheckResult(name, claim, None, observed)
-    return CheckResult(name, claim, all((mine < v) if lowest else (mine > v) for v in got.values()), observed)
 
 
 def beats_all(rows: pl.DataFrame, metric: str, who: str, others: list[str], attack: str, eps: float, *,
               name: str, claim: str) -> CheckResult:
     """Does ``who`` have a larger seed-mean ``metric`` than every model in ``others`` at (attack, ε)?"""
-    return beats_all_where(rows, metric, who, others, lambda m: at_point(m, attack, eps), f"{attack} eps={eps:g}", name=name,
-                      claim=claim)
+    return checks.beats_all(rows, metric, who, others, lambda m: at_point(m, attack, eps), f"{attack} eps={eps:g}",
+                            name=name, claim=claim)

@@ -1,52 +1,34 @@
-"""Paper 003 — a VAE with a Gaussian-mixture prior as a selective classifier that rejects adversarial and fooling
-samples (``003_1000d4deb4b03a9c.txt``).
+"""Paper 003: a VAE with a Gaussian-mixture prior as a selective classifier that rejects adversarial and fooling
+samples (``003_1000d4deb4b03a9c.txt``). Experiment ``p003_gmmvae.yaml``: supervised and semi-supervised GMM-VAEs over
+the eq. 7 trade-off α (the paper gives none: every α is a row, the paper's numbers are compared with α = 1), attacked
+by FGSM over ε (Fig. 3), CleverHans-default PGD / MIM (§4), the threshold-aware white-box attack (eq. 10) and fooling
+images (eq. 11), the model's τ_enc / τ_dec reject option being the ``tau`` detector (each alone: ``tau-enc`` /
+``tau-dec``); Fig. 5 is ``p003_entropy.yaml``, Table 1's SVHN / COIL-100 rows the paper-scale files.
 
-Experiment: ``p003_gmmvae.yaml`` (sweep ``gmm-vae``): supervised and semi-supervised GMM-VAEs over the eq. 7
-trade-off α (the paper gives no value, so every α is a row and the paper's numbers are compared with α = 1, the
-model default), attacked by FGSM over ε (Fig. 3), CleverHans-default PGD / MIM (§4), the threshold-aware white-box
-attack (eq. 10) and fooling images from noise (eq. 11), with the model's own τ_enc / τ_dec reject option as the
-``tau`` detector (and each threshold alone as ``tau-enc`` / ``tau-dec``).
+Why every conversion is written here once: the paper's quantities are "of all test inputs", the store's "of the
+successful adversarials".
 
-What the rows carry and how each printed number is made from them (why: the paper's quantities are "of all test
-inputs", the store's are "of the successful adversarials", so every conversion is written once, here):
+- Table 1: accuracy without τ = ``clean_accuracy``, rejection = ``det.tau.fpr``; accuracy / error with τ need the
+  rejected fraction among correct and among wrong predictions (``det.tau.fpr_correct`` / ``fpr_wrong``); rows without
+  them get the worst case (every rejected input was correct), and the text says so.
+- Attacks: success (no τ) = ``success_rate`` (eq. 10 / 11: classified as the target); rejected = ``det.<τ>.tpr``;
+  success (τ) = misclassified (eq. 10 / 11: the target) *and accepted*, the paper's success against a selective
+  classifier: ``m.target_success`` for eq. 10 / 11, success × (1 − rejected) for the others.
+- Fig. 4 (tabulated): eq. 10 / 11 outcomes over the attacked pool: target reached, success, rejected, accepted as
+  another class (eq. 10: mostly reverted to the true class); Fig. 4(a)/(c) are the images ``eval.examples`` keeps.
+- Table 2: ``det.tau.reclass_accuracy`` of the rejected FGSM adversarials (needs ``reclassify: true``).
+- Fig. 3 / 5: fractions of *all* attacked inputs, as the paper plots them (its error "rises to a maximum value of only
+  3.89% and then decreases"): rejected = ``det.tau.reject_adv``, accuracy with τ = ``det.tau.accept_correct_adv``,
+  error = 1 − both; older rows fall back to the successful adversarials' columns, labelled so.
 
-- Table 1 "without thresholding: accuracy" = ``clean_accuracy``; "with: rejection" = ``det.tau.fpr`` (the rejected
-  fraction of the clean test inputs). "With: accuracy / error" need the rejected fraction *among correctly* and
-  *among wrongly* classified inputs: ``det.tau.fpr_correct`` / ``det.tau.fpr_wrong`` (the evaluator records them
-  with every detector); rows without them (older stores) get the worst case consistent with the rows: every
-  rejected input was a correct one (accuracy = max(A − R, 0), error = 1 − R − accuracy). The text says which.
-- attacks: "success (no τ)" = ``success_rate`` (FGSM / PGD / MIM: initially-correct inputs the attack got
-  misclassified, any class; eq. 10 / eq. 11: classified as the attack's target, :func:`robustsweep.core.selective.
-  goal_metrics`); "rejected" = ``det.<τ>.tpr`` (fraction of those successful adversarials the thresholds reject);
-  "success (τ)" = misclassified (eq. 10 / 11: classified as the target) *and accepted* — what the paper counts as a
-  successful attack on the selective classifier: ``m.target_success`` for eq. 10 / 11, success × (1 − rejected)
-  for the others (0 when no attack succeeded).
-- Fig. 4 (tabulated; the images are not stored): eq. 10 / eq. 11 outcomes over the attacked pool (eq. 10: the
-  initially-correct inputs; eq. 11: every noise image): target reached, success (target and accepted), rejected,
-  accepted but not as the target (eq. 10: mostly reverted to the true class, ``m.reverted``).
-- Table 2: ``det.tau.reclass_accuracy`` on FGSM rows = fraction of the rejected FGSM adversarials (of initially
-  correct inputs) that eq. 9 reclassifies to their true label; the clean remark from ``det.tau.clean_*``.
-  Needs ``reclassify: true`` on the ``tau`` detector (``p003_gmmvae.yaml``).
-- Fig. 3 / Fig. 5 (FGSM over ε): fractions of *all* attacked inputs, as the paper plots them (its error "rises to
-  a maximum value of only 3.89% and then decreases"): rejected = ``det.tau.reject_adv``, accuracy with thresholds =
-  ``det.tau.accept_correct_adv`` (accepted and classified correctly), error = 1 − both. Rows written before those
-  columns existed fall back to "rejected" / "success (τ)" above, and the labels say so.
-- Fig. 5: experiment ``gmm-vae-entropy`` (``p003_entropy.yaml``): the same FGSM ε grid on the fixed-entropy model
-  and on ``learn_entropy: true``.
-
-- Fig. 4(a)/(c): the images ``eval.examples`` keeps (with reconstructions) on the eq. 10 / eq. 11 rows.
-- Table 1 by data set: one row per data set that ran (MNIST or its ci / mini stand-in; SVHN and COIL-100 from the
-  paper-scale files ``p003_svhn.yaml`` / ``p003_coil100.yaml``).
-
-Not built: Table 1's SOTA column (other models), Fig. 2 (latent-space plots), Fig. 4(b) (COIL-100 images, paper
-scale only), the CelebA FID comparison of the two entropy variants.
+Not built: Table 1's SOTA column, Fig. 2 (latent-space plots), Fig. 4(b) (COIL-100 images), the CelebA FID comparison.
 """
 from __future__ import annotations
 
 import polars as pl
 
 from robustsweep.report.aggregate import one_row_per_trial
-from robustsweep.report.checks import Check, CheckResult, compare_means, compare_to_value, monotone, seed_mean
+from robustsweep.report.checks import Check, CheckResult, compare_means, compare_to_value, curve, monotone
 from robustsweep.report.figures import bars, line_with_band
 from robustsweep.report.html import Section
 from robustsweep.report.images import GridRow, first_ok, grid_row, image_grid
@@ -104,15 +86,13 @@ def _clean(setting: str) -> pl.Expr:
 def _over_eps(df: pl.DataFrame, metric: str, limit: float, worst: str) -> CheckResult:
     """The ``worst`` ("max": must be at most ``limit``; "min": must be above it) over FGSM's ε of the seed-mean of
     ``metric`` (supervised, reference α)."""
-    eps = sorted(set(df.filter(_at("fgsm"))["value"].drop_nulls().to_list()))
-    means = [(e, seed_mean(df, _at("fgsm", value=e), metric)[0]) for e in eps]
-    means = [(e, m) for e, m in means if m is not None]
+    means = curve(df, _at("fgsm"), metric)
     if not means:
         return CheckResult("", "", None, f"{metric}: no FGSM rows")
     e, m = (max if worst == "max" else min)(means, key=lambda p: p[1])
     holds, op = (m <= limit, "<=") if worst == "max" else (m > limit, ">")
-    curve = " → ".join(f"{v:.3f}" for _, v in means)
-    return CheckResult("", "", holds, f"supervised α={REF_ALPHA:g}, {metric} over ε: {curve}; {worst} {m:.3f} at "
+    curve_ = " → ".join(f"{v:.3f}" for _, v in means)
+    return CheckResult("", "", holds, f"supervised α={REF_ALPHA:g}, {metric} over ε: {curve_}; {worst} {m:.3f} at "
                                       f"ε={e:g} {op} {limit:g}")
 
 
