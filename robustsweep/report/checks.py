@@ -229,3 +229,12 @@ def beats_all(rows: pl.DataFrame, metric: str, who: str, others: Iterable[str], 
     if mine is None or len(got) < len(others):
         return CheckResult(name, claim, None, observed)
     return CheckResult(name, claim, all((mine < v) if lowest else (mine > v) for v in got.values()), observed)
+
+
+def all_of(name: str, claim: str, parts: Iterable[CheckResult]) -> CheckResult:
+    """One claim made of several comparisons: holds when all hold; not evaluated when any could not be."""
+    parts = list(parts)
+    observed = "; ".join(p.observed for p in parts)
+    if any(p.holds is None for p in parts):
+        return CheckResult(name, claim, None, observed)
+    return CheckResult(name, claim, all(p.holds for p in parts), observed)

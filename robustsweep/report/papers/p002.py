@@ -1,26 +1,20 @@
 """Paper 002 (student report): are generative classifiers (GFZ) more robust than discriminative ones (DFZ)?
 
-Why this layout: the paper's appendix prints five small tables, all with the classifiers as rows ("Classifier/
-Attack": DFZ, GFZ) and the attacks as columns: Table 1 clean accuracy, Table 2 attack runtimes (all five attacks),
-Tables 3-5 success rate, robustness rho and logit detection rate (DeepFool and Fast Gradient Sign only, in that
-order). We print them the same way, with the paper's labels, so ``experiments/reference/002.yaml`` can be read off
-the paper directly. The paper's Figs. 3-6 (ROC of the logit detector per attack and model) are redrawn from the
-stored ``det.logit.roc_*`` points. Because our sweep runs every attack on every model, three extra tables
-(marked "not in the paper") give success rate, rho and detection for all five attacks.
-
-The paper never gives the FGS step ε; the experiment runs an ε grid and the tables read ``FGS_EPS`` (see the
-experiment file for why 0.2). Qualitative claims are taken from the text (§V and the Conclusion); where the
-paper's own table contradicts its text, the claim says so.
+Why this layout: the paper's appendix prints five small tables with the classifiers as rows ("Classifier/Attack") and
+the attacks as columns (Table 1 clean accuracy, Table 2 runtimes of all five attacks, Tables 3-5 success rate, rho and
+logit detection rate for DeepFool and Fast Gradient Sign only); we print them the same way, so
+``experiments/reference/002.yaml`` reads off the paper directly, plus tables "not in the paper" for all five attacks.
+Figs. 3-6 are redrawn from the stored ``det.logit.roc_*`` points. The paper never gives the FGS ε: the tables read
+``FGS_EPS``. Claims come from the text (§V, Conclusion); where its own table contradicts it, the claim says so.
 """
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 
 import polars as pl
 
 from robustsweep.report.aggregate import ensure_columns
-from robustsweep.report.checks import CheckResult, compare_means, compare_to_value, seed_mean
+from robustsweep.report.checks import CheckResult, all_of, compare_means, compare_to_value, seed_mean
 from robustsweep.report.declare import Axis, TableSpec, models, titles
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
@@ -163,14 +157,6 @@ def accuracy_table(rows: pl.DataFrame) -> Table:
                       one.with_columns(pl.lit("validation").alias("_set"), pl.col("m.val_accuracy").alias("_acc"))],
                      how="diagonal_relaxed")
     return SPEC["table1"].build(long)
-
-
-def all_of(name: str, claim: str, parts: Sequence[CheckResult]) -> CheckResult:
-    """One claim made of several comparisons: holds when all hold; not evaluated when any could not be."""
-    observed = "; ".join(p.observed for p in parts)
-    if any(p.holds is None for p in parts):
-        return CheckResult(name, claim, None, observed)
-    return CheckResult(name, claim, all(p.holds for p in parts), observed)
 
 
 def _models(rows: pl.DataFrame, attack: str, metric: str, op: str) -> CheckResult:
