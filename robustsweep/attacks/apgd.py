@@ -16,14 +16,21 @@ Detector-aware (``detector_aware``, :mod:`robustsweep.attacks.adaptive`): the pe
 step-size schedule and the best point track is CE - λ · evasion, and a misclassified iterate is kept as the answer
 only where the detector accepts it (hinge form; with the raw form, any misclassified iterate), so the attack does
 not stop at the first rejected adversarial.
+
+``restarts: R`` (default 1: one run, as always) reruns APGD from a fresh random start on the examples not fooled
+yet, R - 1 times, keeping per example the first fooling point, else the one of highest objective (the ``loss``
+minus λ · evasion) -- Croce & Hein's ``n_restarts`` (:func:`~robustsweep.attacks.base.restarted`).
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge
 
 from robustsweep.attacks.adaptive import DetectorTerm
-from robustsweep.attacks.base import detector_aware, linf_random_start, loss_grad, project_linf
+from robustsweep.attacks.base import detector_aware, linf_random_start, loss_grad, project_linf, restarted
 from robustsweep.registry import ATTACKS
 
 
@@ -95,21 +102,30 @@ def apgd(
     eot: int = 1,
     term: DetectorTerm | None = None,
     loss: str = "ce",
+    restarts: Annotated[int, Ge(1)] = 1,
 ) -> torch.Tensor:
     """Auto-PGD, L∞ ball, CE or DLR ``loss``; ``rho`` is the oscillation threshold, ``alpha`` the momentum weight;
-    ``detector_aware``/``det_lambda``: also evade a fitted detector."""
+    ``detector_aware``/``det_lambda``: also evade a fitted detector; ``restarts``: best of that many runs."""
     if loss not in _LOSSES:
         raise ValueError(f"apgd: loss must be one of {sorted(_LOSSES)}, got {loss!r}")
-    x = x.detach()
+
+    def attempt(xs: torch.Tensor, ys: torch.Tensor, first: bool) -> torch.Tensor:
+        return _apgd_run(model, xs.detach(), ys, eps, steps, rho, alpha, random_start or not first, eot, term, loss,
+                         check=first)
+
+    return restarted(attempt, model, x.detach(), y, restarts, term, _LOSSES[loss])
+
+
+def _apgd_run(model, x, y, eps, steps, rho, alpha, random_start, eot, term, which, check=True) -> torch.Tensor:
+    """One APGD run (the module docstring's algorithm) from x or a random start of the ball; ``check``: refuse a
+    DLR loss on fewer than 3 classes (after the random start: a stochastic model's draws stay in their old order)."""
     n = len(x)
     x_adv = linf_random_start(x, eps) if random_start else x.clone()
-
-    if loss == "dlr":
+    if check and which == "dlr":
         with torch.no_grad():
             n_classes = model(x[:1]).shape[1]
         if n_classes < 3:
             raise ValueError(f"apgd: the DLR loss needs at least 3 classes, the model has {n_classes} (use loss: ce)")
-    which = loss
     grad, loss, logits, accepted = _objective_grad(model, x_adv, y, eot, term, which)
     x_best, grad_best, loss_best = x_adv.clone(), grad.clone(), loss.clone()
     fooled = (logits.argmax(1) != y) & accepted

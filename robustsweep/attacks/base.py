@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 import typing
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from robustsweep.attacks.adaptive import DetectorTerm, detector_term
+
+if TYPE_CHECKING:
+    from robustsweep.registry import Entry
 
 #: the two settings :func:`detector_aware` puts where an attack function has ``term``, with their types
 _SETTINGS = (("detector_aware", dict[str, Any] | None), ("det_lambda", float | None))
@@ -131,7 +136,7 @@ def detector_aware(budget: str | None = "eps") -> Callable[[Callable[..., torch.
     """
 
     def wrap(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        sig, hints = inspect.signature(fn), typing.get_type_hints(fn)
+        sig, hints = inspect.signature(fn), typing.get_type_hints(fn, include_extras=True)  # keeps Annotated domains
         params: list[inspect.Parameter] = []
         for p in sig.parameters.values():
             if p.name != "term":
@@ -157,3 +162,119 @@ def detector_aware(budget: str | None = "eps") -> Callable[[Callable[..., torch.
         return attack
 
     return wrap
+
+
+def restarted(
+    attempt: Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor],
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    restarts: int,
+    term: DetectorTerm | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Best of ``restarts`` runs per example: ``attempt(x, y, first)`` returns adversarials of a batch.
+
+    Restart 1 is ``attempt(x, y, True)`` on the whole batch -- the attack exactly as configured, so ``restarts=1``
+    is today's output bit for bit and draws the same random numbers. Restarts 2..R run ``attempt(.., False)`` (the
+    attack from a random start, whatever ``random_start`` says: from x again it would repeat restart 1 on a
+    deterministic model) on the examples no restart has fooled yet, as torchattacks' and Croce & Hein's APGD
+    restarts do. Per example the first fooling adversarial is kept, else the one of highest per-example loss
+    (``loss_fn``, default cross-entropy, minus λ · the detector term). "Fooled" with a detector term of the hinge
+    form also needs the detector to accept the input. Judged on one forward pass (one draw of a stochastic model).
+    """
+    if restarts < 1:
+        raise ValueError(f"restarts must be >= 1, got {restarts}")
+    x_adv = attempt(x, y, True)
+    if restarts == 1:
+        return x_adv
+    fooled, score = _judge(model, x_adv, y, term, loss_fn)
+    for _ in range(restarts - 1):
+        todo = (~fooled).nonzero().squeeze(1)
+        if len(todo) == 0:
+            break
+        cand = attempt(x[todo], y[todo], False)
+        f, s = _judge(model, cand, y[todo], term, loss_fn)
+        take = f | (s > score[todo])
+        idx = todo[take]
+        x_adv[idx], score[idx], fooled[idx] = cand[take], s[take], f[take]
+    return x_adv
+
+
+@torch.no_grad()
+def _judge(model, x_adv, y, term, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fooled, per-example objective) of one restart's adversarials."""
+    logits = model(x_adv)
+    loss = (loss_fn or (lambda lg, yy: F.cross_entropy(lg, yy, reduction="none")))(logits, y)
+    fooled = logits.argmax(1) != y
+    if term is not None:
+        loss = loss - term.lam * term(x_adv, logits)
+        fooled &= term.accepted(x_adv, logits)
+    return fooled, loss
+
+
+# ------------------------------------------------------------------------------------------- registry ``norm`` meta
+def norm_param(name: str = "norm", default: str = "Linf") -> Callable[[Mapping[str, Any]], str]:
+    """The registry ``norm`` meta of an attack whose norm is its parameter ``name`` (``norm: Linf | L2``, spelled as
+    torchattacks and AutoAttack spell it): a function of the row's attack parameters giving "linf" / "l2", the
+    lower-case names the other entries declare. It falls back to ``default`` (the signature's) for a parameter the
+    file left out, so a caller holding only the file's parameters gets the right answer too."""
+
+    def norm(params: Mapping[str, Any]) -> str:
+        return str(params.get(name) or default).lower()
+
+    norm.__qualname__ = f"norm_param({name!r})"
+    return norm
+
+
+def attack_norm(entry: Entry, params: Mapping[str, Any]) -> str | None:
+    """The norm ("linf" | "l2") whose ball a row's attack stayed in, or None (no ε-ball: CW, DeepFool, ZOO, …).
+
+    ``entry``: the attack's registry entry; ``params``: its parameters as the row records them (the file's, without
+    the signature defaults: they are filled in here). A static ``norm`` meta is returned as is; a callable one
+    (:func:`norm_param`, e.g. AutoAttack, APGD-T, FAB, Square) is asked with the parameters. What groups rows of
+    one norm and budget (the worst case over attacks) reads this."""
+    norm = entry.meta.get("norm")
+    if callable(norm):
+        norm = norm({**entry.defaults(), **params})
+    return None if norm is None else str(norm).lower()
+
+
+# ------------------------------------------------------------------------------- ensembles (registry ``components``)
+@dataclass(frozen=True)
+class Component:
+    """One component of an ensemble (AutoAttack): the rows' label, an attack function ``fn(model, x, y, **params)``, its parameters."""
+
+    label: str
+    fn: Callable[..., torch.Tensor]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def sequence(
+    comps: list[Component],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    pred: torch.Tensor,
+    attack: Callable[[Component, torch.Tensor, torch.Tensor], torch.Tensor],
+    predict: Callable[[torch.Tensor], torch.Tensor],
+) -> Iterator[tuple[str, torch.Tensor, torch.Tensor, float]]:
+    """AutoAttack's bookkeeping, lazily: yields ``(label, x_adv, pred_adv, seconds)`` after each component, all
+    cumulative (``seconds``: the components' crafting time so far).
+
+    ``pred``: the clean prediction (only points with ``pred == y`` are attacked); ``attack(component, x, y)``: the
+    component's adversarials of a subset; ``predict(x_adv)``: their predicted labels. A point the component fools
+    takes its adversarial and that prediction; every other point keeps its input and its earlier prediction (not
+    predicted again: on a stochastic model a fresh draw could flip a point back), so the accuracy after each
+    component never rises."""
+    x_adv, pred = x.clone(), pred.to(y.device).clone()
+    seconds = 0.0
+    for c in comps:
+        todo = (pred == y).nonzero().squeeze(1)
+        if len(todo):
+            t0 = time.time()
+            xa = attack(c, x[todo], y[todo])
+            seconds += time.time() - t0
+            pa = predict(xa).to(y.device)
+            hit = pa != y[todo]
+            x_adv[todo[hit]], pred[todo[hit]] = xa[hit].to(x_adv.dtype), pa[hit]
+        yield c.label, x_adv.clone(), pred.clone(), seconds
