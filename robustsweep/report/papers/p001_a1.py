@@ -1,14 +1,11 @@
 """Paper 001, appendix A.1 (§4.4): the attack on the classifier and the detector together, with and without
-averaging over the random z samples -- tables and named checks from ``experiments/p001_adaptive.yaml``.
+averaging over the random z samples (``experiments/p001_adaptive.yaml``).
 
-The experiment's attack entries are labelled ``a1-<detector>`` (one draw per gradient) and ``a1-<detector>-eot``
-(gradient averaged over the model's random draws); each runs PGD + ``detector_aware`` {detector, form: hinge}
-over a λ grid (``param = det_lambda``, ``value`` = λ; λ = 0 is plain PGD). Three tables, rows = model × detector
-× EOT, columns = λ: the detection rate of that detector on the successful adversarials (``det.<d>.tpr``), accuracy
-under attack, and the attacker's joint success (``det.<d>.attacker_success``: originally-correct points that end
-misclassified AND accepted). The paper's claim (§4.4): the attack lowers detection but raises accuracy, so it
-"cannot break both the classifier and detector working in tandem". No ``@paper`` here: ``p001.py`` calls
-:func:`build_a1` from its own entry.
+Entries ``a1-<detector>`` (one draw per gradient) and ``a1-<detector>-eot`` run PGD + ``detector_aware`` (hinge) over
+λ (``param = det_lambda``; λ = 0 is plain PGD). Three tables, rows = model × detector × EOT, columns = λ: detection
+rate (``det.<d>.tpr``), accuracy under attack, and the attacker's joint success (``det.<d>.attacker_success``:
+misclassified AND accepted). The claim (§4.4): the attack cannot "break both the classifier and detector working in
+tandem".
 """
 from __future__ import annotations
 

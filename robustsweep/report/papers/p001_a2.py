@@ -1,7 +1,7 @@
 """Paper 001 appendix A.2: the bottleneck effect -- PGD accuracy of GBZ / GBY / DBX against dim(z)
 (``experiments/p001_dimz.yaml``). The appendix's sentence (§4.4) "using a small bottleneck improves the robustness of
 the classifier against l-inf attacks" is a named check: the three models' mean PGD accuracy at the middle ε of the
-grid is higher at the smallest dim(z) than at the largest. No ``@paper`` here: ``p001.py`` calls :func:`build_a2`.
+grid is higher at the smallest dim(z) than at the largest.
 """
 from __future__ import annotations
 

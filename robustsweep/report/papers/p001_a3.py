@@ -1,16 +1,11 @@
 """Paper 001, appendix A.3: the transfer matrix (``experiments/p001_transfer_matrix.yaml``).
 
-Adversarials crafted with white-box PGD on a *source* model (attack ``transfer-from``) and evaluated on the trial's
-*victim*: a table with one row per source and one column per victim, each cell the victim's accuracy (mean ± std
-over seeds; the diagonal is white-box PGD), the same matrix as a heatmap, and the paper's claim as named checks:
-"transferred attacks are relatively effective between generative classifiers, but not from generative to
-discriminative (and vice versa)" (§4.4 summary of A.3). Effective = a LOWER victim accuracy, so the claim reads
-mean(gen→gen) < mean(gen→disc) and mean(gen→gen) < mean(disc→gen), off-diagonal cells only.
-
-This module only provides :func:`build_a3` (no ``@paper``: its name is not ``pNNN``, so the paper registry's
-discovery does not import it); paper 001's entry calls it and lists :data:`A3_TABLES` / :data:`A3_FIGURES`.
-Which source a row belongs to is read from its ``attack_params`` (the ``source`` section's name), not from the
-label, so a relabelled entry cannot land in the wrong row.
+PGD adversarials crafted on a *source* model (attack ``transfer-from``) and evaluated on the trial's *victim*: one row
+per source, one column per victim, each cell the victim's accuracy (the diagonal is white-box PGD), and a heatmap.
+The claim (§4.4 on A.3): transfer is effective between generative classifiers but not between generative and
+discriminative ones, i.e. mean(gen→gen) < mean(gen→disc) and < mean(disc→gen), off-diagonal cells only. A row's
+source is read from its ``attack_params`` (the ``source`` section's name), not its label, so a relabelled entry
+cannot land in the wrong row.
 """
 from __future__ import annotations
 

@@ -1,18 +1,11 @@
 """Paper 001 Fig. 2: decision regions of the ring generative classifier on two-rings and the areas marginal, logit,
-KL and TV detection reject (10 % false positives on the training data), from the grid columns that
-``eval.decision_grid`` stores (core/decision_grid.py; ``experiments/p001_fig2.yaml``).
+KL and TV detection reject (10 % false positives on the training data), from the grid columns ``eval.decision_grid``
+stores (``experiments/p001_fig2.yaml``).
 
-The paper reads its four panels in words (§3); each reading is a named check measured on the grid, using the data
-set's own distance to the rings (in units of the ring noise σ, so no model enters the definition of "far"):
-
-- "inputs that are far away from the model manifold are rejected by marginal/logit detection": rejected fraction
-  of grid points more than ``FAR`` σ from both rings;
-- "KL/TV detection does not construct manifold-aware acceptance regions": they reject fewer far points than
-  marginal detection;
-- "both ... have some success in rejecting uncertain predictions, especially for TV, which also rejects ambiguous
-  inputs": among points on the data (within ``NEAR`` σ of a ring), TV rejects the ambiguous ones (largest class
-  probability below ``AMBIGUOUS``) more often than the confident ones.
-No ``@paper`` here: ``p001.py`` calls :func:`build_fig2`.
+The paper reads its panels in words (§3); each reading is a named check on the grid, using the data set's own
+distance to the rings (in ring-noise σ, so no model enters the definition of "far"): marginal / logit reject the
+points more than ``FAR`` σ from both rings; KL / TV reject fewer of them than marginal; TV rejects ambiguous points on
+the data (within ``NEAR`` σ, largest class probability below ``AMBIGUOUS``) more often than confident ones.
 """
 from __future__ import annotations
 

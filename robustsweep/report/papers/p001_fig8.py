@@ -1,7 +1,7 @@
 """Paper 001 Fig. 8 (§4.3): GBZ / GBY / DBX heads on VGG16 features at CONV9 and FC1 vs the VGG16 itself on CIFAR-10,
 under white-box FGSM / PGD / MIM, with detection rates (``experiments/p001_fig8.yaml``; at ci a small cnn and its
 pool1 / conv2+fc1 taps stand in). Rows are labelled as the paper's legend (``GBZ-CONV9``…); the four sentences of
-§4.3 are named checks at the middle ε of the grid. No ``@paper`` here: ``p001.py`` calls :func:`build_fig8`.
+§4.3 are named checks at the middle ε of the grid.
 """
 from __future__ import annotations
 
