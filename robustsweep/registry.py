@@ -30,7 +30,9 @@ class Entry:
       ``input`` ("any" | "image32": needs 32×32 colour images, e.g. VGG/ResNet), ``ci`` (keyword arguments of a
       small instance that trains on 8×8 digits: what the contract tests build), ``ci_epochs`` (its epochs there);
     - detectors: ``calibration`` ("train" | "validation": the split its threshold is fitted on),
-      ``needs`` (a model capability).
+      ``needs`` (a model capability);
+    - backends: ``options_key`` (the backend's own section of the experiment file, e.g. ``slurm``, or None; the
+      entry's factory is the backend class, whose ``options_model()`` that section is validated against).
     """
 
     name: str
@@ -130,8 +132,16 @@ DETECTORS = Registry("detector", "robustsweep.detect")
 # evaluation steps (core/steps/): not part of REGISTRIES -- an experiment file switches them on through its ``eval``
 # options, never names them; ``order`` in their metadata is the order the evaluation loop calls them in
 STEPS = Registry("evaluation step", "robustsweep.core.steps")
-# backends (runners/backends/: one module each, heavy parts imported lazily): the CLI's --backend choices, and what
-# status / resume / the running markers ask of a scheduler -- read here so those layers never import the runners
+# backends (runners/backends/: one module each, heavy parts imported lazily): the CLI's --backend choices, what
+# status / resume / the running markers ask of a scheduler, and the experiment file's backend sections (``slurm:``)
+# -- read here so those layers (and config/) never import the runners
 BACKENDS = Registry("backend", "robustsweep.runners.backends")
+
+
+def backend_sections() -> dict[str, Entry]:
+    """{section key: backend} for every registered backend with its own section of the experiment file (its
+    ``options_key`` metadata, e.g. ``slurm``), in the backends' order: what config/spec.py accepts besides its keys."""
+    return {e.meta["options_key"]: e for e in BACKENDS.entries() if e.meta.get("options_key")}
+
 
 REGISTRIES = {"datasets": DATASETS, "models": MODELS, "attacks": ATTACKS, "detectors": DETECTORS}

@@ -8,6 +8,7 @@ store exactly-once. Random dimensions are drawn from a generator seeded by ``sam
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import math
 import textwrap
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_serializer, model_validator
 
 from robustsweep.config.domains import name_violation, search_violation, trial_violation
 from robustsweep.config.eval_options import EvalOptions
@@ -29,7 +30,7 @@ from robustsweep.config.reach import reach_problem
 from robustsweep.config.train_options import AdversarialTrainSpec, TrainOptions
 from robustsweep.config.trial import Trial
 from robustsweep.errors import SpecError  # noqa: F401 -- callers import SpecError from this module
-from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry
+from robustsweep.registry import ATTACKS, DATASETS, DETECTORS, MODELS, Registry, backend_sections
 
 
 class _Strict(BaseModel):
@@ -102,6 +103,30 @@ class SearchDim(_Strict):
         return next(k for k in type(self).model_fields if getattr(self, k) is not None)
 
 
+# ---------------------------------------------------------------------------------------------------- backend sections
+# Each registered backend with an ``options_key`` has its own section of the file (``slurm:``, after ``resources``),
+# found through the registry (config/ sits below the runners; a new backend needs no edit here). Kept as given, a
+# mapping; spec_from_dict checks it with the backend's options_model(); its make() reads Spec.backend_options.
+_SECTION, _SECTIONS_AFTER = TypeAdapter(dict[str, Any]), "resources"
+
+
+@functools.cache
+def _input_model(keys: tuple[str, ...]) -> type[BaseModel]:
+    """The file's schema as a user reads it, :class:`Spec`'s keys and the sections ``keys``: errors are reported
+    against it (a section named like any other key, in the same order; an unknown key lists the sections)."""
+    fields: dict[str, Any] = {}
+    for name, info in Spec.model_fields.items():
+        fields[name] = (info.annotation, info)
+        if name == _SECTIONS_AFTER:
+            fields.update({k: (dict[str, Any], {}) for k in keys})
+    return create_model("Spec", __base__=_Strict, __module__=__name__, **fields)
+
+
+def spec_schema() -> type[BaseModel]:
+    """:func:`_input_model` for the backends registered now (their keys are none of Spec's: test_backend_plugin)."""
+    return _input_model(tuple(backend_sections()))
+
+
 class Spec(_Strict):
     name: str
     paper: str | None = None  # which seed paper / table / figure this reproduces
@@ -117,10 +142,42 @@ class Spec(_Strict):
     num_samples: int = 1  # draws of the random dimensions (multiplies the grid)
     sample_seed: int = 0
     resources: ResourcesSpec = ResourcesSpec()
-    slurm: dict[str, Any] = {}  # cluster options (backends/slurm_options.py); flags of `submit` override them
+    _backend_options: dict[str, dict[str, Any]] = {}  # then the backends' non-empty sections (see above)
     scale: Literal["ci", "mini", "paper"] | None = None  # set by the loader (config/scales.py): the size this spec is at
     smoke: bool = False  # set by the loader: shrunk by --smoke
     has_scales: bool = False  # set by the loader: the file offers both sizes (the sweep name says which)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Spec:
+        """Validate; where that fails, raise the errors of :func:`spec_schema` (as a user reads the file)."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError:
+            spec_schema().model_validate(obj, **kwargs)  # raises the same problems, each where the user wrote it
+            raise
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _backend_sections(cls, data: Any, handler: Any) -> Spec:
+        """Take the registered backends' sections out of the mapping (kept aside, as given); the rest is the spec."""
+        if not isinstance(data, dict) or not (keys := backend_sections()).keys() & data.keys():
+            return handler(data)
+        spec = handler({k: v for k, v in data.items() if k not in keys})
+        spec._backend_options = {k: v for k in keys if k in data and (v := _SECTION.validate_python(data[k]))}  # {}: none
+        return spec
+
+    @model_serializer(mode="wrap")
+    def _dump_sections(self, handler: Any, info: Any) -> Any:
+        """Each registered backend's section after ``resources``, ``{}`` where none was given (``sweep.json``'s ``slurm``)."""
+        items = list(handler(self).items())
+        at = next((i + 1 for i, (k, _) in enumerate(items) if k == _SECTIONS_AFTER), len(items))
+        sections = [(k, _SECTION.dump_python(self._backend_options.get(k, {}), mode=info.mode)) for k in backend_sections()
+                    if k not in (info.exclude or ()) and (not info.include or k in info.include)]
+        return dict(items[:at] + sections + items[at:])
+
+    def backend_options(self, key: str) -> dict[str, Any]:
+        """The experiment file's section ``key`` of a backend (``slurm``), as given; ``{}`` where it has none."""
+        return dict(self._backend_options.get(key, {}))
 
     @property
     def sweep_name(self) -> str:
@@ -321,18 +378,17 @@ def spec_from_dict(doc: dict[str, Any], source: str = "<spec>") -> Spec:
     try:
         spec = Spec.model_validate(doc)
     except ValidationError as e:
-        msg = textwrap.indent(format_validation_error(e, root=Spec), "  ")
+        msg = textwrap.indent(format_validation_error(e, root=spec_schema()), "  ")
         raise SpecError(f"{source}: invalid experiment file\n{msg}") from None
     if (msg := name_violation("name", spec.name)) is not None:
         raise SpecError(f"{source}: invalid experiment file\n  {msg}")
     try:
-        if spec.slurm:
-            from robustsweep.config.slurm_options import SlurmOptions
-
-            try:
-                SlurmOptions.model_validate(spec.slurm)
-            except ValidationError as e:
-                raise SpecError(format_validation_error(e, prefix="slurm", root=SlurmOptions)) from None
+        for key, entry in backend_sections().items():  # each backend's section by its own model (``slurm.mem: ...``)
+            if (section := spec.backend_options(key)) and (model := entry.fn().options_model()) is not None:
+                try:
+                    model.model_validate(section)
+                except ValidationError as e:
+                    raise SpecError(format_validation_error(e, prefix=key, root=model)) from None
         trials = spec.expand()
     except SpecError as e:
         raise SpecError(f"{source}: invalid experiment file\n" + textwrap.indent(str(e), "  ")) from None

@@ -68,15 +68,19 @@ class Backend:
     name: ClassVar[str] = ""  # registry name: ``--backend NAME``; its records live in ``<sweep>/NAME/jobs.jsonl``
     title: ClassVar[str] = ""  # how messages name its jobs ("SLURM" -> "SLURM jobs:")
     submits: ClassVar[bool] = False  # hands trials to a scheduler and returns: status / resume track its jobs
-    options_key: ClassVar[str | None] = None  # its own section of the experiment file (``slurm:``), if any
+    # its own section of the experiment file (``slurm:``), if any: the spec accepts it for every registered backend
+    # (config/spec.py reads this through the registry), checks it against options_model(), keeps it as given;
+    # make() reads it with ``spec.backend_options(options_key)``
+    options_key: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------------------ the command line
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         """Add this backend's own flags to a command that can run on it (submit, resume, reproduce)."""
 
     def options_model(self) -> type | None:
-        """The pydantic model its options section validates against (imported here, lazily: loading an experiment
-        file never imports a scheduler's client)."""
+        """The pydantic model its options section validates against when the experiment file is loaded (errors read
+        ``<options_key>.<field>: ...``); imported here, lazily, so that loading an experiment file never imports a
+        scheduler's client."""
         return None
 
     def make(self, a: argparse.Namespace, spec: Any) -> Runner:
@@ -120,8 +124,10 @@ class Backend:
 
 
 def register_backend(cls: type[Backend]) -> type[Backend]:
-    """Class decorator: register a backend under its ``name`` (help: the first line of its docstring)."""
-    return BACKENDS.register(cls.name)(cls)
+    """Class decorator: register a backend under its ``name`` (help: the first line of its docstring), with its
+    ``options_key`` in the entry's metadata: the experiment file's loader (:mod:`robustsweep.config.spec`, below the
+    runners) finds the backends' sections there."""
+    return BACKENDS.register(cls.name, options_key=cls.options_key)(cls)
 
 
 def get_backend(name: str) -> Backend:

@@ -145,7 +145,7 @@ def test_every_shipped_experiment_file_is_valid():
 def test_slurm_section_is_validated_with_the_spec():
     with pytest.raises(SpecError, match="slurm.partiton: unknown key; allowed: account"):
         spec_from_dict(spec(slurm={"partiton": "gpu"}))
-    assert spec_from_dict(spec(slurm={"partition": "gpu", "nodes": 2})).slurm["nodes"] == 2
+    assert spec_from_dict(spec(slurm={"partition": "gpu", "nodes": 2})).backend_options("slurm")["nodes"] == 2
 
 
 def test_detector_label_is_reserved_other_keys_are_checked():

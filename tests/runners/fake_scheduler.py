@@ -5,6 +5,8 @@ its state in ``<sweep>/fake/queue.json``) and return at once, as a cluster sched
 scheduler's turn: it runs every queued job's trials in this process, inside the job (``FAKE_JOB_ID`` set, so the
 running markers name it), and ``--fake-interrupt N`` makes a job die while running its N-th trial (its running
 marker is left behind, the job ends CANCELLED), which is what ``status`` and ``resume`` must then make sense of.
+It has its own section of the experiment file, ``fake:`` (:class:`FakeOptions`: ``interrupt``, the flag's default,
+and ``node``, what ``status`` shows), which the spec accepts and validates because the backend is registered.
 Registered by the tests with ``register_backend(FakeScheduler)`` (a backend module in runners/backends/ would carry
 the decorator itself).
 """
@@ -17,6 +19,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from robustsweep.runners.base import Backend, Outcome, Runner
 from robustsweep.sweep.jobs import JobRecord, append_record, read_records
@@ -39,9 +43,18 @@ def write_queue(sweep_dir: Path, queue: dict[str, dict[str, Any]]) -> None:
     queue_path(sweep_dir).write_text(json.dumps(queue))
 
 
+class FakeOptions(BaseModel):
+    """The experiment file's ``fake:`` section."""
+
+    model_config = ConfigDict(extra="forbid")
+    interrupt: int | None = Field(None, ge=1)  # the job dies while running its N-th trial; --fake-interrupt wins
+    node: str = "fakenode"  # where the pretend cluster runs the job (status shows it)
+
+
 @dataclass
 class FakeRunner:
     interrupt: int | None = None  # the job dies while running its N-th trial (1-based)
+    node: str = "fakenode"
     name: str = NAME
 
     def run(self, sweep: Any, trials: list[dict[str, Any]], runtime: Any, *, restart_errored: bool = False,
@@ -53,7 +66,7 @@ class FakeRunner:
                         command=command)
         append_record(sweep.dir, NAME, rec)
         write_queue(sweep.dir, {**read_queue(sweep.dir), job_id: {"state": "PENDING", "runtime": asdict(runtime),
-                                                                  "interrupt": self.interrupt}})
+                                                                  "interrupt": self.interrupt, "node": self.node}})
         return Outcome(job=rec)
 
 
@@ -63,20 +76,27 @@ class FakeScheduler(Backend):
     name = NAME
     title = "FAKE"
     submits = True
+    options_key = NAME
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         p.add_argument_group("fake scheduler").add_argument("--fake-interrupt", type=int, default=None, metavar="N",
                                                             help="the job dies while running its N-th trial")
 
+    def options_model(self) -> type[FakeOptions]:
+        return FakeOptions
+
     def make(self, a: argparse.Namespace, spec: Any) -> Runner:
-        return FakeRunner(interrupt=getattr(a, "fake_interrupt", None))
+        opts = FakeOptions.model_validate(spec.backend_options(NAME))  # checked when the file was loaded
+        flag = getattr(a, "fake_interrupt", None)
+        return FakeRunner(interrupt=opts.interrupt if flag is None else flag, node=opts.node)
 
     def current_job(self) -> str | None:
         return os.environ.get(JOB_ENV)
 
     def states(self, records: Any) -> dict[str, tuple[str, str]]:
         queues = {r.folder: read_queue(Path(r.folder).parent) for r in records}
-        return {r.job_id: (queues[r.folder].get(r.job_id, {}).get("state", "UNKNOWN"), "fakenode") for r in records}
+        jobs = {r.job_id: queues[r.folder].get(r.job_id, {}) for r in records}
+        return {i: (job.get("state", "UNKNOWN"), job.get("node", "fakenode")) for i, job in jobs.items()}
 
     def is_active(self, state: str) -> bool:
         return state in ACTIVE

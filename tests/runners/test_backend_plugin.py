@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 from robustsweep import cli
+from robustsweep.config.spec import Spec, SpecError, backend_sections, spec_from_dict, spec_schema
 from robustsweep.registry import BACKENDS
 from robustsweep.runners.base import Backend, get_backend, register_backend
 from robustsweep.store.markers import read_markers
-from tests.runners.fake_scheduler import FakeScheduler, drain
+from tests.runners.fake_scheduler import FakeScheduler, drain, read_queue
 
 PKG = Path(__file__).resolve().parents[2] / "robustsweep"
 
@@ -27,13 +28,15 @@ def fake():
     BACKENDS.unregister("fake")
 
 
+DOC = {"name": "plug", "dataset": {"name": "digits"}, "model": {"name": "mlp", "hidden": 8},
+       "train": {"epochs": 1}, "eval": {"n_eval": 10}, "attacks": [{"name": "fgsm", "eps": [0.1]}],
+       "search": {"seed": {"grid": [0, 1, 2]}}}
+
+
 @pytest.fixture
 def spec_file(tmp_path):
-    doc = {"name": "plug", "dataset": {"name": "digits"}, "model": {"name": "mlp", "hidden": 8},
-           "train": {"epochs": 1}, "eval": {"n_eval": 10}, "attacks": [{"name": "fgsm", "eps": [0.1]}],
-           "search": {"seed": {"grid": [0, 1, 2]}}}
     path = tmp_path / "plug.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yaml.safe_dump(DOC))
     return path
 
 
@@ -94,6 +97,65 @@ def test_backend_choices_come_from_the_registry(fake):
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["submit", "x.yaml", "--backend", "fake"])
     register_backend(FakeScheduler)  # for the fixture's clean-up
+
+
+def spec_error(doc: dict) -> str:
+    with pytest.raises(SpecError) as e:
+        spec_from_dict(doc)
+    return str(e.value)
+
+
+def test_the_experiment_file_takes_a_registered_backends_own_section(fake):
+    """``fake:`` is a key of the experiment file because the backend is registered with ``options_key = "fake"``:
+    validated by its own options model, errors worded like every other key's, stored in sweep.json."""
+    s = spec_from_dict({**DOC, "fake": {"interrupt": 2, "node": "n7"}})
+    assert s.backend_options("fake") == {"interrupt": 2, "node": "n7"} and s.backend_options("slurm") == {}
+    dump = s.model_dump(mode="json")
+    assert dump["fake"] == {"interrupt": 2, "node": "n7"} and dump["slurm"] == {}
+    assert list(dump).index("fake") == list(dump).index("resources") + 1  # the sections sit after resources
+    assert Spec.model_validate(dump) == s  # what sweep.json holds reads back the same
+    assert spec_from_dict(DOC).model_dump()["fake"] == {}
+
+    assert "  fake.interrupt: Input should be greater than or equal to 1 (got 0)" in spec_error({**DOC, "fake": {"interrupt": 0}})
+    assert "  fake.nodes: unknown key; allowed: interrupt, node" in spec_error({**DOC, "fake": {"nodes": 2}})
+    assert "  fake: Input should be a valid dictionary (got 5)" in spec_error({**DOC, "fake": 5})
+    assert "trian: unknown key; allowed: attacks, dataset, description, detectors, eval, fake, has_scales, model, " \
+           "name, num_samples, paper, resources, sample_seed, scale, search, seed, slurm, smoke, train" \
+           in spec_error({**DOC, "trian": 1})
+
+    BACKENDS.unregister("fake")  # without the backend, its section is an unknown key like any other
+    msg = spec_error({**DOC, "fake": {"interrupt": 2}})
+    assert "fake: unknown key; allowed: " in msg and "slurm" in msg and ", fake," not in msg
+    register_backend(FakeScheduler)  # for the fixture's clean-up
+
+
+def test_a_backends_section_reaches_it_and_its_flag_wins(fake, tmp_path, capsys):
+    path = tmp_path / "plug.yaml"
+    path.write_text(yaml.safe_dump({**DOC, "fake": {"interrupt": 2, "node": "n7"}}))
+    results = tmp_path / "results"
+    assert cli.main(["submit", str(path), "--backend", "fake", "--results", str(results), "--scale", "paper"]) == 0
+    assert cli.main(["submit", str(path), "--backend", "fake", "--results", str(results), "--scale", "paper",
+                     "--fake-interrupt", "3", "--name", "plug2"]) == 0
+    jobs = [*read_queue(results / "plug").values(), *read_queue(results / "plug2").values()]
+    assert [(j["interrupt"], j["node"]) for j in jobs] == [(2, "n7"), (3, "n7")]
+    assert json.loads((results / "plug" / "sweep.json").read_text())["spec"]["fake"] == {"interrupt": 2, "node": "n7"}
+    capsys.readouterr()
+    _, js = status(results, capsys)
+    assert {j["nodes"] for j in js["jobs"]} == {"n7"}
+
+    path.write_text(yaml.safe_dump({**DOC, "name": "bad", "fake": {"interupt": 2}}))
+    assert cli.main(["submit", str(path), "--backend", "fake", "--results", str(results), "--scale", "paper"]) == 2
+    assert "fake.interupt: unknown key; allowed: interrupt, node" in capsys.readouterr().err
+    assert not (results / "bad").exists()
+
+
+def test_backend_sections_are_declared_by_the_backends_not_the_spec(fake):
+    """config/spec.py names no backend: every section key comes from a registered backend, none is a key of the
+    spec's own, no two backends share one."""
+    keys = [get_backend(n).options_key for n in BACKENDS.names() if get_backend(n).options_key]
+    assert sorted(keys) == sorted(backend_sections()) and {"slurm", "fake"} <= set(keys)
+    assert len(set(keys)) == len(keys) and not set(keys) & set(Spec.model_fields)
+    assert set(keys) <= set(spec_schema().model_fields)
 
 
 @pytest.mark.parametrize("name", BACKENDS.names())

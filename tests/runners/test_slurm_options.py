@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from robustsweep.config.slurm_options import (
+from robustsweep.runners.slurm.options import (
     SlurmOptionsError,
     parse_time_minutes,
     resolve_options,

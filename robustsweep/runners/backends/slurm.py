@@ -2,7 +2,7 @@
 task per trial (``mode: array``) -- and return at once; ``status`` / ``resume`` follow the job through squeue / sacct.
 
 Everything SLURM-specific the rest of the tool needs goes through this class: its flags and ``slurm:`` section
-(:mod:`robustsweep.config.slurm_options`), its job records and states (:mod:`robustsweep.runners.slurm.records`),
+(:mod:`robustsweep.runners.slurm.options`), its job records and states (:mod:`robustsweep.runners.slurm.records`),
 the job a trial runs in (SLURM's environment variables), how to cancel. The submission itself is
 :mod:`robustsweep.runners.slurm.submit` (submitit), imported only by :meth:`Slurm.make`.
 """
@@ -50,15 +50,15 @@ class Slurm(Backend):
                        help="accept a results folder that looks node-local (e.g. /tmp) even with several nodes")
 
     def options_model(self) -> type:
-        from robustsweep.config.slurm_options import SlurmOptions
+        from robustsweep.runners.slurm.options import SlurmOptions
 
         return SlurmOptions
 
     def make(self, a: argparse.Namespace, spec: Any) -> Runner:
-        from robustsweep.config.slurm_options import FLAG_FIELDS, resolve_options
+        from robustsweep.runners.slurm.options import FLAG_FIELDS, resolve_options
         from robustsweep.runners.slurm.submit import SlurmBackend
 
-        opts = resolve_options(getattr(spec, self.options_key), {k: getattr(a, k, None) for k in FLAG_FIELDS})
+        opts = resolve_options(spec.backend_options(self.options_key), {k: getattr(a, k, None) for k in FLAG_FIELDS})
         if getattr(a, "allow_local_results", False):
             opts = opts.model_copy(update={"allow_local_results": True})
         return SlurmBackend(opts, max_concurrent=getattr(a, "max_concurrent", None))

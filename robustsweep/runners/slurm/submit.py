@@ -13,11 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from robustsweep.config.slurm_options import (
-    SlurmOptions,
-    SlurmOptionsError,
-    resolve_options,
-)
 from robustsweep.runners.base import Outcome
 from robustsweep.runners.slurm.checks import (
     SlurmSetupError,
@@ -28,6 +23,11 @@ from robustsweep.runners.slurm.checks import (
     python_path_setup,
     require_slurm_commands,
     warn,
+)
+from robustsweep.runners.slurm.options import (
+    SlurmOptions,
+    SlurmOptionsError,
+    resolve_options,
 )
 from robustsweep.runners.slurm.records import SlurmJob, append_record
 

@@ -1,10 +1,11 @@
 """The ``slurm:`` section of an experiment file, and the same options from ``robustsweep submit`` flags.
 
 The SLURM backend's own options section: :mod:`robustsweep.runners.backends.slurm` declares it (``options_key``,
-``options_model()``) and adds the flags. Why a separate module: the spec keeps ``slurm`` as a plain mapping so that
-loading an experiment file never imports submitit; the SLURM backend validates it here, merged with the command-line
-flags (flags win), and turns it into submitit executor parameters. Validation errors name the key and what is allowed,
-like the rest of the spec. (It sits in config/ only because ``config/spec.py`` still validates the section itself.)
+``options_model()``) and adds the flags. The experiment file keeps the section a plain mapping
+(:mod:`robustsweep.config.spec` accepts one for every registered backend's ``options_key`` and validates it against
+the backend's ``options_model()`` after the spec itself), so loading an experiment file never imports submitit; the
+SLURM backend validates it again here, merged with the command-line flags (flags win), and turns it into submitit
+executor parameters. Validation errors name the key and what is allowed, like the rest of the spec.
 """
 from __future__ import annotations
 
