@@ -85,6 +85,7 @@ DOMAINS: dict[str, Domain] = {
     # one entry's (or one section's) meaning of a shared name
     "attack.apgd.alpha": UNIT,  # momentum weight of Auto-PGD
     "model.gmmvae.alpha": NONNEG,  # weight of a loss term
+    "eval.draws": NONNEG,  # 0: flip rate not measured
     "eval.batch_size": COUNT, "resources.cpus_per_trial": NONNEG, "resources.gpus_per_trial": NONNEG,
     "dataset.two-rings.sigma": NONNEG,  # ring noise: 0 is a valid noiseless data set
 }

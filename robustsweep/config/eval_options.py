@@ -65,3 +65,6 @@ class EvalOptions(Section):
     # the number of gradient draws every attack of the file averages over where it takes ``eot`` and does not set
     # it (EOT, Athalye et al. 2018): a stochastic model's white-box numbers need it; None = each attack's default
     eot: Annotated[int | None, ADDED, Field(ge=1)] = None
+    # clean predictions drawn per attacked point of a stochastic model for m.flip_rate (core/steps/stochasticity.py);
+    # 0 = not measured
+    draws: Annotated[int, ADDED, Field(ge=0, le=100)] = 10

@@ -12,7 +12,7 @@ from robustsweep.registry import ATTACKS
 _WARNED: set[str] = set()  # spec warnings this process printed already
 
 
-def _warn_once(msg: str) -> None:
+def warn_once(msg: str) -> None:
     """``robustsweep: warning: <msg>`` once per process (validation runs per trial), on the current ``sys.stderr``
     (not through logging, whose handlers Ray may have bound to a stream that is closed by now)."""
     if msg not in _WARNED:
@@ -52,7 +52,7 @@ def reach_problem(where: str, comp: dict[str, Any]) -> str | None:
     if refused:
         return max(refused, key=lambda r: r[0])[1]
     if short:
-        _warn_once(f"{where} ({comp['name']}): steps × step_size = {'; '.join(short)}; accepted for its random start "
+        warn_once(f"{where} ({comp['name']}): steps × step_size = {'; '.join(short)}; accepted for its random start "
                    f"(as the deep-Bayes paper's PGD, 40 × 0.01 at eps = 0.5), but it cannot travel the full radius "
                    f"from its start; raise steps or step_size to be sure")
     return None

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from robustsweep.config.eval_options import EvalOptions
+from robustsweep.config.needs import eot_of
 from robustsweep.core.craft import attack_grid, grid_points
 from robustsweep.core.points import AttackPoints
 from robustsweep.core.steps import Evaluation, Step, active_steps
@@ -46,6 +47,7 @@ def run(ev: Evaluation, x: torch.Tensor, y: torch.Tensor, attacks: list[dict[str
         yield row
         return
     for spec in attacks:
+        spec = with_eval_eot(spec, ev.options.eot)
         sub = pts.prefix(spec.get("n_eval"))
         points, rows = [], []
         for point in grid_points(ev.model, sub, spec, ev.detectors, ev.batch_size):
@@ -60,6 +62,14 @@ def run(ev: Evaluation, x: torch.Tensor, y: torch.Tensor, attacks: list[dict[str
         yield from rows
     for s in steps:
         yield from s.rows(ev, pts)
+
+
+def with_eval_eot(spec: dict[str, Any], eot: int | None) -> dict[str, Any]:
+    """The attack entry with the file's ``eval.eot`` where it takes ``eot`` and does not set it (its rows then record
+    the draws it used)."""
+    if eot is None or "eot" in spec or eot_of(spec, None) is None:
+        return spec
+    return {**spec, "eot": eot}
 
 
 def evaluate(
