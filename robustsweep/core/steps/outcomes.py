@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robustsweep.attacks.base import attack_norm
 from robustsweep.core.craft import GridPoint
 from robustsweep.core.points import AttackPoints
 from robustsweep.core.steps.base import Evaluation, Step
@@ -35,14 +36,6 @@ from robustsweep.store import columns as col
 
 _MEMO = "outcomes"  # memo key: the per-point records, in row order
 WORST_LABEL = "worst-case"
-
-
-def attack_norm(point: GridPoint) -> str | None:
-    """The norm a point's budget is measured in ("linf", "l2"), or None (no budget: CW, DeepFool, …)."""
-    norm = point.entry.meta.get("norm")
-    if callable(norm):  # an attack whose norm is one of its parameters (AutoAttack's ``norm``)
-        norm = norm(point.params)
-    return None if norm is None else str(norm).lower()
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -61,7 +54,7 @@ class Outcomes(Step):
             "attack": point.label, "param": point.key,
             "value": None if point.key is None else float(point.value),
             "eps": float(point.params["eps"]) if isinstance(point.params.get("eps"), (int, float)) else None,
-            "norm": attack_norm(point), "goal": point.goal,
+            "norm": attack_norm(point.entry, point.params), "goal": point.goal,
             "index": _np(pts.test_index).astype(np.int64),
             "label": _np(pts.y).astype(np.int64),
             "pred_clean": _np(pts.pred_clean).astype(np.int64),
