@@ -1,10 +1,8 @@
-"""Paper 001 — Li, Bradshaw & Sharma (ICML 2019), "Are generative classifiers more robust to adversarial attacks?".
+"""Paper 001: Li, Bradshaw & Sharma (ICML 2019), "Are generative classifiers more robust to adversarial attacks?".
 
-This module is the paper's entry only: its experiment files, the tables its sections declare and their order in the
-report. Each section is a module of its own over one experiment: ``p001_fig2`` (Fig. 2, two rings), ``p001_mnist``
-(Fig. 3, appendix B, Figs. 5-6, Tables 1 and 3; the table shapes CIFAR-binary repeats), ``p001_cifar`` (Figs. 4 and 7,
-Table 2, Table 3's second half), ``p001_fig8`` (VGG16 features), ``p001_a1`` / ``p001_a2`` / ``p001_a3`` (the
-appendices: detector-aware PGD, the dim(z) bottleneck, the transfer matrix).
+The paper's entry only (experiments, declared tables, section order); each section is a module over one experiment:
+``p001_fig2``, ``p001_mnist`` (and the table shapes ``p001_cifar`` repeats), ``p001_fig8`` and the appendices
+``p001_a1`` / ``p001_a2`` / ``p001_a3``.
 """
 from __future__ import annotations
 

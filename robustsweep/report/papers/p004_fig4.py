@@ -1,12 +1,9 @@
 """Paper 004 Fig. 4 (§5.3): input gradients of a regular vs an adversarially trained (PGD-AT) model.
 
-The paper shows the maps and says the robust model's "are more meaningful", i.e. look like the object. It prints no
-number, so besides the picture we measure one (our choice, written in the table caption): the **alignment** of a
-gradient map with its image, |Pearson correlation| between the map and the image over the pixels (channels
-flattened together), averaged over the kept images. A map that traces the object correlates with it; sparse
-noise-like activations do not. The images and maps come from ``eval.examples`` with ``gradients``
-(``experiments/p004_fig4.yaml``); the PGD accuracy column shows the PGD-AT model is the robust one. No ``@paper``
-here: ``p004.py`` calls :func:`build_fig4`.
+The paper says the robust model's maps "are more meaningful" (look like the object) and prints no number, so we
+measure one (our choice, named in the caption): the **alignment** of a gradient map with its image, |Pearson
+correlation| over the pixels, averaged over the kept images (``eval.examples`` with ``gradients``); a map that traces
+the object correlates with it, sparse noise does not. The PGD accuracy column shows which model is the robust one.
 """
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
 """Paper 004 Fig. 2(a) / 3(a): energy histograms of natural vs adversarial inputs, from the binned score histograms
-the ``energy`` detector stores when its spec sets ``hist_bins`` (``det.energy.hist_*``, ops/metrics.score_histogram).
-
-Fig. 2(a) is plain PGD at the most steps of the steps grid (40, the paper's count), Fig. 3(a) HE-PGD over the λ grid.
-The stored score of the paper's detector (``direction: low``) is -E(x) = logsumexp(logits); the figures plot the
-energy E itself, so bin edges are negated (and the counts reversed). The overlap number is the overlapping
-coefficient of the two normalised histograms (1: the distributions fill the bins alike, the detector is blind;
-0: disjoint), printed beside the AUC of the low-energy score. No ``@paper`` here: ``p004.py`` calls :func:`build_hist`.
+the ``energy`` detector stores with ``hist_bins`` (``det.energy.hist_*``): PGD at the most steps (Fig. 2(a)) and
+HE-PGD over λ (Fig. 3(a)). The stored score is -E(x), so bin edges are negated to plot E. The overlap is the
+overlapping coefficient of the two normalised histograms (1: the detector is blind; 0: disjoint).
 """
 from __future__ import annotations
 
