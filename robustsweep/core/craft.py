@@ -5,6 +5,10 @@ An attack entry of an experiment file is a grid (one list-valued parameter, :mod
 point's crafting, then its row's measurements, then the next point's crafting. What a point is judged by -- success
 against the clean label, or against a target (paper 003's ``goal``) -- is decided here, once, because every row
 measurement (detection, examples, …) reads the same success mask.
+
+An entry whose registry meta declares ``components`` (AutoAttack) gives one point per component first, labelled
+``<label>/<component>`` (``autoattack/apgd-ce``, …) with the cumulative adversarials after that component, then
+its own point: each component's row is kept (:func:`_component_points`).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import Any
 
 import torch
 
+from robustsweep.attacks.base import sequence
 from robustsweep.config.grid import grid_keys, split_grid
 from robustsweep.config.trial import component_label
 from robustsweep.core.points import AttackPoints
@@ -84,7 +89,7 @@ class GridPoint:
         m_key, m_name = ("m.target_success", "success (target and accepted)") if self.goal else \
             ("adv_accuracy", "adv_accuracy")  # a fooling image has no clean label, so no adv_accuracy
         what = f"{m_name} " + ("n/a" if row[m_key] is None else f"{row[m_key]:.3f}")
-        return f"{self.name}{shown}: {what} ({self.attack_time:.1f}s)"
+        return f"{self.label}{shown}: {what} ({self.attack_time:.1f}s)"  # label: tells AutoAttack's components apart
 
 
 def attack_grid(spec: dict[str, Any]) -> tuple[str | None, list[Any], dict[str, Any]]:
@@ -149,17 +154,53 @@ def grid_points(model: torch.nn.Module, pts: AttackPoints, spec: dict[str, Any],
         t0 = time.time()
         zero = zero_budget(params, entry.meta.get("budget"))
         call = bind_detector(params, detectors)
+        point = functools.partial(_judged, model, pts, entry, key, v, params, call, zero, batch_size=batch_size)
+        if entry.meta.get("components"):
+            yield from _component_points(model, pts, spec, entry, call, zero, batch_size, point)
+            continue
         if zero:
             x_adv, pred_adv, attack_time = x, pts.pred_clean, 0.0
         else:
             x_adv = batched(functools.partial(entry.fn, model, **call), x, y, batch_size=batch_size)
             attack_time = time.time() - t0
             pred_adv = predict(model, x_adv, batch_size).to(y.device)
-        goal, target = entry.meta.get("goal"), None
-        if goal is None:
-            metrics = attack_metrics(x, x_adv, y, pts.pred_clean, pred_adv)
-            success = pts.correct & (pred_adv != y)
-        else:
-            metrics, success, target = goal_metrics(model, goal, entry.fn, params, x, x_adv, y, pts.correct, pred_adv,
-                                                    batch_size)
-        yield GridPoint(spec, entry, key, v, params, call, zero, x_adv, pred_adv, attack_time, success, metrics, target)
+        yield point(spec, x_adv, pred_adv, attack_time)
+
+
+def _judged(model: torch.nn.Module, pts: AttackPoints, entry: Entry, key: str | None, value: Any,
+            params: dict[str, Any], call: dict[str, Any], zero: bool, spec: dict[str, Any], x_adv: torch.Tensor,
+            pred_adv: torch.Tensor, attack_time: float, batch_size: int) -> GridPoint:
+    """The crafted point judged: against the clean label, or against the entry's ``goal``."""
+    x, y = pts.x, pts.y
+    goal, target = entry.meta.get("goal"), None
+    if goal is None:
+        metrics = attack_metrics(x, x_adv, y, pts.pred_clean, pred_adv)
+        success = pts.correct & (pred_adv != y)
+    else:
+        metrics, success, target = goal_metrics(model, goal, entry.fn, params, x, x_adv, y, pts.correct, pred_adv,
+                                                batch_size)
+    return GridPoint(spec, entry, key, value, params, call, zero, x_adv, pred_adv, attack_time, success, metrics, target)
+
+
+def _component_points(model: torch.nn.Module, pts: AttackPoints, spec: dict[str, Any], entry: Entry,
+                      call: dict[str, Any], zero: bool, batch_size: int,
+                      point: Callable[..., GridPoint]) -> Iterator[GridPoint]:
+    """An ensemble's grid point (registry ``components``: AutoAttack, :mod:`robustsweep.attacks.autoattack`): one
+    point per component, labelled ``<label>/<component>`` and holding the cumulative adversarials after it
+    (:func:`~robustsweep.attacks.base.sequence`: the attack's own bookkeeping), then the entry's own point, equal to
+    the last. Crafted lazily, component by component, each batched like any attack; at budget 0 all are clean."""
+    comps = entry.meta["components"](call)
+    x, y = pts.x, pts.y
+    pred = pts.pred_clean.to(y.device)
+    if zero:
+        stages = ((c.label, x, pred, 0.0) for c in comps)
+    else:
+        stages = sequence(comps, x, y, pred,
+                          lambda c, xs, ys: batched(functools.partial(c.fn, model, **c.params), xs, ys,
+                                                    batch_size=batch_size),
+                          lambda xa: predict(model, xa, batch_size))
+    last = (x, pred, 0.0)
+    for label, x_adv, pred_adv, seconds in stages:
+        last = (x_adv, pred_adv, seconds)
+        yield point({**spec, "label": f"{component_label(spec)}/{label}"}, *last)
+    yield point(spec, *last)
