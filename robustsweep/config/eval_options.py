@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from robustsweep.config.identity import ADDED, Section
 
@@ -45,6 +45,17 @@ class DecisionGridSpec(Section):
     n: int = Field(100, ge=10, le=400)  # at most 400: 160,000 points per column per row
 
 
+class SanitySpec(Section):
+    """The gradient-masking probes every trial with gradient attacks runs (core/steps/sanity.py; Carlini et al. 2019
+    §5, Athalye et al. 2018): PGD at ``eps`` (L∞, no random start) on the first ``n`` attacked points, where a model
+    with honest gradients falls to chance or below on inputs in [0, 1]; PGD of ``steps`` and of twice as many steps at
+    the trial's largest L∞ ε (more steps must not raise accuracy); the input gradient's finiteness and non-zeroness."""
+
+    eps: float = Field(1.0, gt=0)  # 1 = the whole [0, 1] image box: an unbounded attack
+    steps: int = Field(10, ge=1, le=1000)
+    n: int = Field(100, ge=1)
+
+
 class EvalOptions(Section):
     """What one trial measures besides its attacks; every field is part of its identity (config/identity.py: the
     ``ADDED`` ones only away from their default). The experiment file's ``eval`` section adds the run-time knobs
@@ -68,3 +79,10 @@ class EvalOptions(Section):
     # clean predictions drawn per attacked point of a stochastic model for m.flip_rate (core/steps/stochasticity.py);
     # 0 = not measured
     draws: Annotated[int, ADDED, Field(ge=0, le=100)] = 10
+    # the gradient-masking probes (core/steps/sanity.py); null (or false) = not run
+    sanity: Annotated[SanitySpec | None, ADDED] = SanitySpec()
+
+    @field_validator("sanity", mode="before")
+    @classmethod
+    def _sanity_off(cls, v: object) -> object:
+        return None if v is False else ({} if v is True else v)

@@ -29,9 +29,12 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     spec = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())
     n_points = sum(len(a["eps"]) for a in spec["attacks"])
     n_trials = len(spec["search"]["model"]["grid"]) * len(spec["search"]["seed"]["grid"])
-    df = read_sweep(tmp_path, "quickstart")
+    shared = set(spec["attacks"][0]["eps"]) & set(spec["attacks"][1]["eps"])  # a worst-case row per shared ε
+    all_rows = read_sweep(tmp_path, "quickstart")
+    assert all_rows.filter(pl.col("kind") == "worst_case").height == n_trials * len(shared)
+    df = all_rows.filter(pl.col("kind") == "attack")
     assert df["trial_id"].n_unique() == n_trials
-    assert len(df) == n_trials * n_points and set(df["status"]) == {"ok"}
+    assert len(df) == n_trials * n_points and set(all_rows["status"]) == {"ok"}
     assert set(df["cfg.model.name"]) == {"gfz", "mlp"}
     assert f"[{n_trials:>3}/{n_trials}] done {n_trials}" in out  # progress lines
     assert "| model.name |" in out or "model" in out  # summary table printed
@@ -40,7 +43,7 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     assert main(["results", "quickstart", "--results", str(tmp_path), "--csv", str(tmp_path / "t.csv"),
                  "--markdown", str(tmp_path / "t.md")]) == 0
     table = pl.read_csv(tmp_path / "t.csv")
-    assert len(table) == (n_trials // 2) * n_points and set(table["n_seeds"]) == {2}
+    assert len(table) == (n_trials // 2) * (n_points + len(shared)) and set(table["n_seeds"]) == {2}
     one = df.filter((pl.col("cfg.model.name") == "mlp") & (pl.col("attack") == "fgsm") & (pl.col("value") == 0.1))
     row = table.filter((pl.col("cfg.model.name") == "mlp") & (pl.col("attack") == "fgsm") & (pl.col("value") == 0.1))
     assert row["adv_accuracy_mean"][0] == pytest.approx(one["adv_accuracy"].mean())
@@ -52,7 +55,8 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
                  "--results", str(tmp_path), "--csv", str(tmp_path / "q.csv")]) == 0
     q = pl.read_csv(tmp_path / "q.csv")
     assert q.to_dicts() == [{"attack": "fgsm", "n": n_trials * len(spec["attacks"][0]["eps"])},
-                            {"attack": "pgd", "n": n_trials * len(spec["attacks"][1]["eps"])}]
+                            {"attack": "pgd", "n": n_trials * len(spec["attacks"][1]["eps"])},
+                            {"attack": "worst-case", "n": n_trials * len(shared)}]
 
     # running the same spec again runs nothing (every trial already has a result)
     capsys.readouterr()
