@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from robustsweep.attacks.base import sequence
+from robustsweep.attacks.base import attack_norm, sequence
 from robustsweep.config.grid import grid_keys, split_grid
 from robustsweep.config.trial import component_label
 from robustsweep.core.points import AttackPoints
@@ -81,6 +81,10 @@ class GridPoint:
             "attack_params": json.dumps(self.params, sort_keys=True),
             **flatten_config(self.params, col.ATTACK_PARAM.rstrip(".")),
             "attack_time_s": self.attack_time,
+            # what the report's worst case and sanity checks group by, written here because the report is torch-free
+            # and cannot ask the attack registry: the ball's norm (None: no ε-ball) and the threat model
+            col.metric("norm"): attack_norm(self.entry, self.params),
+            col.metric("threat"): self.entry.meta.get("threat"),
             **self.metrics,
         }
 
