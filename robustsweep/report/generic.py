@@ -29,6 +29,7 @@ import polars as pl
 from robustsweep.report.aggregate import CLEAN, CONFIG, config_label, label_columns
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section, write_pages
+from robustsweep.report.robustness import evaluation_sections
 from robustsweep.report.select import OK, ok_rows
 from robustsweep.report.tables import Table, join_columns, pivot_table, write_table_files
 from robustsweep.store import columns
@@ -254,6 +255,10 @@ def build_report(rows: pl.DataFrame, out_dir: str | Path, *, sweep: str, formats
         fig = accuracy_figure(rows, attack, out / "figures" / f"accuracy_{_slug(attack)}.png")
         figs = [(wrote(fig), f"{attack}: accuracy vs grid value, mean ± std over seeds per config")] if fig else []
         sections.append(Section(f"Attack: {attack}", tables=tables, figures=figs))
+    evaluation, files = evaluation_sections(rows, out / "tables", formats)
+    sections += evaluation
+    for p in files:
+        wrote(p)
     rocs = roc_figures(rows, out / "figures")
     for p, _ in rocs:
         wrote(p)
