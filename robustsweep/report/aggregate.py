@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from robustsweep.report.intervals import pooled
 from robustsweep.report.select import ok_rows
 from robustsweep.report.stats import fmt_cell
 from robustsweep.store.parquet import read_sweep, scan_sweep
@@ -83,7 +84,9 @@ def config_label(keys: Sequence[str]) -> pl.Expr:
 
 
 def aggregate(df: pl.DataFrame, metrics: tuple[str, ...] = DEFAULT_METRICS, *, keys: Keys = None) -> pl.DataFrame:
-    """Mean and std over seeds of each metric, per config × attack × grid value (successful trials only).
+    """Mean and std over seeds of each metric, per config × attack × grid value (successful trials only); for a
+    binomial rate also ``<m>_lo`` / ``<m>_hi`` / ``<m>_points``: its 95 % Wilson interval over the attacked points
+    of all seeds (:mod:`robustsweep.report.intervals`).
 
     ``keys``: the config columns to group by (a list, or a function of ``df``); default the varying ones.
     """
@@ -96,7 +99,14 @@ def aggregate(df: pl.DataFrame, metrics: tuple[str, ...] = DEFAULT_METRICS, *, k
     aggs = [pl.col("seed").n_unique().alias("n_seeds")]
     for m in metrics:
         aggs += [pl.col(m).mean().alias(f"{m}_mean"), pl.col(m).std().alias(f"{m}_std")]
-    return ok.group_by(keys, maintain_order=True).agg(aggs).sort(keys, nulls_last=True)
+    out = ok.group_by(keys, maintain_order=True).agg(aggs)
+    for m in metrics:  # a binomial rate: its 95 % Wilson interval over the attacked points, seeds pooled
+        cells = pooled(ok, keys, m)
+        if not cells.is_empty():
+            cells = cells.select(*keys, pl.col("lo").alias(f"{m}_lo"), pl.col("hi").alias(f"{m}_hi"),
+                                 pl.col("points").alias(f"{m}_points"))
+            out = out.join(cells, on=keys, how="left", nulls_equal=True)
+    return out.sort(keys, nulls_last=True)
 
 
 def sweep_table(results: str | Path, sweep: str, metrics: tuple[str, ...] = DEFAULT_METRICS, *,
