@@ -45,7 +45,12 @@ def _n_correct() -> pl.Expr:
 
 def denominator(metric: str, columns: Sequence[str]) -> pl.Expr | None:
     """The number of points ``metric`` is a fraction of, as an expression over a row; None for a metric that is not
-    a binomial rate (a distance, an AUC, a class-averaged rate, a time)."""
+    a binomial rate (a distance, an AUC, a class-averaged rate, a time) or whose counts the rows do not carry."""
+    n = _denominator(metric, columns)
+    return n if n is not None and set(n.meta.root_names()) <= set(columns) else None
+
+
+def _denominator(metric: str, columns: Sequence[str]) -> pl.Expr | None:
     if metric in _N_EVAL:
         return pl.col("n_eval").cast(pl.Float64)
     if metric in _N_CORRECT:

@@ -32,6 +32,7 @@ from robustsweep.report.generic import FORMATS, provenance
 from robustsweep.report.html import Section, write_pages
 from robustsweep.report.paper_registry import Paper, PaperContext
 from robustsweep.report.reference import Reference, for_scale, load_references, validate_references
+from robustsweep.report.robustness import evaluation_sections
 from robustsweep.report.tables import Table, compare, write_table_files
 
 Log = Callable[[str], None]
@@ -46,6 +47,7 @@ class PaperReport:
     checks: list[CheckResult] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     absent_tables: list[str] = field(default_factory=list)  # declared by the paper, not produced by its builder
+    sanity: list[str] = field(default_factory=list)  # every sanity check's status (report/robustness.py)
     error: str | None = None  # the builder crashed: its traceback (the report still lists what it has)
 
     @property
@@ -61,6 +63,7 @@ class PaperReport:
             "absent_tables": self.absent_tables,
             "checks": [{"name": c.name, "claim": c.claim, "status": c.status, "observed": c.observed}
                        for c in self.checks],
+            "sanity": {v: self.sanity.count(v) for v in dict.fromkeys(self.sanity)},
             "error": self.error,
         }
 
@@ -130,6 +133,11 @@ def _verdict_section(report: PaperReport, paper: Paper, scale: str, smoke: bool,
     if report.checks:
         lines.append(f"\nQualitative claims: {counts['holds']} hold, {counts['does not hold']} do not hold, "
                      f"{counts['not evaluated']} not evaluated (each section lists its claims with the numbers).")
+    if report.sanity:
+        bad = sum("DOES NOT HOLD" in v for v in report.sanity)
+        lines.append(f"\nBeside the paper's layout, every experiment's robust accuracy (each attack and the worst case "
+                     f"over attacks, 95 % intervals) and its gradient-masking sanity checks: {bad} of "
+                     f"{len(report.sanity)} checks do not hold (sections at the end).")
     if report.error:
         lines.append(f"\nThe paper's report builder failed:\n\n```\n{report.error}\n```")
     return Section("Summary: paper vs ours", text="\n".join(lines))
@@ -177,7 +185,17 @@ def build_paper_report(paper: Paper, experiments: Mapping[str, pl.DataFrame], ou
     prov = {"paper": paper.id, "scale": scale, "smoke": smoke,
             "experiments": {name: provenance(rows, (sweeps or {}).get(name, name))
                             for name, rows in experiments.items() if not rows.is_empty()}}
-    all_sections = [_verdict_section(report, paper, scale, smoke, _datasets(experiments)), *sections]
+    evaluation: list[Section] = []  # beside the paper's layout: every experiment's robust accuracy and sanity
+    for name, rows in experiments.items():
+        if rows.is_empty():
+            continue
+        secs, files = evaluation_sections(_labelled(rows), out / "tables", formats, prefix=f"{name}-")
+        evaluation += secs
+        for p in files:
+            wrote(p)
+    report.sanity = [c for s in evaluation for t in s.tables if t.id.endswith("-sanity")
+                     for c in t.frame["status"].to_list()]
+    all_sections = [_verdict_section(report, paper, scale, smoke, _datasets(experiments)), *sections, *evaluation]
     (out / "summary.json").write_text(json.dumps(report.summary(), indent=1), encoding="utf-8")
     wrote(out / "summary.json")
     title = f"Paper {paper.id} ({paper.name}) at {scale} scale" + (" (smoke)" if smoke else "")

@@ -81,7 +81,8 @@ def robust_accuracy_table(rows: pl.DataFrame, *, id: str = "robust-accuracy", di
                 grid[_column(*b)].append(fmt_interval(r["rate"], r["lo"], r["hi"], r["points"], digits) if r else "")
                 if r:
                     numeric.append({"row": f"{c} / {a}", "column": _column(*b), "mean": r["rate"], "std": None,
-                                    "ci_lo": r["lo"], "ci_hi": r["hi"], "n": None, "points": r["points"]})
+                                    "ci_lo": None, "ci_hi": None, "n": None, "points": r["points"],
+                                    "bi_lo": r["lo"], "bi_hi": r["hi"]})
     frame = pl.DataFrame(grid, schema={k: pl.String for k in grid})
     labels = [f"{c} / {a}" for c, a in zip(grid[CONFIG], grid["attack"])]
     thin = sum(1 for r in numeric if r["points"] < THIN)
@@ -92,7 +93,8 @@ def robust_accuracy_table(rows: pl.DataFrame, *, id: str = "robust-accuracy", di
     return Table(id=id, title="Robust accuracy: every attack and the worst case, with 95 % intervals", frame=frame,
                  numeric=pl.DataFrame(numeric, schema={"row": pl.String, "column": pl.String, "mean": pl.Float64,
                                                        "std": pl.Float64, "ci_lo": pl.Float64, "ci_hi": pl.Float64,
-                                                       "n": pl.Int64, "points": pl.Float64}),
+                                                       "n": pl.Int64, "points": pl.Float64, "bi_lo": pl.Float64,
+                                                       "bi_hi": pl.Float64}),
                  rows=labels, columns=[CLEAN, *(_column(*b) for b in budgets)], caption=caption)
 
 

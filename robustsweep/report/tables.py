@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from robustsweep.report.aggregate import varying_config_columns
+from robustsweep.report.intervals import THIN, pooled
 from robustsweep.report.reference import Reference, validate_references
 from robustsweep.report.stats import fmt_cell, summarize
 
@@ -159,6 +160,8 @@ def pivot_table(
     if duplicates == "error":
         _check_duplicates(ok, metric)
     summary = summarize(ok, [_ROW, _COL], metric)
+    # a binomial rate also gets its 95 % Wilson interval over the attacked points of all seeds (report/intervals.py)
+    binom = {(r, c): (lo, hi, pts) for r, c, _, pts, lo, hi, _ in pooled(ok, [_ROW, _COL], metric).iter_rows()}
 
     row_vals = _order(ok[_ROW].to_list(), row_order)
     col_vals = _order(ok[_COL].to_list(), col_order)
@@ -178,7 +181,10 @@ def pivot_table(
     for rv, rl in zip(row_vals, rlabels):
         for cv, cl in zip(col_vals, clabels):
             mean, std, lo, hi, n = cells.get((rv, cv), (None, None, None, None, 0))
+            b_lo, b_hi, points = binom.get((rv, cv), (None, None, None))
             text = fmt_cell(mean, std, digits)
+            if n and b_lo is not None:
+                text += f" [{b_lo:.{digits}f}, {b_hi:.{digits}f}]" + ("†" if points < THIN else "")
             if n == 0 and (rv, cv) in ran:  # trials ran but the metric is undefined there (e.g. a TPR with no
                 text = UNDEFINED                  # successful adversarial): not missing, and shown as such
                 undefined.append((rl, cl))
@@ -187,12 +193,15 @@ def pivot_table(
             elif mark_short and n < full_n:
                 text += f" (n={n})"
             grid[cl].append(text)
-            numeric.append({"row": rl, "column": cl, "mean": mean, "std": std, "ci_lo": lo, "ci_hi": hi, "n": n})
+            numeric.append({"row": rl, "column": cl, "mean": mean, "std": std, "ci_lo": lo, "ci_hi": hi, "n": n,
+                            "points": points if n else None, "bi_lo": b_lo if n else None,
+                            "bi_hi": b_hi if n else None})
 
     keep = [c for c in ("trial_id", "config_hash", "seed", _ROW, "error") if c in failed.columns]
     failed = failed.select(keep).unique(maintain_order=True).rename({_ROW: "row"}, strict=False)
     num_schema = {"row": pl.String, "column": pl.String, "mean": pl.Float64, "std": pl.Float64,
-                  "ci_lo": pl.Float64, "ci_hi": pl.Float64, "n": pl.Int64}
+                  "ci_lo": pl.Float64, "ci_hi": pl.Float64, "n": pl.Int64, "points": pl.Float64,
+                  "bi_lo": pl.Float64, "bi_hi": pl.Float64}
     return Table(
         id=id, title=title, caption=caption, rows=rlabels, columns=clabels,
         frame=pl.DataFrame(grid, schema={k: pl.String for k in grid}),
@@ -208,7 +217,7 @@ def join_columns(left: Table, right: Table) -> Table:
     header = right.frame.columns[0]
     return Table(id=right.id, title=right.title, caption=right.caption, rows=right.rows,
                  columns=[*left.columns, *right.columns], frame=left.frame.hstack(right.frame.drop(header)),
-                 numeric=pl.concat([left.numeric, right.numeric]), missing=left.missing + right.missing,
+                 numeric=pl.concat([left.numeric, right.numeric], how="diagonal_relaxed"), missing=left.missing + right.missing,
                  failed=right.failed, undefined=left.undefined + right.undefined)
 
 
@@ -305,18 +314,49 @@ def compare(
     else:
         items = [r for r in refs if r.table == table.id]
     validate_references(items, {table.id: table})
-    ours = {(r, c): m for r, c, m in table.numeric.select("row", "column", "mean").iter_rows()}
+    num = _with_interval_columns(table.numeric)
+    ours = {(r, c): (m, lo, hi, pts) for r, c, m, lo, hi, pts in
+            num.select("row", "column", "mean", "bi_lo", "bi_hi", "points").iter_rows()}
     out: list[dict[str, Any]] = []
     for ref in items:
-        mine = ours.get((ref.row, ref.column))
+        mine, lo, hi, pts = ours.get((ref.row, ref.column), (None, None, None, None))
         delta = None if mine is None or math.isnan(mine) else mine - ref.value
         within = None if delta is None else abs(delta) <= ref.tolerance + 1e-12
         out.append({"row": ref.row, "column": ref.column, "paper": ref.value, "ours": mine, "delta": delta,
-                    "tolerance": ref.tolerance, "within_tolerance": within, "note": ref.note})
+                    "tolerance": ref.tolerance, "within_tolerance": within, "lo": lo, "hi": hi, "points": pts,
+                    "verdict": interval_verdict(ref.value, ref.tolerance, mine, lo, hi, pts), "note": ref.note})
     schema = {"row": pl.String, "column": pl.String, "paper": pl.Float64, "ours": pl.Float64,
-              "delta": pl.Float64, "tolerance": pl.Float64, "within_tolerance": pl.Boolean, "note": pl.String}
+              "delta": pl.Float64, "tolerance": pl.Float64, "within_tolerance": pl.Boolean, "lo": pl.Float64,
+              "hi": pl.Float64, "points": pl.Float64, "verdict": pl.String, "note": pl.String}
     frame = pl.DataFrame(out, schema=schema)
     n_in = sum(1 for o in out if o["within_tolerance"] is True)
     n_na = sum(1 for o in out if o["within_tolerance"] is None)
     verdict = f"{n_in}/{len(out)} cells within tolerance" + (f" ({n_na} not run)" if n_na else "")
+    counts = {v: sum(o["verdict"] == v for o in out) for v in (CONSISTENT, INCONSISTENT, THIN_CELL)}
+    if counts[CONSISTENT] + counts[INCONSISTENT] + counts[THIN_CELL]:
+        verdict += (f"; by the 95 % interval over the attacked points: {counts[CONSISTENT]} consistent, "
+                    f"{counts[INCONSISTENT]} inconsistent, {counts[THIN_CELL]} too thin (< {THIN} points)")
     return Comparison(frame=frame, verdict=verdict)
+
+
+CONSISTENT, INCONSISTENT, THIN_CELL, NO_INTERVAL = "consistent", "inconsistent", "too thin", "no interval"
+
+
+def interval_verdict(paper: float, tolerance: float, ours: float | None, lo: float | None, hi: float | None,
+                     points: float | None) -> str | None:
+    """A cell's verdict against the paper (issue 38): ``consistent`` when its 95 % interval meets paper ± tolerance,
+    ``inconsistent`` when it does not, ``too thin`` on fewer than :data:`THIN` points (whatever the interval says),
+    ``no interval`` for a number that is no binomial rate (a distance, an AUC), None when the cell did not run."""
+    if ours is None or math.isnan(ours):
+        return None
+    if lo is None or hi is None or points is None:
+        return NO_INTERVAL
+    if points < THIN:
+        return THIN_CELL
+    return CONSISTENT if lo <= paper + tolerance + 1e-12 and hi >= paper - tolerance - 1e-12 else INCONSISTENT
+
+
+def _with_interval_columns(numeric: pl.DataFrame) -> pl.DataFrame:
+    """``numeric`` with ``bi_lo`` / ``bi_hi`` / ``points`` (null where a hand-built table has none)."""
+    add = [pl.lit(None, pl.Float64).alias(c) for c in ("bi_lo", "bi_hi", "points") if c not in numeric.columns]
+    return numeric.with_columns(add) if add else numeric
