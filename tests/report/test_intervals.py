@@ -61,3 +61,19 @@ def test_results_table_carries_the_intervals():
     agg = aggregate(rows, ("adv_accuracy", "mean_l2"), keys=[])
     assert agg["adv_accuracy_points"][0] == 40 and agg["adv_accuracy_lo"][0] < 0.45 < agg["adv_accuracy_hi"][0]
     assert "mean_l2_lo" not in agg.columns
+
+
+def test_paper_cells_carry_intervals_and_the_verdict_uses_them():
+    from robustsweep.report.tables import compare, interval_verdict, pivot_table
+
+    rows = pl.DataFrame({"status": ["ok"] * 3, "seed": [0, 0, 0], "model": ["a", "b", "c"], "col": ["x"] * 3,
+                         "n_eval": [400, 400, 10], "clean_accuracy": [0.9] * 3, "adv_accuracy": [0.5, 0.9, 0.5]})
+    t = pivot_table(rows, row_key="model", col_key="col", metric="adv_accuracy", id="t")
+    lo, hi = wilson(200, 400)
+    assert t.frame["x"][0] == f"0.500 [{lo:.3f}, {hi:.3f}]" and t.frame["x"][2].endswith("†")  # 10 points: thin
+    cmp = compare(t, {("a", "x"): 0.52, ("b", "x"): 0.5, ("c", "x"): 0.9}, tolerance=0.01)
+    assert cmp.frame["verdict"].to_list() == ["consistent", "inconsistent", "too thin"]
+    assert "1 consistent, 1 inconsistent, 1 too thin" in cmp.verdict
+    # a distance has no binomial interval: judged by tolerance only
+    assert interval_verdict(1.0, 0.1, 1.05, None, None, None) == "no interval"
+    assert interval_verdict(1.0, 0.1, None, None, None, None) is None
