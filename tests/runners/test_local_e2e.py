@@ -27,9 +27,17 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     spec = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())
-    n_points = sum(len(a["eps"]) for a in spec["attacks"])
+
+    def eps_of(a: dict) -> list:
+        return a["eps"] if isinstance(a["eps"], list) else [a["eps"]]
+
+    # rows per trial: each attack's ε grid (AutoAttack: a row per component and its own), and a worst case per ε
+    # that two or more attacks share
+    rows_of = {a["name"]: len(eps_of(a)) * (3 if a["name"] == "autoattack" else 1) for a in spec["attacks"]}
+    n_points = sum(rows_of.values())
+    all_eps = [e for a in spec["attacks"] for e in eps_of(a)]
+    shared = {e for e in all_eps if all_eps.count(e) > 1}
     n_trials = len(spec["search"]["model"]["grid"]) * len(spec["search"]["seed"]["grid"])
-    shared = set(spec["attacks"][0]["eps"]) & set(spec["attacks"][1]["eps"])  # a worst-case row per shared ε
     all_rows = read_sweep(tmp_path, "quickstart")
     assert all_rows.filter(pl.col("kind") == "worst_case").height == n_trials * len(shared)
     df = all_rows.filter(pl.col("kind") == "attack")
@@ -54,9 +62,9 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     assert main(["query", "quickstart", "SELECT attack, count(*) AS n FROM results GROUP BY attack ORDER BY attack",
                  "--results", str(tmp_path), "--csv", str(tmp_path / "q.csv")]) == 0
     q = pl.read_csv(tmp_path / "q.csv")
-    assert q.to_dicts() == [{"attack": "fgsm", "n": n_trials * len(spec["attacks"][0]["eps"])},
-                            {"attack": "pgd", "n": n_trials * len(spec["attacks"][1]["eps"])},
-                            {"attack": "worst-case", "n": n_trials * len(shared)}]
+    counts = {r["attack"]: r["n"] for r in q.to_dicts()}
+    assert counts["fgsm"] == n_trials * rows_of["fgsm"] and counts["pgd"] == n_trials * rows_of["pgd"]
+    assert counts["autoattack"] == counts["autoattack/apgd-ce"] == n_trials and counts["worst-case"] == n_trials * len(shared)
 
     # running the same spec again runs nothing (every trial already has a result)
     capsys.readouterr()
