@@ -12,6 +12,7 @@ import polars as pl
 
 from robustsweep.report.aggregate import one_row_per_trial
 from robustsweep.report.checks import CheckResult, beats_all, compare_means
+from robustsweep.report.declare import Axis, TableSpec
 from robustsweep.report.html import Section
 from robustsweep.report.paper_registry import PaperContext, paper
 from robustsweep.report.papers.p000_curves import FIG4, FIG5, cross_checks, figure_entries, figure_sections
@@ -28,7 +29,7 @@ from robustsweep.report.papers.p000_labels import (
     TINY,
     label_models,
 )
-from robustsweep.report.tables import Table, pivot_table
+from robustsweep.report.tables import Table
 from robustsweep.store import columns
 
 DROP = columns.metric("roar_degradation")  # Table 1's ROAR: the accuracy lost by removing and retraining
@@ -48,35 +49,28 @@ NOTES = (
 )
 
 
+TABLE1 = TableSpec("table1", "Table 1: ROAR (accuracy degradation after remove-and-retrain), CIFAR-10", ROAR, DROP,
+                   Axis("model", TABLE1_MODELS, header="Network"), Axis("attack", list(ROAR_METHODS), ROAR_METHODS),
+                   pl.col("attack").is_in(list(ROAR_METHODS)),
+                   caption="Clean accuracy minus the accuracy of a model retrained from scratch on images whose 30 % "
+                           "most important pixels (integrated gradients of the predicted class's logit, eq. 2 with "
+                           "fixed samples for the generative models) are replaced by the training mean; higher = "
+                           "better interpretability (§4.3). Control: 30 % random pixels. Integrated gradients: 50 "
+                           "points (paper scale), 16 (ci).")
+table1 = TABLE1.build  # Table 1 from the labelled ROAR rows
+_T2 = {f"{e}|{d}": label for (e, d), label in TABLE2.items()}
+TABLE2_SPEC = TableSpec("table2", "Table 2: ablation on the depth of the discriminative features (clean accuracy)",
+                        metric="clean_accuracy", rows=Axis("t2row", list(_T2), _T2, "Dataset / Model"),
+                        cols=Axis(pl.lit("Acc"), ["Acc"]),
+                        caption="Causal model (ours) on a shallow (convolutions only) and a deep (convolutions + "
+                                "dense) backbone tap; mean ± std over seeds.")
+
+
 def table2(ctx: PaperContext) -> Table:
-    """Clean accuracy, shallow vs deep tap, per data set: the causal rows of the three experiments."""
-    parts = []
-    for exp in (C10, C100, TINY):
-        # the paper's two causal rows only (not the extra fine-tuned-m row of p000_cifar10.yaml)
-        df = label_models(one_row_per_trial(ctx.rows(exp))).filter(pl.col("model").is_in([OURS, OURS_DEEP]))
-        parts.append(df.with_columns(pl.format("{}|{}", pl.lit(exp), pl.col("depth")).alias("t2row")))
-    rows = pl.concat(parts, how="diagonal_relaxed")
-    keys = {f"{e}|{d}": label for (e, d), label in TABLE2.items()}
-    return pivot_table(rows, row_key="t2row", col_key=pl.lit("Acc"), metric="clean_accuracy", row_order=list(keys),
-                       row_labels=keys, col_order=["Acc"], id="table2", row_header="Dataset / Model",
-                       title="Table 2: ablation on the depth of the discriminative features (clean accuracy)",
-                       caption="Causal model (ours) on a shallow (convolutions only) and a deep (convolutions + "
-                               "dense) backbone tap; mean ± std over seeds.")
-
-
-def table1(rows: pl.DataFrame) -> Table:
-    """Table 1: ROAR = clean accuracy - accuracy after removing the 30 % most IG-attributed pixels and retraining;
-    beside it the same drop for 30 % random pixels (the control of Hooker et al.; the paper prints none)."""
-    t = pivot_table(rows, row_key="model", col_key="attack", metric=DROP, row_order=TABLE1_MODELS,
-                    col_order=list(ROAR_METHODS), col_labels=ROAR_METHODS,
-                    filter=pl.col("attack").is_in(list(ROAR_METHODS)), id="table1", row_header="Network",
-                    title="Table 1: ROAR (accuracy degradation after remove-and-retrain), CIFAR-10",
-                    caption="Clean accuracy minus the accuracy of a model retrained from scratch on images whose "
-                            "30 % most important pixels (integrated gradients of the predicted class's logit, eq. "
-                            "2 with fixed samples for the generative models) are replaced by the training mean; "
-                            "higher = better interpretability (§4.3). Control: 30 % random pixels. Integrated "
-                            "gradients: 50 points (paper scale), 16 (ci).")
-    return t
+    """Table 2 over the paper's two causal rows of each experiment (not p000_cifar10.yaml's fine-tuned-m row)."""
+    parts = [label_models(one_row_per_trial(ctx.rows(exp))).filter(pl.col("model").is_in([OURS, OURS_DEEP]))
+             .with_columns(pl.format("{}|{}", pl.lit(exp), pl.col("depth")).alias("t2row")) for exp in (C10, C100, TINY)]
+    return TABLE2_SPEC.build(pl.concat(parts, how="diagonal_relaxed"))
 
 
 def _roar(model: str, method: str = "roar-ig") -> pl.Expr:

@@ -10,6 +10,7 @@ import polars as pl
 
 from robustsweep.report.aggregate import one_row_per_trial
 from robustsweep.report.checks import CheckResult, compare_means, compare_to_value
+from robustsweep.report.declare import Axis, TableSpec
 from robustsweep.report.figures import line_with_band
 from robustsweep.report.html import Section
 from robustsweep.report.paper_registry import PaperContext
@@ -58,21 +59,21 @@ FIG4 = Curves(4, "CIFAR-10", C10, SPEED, "fig", "")
 FIG5 = Curves(5, "CIFAR-100", C100, SPEED100, "fig5", "-cifar100")
 
 
-def _eps_pivot(rows: pl.DataFrame, methods: dict[str, str], eps: list[float], metric: str, row_order: list[str],
-               *, id: str, title: str, caption: str, digits: int = 3) -> Table:  # noqa: A002
-    """Model x (method, ε) pivot of ``metric``, columns "<method label> ε=<ε>": Fig. 4's curves as numbers."""
+def _eps_spec(tid: str, title: str, methods: dict[str, str], eps: list[float], metric: str, models: list[str],
+              caption: str, digits: int = 3) -> TableSpec:
+    """Model x (method, ε) table of ``metric``, columns "<method label> ε=<ε>": Fig. 4's curves as numbers."""
     order = [eps_key(a, e) for a in methods for e in eps]
     labels = {eps_key(a, e): f"{lab} ε={e:g}" for a, lab in methods.items() for e in eps}
-    return pivot_table(rows, row_key="model", col_key=eps_col(), metric=metric, row_order=row_order,
-                       col_order=order, col_labels=labels, filter=pl.col("attack").is_in(list(methods)), id=id,
-                       row_header="Model", digits=digits, title=title, caption=caption)
+    return TableSpec(tid, title, metric=metric, rows=Axis("model", models, header="Model"),
+                     cols=Axis(eps_col(), order, labels), filter=pl.col("attack").is_in(list(methods)),
+                     caption=caption, digits=digits)
 
 
 def robustness_table(rows: pl.DataFrame, cv: Curves = FIG4) -> Table:
     """Fig. 4(a)/(d) or 5(a)/(d) as numbers: accuracy under FGSM / PGD at every ε of the grid, per model."""
-    return _eps_pivot(rows, ATTACKS, EPS, "adv_accuracy", MODELS, id=cv.tid("robustness"),
-                      title=f"Fig. {cv.fig}(a)/(d): accuracy under white-box FGSM / PGD (l-inf) vs ε, {cv.dataset}",
-                      caption="ε = 0 is the clean accuracy. PGD: 30 steps of 0.01 (paper scale), 10 of 0.03 (ci).")
+    return _eps_spec(cv.tid("robustness"), f"Fig. {cv.fig}(a)/(d): accuracy under white-box FGSM / PGD (l-inf) vs ε, "
+                     f"{cv.dataset}", ATTACKS, EPS, "adv_accuracy", MODELS,
+                     "ε = 0 is the clean accuracy. PGD: 30 steps of 0.01 (paper scale), 10 of 0.03 (ci).").build(rows)
 
 
 def proximity_table(rows: pl.DataFrame, cv: Curves = FIG4) -> Table:
@@ -93,10 +94,10 @@ def proximity_table(rows: pl.DataFrame, cv: Curves = FIG4) -> Table:
 
 def speed_table(rows: pl.DataFrame, cv: Curves = FIG4) -> Table:
     """Fig. 4(c)/(f) or 5(c)/(f) as numbers: fewest I-FGSM / PGD iterations that bring accuracy below 0.4, per ε."""
-    return _eps_pivot(rows, CF_METHODS, SPEED_EPS, "value", SPEED_MODELS, id=cv.tid("speed"), digits=1,
-                      title=f"Fig. {cv.fig}(c)/(f): counterfactual speed (iterations to accuracy < 0.4), {cv.dataset}",
-                      caption="Iterations of I-FGSM / PGD until accuracy < 0.4; the cap (30 at paper scale, 10 "
-                              "at ci) when never reached. More iterations = slower counterfactuals = better.")
+    return _eps_spec(cv.tid("speed"), f"Fig. {cv.fig}(c)/(f): counterfactual speed (iterations to accuracy < 0.4), "
+                     f"{cv.dataset}", CF_METHODS, SPEED_EPS, "value", SPEED_MODELS,
+                     "Iterations of I-FGSM / PGD until accuracy < 0.4; the cap (30 at paper scale, 10 at ci) when "
+                     "never reached. More iterations = slower counterfactuals = better.", digits=1).build(rows)
 
 
 def robustness_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult]:
@@ -106,51 +107,44 @@ def robustness_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult
     CIFAR-10 only, so Fig. 5 does not get them (CIFAR-100's "reduced" PGD robustness is :func:`cross_checks`)."""
     sfx, ds = cv.check_suffix, cv.dataset
     drop = rows.with_columns((pl.col("clean_accuracy") - pl.col("adv_accuracy")).alias("fgsm_drop"))
+
+    def above(a: str, b: str, name: str, claim: str) -> CheckResult:  # a more robust than b under PGD eps 0.1
+        return compare_means(rows, at_point(a, "pgd", 0.1), at_point(b, "pgd", 0.1), "adv_accuracy", ">", label_a=a,
+                             label_b=b, at="PGD eps=0.1", name=name + sfx, claim=claim)
+
+    def pgd(m: str, eps: float, op: str, limit: float, name: str, claim: str) -> CheckResult:
+        return compare_to_value(rows, at_point(m, "pgd", eps), "adv_accuracy", op, limit, label=f"{m} PGD eps={eps:g}",
+                                name=name + sfx, claim=claim)
+
     out = [
-        compare_means(rows, at_point(OURS, "pgd", 0.1), at_point("GBZ-CONV9", "pgd", 0.1), "adv_accuracy", ">",
-                      label_a=OURS, label_b="GBZ-CONV9", at="PGD eps=0.1", name=f"causal-beats-gbz-pgd{sfx}",
-                      claim=f"§4.2: the causal model is more robust than the GBZ-CONV9 fusion model under PGD "
-                            f"(eps 0.1, {ds})"),
+        above(OURS, "GBZ-CONV9", "causal-beats-gbz-pgd", f"§4.2: the causal model is more robust than the GBZ-CONV9 "
+              f"fusion model under PGD (eps 0.1, {ds})"),
         beats_all(rows, "adv_accuracy", OURS, BASELINES, "pgd", 0.1, name=f"causal-beats-all-baselines-pgd{sfx}",
                   claim=f"§4.2: the causal model outperforms every baseline (VGG16, DBX-FC1, Deep CAMA, GBZ-CONV9, "
                         f"GBY-CONV9) under PGD (eps 0.1, {ds})"),
-        compare_means(rows, at_point(OURS, "pgd", 0.1), at_point(OURS_DEEP, "pgd", 0.1), "adv_accuracy", ">",
-                      label_a=OURS, label_b=OURS_DEEP, at="PGD eps=0.1", name=f"shallow-more-robust{sfx}",
-                      claim=f"§4.4: shallower features give a more robust model (PGD eps 0.1, {ds})"),
+        above(OURS, OURS_DEEP, "shallow-more-robust", f"§4.4: shallower features give a more robust model (PGD eps "
+              f"0.1, {ds})"),
     ]
     if cv.fig == 4:
-        out += [
-            compare_to_value(rows, at_point(OURS, "pgd", 0.05), "adv_accuracy", ">", 0.8, label=f"{OURS} PGD eps=0.05",
-                             name="causal-pgd-0.05-above-0.8",
-                             claim="§4.2: on CIFAR-10 the model keeps over 0.8 accuracy under PGD at eps 0.05"),
-            compare_to_value(rows, at_point(OURS, "pgd", 0.1), "adv_accuracy", ">=", 0.5, label=f"{OURS} PGD eps=0.1",
-                             name="causal-pgd-0.1-at-0.5",
-                             claim="§4.2: on CIFAR-10 the model keeps 0.5 accuracy under PGD at eps 0.1"),
-        ]
-    out += [
+        out += [pgd(OURS, 0.05, ">", 0.8, "causal-pgd-0.05-above-0.8", "§4.2: on CIFAR-10 the model keeps over 0.8 "
+                    "accuracy under PGD at eps 0.05"),
+                pgd(OURS, 0.1, ">=", 0.5, "causal-pgd-0.1-at-0.5", "§4.2: on CIFAR-10 the model keeps 0.5 accuracy "
+                    "under PGD at eps 0.1")]
+    return out + [
         compare_to_value(drop, at_point(OURS, "fgsm", 0.2), "fgsm_drop", "<", 0.1, label=f"{OURS} clean - FGSM eps=0.2",
                          name=f"causal-fgsm-drop-below-0.1{sfx}",
                          claim=f"§4.2: under FGSM the accuracy drops by less than 0.1 (largest eps, 0.2; {ds})"),
-        compare_to_value(rows, at_point("VGG16", "pgd", 0.05), "adv_accuracy", "<", 0.2, label="VGG16 PGD eps=0.05",
-                         name=f"vgg16-collapses{sfx}",
-                         claim=f"§4.2: the discriminative VGG16 falls below 0.2 accuracy at small eps (PGD 0.05, {ds})"),
-        compare_to_value(rows, at_point("DBX-FC1", "pgd", 0.05), "adv_accuracy", "<", 0.2, label="DBX-FC1 PGD eps=0.05",
-                         name=f"dbx-collapses{sfx}",
-                         claim=f"§4.2: the discriminative DBX-FC1 falls below 0.2 accuracy at small eps (PGD 0.05, "
-                               f"{ds})"),
-        compare_means(rows, at_point("GBZ-CONV9", "pgd", 0.1), at_point("VGG16", "pgd", 0.1), "adv_accuracy", ">",
-                      label_a="GBZ-CONV9", label_b="VGG16", at="PGD eps=0.1", name=f"gbz-beats-vgg16-pgd{sfx}",
-                      claim=f"§4.2: the generative fusion baseline GBZ-CONV9 is more robust than VGG16 (PGD 0.1, "
-                            f"{ds})"),
+        *(pgd(m, 0.05, "<", 0.2, f"{key}-collapses", f"§4.2: the discriminative {m} falls below 0.2 accuracy at "
+              f"small eps (PGD 0.05, {ds})") for m, key in (("VGG16", "vgg16"), ("DBX-FC1", "dbx"))),
+        above("GBZ-CONV9", "VGG16", "gbz-beats-vgg16-pgd", f"§4.2: the generative fusion baseline GBZ-CONV9 is more "
+              f"robust than VGG16 (PGD 0.1, {ds})"),
         compare_to_value(one_row_per_trial(rows), pl.col("model") == DEEP_CAMA, "clean_accuracy", "<", 0.5,
                          label=f"{DEEP_CAMA} clean", name=f"deep-cama-clean-below-0.5{sfx}",
                          claim=f"§4.2: Deep CAMA does not generalise to {ds} (clean accuracy below 0.5)"),
-        compare_means(rows, at_point(OURS_FT, "pgd", 0.1), at_point(OURS, "pgd", 0.1), "adv_accuracy", ">",
-                      label_a=OURS_FT, label_b=OURS, at="PGD eps=0.1", name=f"m-finetune-more-robust{sfx}",
-                      claim=f"(ours, not the paper's) fine-tuning q(m) on perturbed inputs as Deep CAMA does makes "
-                            f"the causal model more robust under PGD (eps 0.1, {ds}) than the paper's untrained q(m)"),
+        above(OURS_FT, OURS, "m-finetune-more-robust", f"(ours, not the paper's) fine-tuning q(m) on perturbed "
+              f"inputs as Deep CAMA does makes the causal model more robust under PGD (eps 0.1, {ds}) than the "
+              f"paper's untrained q(m)"),
     ]
-    return out
 
 
 def cross_checks(c10: pl.DataFrame, c100: pl.DataFrame) -> list[CheckResult]:
