@@ -25,10 +25,12 @@ Not built: Table 1's SOTA column, Fig. 2 (latent-space plots), Fig. 4(b) (COIL-1
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from robustsweep.report.aggregate import one_row_per_trial
-from robustsweep.report.checks import Check, CheckResult, compare_means, compare_to_value, curve, monotone
+from robustsweep.report.checks import CheckResult, compare_means, compare_to_value, curve, monotone, run_claims
 from robustsweep.report.figures import bars, line_with_band
 from robustsweep.report.html import Section
 from robustsweep.report.images import GridRow, first_ok, grid_row, image_grid
@@ -73,6 +75,8 @@ from robustsweep.report.papers.p003_tables import (
 from robustsweep.report.select import OK, near
 from robustsweep.store import columns
 
+Fn = Callable[[pl.DataFrame], CheckResult]
+
 
 def _at(attack: str, setting: str = SUP, value: float | None = None) -> pl.Expr:
     e = OK & (pl.col("attack") == attack) & (pl.col("__setting") == setting)
@@ -99,71 +103,58 @@ def _over_eps(df: pl.DataFrame, metric: str, limit: float, worst: str) -> CheckR
 def claims(df: pl.DataFrame) -> list[CheckResult]:
     """The paper's qualitative claims at the reference α (the paper's numbers are for one model)."""
     a = f"α={REF_ALPHA:g}"
-    out = [
-        compare_to_value(df, _clean(SUP), "clean accuracy", ">=", 0.95, label=f"supervised {a}", name="clean-accuracy-high",
-                         claim="Table 1: the supervised model classifies clean MNIST well without thresholds "
-                               "(paper 99.67%; claim: >= 95%)"),
-        compare_to_value(df, _clean(SUP), "clean rejection", "<=", 0.05, label=f"supervised {a}",
-                         name="clean-rejection-small", claim="Table 1: the thresholds reject few clean test inputs "
-                                                             "(paper 1.81% supervised; claim: <= 5%)"),
-        compare_means(df, _clean(SEMI), _clean(SUP), "clean accuracy", ">", margin=-0.02, label_a="semi-supervised",
-                      label_b="supervised", at=a, name="semi-supervised-close",
-                      claim="Table 1: with few labels per class the accuracy stays within 2 points of the "
-                            "supervised model (paper 99.1% vs 99.67%)"),
-        Check("fgsm-error-below-5pct", "Fig. 3: under FGSM the error after thresholding of the supervised model stays "
-              "below 5% at every ε (paper: at most 3.89%)", "003",
-              lambda d: _over_eps(d, attacked_col(d, ATT_ERR), 0.05, "max")).run(df),
-    ]
-    for s in SETTINGS:
-        out.append(monotone(df, "value", attacked_col(df, ATT_REJ), filter=_at("fgsm", s), direction="increasing",
-                            tolerance=0.02, label=f"{s.lower()} {a}", name=f"fgsm-rejection-rises-{s.lower()}",
-                            claim=f"Fig. 3: the rejection of FGSM adversarials rises with ε ({s.lower()} model)"))
-    fgsm_all = OK & (pl.col("attack") == "fgsm") & REF
-    out += [
-        compare_means(df, fgsm_all & (pl.col("__setting") == SEMI), fgsm_all & (pl.col("__setting") == SUP),
-                      attacked_col(df, ATT_ERR), ">", label_a="semi-supervised", label_b="supervised",
-                      at=f"FGSM, mean over ε, {a}",
-                      name="fgsm-semi-higher-error",
-                      claim="Fig. 3: the error after thresholding is higher for the semi-supervised model"),
-    ]
-    for atk, name in (("pgd", "PGD"), ("mim", "MIM")):
-        out.append(compare_to_value(df, _at(atk), columns.det(TAU, "tpr"), ">=", 0.95, label=f"{name}, supervised {a}",
-                                    name=f"{atk}-rejected",
-                                    claim=f"§4: {name} with CleverHans defaults only fools the encoder; the "
-                                          f"thresholds reject all its adversarials (claim: >= 95%)"))
-    out += [
-        compare_to_value(df, _at(WHITE), "success with τ", "<=", 0.05, label=f"supervised {a}",
-                         name="whitebox-fails-with-thresholds",
-                         claim="§4: samples of the eq. 10 white-box attack are either correctly classified or "
-                               "rejected (paper: all; claim: at most 5% misclassified and accepted)"),
-        Check("whitebox-thresholds-lower", "§3: the thresholds lower the success of the eq. 10 white-box attack", "003",
-              lambda d: _with_vs_without(d, _at(WHITE), "success with τ", "success_rate", "eq. 10")).run(df),
-        compare_to_value(df, _at(FOOL), columns.det(TAU, "tpr"), ">=", 0.5, label=f"supervised {a}",
-                         name="fooling-mostly-rejected",
-                         claim="§4 / Fig. 4c: most eq. 11 fooling images that fool the encoder are rejected"),
-        compare_to_value(df, _at(FOOL), columns.det(TAU_DEC, "tpr"), ">=", 0.5, label=f"supervised {a}",
-                         name="fooling-rejected-at-decoder",
-                         claim="§4: most fooling images are rejected at the decoder (τ_dec alone rejects >= 50%)"),
-    ]
-    out += [
-        Check("reclassification-recovers-most", "Table 2: reclassification (eq. 9) recovers the true label of most "
-              "rejected FGSM samples at every ε (paper 87–97%; claim: > 50%)", "003",
-              lambda d: _over_eps(d, columns.det(TAU, "reclass_accuracy"), 0.5, "min")).run(df),
+    err, rej, tpr = attacked_col(df, ATT_ERR), attacked_col(df, ATT_REJ), columns.det(TAU, "tpr")
+    fgsm = OK & (pl.col("attack") == "fgsm") & REF
+
+    def value(flt: pl.Expr, metric: str, op: str, limit: float, label: str = f"supervised {a}") -> Fn:
+        return lambda d: compare_to_value(d, flt, metric, op, limit, label=label)
+
+    out = run_claims([
+        ("clean-accuracy-high", "Table 1: the supervised model classifies clean MNIST well without thresholds (paper "
+         "99.67%; claim: >= 95%)", value(_clean(SUP), "clean accuracy", ">=", 0.95)),
+        ("clean-rejection-small", "Table 1: the thresholds reject few clean test inputs (paper 1.81% supervised; "
+         "claim: <= 5%)", value(_clean(SUP), "clean rejection", "<=", 0.05)),
+        ("semi-supervised-close", "Table 1: with few labels per class the accuracy stays within 2 points of the "
+         "supervised model (paper 99.1% vs 99.67%)", lambda d: compare_means(
+             d, _clean(SEMI), _clean(SUP), "clean accuracy", ">", margin=-0.02, label_a="semi-supervised",
+             label_b="supervised", at=a)),
+        ("fgsm-error-below-5pct", "Fig. 3: under FGSM the error after thresholding of the supervised model stays "
+         "below 5% at every ε (paper: at most 3.89%)", lambda d: _over_eps(d, err, 0.05, "max")),
+        *((f"fgsm-rejection-rises-{s.lower()}", f"Fig. 3: the rejection of FGSM adversarials rises with ε "
+           f"({s.lower()} model)", lambda d, s=s: monotone(d, "value", rej, filter=_at("fgsm", s),
+                                                          direction="increasing", tolerance=0.02,
+                                                          label=f"{s.lower()} {a}")) for s in SETTINGS),
+        ("fgsm-semi-higher-error", "Fig. 3: the error after thresholding is higher for the semi-supervised model",
+         lambda d: compare_means(d, fgsm & (pl.col("__setting") == SEMI), fgsm & (pl.col("__setting") == SUP), err,
+                                 ">", label_a="semi-supervised", label_b="supervised", at=f"FGSM, mean over ε, {a}")),
+        *((f"{atk}-rejected", f"§4: {name} with CleverHans defaults only fools the encoder; the thresholds reject all "
+           f"its adversarials (claim: >= 95%)", value(_at(atk), tpr, ">=", 0.95, f"{name}, supervised {a}"))
+          for atk, name in (("pgd", "PGD"), ("mim", "MIM"))),
+        ("whitebox-fails-with-thresholds", "§4: samples of the eq. 10 white-box attack are either correctly "
+         "classified or rejected (paper: all; claim: at most 5% misclassified and accepted)",
+         value(_at(WHITE), "success with τ", "<=", 0.05)),
+        ("whitebox-thresholds-lower", "§3: the thresholds lower the success of the eq. 10 white-box attack",
+         lambda d: _with_vs_without(d, _at(WHITE), "success with τ", "success_rate", "eq. 10")),
+        ("fooling-mostly-rejected", "§4 / Fig. 4c: most eq. 11 fooling images that fool the encoder are rejected",
+         value(_at(FOOL), tpr, ">=", 0.5)),
+        ("fooling-rejected-at-decoder", "§4: most fooling images are rejected at the decoder (τ_dec alone rejects >= "
+         "50%)", value(_at(FOOL), columns.det(TAU_DEC, "tpr"), ">=", 0.5)),
+        ("reclassification-recovers-most", "Table 2: reclassification (eq. 9) recovers the true label of most "
+         "rejected FGSM samples at every ε (paper 87–97%; claim: > 50%)",
+         lambda d: _over_eps(d, columns.det(TAU, "reclass_accuracy"), 0.5, "min")),
         # the recovered share itself: "accuracy after > accuracy with τ" held whenever anything was recovered (and
         # against the worst-case accuracy with τ even when nothing was), so it could hardly fail
-        compare_to_value(first_fgsm_rows(df), _clean(SUP), columns.det(TAU, "clean_reclass_accuracy"), ">=", 0.5,
-                         label=f"supervised α={REF_ALPHA:g}, rejected clean test inputs",
-                         name="reclassification-raises-clean-accuracy",
-                         claim="§4: reclassifying the rejected clean test inputs (eq. 9) recovers most of them, which "
-                               "raises the accuracy with thresholds (paper: 110 of 181 = 61%, 97.97% → 99.07%; "
-                               "claim: recovered >= 50%)"),
-    ]
+        ("reclassification-raises-clean-accuracy", "§4: reclassifying the rejected clean test inputs (eq. 9) recovers "
+         "most of them, which raises the accuracy with thresholds (paper: 110 of 181 = 61%, 97.97% → 99.07%; claim: "
+         "recovered >= 50%)", lambda d: compare_to_value(first_fgsm_rows(d), _clean(SUP),
+                                                          columns.det(TAU, "clean_reclass_accuracy"), ">=", 0.5,
+                                                          label=f"supervised {a}, rejected clean test inputs")),
+    ], df, "003")
     if has_split(df):  # only decidable when the rows split clean rejection by correct / wrong prediction
-        clean = one_row_per_trial(df)
-        clean = clean.with_columns((1 - pl.col("clean accuracy")).alias("error without τ"))
-        out.append(Check("thresholds-cut-clean-error", "Table 1: thresholding lowers the error on clean inputs (paper "
-                         "0.33% -> 0.22%)", "003", lambda d: _with_vs_without(
-                             d, _clean(SUP), "error with τ", "error without τ", "clean test set")).run(clean))
+        clean = one_row_per_trial(df).with_columns((1 - pl.col("clean accuracy")).alias("error without τ"))
+        out += run_claims([("thresholds-cut-clean-error", "Table 1: thresholding lowers the error on clean inputs "
+                            "(paper 0.33% -> 0.22%)", lambda d: _with_vs_without(
+                                d, _clean(SUP), "error with τ", "error without τ", "clean test set"))], clean, "003")
     return out
 
 
@@ -171,15 +162,15 @@ def entropy_claims(df: pl.DataFrame) -> list[CheckResult]:
     """Fig. 5: with a learned encoder entropy FGSM adversarials are rarely rejected and the error rises with ε."""
     fg = OK & (pl.col("attack") == "fgsm")
     learned, fixed = fg & (pl.col("__entropy") == LEARNED), fg & (pl.col("__entropy") == FIXED)
-    return [
-        compare_means(df, learned, fixed, attacked_col(df, ATT_REJ), "<", margin=0.2, label_a=LEARNED, label_b=FIXED,
-                      at="FGSM, mean over ε", name="learned-entropy-detection-collapses",
-                      claim="Fig. 5: with a learned encoder entropy the thresholds reject far fewer FGSM adversarials "
-                            "(claim: at least 0.2 lower rejected fraction, mean over ε)"),
-        monotone(df, "value", "success with τ", filter=learned, direction="increasing", tolerance=0.02,
-                 label=LEARNED, name="learned-entropy-error-rises",
-                 claim="Fig. 5: with a learned encoder entropy the error after thresholding rises with ε"),
-    ]
+    return run_claims([
+        ("learned-entropy-detection-collapses", "Fig. 5: with a learned encoder entropy the thresholds reject far "
+         "fewer FGSM adversarials (claim: at least 0.2 lower rejected fraction, mean over ε)", lambda d: compare_means(
+             d, learned, fixed, attacked_col(d, ATT_REJ), "<", margin=0.2, label_a=LEARNED, label_b=FIXED,
+             at="FGSM, mean over ε")),
+        ("learned-entropy-error-rises", "Fig. 5: with a learned encoder entropy the error after thresholding rises "
+         "with ε", lambda d: monotone(d, "value", "success with τ", filter=learned, direction="increasing",
+                                      tolerance=0.02, label=LEARNED)),
+    ], df, "003")
 
 
 def _with_vs_without(df: pl.DataFrame, flt: pl.Expr, with_metric: str, without_metric: str, at: str,

@@ -142,8 +142,7 @@ def _by_setting(metrics: list[tuple[str, str]]) -> list[str]:
 
 def _eps(df: pl.DataFrame) -> list[float]:
     """FGSM's ε values that ran (sorted), or the paper's Table 2 points before any run."""
-    fg = df.filter(OK & (pl.col("attack") == "fgsm"))["value"].drop_nulls().to_list()
-    return list(dict.fromkeys(sorted(fg))) or [0.06, 0.12, 0.18, 0.24, 0.3]
+    return select.grid(df, "fgsm") or [0.06, 0.12, 0.18, 0.24, 0.3]
 
 
 def _blocks(metrics: list[tuple[str, str]], fallback: bool = True) -> Order:
@@ -253,7 +252,7 @@ def table1_datasets(frames: list[pl.DataFrame]) -> Table:
 
 def attack_rows(df: pl.DataFrame) -> list[tuple[pl.Expr, str]]:
     """(row filter, label) of the attacks table, in the order §4 discusses them; FGSM at its largest ε."""
-    fg = sorted(df.filter(OK & (pl.col("attack") == "fgsm"))["value"].drop_nulls().to_list()) or [0.3]
+    fg = select.grid(df, "fgsm") or [0.3]
     return [(pl.col("attack") == WHITE, "White-box, eq. 10"), (pl.col("attack") == FOOL, "Fooling, eq. 11"),
             ((pl.col("attack") == "fgsm") & near("value", fg[-1]), f"FGSM ε={fg[-1]:g}"),
             (pl.col("attack") == "pgd", "PGD (CleverHans defaults)"),
