@@ -105,6 +105,14 @@ class TableSpec:
         return rows, (["clean"] if self.clean else []) + cols
 
 
+def melted(id: str, title: str, header: str, rows: Order, cols: Axis | Order, caption: str = "",  # noqa: A002
+           experiment: str = "", **kw: Any) -> TableSpec:
+    """A table over :func:`select.melt`'s long frame (``__row`` x ``__col``, value ``v``): several metrics side by
+    side. Axes read off the rows are functions of the experiment's rows (``build(long, source=rows)``)."""
+    return TableSpec(id, title, experiment, "v", Axis("__row", rows, header=header),
+                     cols if isinstance(cols, Axis) else Axis("__col", cols), caption=caption, **kw)
+
+
 def titles(specs: Sequence[TableSpec]) -> dict[str, str]:
     """id -> title, what ``@paper(tables=...)`` lists."""
     return {s.id: s.title for s in specs}

@@ -3,11 +3,13 @@ share; ``p003.py`` says what each printed number is made of and holds the claims
 """
 from __future__ import annotations
 
+from functools import partial
+
 import polars as pl
 
 from robustsweep.report import select
 from robustsweep.report.aggregate import column_or, ensure_columns, one_row_per_trial
-from robustsweep.report.declare import Axis, Order, TableSpec
+from robustsweep.report.declare import Axis, Order, melted
 from robustsweep.report.select import OK, near
 from robustsweep.report.tables import Table
 from robustsweep.store import columns
@@ -128,12 +130,7 @@ def melt(df: pl.DataFrame, metrics: list[tuple[str, str]], row: pl.Expr, col: pl
                        lambda label: col.str.replace("@", label, literal=True))
 
 
-def _spec(id: str, title: str, header: str, rows: Order, cols: Axis | list[str], caption: str = "",  # noqa: A002
-          experiment: str = EXPERIMENT, **kw: str) -> TableSpec:
-    """A table over :func:`melt`'s long frame (``__row`` × ``__col``, value ``v``); axes read off the rows are
-    functions of the ``derive``d rows (``build(long, source=df)``)."""
-    return TableSpec(id, title, experiment, "v", Axis("__row", rows, header=header),
-                     cols if isinstance(cols, Axis) else Axis("__col", cols), caption=caption, **kw)
+_spec = partial(melted, experiment=EXPERIMENT)  # a table over :func:`melt` (``build(long, source=derived rows)``)
 
 
 def _by_setting(metrics: list[tuple[str, str]]) -> list[str]:

@@ -19,6 +19,7 @@ import polars as pl
 
 from robustsweep.report.aggregate import column_or
 from robustsweep.report.checks import CheckResult, compare_means, drops, flat, monotone, point, run_claims, seed_mean
+from robustsweep.report.declare import Order, TableSpec, melted
 from robustsweep.report.figures import line_with_band, roc_curves
 from robustsweep.report.html import Section
 from robustsweep.report.paper_registry import PaperContext, paper
@@ -28,7 +29,7 @@ from robustsweep.report.papers.p004_fig4 import FIG4, build_fig4
 from robustsweep.report.papers.p004_fig4 import TABLE as FIG4_TABLE
 from robustsweep.report.papers.p004_hist import hist_figure, hist_table
 from robustsweep.report.select import OK, melt, near, num
-from robustsweep.report.tables import Table, pivot_table
+from robustsweep.report.tables import Table
 from robustsweep.store import columns
 
 E_AUC, E_DR = columns.det("energy", "auc"), columns.det("energy", "tpr")  # the Youden detector's AUC / DR
@@ -59,35 +60,57 @@ def _prepared(ctx: PaperContext, experiment: str) -> pl.DataFrame:
 
 
 def _melt(df: pl.DataFrame, row: pl.Expr, metrics: dict[str, str]) -> pl.DataFrame:
-    """One row per (input row, metric): ``__row``, ``__col`` = "<metric> · <model>", ``v``: mixed-metric tables."""
+    """:func:`select.melt` of ``metrics`` (label -> column), ``__col`` = "<metric> · <model>"; rows with a null key
+    (outside the table) dropped."""
     return melt(df, [(col, label) for label, col in metrics.items()], row,
-                lambda label: pl.format("{} · {}", pl.lit(label), pl.col("__model")))
+                lambda label: pl.format("{} · {}", pl.lit(label), pl.col("__model"))).filter(
+        pl.col("__row").is_not_null() & pl.col("__col").is_not_null())
 
 
-def _cols(metrics: dict[str, str]) -> list[str]:
-    return [f"{m} · {model}" for model in MODELS for m in metrics]
+def _spec(tid: str, title: str, header: str, rows: Order, metrics: list[str]) -> TableSpec:
+    """A mixed-metric table, columns "<metric> · <model>" per model column."""
+    return melted(tid, title, header, rows, [f"{m} · {model}" for model in MODELS for m in metrics], CAPTION)
 
 
-def _table(long: pl.DataFrame, rows: list[str], metrics: dict[str, str], **kw: str) -> Table:
-    long = long.filter(pl.col("__row").is_not_null() & pl.col("__col").is_not_null())
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=rows, col_order=_cols(metrics),
-                       caption=CAPTION, **kw)
+AUC_METRICS = {"AUC": E_AUC, "DR either dir.": columns.det("energy-auto", "tpr"),
+               "FPR either dir.": columns.det("energy-auto", "fpr")}
+STEP_METRICS = {"acc": "adv_accuracy", "E(adv)": "__energy_adv", "AUC": E_AUC, "DR": E_DR}
+LAM_METRICS = {"success": "success_rate", "AUC": E_AUC, "DR Youden": E_DR, "DR G-mean": columns.det("energy-gmean", "tpr")}
+
+
+def _steps(df: pl.DataFrame) -> list[str]:
+    return [str(int(v)) for v in sorted(df.filter(pl.col("param") == "steps")["value"].drop_nulls().unique()
+                                        .to_list())] or ["5", "10", "20", "40"]
+
+
+def _lambdas(df: pl.DataFrame) -> dict[float, str]:
+    vals = sorted(df.filter((pl.col("attack") == "he-pgd") & (pl.col("param") == "lam"))["value"].drop_nulls()
+                  .unique().to_list()) or [0.0, 0.6, 1.2, 2.4]
+    return {v: LAM_LABEL.get(v, f"{v:g}") for v in vals}
+
+
+TABLE1 = _spec("table1", "Table 1: attack detection with the energy function (DR on all adversarial test images, as "
+               "the public code counts it; rows older than det.<d>.reject_adv: on successful attacks; FPR on clean)",
+               "dataset · defense · attack", [f"{DATASET[e]} · Energy ({r}) · {a}" for e in (IMAGENETTE, CIFAR)
+                                              for r in RULE.values() for a in ATTACKS[e]], ["DR", "FPR"])
+ENERGY_AUC = _spec("energy-auc", "§4.1: AUC of the energy score P(E(adv) < E(clean)) (> 0.5: adversarials have lower "
+                   "energy), and DR / FPR when the detector may flag high energy instead (Youden)", "dataset · attack",
+                   [f"{DATASET[e]} · {a}" for e in (IMAGENETTE, CIFAR) for a in ATTACKS[e]], list(AUC_METRICS))
+STEPS = _spec("fig-energy-steps", "Fig. 2(b) / 3(b): adversarial accuracy, mean energy E of the successful "
+              "adversarials, energy AUC and DR (Youden) vs number of steps (PGD; HE-PGD at λ = 1.2)", "steps", _steps,
+              [f"{lab} {k}" for lab in ("PGD", "HE-PGD") for k in STEP_METRICS])
+LAMBDA = _spec("he-pgd-lambda", "HE-PGD (eq. 11) vs λ: attack success, energy AUC and detection rate of the "
+               "PGD-fitted detector", "λ", lambda df: list(_lambdas(df).values()), list(LAM_METRICS))
 
 
 def table1(data: dict[str, pl.DataFrame]) -> Table:
     """Table 1: DR / FPR of the energy detector per dataset, threshold rule and attack (ResNet10 -> our models)."""
-    parts, order = [], []
+    parts = []
     for exp in (IMAGENETTE, CIFAR):
         df = data[exp].filter(pl.col("__atk").is_not_null())
-        for det, rule in RULE.items():
-            prefix = f"{DATASET[exp]} · Energy ({rule}) · "
-            order += [prefix + a for a in ATTACKS[exp]]
-            parts.append(_melt(df, pl.lit(prefix) + pl.col("__atk"),
-                               {"DR": dr_column(df, det), "FPR": columns.det(det, "fpr")}))
-    return _table(pl.concat(parts), order, {"DR": "", "FPR": ""}, id="table1", row_header="dataset · defense · attack",
-                  title="Table 1: attack detection with the energy function (DR on all adversarial test images, as "
-                        "the public code counts it; rows older than det.<d>.reject_adv: on successful attacks; FPR "
-                        "on clean)")
+        parts += [_melt(df, pl.lit(f"{DATASET[exp]} · Energy ({rule}) · ") + pl.col("__atk"),
+                        {"DR": dr_column(df, det), "FPR": columns.det(det, "fpr")}) for det, rule in RULE.items()]
+    return TABLE1.build(pl.concat(parts))
 
 
 def dr_column(df: pl.DataFrame, det: str) -> str:
@@ -99,45 +122,27 @@ def dr_column(df: pl.DataFrame, det: str) -> str:
 
 def energy_auc(data: dict[str, pl.DataFrame]) -> Table:
     """§4.1 in numbers: AUC of the low-energy score, and the detector free to flag either direction (ours)."""
-    metrics = {"AUC": E_AUC, "DR either dir.": columns.det("energy-auto", "tpr"),
-               "FPR either dir.": columns.det("energy-auto", "fpr")}
-    parts, order = [], []
-    for exp in (IMAGENETTE, CIFAR):
-        df = data[exp].filter(pl.col("__atk").is_not_null())
-        order += [f"{DATASET[exp]} · {a}" for a in ATTACKS[exp]]
-        parts.append(_melt(df, pl.lit(f"{DATASET[exp]} · ") + pl.col("__atk"), metrics))
-    return _table(pl.concat(parts), order, metrics, id="energy-auc", row_header="dataset · attack",
-                  title="§4.1: AUC of the energy score P(E(adv) < E(clean)) (> 0.5: adversarials have lower energy), "
-                        "and DR / FPR when the detector may flag high energy instead (Youden)")
+    return ENERGY_AUC.build(pl.concat([_melt(data[e].filter(pl.col("__atk").is_not_null()),
+                                             pl.lit(f"{DATASET[e]} · ") + pl.col("__atk"), AUC_METRICS)
+                                       for e in (IMAGENETTE, CIFAR)]))
 
 
 def energy_steps(df: pl.DataFrame) -> Table:
     """Fig. 2(b) (PGD) and 3(b) (HE-PGD, λ = 1.2): accuracy, mean energy of the successful adversarials, AUC and DR
     against the number of steps. The mean energy is -``det.energy.score_adv_mean`` (the paper's detector flags low
     energy, so its score is -E)."""
-    metrics = {"acc": "adv_accuracy", "E(adv)": "__energy_adv", "AUC": E_AUC, "DR": E_DR}
     steps = df.filter((pl.col("param") == "steps") & pl.col("attack").is_in(["pgd", "he-pgd"]))
     steps = steps.with_columns((-num(steps, columns.det("energy", "score_adv_mean"))).alias("__energy_adv"))
-    long = pl.concat([_melt(steps.filter(pl.col("attack") == a), pl.col("value").cast(pl.Int64).cast(pl.String),
-                            {f"{lab} {k}": v for k, v in metrics.items()})
-                      for a, lab in (("pgd", "PGD"), ("he-pgd", "HE-PGD"))])
-    order = [str(int(v)) for v in sorted(steps["value"].drop_nulls().unique().to_list())] or ["5", "10", "20", "40"]
-    cols = {f"{lab} {k}": "" for lab in ("PGD", "HE-PGD") for k in metrics}
-    return _table(long, order, cols, id="fig-energy-steps", row_header="steps",
-                  title="Fig. 2(b) / 3(b): adversarial accuracy, mean energy E of the successful adversarials, energy "
-                        "AUC and DR (Youden) vs number of steps (PGD; HE-PGD at λ = 1.2)")
+    return STEPS.build(pl.concat([_melt(steps.filter(pl.col("attack") == a), pl.col("value").cast(pl.Int64)
+                                        .cast(pl.String), {f"{lab} {k}": v for k, v in STEP_METRICS.items()})
+                                  for a, lab in (("pgd", "PGD"), ("he-pgd", "HE-PGD"))]), source=steps)
 
 
 def he_pgd_lambda(df: pl.DataFrame) -> Table:
     """§5.2 / Fig. 3(a): HE-PGD against its weight λ (λ = 0 is plain PGD from the same random start)."""
-    metrics = {"success": "success_rate", "AUC": E_AUC, "DR Youden": E_DR,
-               "DR G-mean": columns.det("energy-gmean", "tpr")}
     lam = df.filter((pl.col("attack") == "he-pgd") & (pl.col("param") == "lam"))
-    vals = sorted(lam["value"].drop_nulls().unique().to_list()) or [0.0, 0.6, 1.2, 2.4]
-    labels = {v: LAM_LABEL.get(v, f"{v:g}") for v in vals}
-    row = pl.col("value").replace_strict(labels, default=None, return_dtype=pl.String)
-    return _table(_melt(lam, row, metrics), list(labels.values()), metrics, id="he-pgd-lambda", row_header="λ",
-                  title="HE-PGD (eq. 11) vs λ: attack success, energy AUC and detection rate of the PGD-fitted detector")
+    row = pl.col("value").replace_strict(_lambdas(df), default=None, return_dtype=pl.String)
+    return LAMBDA.build(_melt(lam, row, LAM_METRICS), source=df)
 
 
 def _detects(df: pl.DataFrame, filt: pl.Expr, what: str) -> CheckResult:

@@ -19,10 +19,11 @@ from __future__ import annotations
 import polars as pl
 
 from robustsweep.report.checks import CheckResult, seed_mean
+from robustsweep.report.declare import melted
 from robustsweep.report.html import Section
 from robustsweep.report.paper_registry import PaperContext
-from robustsweep.report.select import at, grid, num
-from robustsweep.report.tables import Table, pivot_table
+from robustsweep.report.select import at, grid, melt
+from robustsweep.report.tables import Table
 from robustsweep.store import columns
 
 CROSS = "energy-cross"  # p004_cross.yaml's spec name
@@ -77,13 +78,10 @@ def _row_order(rows: pl.DataFrame, only: list[str] | None = None) -> list[str]:
 
 
 def _table(df: pl.DataFrame, metrics: dict[str, str], tid: str, caption: str, only: list[str] | None = None) -> Table:
-    parts = [df.select("seed", "status", "__row", pl.lit(label).alias("__col"), num(df, col).alias("v"))
-             for label, col in metrics.items()]
-    long = pl.concat(parts).filter(pl.col("__row").is_not_null())
     rows = _row_order(df, only)
-    long = long.filter(pl.col("__row").is_in(rows))
-    return pivot_table(long, row_key="__row", col_key="__col", metric="v", row_order=rows, col_order=list(metrics), id=tid,
-                       title=TABLES[tid], row_header="model · attack", caption=caption)
+    long = melt(df, [(col, label) for label, col in metrics.items()], pl.col("__row"), pl.lit)
+    return melted(tid, TABLES[tid], "model · attack", rows, list(metrics), caption).build(
+        long.filter(pl.col("__row").is_in(rows)))
 
 
 def cross_tables(rows: pl.DataFrame) -> list[Table]:
