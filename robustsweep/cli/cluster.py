@@ -1,4 +1,4 @@
-"""``robustsweep submit | status | resume``: argparse wiring for the cluster commands (hooked in by cli.py).
+"""``robustsweep submit | status | resume | cancel``: argparse wiring for the cluster commands (hooked in by cli.py).
 
 The backends and their flags come from the registry (robustsweep/runners/backends/): nothing here names a scheduler.
 Exit codes follow cli.py: 0 ok; 1 trials failed (``--wait`` / local runs); 2 bad input or a cluster problem
@@ -8,6 +8,7 @@ in which case nothing was submitted.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from robustsweep.cli.common import (
     EXIT_OK,
@@ -73,6 +74,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_backend_flags(p, None, f"where to run (default: the backend the sweep was last submitted to, else {RUN_HERE})")
     p.set_defaults(handler=cmd_resume)
 
+    p = sub.add_parser("cancel", help="stop a sweep: cancel its queued/running jobs or its run on this machine",
+                       description="Cancels the sweep's jobs that its scheduler still calls queued or running, and "
+                                   "stops a run of it on this machine (as Ctrl-C would). Finished trials stay; the "
+                                   "trials cut off show as pending and `resume` runs exactly them.")
+    p.add_argument("sweep")
+    add_results(p)
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds to wait for the jobs and processes to be gone (default 120)")
+    p.set_defaults(handler=cmd_cancel)
+
 
 # ------------------------------------------------------------------------------------------ commands
 def cmd_submit(a: argparse.Namespace) -> int:
@@ -84,7 +95,7 @@ def cmd_submit(a: argparse.Namespace) -> int:
     backend = make_backend(a.backend, a, spec)  # option errors before anything is written
     preflight(a, spec.expand(), a.results)  # data staged, weights there, results writable: before any write
     sw = prepare_sweep(spec, a.results, a.name)
-    ensure_nothing_running(sw)
+    _nothing_running(sw, ensure_nothing_running)
     return execute(a, sw, sw.pending(), backend, restart_errored=False, command="submit")
 
 
@@ -113,7 +124,7 @@ def cmd_resume(a: argparse.Namespace) -> int:
     if a.scale and sw.spec.scale and sw.spec.scale != a.scale:
         return err(f"sweep {sw.name!r} was run at scale {sw.spec.scale}, not {a.scale}; drop --scale or name the "
                    f"{a.scale} sweep ({a.sweep}-{a.scale})")
-    ensure_nothing_running(sw)
+    _nothing_running(sw, ensure_nothing_running)
     plan = plan_resume(sw)
     if not plan.trials:
         print(f"sweep {sw.name}: all {len(sw.trials)} trials done; nothing to resume")
@@ -125,3 +136,41 @@ def cmd_resume(a: argparse.Namespace) -> int:
     print(f"sweep {sw.name}: resuming {len(plan.trials)} of {len(sw.trials)} trials "
           f"({len(plan.failed)} failed, {len(plan.missing)} never finished) on {name}")
     return execute(a, sw, plan.trials, backend, restart_errored=a.restart_errored, command="resume")
+
+
+def _nothing_running(sw, ensure) -> None:
+    """``ensure(sw)`` (sweep.resume.ensure_nothing_running), its message naming ``robustsweep cancel`` of this sweep."""
+    from robustsweep.runners.base import SWEEP_PLACEHOLDER
+    from robustsweep.sweep.resume import ResumeBlocked
+
+    try:
+        ensure(sw)
+    except ResumeBlocked as e:
+        text = str(e).replace(SWEEP_PLACEHOLDER, sw.name)
+        if "robustsweep cancel" not in text:
+            text += f" (to stop it: robustsweep cancel {sw.name} --results {sw.results})"
+        raise ResumeBlocked(text) from None
+
+
+def cmd_cancel(a: argparse.Namespace) -> int:
+    from robustsweep.runners.cancel import cancel_sweep
+    from robustsweep.sweep.folder import load_trial_list
+
+    sw = load_trial_list(a.results, a.sweep)  # raises a clear error for a sweep that does not exist
+    res = cancel_sweep(sw.results, sw.name, sw.dir, timeout=a.timeout)
+    if res.nothing:
+        print(f"sweep {sw.name}: nothing is running (no queued or running job, no live run on this machine); "
+              f"nothing to cancel")
+        return EXIT_OK
+    for title, ids in res.jobs.items():
+        print(f"cancelled {title} job(s): {' '.join(ids)}")
+    if res.pids:
+        print(f"stopped the run on this machine (process {' '.join(map(str, res.pids))})")
+    for host, tids in res.elsewhere.items():
+        print(f"still running on {host} ({len(tids)} trial(s), e.g. {tids[0]}): stop that run there", file=sys.stderr)
+    if res.still_active:
+        return err(f"still there after {a.timeout:g} s: {' '.join(res.still_active)}; run cancel again later")
+    print(f"sweep {sw.name}: {len(res.trials)} trial(s) cut off, now pending"
+          + (f" ({', '.join(res.trials[:5])}{', ...' if len(res.trials) > 5 else ''})" if res.trials else ""))
+    print(f"next: robustsweep resume {sw.name} --results {sw.results}   (finished trials are kept)")
+    return EXIT_OK

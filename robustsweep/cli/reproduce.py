@@ -2,7 +2,8 @@
 
 Re-running only runs what is missing: each experiment is a sweep (``<name>-<scale>[-smoke]``) and the store skips
 finished trials. With ``--backend slurm`` the experiments are submitted (one job each); the report is written once
-they are done (``--wait``) or by a later ``reproduce … --report-only`` from the login node.
+they are done (``--wait``), or by a small report job chained after theirs (``reproduce … --report-only``, submitted
+through the backend; ``--no-report-job`` leaves that to the user).
 """
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", action="append", default=[], metavar="EXPERIMENT",
                    help="run only this experiment file (name or file stem; repeatable); the report covers all")
     p.add_argument("--report-only", action="store_true", help="run nothing; write the report from what finished")
+    p.add_argument("--no-report-job", action="store_true",
+                   help="with a scheduler backend: do not chain the report job after the experiments' jobs (run "
+                        "--report-only yourself when they are done)")
     p.add_argument("--out", default="reports", metavar="DIR", help="report folder; DIR/<paper>-<scale>/ "
                                                                    "(default: ./reports)")
     p.add_argument("--format", default="md,csv,tex,html", metavar="LIST", help="subset of md,csv,tex,html")
@@ -105,8 +109,9 @@ def _selected(specs: list[tuple[Path, Any]], only: list[str]) -> list[tuple[Path
     return keep
 
 
-def _run(a: argparse.Namespace, specs: list[tuple[Path, Any]]) -> tuple[bool, list[Any]]:
-    """Run (local) or submit (slurm) each experiment's pending trials; returns (any failed, submitted sweeps)."""
+def _run(a: argparse.Namespace, specs: list[tuple[Path, Any]]) -> tuple[bool, list[Any], list[Any]]:
+    """Run (local) or submit (slurm) each experiment's pending trials; returns (any failed, submitted sweeps, their
+    job records)."""
     from robustsweep.core.runtime import runtime_for
     from robustsweep.sweep.folder import prepare_sweep
     from robustsweep.sweep.resume import ensure_nothing_running
@@ -114,7 +119,7 @@ def _run(a: argparse.Namespace, specs: list[tuple[Path, Any]]) -> tuple[bool, li
     backends = [(path, spec, make_backend(a.backend, a, spec)) for path, spec in specs]  # option errors first
     for _, spec, _ in backends:  # data staged, weights present, folders writable: before any sweep starts
         preflight(a, spec.expand(), a.results)
-    failed, submitted = False, []
+    failed, submitted, jobs = False, [], []
     for i, (path, spec, backend) in enumerate(backends, 1):
         sw = prepare_sweep(spec, a.results)
         ensure_nothing_running(sw)
@@ -137,7 +142,20 @@ def _run(a: argparse.Namespace, specs: list[tuple[Path, Any]]) -> tuple[bool, li
 
             get_backend(a.backend).print_submitted(outcome.job, sw, len(pending))
             submitted.append(sw)
-    return failed, submitted
+            jobs.append(outcome.job)
+    return failed, submitted, jobs
+
+
+def _chain_report(a: argparse.Namespace, paper: Any, scale: str, out: Path, jobs: list[Any],
+                  spec: Any) -> str | None:
+    """Submit ``reproduce PAPER --report-only`` (same scale, results and report folders) to start once ``jobs`` have
+    ended; its job id, or None where the backend cannot chain a job."""
+    from robustsweep.runners.base import get_backend
+
+    argv = ["reproduce", paper.id, "--scale", scale, *(["--smoke"] if a.smoke else []), "--report-only",
+            "--results", str(Path(a.results).resolve()), "--out", str(Path(a.out).resolve()), "--format", a.format]
+    runner = make_backend(a.backend, a, spec)  # the options of the experiments' jobs (partition, account, setup)
+    return get_backend(a.backend).submit_after(runner, argv, jobs, out / "report-job", f"rs-report-{paper.id}")
 
 
 def write_paper_report(paper: Any, specs: list[tuple[Path, Any]], results: str, out: Path, scale: str, smoke: bool,
@@ -202,16 +220,22 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     except ValueError as e:
         return err(str(e))
     failed = False
+    out = Path(a.out) / (f"{paper.id}-{paper.name}-{scale}" + ("-smoke" if a.smoke else ""))
     if not a.report_only:
-        failed, submitted = _run(a, chosen)
+        failed, submitted, jobs = _run(a, chosen)
         if submitted and not getattr(a, "wait", False):
-            print(f"submitted {len(submitted)} sweep(s); when they finish: robustsweep reproduce {paper.id} "
-                  f"--scale {scale}{' --smoke' if a.smoke else ''} --report-only --results {a.results}")
+            print(f"submitted {len(submitted)} sweep(s)")
+            job = None if a.no_report_job else _chain_report(a, paper, scale, out, jobs, chosen[0][1])
+            if job:
+                print(f"report job {job} runs `robustsweep reproduce {paper.id} --report-only` once they end "
+                      f"(whatever their outcome) -> {out / 'report.html'}; its log: {out / 'report-job'}")
+            else:
+                print(f"when they finish: robustsweep reproduce {paper.id} --scale {scale}"
+                      f"{' --smoke' if a.smoke else ''} --report-only --results {a.results}")
             return EXIT_OK
         from robustsweep.sweep.jobs import wait_until_idle
 
         wait_until_idle([sw.dir for sw in submitted])
-    out = Path(a.out) / (f"{paper.id}-{paper.name}-{scale}" + ("-smoke" if a.smoke else ""))
     rep = write_paper_report(paper, specs, a.results, out, scale, a.smoke, formats)
     print_outcome(rep)
     return EXIT_TRIALS_FAILED if failed or rep.error else EXIT_OK

@@ -30,6 +30,8 @@ from typing import Any, ClassVar, Protocol, TextIO
 from robustsweep.registry import BACKENDS
 from robustsweep.sweep.jobs import JobRecord, Task, read_records
 
+SWEEP_PLACEHOLDER = "<sweep>"  # in cancel_hint(); the cluster commands put the sweep's name in its place
+
 
 @dataclass
 class RunSummary:
@@ -111,8 +113,22 @@ class Backend:
     def job_of(self, task_id: str) -> str:
         return task_id
 
+    def cancel(self, job_ids: list[str], records: Sequence[JobRecord]) -> None:
+        """Cancel these jobs of ``records`` (the sweep's submissions) for ``robustsweep cancel``; returns once the
+        scheduler has been told, not when they end."""
+        raise NotImplementedError(f"the {self.name} backend cannot cancel jobs")
+
     def cancel_hint(self, job_ids: list[str]) -> str:
-        return f"cancel {' '.join(job_ids)}"
+        """How messages tell the user to stop these jobs: ``robustsweep cancel`` (the sweep's name is filled in by
+        the command that shows the message: :data:`SWEEP_PLACEHOLDER`)."""
+        return f"robustsweep cancel {SWEEP_PLACEHOLDER}"
+
+    def submit_after(self, runner: Runner, argv: list[str], after: Sequence[JobRecord], folder: Path,
+                     name: str) -> str | None:
+        """Submit ``robustsweep <argv>`` as a small job that starts once the jobs of ``after`` have ended (whatever
+        their outcome), with ``runner``'s options and its log under ``folder``; its job id. None: this backend
+        cannot chain a job (the caller tells the user to run the command later)."""
+        return None
 
     def print_submitted(self, rec: JobRecord, sweep: Any, n_todo: int, out: TextIO | None = None) -> None:
         """What ``submit`` prints once the job is in (to ``out``, default stdout): its id, how to follow it, its log."""

@@ -101,8 +101,13 @@ class FakeScheduler(Backend):
     def is_active(self, state: str) -> bool:
         return state in ACTIVE
 
-    def cancel_hint(self, job_ids: list[str]) -> str:
-        return f"fake-cancel {' '.join(job_ids)}"
+    def cancel(self, job_ids: list[str], records: Any) -> None:
+        for folder in {Path(r.folder).parent for r in records if r.job_id in job_ids}:
+            queue = read_queue(folder)
+            for jid in job_ids:
+                if jid in queue and queue[jid]["state"] in ACTIVE:
+                    queue[jid]["state"] = "CANCELLED"
+            write_queue(folder, queue)
 
 
 def drain(sweep_dir: Path) -> None:

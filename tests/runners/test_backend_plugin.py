@@ -63,7 +63,7 @@ def test_submit_status_resume_through_a_scheduler_declared_in_one_file(fake, spe
 
     assert cli.main(["resume", "plug", "--results", str(results)]) == 2  # the job is still queued
     err = capsys.readouterr().err
-    assert "still has FAKE job(s) queued or running: 1 (PENDING)" in err and "fake-cancel 1" in err
+    assert "still has FAKE job(s) queued or running: 1 (PENDING)" in err and "robustsweep cancel plug" in err
 
     sweep_dir = results / "plug"
     drain(sweep_dir)  # two trials run, the job dies in the third

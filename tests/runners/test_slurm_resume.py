@@ -67,7 +67,7 @@ def test_resume_refuses_while_a_job_is_active(sweep, monkeypatch):
                                                    "42_1": ("RUNNING", "vm")})
     with pytest.raises(ResumeBlocked) as e:
         ensure_nothing_running(sweep)
-    assert "42_1 (RUNNING)" in str(e.value) and "scancel 42" in str(e.value) and "41" not in str(e.value)
+    assert "42_1 (RUNNING)" in str(e.value) and "robustsweep cancel" in str(e.value) and "41" not in str(e.value)
     monkeypatch.setattr(jobs_mod, "query_states", lambda ids, timeout=20.0: {"41": ("CANCELLED", ""),
                                                                               "42_0": ("COMPLETED", ""),
                                                                               "42_1": ("FAILED", "")})

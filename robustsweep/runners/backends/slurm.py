@@ -46,6 +46,12 @@ class Slurm(Backend):
         g.add_argument("--constraint", default=None, help="node features, e.g. a100")
         g.add_argument("--array-parallelism", type=int, default=None,
                        help="array mode: at most this many tasks at once (default 16)")
+        g.add_argument("--trials-per-task", type=int, default=None, metavar="K",
+                       help="array mode: each task runs K trials one after the other (default: 1, raised as far as "
+                            "needed to keep the array within the cluster's MaxArraySize)")
+        g.add_argument("--max-array-size", type=int, default=None, metavar="N",
+                       help="array mode: at most N tasks in one array (default: MaxArraySize from "
+                            "`scontrol show config`, else 1001)")
         g.add_argument("--allow-local-results", action="store_true",
                        help="accept a results folder that looks node-local (e.g. /tmp) even with several nodes")
 
@@ -74,12 +80,10 @@ class Slurm(Backend):
         return records.read_records(sweep_dir)
 
     def tasks(self, rec: JobRecord) -> list[Task]:
-        """Array mode: task i carries trial i; otherwise the one task carries every trial."""
+        """Array mode: task i carries the i-th chunk of ``trials_per_task`` trials; otherwise the one task carries
+        every trial."""
         job = rec if isinstance(rec, records.SlurmJob) else records.SlurmJob(**vars(rec))
-        ids = job.task_ids()
-        if len(ids) > 1:
-            return [Task(t, str(job.log_paths(t)[0]), (trial,)) for t, trial in zip(ids, job.trial_ids)]
-        return [Task(ids[0], str(job.log_paths(ids[0])[0]), tuple(job.trial_ids))]
+        return [Task(t, str(job.log_paths(t)[0]), chunk) for t, chunk in zip(job.task_ids(), job.chunks())]
 
     def states(self, recs: Sequence[JobRecord]) -> dict[str, tuple[str, str]]:
         return records.job_states(recs)  # type: ignore[arg-type]  # read_records gives SlurmJob
@@ -90,12 +94,21 @@ class Slurm(Backend):
     def job_of(self, task_id: str) -> str:
         return task_id.split("_")[0]
 
-    def cancel_hint(self, job_ids: list[str]) -> str:
-        return f"scancel {' '.join(job_ids)}"
+    def cancel(self, job_ids: list[str], recs: Sequence[JobRecord]) -> None:
+        records.scancel(job_ids)
+
+    def submit_after(self, runner: Runner, argv: list[str], after: Sequence[JobRecord], folder: Path,
+                     name: str) -> str | None:
+        from robustsweep.runners.slurm.followup import submit_after
+
+        return submit_after(runner.opts, argv, [r.job_id for r in after], folder, name)  # type: ignore[attr-defined]
 
     def print_submitted(self, rec: JobRecord, sweep: Any, n_todo: int, out: TextIO | None = None) -> None:
         out = sys.stdout if out is None else out
-        what = (f"an array of {n_todo} task(s)" if rec.mode == "array" and n_todo > 1 else
+        k = getattr(rec, "trials_per_task", 1)
+        n_tasks = len(self.tasks(rec))
+        what = (f"an array of {n_tasks} task(s)" + (f", {k} trials each" if k > 1 else "")
+                if rec.mode == "array" and n_tasks > 1 else
                 f"one job on {rec.nodes} node(s) (Ray head + Tune driver)" if rec.mode == "ray" else "one task")
         print(f"sweep {sweep.name}: {len(sweep.trials)} trials, {n_todo} to run -> {sweep.dir}", file=out)
         print(f"submitted SLURM job {rec.job_id} ({rec.mode} mode, {what})", file=out)

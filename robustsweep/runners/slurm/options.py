@@ -81,6 +81,7 @@ class SlurmOptions(BaseModel):
           account: myproject
           mode: ray            # or: array (one SLURM array task per trial, no long-lived driver)
           array_parallelism: 16
+          trials_per_task: 4   # array mode: pack tiny trials (default: 1, more only to fit MaxArraySize)
           setup: ["module load cuda/12.4", "source ~/venvs/rs/bin/activate"]
     """
 
@@ -97,6 +98,9 @@ class SlurmOptions(BaseModel):
     constraint: str | None = None
     mode: Literal["ray", "array"] = "ray"
     array_parallelism: int = Field(16, ge=1)  # array mode: tasks running at once
+    trials_per_task: int | None = Field(None, ge=1)  # array mode: trials one task runs (None: 1, or as many as
+    # keep the array within max_array_size)
+    max_array_size: int | None = Field(None, ge=1)  # array mode: None = the cluster's MaxArraySize (scontrol)
     setup: list[str] = []  # shell lines run in the job before Python starts (module load, venv activate)
     python: str | None = None  # interpreter on the compute nodes; default: the one running submit
     max_requeues: int = Field(3, ge=0)  # pre-emptions/time-outs after which the job gives up
@@ -151,6 +155,8 @@ FLAG_FIELDS: dict[str, str] = {
     "constraint": "constraint",
     "mode": "mode",
     "array_parallelism": "array_parallelism",
+    "trials_per_task": "trials_per_task",
+    "max_array_size": "max_array_size",
 }
 
 

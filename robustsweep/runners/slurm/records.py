@@ -13,8 +13,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from robustsweep.errors import ClusterError
 from robustsweep.sweep import jobs
 from robustsweep.sweep.jobs import UNKNOWN, JobRecord
 
@@ -23,13 +25,26 @@ ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", 
                  "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD"}
 
 
+@dataclass
 class SlurmJob(JobRecord):
-    """A SLURM submission: ``job_id`` is the main job id, ``mode`` "ray" | "array" (array: task i runs trial i)."""
+    """A SLURM submission: ``job_id`` is the main job id, ``mode`` "ray" | "array" (array: task i runs the trials
+    ``trial_ids[i*k:(i+1)*k]``, k = ``trials_per_task``)."""
+
+    trials_per_task: int = 1  # array mode: trials one task runs, one after the other
+
+    def chunks(self) -> list[tuple[str, ...]]:
+        """The trials of each task, in task order (one chunk: a ray job, or an array of one task)."""
+        if self.mode != "array":
+            return [tuple(self.trial_ids)]
+        k = max(1, self.trials_per_task)
+        return [tuple(self.trial_ids[i:i + k]) for i in range(0, len(self.trial_ids), k)] or [()]
 
     def task_ids(self) -> list[str]:
-        """SLURM ids of the job's tasks: ``<id>_<i>`` for arrays, ``<id>`` otherwise."""
-        if self.mode == "array" and len(self.trial_ids) > 1:
-            return [f"{self.job_id}_{i}" for i in range(len(self.trial_ids))]
+        """SLURM ids of the job's tasks: ``<id>_<i>`` for arrays of several tasks, ``<id>`` otherwise (submitit
+        submits a one-task array as a plain job)."""
+        n = len(self.chunks())
+        if n > 1:
+            return [f"{self.job_id}_{i}" for i in range(n)]
         return [self.job_id]
 
     def log_paths(self, task_id: str) -> tuple[Path, Path]:
@@ -47,6 +62,18 @@ def append_record(sweep_dir: Path, rec: JobRecord) -> None:
 
 def read_records(sweep_dir: Path) -> list[SlurmJob]:
     return jobs.read_records(sweep_dir, NAME, SlurmJob)
+
+
+def scancel(job_ids: list[str], timeout: float = 30.0) -> None:
+    """``scancel`` these jobs (an array's main id cancels all its tasks); RuntimeError with scancel's message when
+    it refuses."""
+    if not job_ids:
+        return
+    if not shutil.which("scancel"):
+        raise ClusterError("scancel is not on PATH: run `robustsweep cancel` where the SLURM commands are")
+    res = subprocess.run(["scancel", *job_ids], capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise ClusterError(f"scancel {' '.join(job_ids)} failed: {res.stderr.strip() or res.stdout.strip()}")
 
 
 # ------------------------------------------------------------------------------------------ job states

@@ -139,13 +139,18 @@ def submit(sweep: Any, opts: SlurmOptions, runtime: Any, *, cpus_per_trial: floa
     rt = asdict(runtime)
     try:
         if opts.mode == "array":
-            from robustsweep.runners.slurm.array import ArrayTrial
+            from robustsweep.runners.slurm.array import ArrayTrial, cluster_max_array_size, pack, trials_per_task
 
             rt["threads"] = rt.get("threads") or params["cpus_per_task"]
-            jobs = ex.map_array(ArrayTrial(str(sweep.results), sweep.name, rt), todo)
+            limit = opts.max_array_size or cluster_max_array_size()
+            k = trials_per_task(len(todo), limit, opts.trials_per_task)
+            if opts.trials_per_task and k > opts.trials_per_task:
+                warn(f"{len(todo)} trials at {opts.trials_per_task} per task would need more than {limit} array "
+                     f"tasks (MaxArraySize): packing {k} trials per task")
+            jobs = ex.map_array(ArrayTrial(str(sweep.results), sweep.name, rt), pack(todo, k))
             job_id = jobs[0].job_id.split("_")[0]
             rec = SlurmJob(job_id=job_id, mode="array", sweep=sweep.name, folder=str(folder),
-                           trial_ids=[t["trial_id"] for t in todo], nodes=1, command=command)
+                           trial_ids=[t["trial_id"] for t in todo], nodes=1, command=command, trials_per_task=k)
         else:
             from robustsweep.runners.slurm.job import JobConfig, RaySweepJob
 
