@@ -15,6 +15,8 @@ A run on another host (a live heartbeat, no job the sweep recorded) cannot be st
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import os
 import signal
 import socket
@@ -25,6 +27,19 @@ from pathlib import Path
 from robustsweep.store.markers import marker_job, marker_liveness, marker_path, process_start, read_markers
 from robustsweep.store.parquet import trial_status
 from robustsweep.sweep.jobs import schedulers, submitted_jobs
+
+#: ``<sweep>/cancel-requested``: written before a local run's driver is signalled, so that it starts nothing more
+#: (a resumed run would otherwise start a fresh Tune run for what the interrupted restore left) and calls the trials
+#: it cut off cancelled, not failed; removed once the run is gone
+REQUEST_FILE = "cancel-requested"
+
+
+def cancel_requested(sweep_dir: str | Path, since: float) -> bool:
+    """Has ``robustsweep cancel`` asked this sweep's local run (started at ``since``, a time.time()) to stop?"""
+    try:
+        return (Path(sweep_dir) / REQUEST_FILE).stat().st_mtime >= since - 1.0
+    except OSError:
+        return False
 
 
 @dataclass
@@ -115,6 +130,9 @@ def cancel_sweep(results: str | Path, name: str, sweep_dir: Path, timeout: float
     job_of = {n: sub.scheduler.job_of for n, sub in submitted.items()}
     stop, out.elsewhere, local_trials = _local_runs(sweep_dir, results, name, recorded, job_of)
     out.pids = sorted(stop)
+    request = Path(sweep_dir) / REQUEST_FILE
+    if stop:
+        request.write_text(json.dumps({"at": dt.datetime.now(dt.timezone.utc).isoformat(), "pids": out.pids}))
     for pid in stop:
         _signal(pid, signal.SIGINT)
     if out.nothing:
@@ -136,6 +154,8 @@ def cancel_sweep(results: str | Path, name: str, sweep_dir: Path, timeout: float
     out.still_active = [*jobs_left(), *map(str, procs_left())]
     if out.still_active:
         return out  # their trials may still write: leave their markers
+    with contextlib.suppress(FileNotFoundError):
+        request.unlink()
     # the trials cut off: announced by a stopped job or process, no ok result (their markers go: pending again)
     names = [s.name for s in schedulers()]
     done = {t for t, s in trial_status(results, name).items() if s["status"] == "ok"}

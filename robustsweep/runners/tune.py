@@ -38,6 +38,7 @@ from typing import Any, TextIO
 
 from robustsweep.core.runtime import Runtime
 from robustsweep.runners.base import Outcome, RunSummary
+from robustsweep.runners.cancel import cancel_requested
 from robustsweep.store.markers import DRIVER_ENV, driver_identity
 from robustsweep.store.parquet import finished_ok, trial_status, warm_read_cache
 from robustsweep.store.paths import ensure_inside
@@ -277,6 +278,8 @@ def run_pending(
     # trials Tune did not (re)run: fresh run, with a sidecar so a later resume can restore this state
     left = [t for t in sweep.pending() if t["trial_id"] not in ran or finished_ok(rt.results, rt.sweep,
                                                                                     t["trial_id"]) is None]
+    if cancel_requested(sweep.dir, t0):  # `robustsweep cancel` stopped the restored run: start nothing more
+        left = []
     if left:
         _move_aside(exp_dir)
         exp_dir.mkdir(parents=True, exist_ok=True)
@@ -298,8 +301,9 @@ def run_pending(
     warm_read_cache(rt.results, rt.sweep)  # the analyst's first read after the run: one file, not 10,000 footers
     status = trial_status(rt.results, rt.sweep)
     n_ok = sum(1 for i in ids if status.get(i, {}).get("status") == "ok")
-    errors = {i: (status.get(i) or {}).get("error") or "no result file (trial crashed or was killed)"
-              for i in ids if status.get(i, {}).get("status") != "ok"}
+    lost = ("cancelled (robustsweep cancel); `robustsweep resume` runs it" if cancel_requested(sweep.dir, t0)
+            else "no result file (trial crashed or was killed)")
+    errors = {i: (status.get(i) or {}).get("error") or lost for i in ids if status.get(i, {}).get("status") != "ok"}
     return RunSummary(len(ids), n_ok, len(errors), errors, time.time() - t0)
 
 

@@ -3,6 +3,7 @@ declared in a test file, and the real local SLURM) or its run on this machine; f
 cut off show as pending (not failed), and ``resume`` runs exactly them."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -59,31 +60,54 @@ def _env() -> dict[str, str]:
                 PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
 
 
-def test_cancel_a_local_run_then_resume_runs_only_what_was_cut_off(tmp_path):
+def _start(argv: list[str], results, log) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "robustsweep", *argv, "--results", str(results), "--cpus", "2",
+                             "--max-concurrent", "1"], stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True, env=_env(), cwd=REPO)
+
+
+def _marker_since(running, t0: float) -> bool:
+    for m in running.glob("*.json"):
+        with contextlib.suppress(FileNotFoundError):  # its trial may end meanwhile
+            if m.stat().st_mtime >= t0 - 1:
+                return True
+    return False
+
+
+def _cancel(results, sweep: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "robustsweep", "cancel", sweep, "--results", str(results)],
+                          capture_output=True, text=True, env=_env(), cwd=REPO, timeout=180)
+
+
+def test_cancel_a_local_run_and_its_resume_leaves_the_cut_off_trial_pending(tmp_path):
+    """Cancelled twice: a fresh run, then the ``resume`` that restores its Tune state (which must not go on to a
+    fresh Tune run for what the interrupted restore left)."""
     results, sweep = tmp_path / "results", "lcancel"
     spec = tiny_spec(tmp_path, sweep, [1, 400])
-    log = tmp_path / "run.txt"
-    p = subprocess.Popen([sys.executable, "-m", "robustsweep", "run", str(spec), "--results", str(results),
-                          "--cpus", "2", "--max-concurrent", "1"], stdout=log.open("w"), stderr=subprocess.STDOUT,
-                         start_new_session=True, env=_env(), cwd=REPO)
-    try:
-        trials, running = results / sweep / "trials", results / sweep / "running"
-        wait_until(lambda: list(trials.glob("*.parquet")) and list(running.glob("*.json")), 240,
-                   "the fast trial's result and the slow one's marker")
-        done = {f.name: f.stat().st_mtime_ns for f in trials.glob("*.parquet")}
-        res = subprocess.run([sys.executable, "-m", "robustsweep", "cancel", sweep, "--results", str(results)],
-                             capture_output=True, text=True, env=_env(), cwd=REPO, timeout=180)
-        assert res.returncode == 0, res.stdout + res.stderr
-        assert "stopped the run on this machine" in res.stdout and "1 trial(s) cut off, now pending" in res.stdout
-        p.wait(timeout=60)
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, 9)
-    st = status_json(None, results, sweep)
-    assert st["counts"] == {"done": 1, "running": 0, "failed": 0, "pending": 1}, st
-    again = subprocess.run([sys.executable, "-m", "robustsweep", "cancel", sweep, "--results", str(results)],
-                           capture_output=True, text=True, env=_env(), cwd=REPO, timeout=120)
-    assert "nothing is running" in again.stdout
+    trials, running = results / sweep / "trials", results / sweep / "running"
+    done: dict[str, int] = {}
+    for i, argv in enumerate((["run", str(spec)], ["resume", sweep])):
+        log = tmp_path / f"run{i}.txt"
+        t0 = time.time()
+        p = _start(argv, results, log)
+        try:
+            wait_until(lambda t0=t0: list(trials.glob("*.parquet")) and _marker_since(running, t0), 240,
+                       "the fast trial's result and the slow one's marker (of this run)")
+            done = done or {f.name: f.stat().st_mtime_ns for f in trials.glob("*.parquet")}
+            res = _cancel(results, sweep)
+            assert res.returncode == 0, res.stdout + res.stderr
+            assert "stopped the run on this machine" in res.stdout, res.stdout
+            assert "1 trial(s) cut off, now pending" in res.stdout, res.stdout
+            p.wait(timeout=60)
+            driver = log.read_text()
+            assert "cancelled (robustsweep cancel)" in driver and "crashed or was killed" not in driver, driver
+            assert not (results / sweep / "cancel-requested").exists()
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, 9)
+        st = status_json(None, results, sweep)
+        assert st["counts"] == {"done": 1, "running": 0, "failed": 0, "pending": 1}, st
+    assert "nothing is running" in _cancel(results, sweep).stdout
     assert {f.name: f.stat().st_mtime_ns for f in trials.glob("*.parquet")} == done  # the finished one stays
 
 
