@@ -34,29 +34,26 @@ from robustsweep.store import columns
 
 DROP = columns.metric("roar_degradation")  # Table 1's ROAR: the accuracy lost by removing and retraining
 NOTES = (
-    "Deep CAMA [18] is paper 000's causal head on the raw image (no backbone features; its MLP networks, not CAMA's "
-    "convolutional ones) with CAMA's fine-tuning of the m-path on PGD-perturbed training images (our reading; "
-    "settings chosen, see the experiment files). 'Ours (shallow) + m fine-tuning' is not in the paper: the same "
-    "fine-tuning applied to the causal model, to measure what the paper's untrained q(m) leaves out. At paper scale the VGG "
-    "backbones start from torchvision's ImageNet weights (a staged file) and are fine-tuned, as the paper's "
-    "'pre-trained' VGG; at ci scale they are trained from scratch. At ci scale the small `cnn` on 8x8 digits stands "
-    "in for VGG16 on CIFAR-10 and on mnist5k for "
-    "CIFAR-100 (Table 2 and Fig. 5) / Tiny-ImageNet (shallow tap = a pooled conv block, deep tap = conv2+fc1; on "
-    "mnist5k the GBZ-CONV9 / GBY-CONV9 stand-ins share the shallow tap, the cnn having none between), with PGD 10 x "
-    "0.03 instead "
-    "of 30 x 0.01, counterfactual speed capped at 10 iterations instead of 30, and ROAR with 16 integrated-gradients "
-    "points instead of 50 on the whole digits test split (see the experiment files)."
+    "Deep CAMA [18] is paper 000's causal head on the raw image (no backbone features; its MLP networks, not CAMA's convolutional "
+    "ones) with CAMA's fine-tuning of the m-path on PGD-perturbed training images (our reading; settings chosen, see the "
+    "experiment files). 'Ours (shallow) + m fine-tuning' is not in the paper: the same fine-tuning applied to the causal model, to "
+    "measure what the paper's untrained q(m) leaves out. At paper scale the VGG backbones start from torchvision's ImageNet "
+    "weights (a staged file) and are fine-tuned, as the paper's 'pre-trained' VGG; at ci scale they are trained from scratch. At "
+    "ci scale the small `cnn` on 8x8 digits stands in for VGG16 on CIFAR-10 and on mnist5k for CIFAR-100 (Table 2 and Fig. 5) / "
+    "Tiny-ImageNet (shallow tap = a pooled conv block, deep tap = conv2+fc1; on mnist5k the GBZ-CONV9 / GBY-CONV9 stand-ins share "
+    "the shallow tap, the cnn having none between), with PGD 10 x 0.03 instead of 30 x 0.01, counterfactual speed capped at 10 "
+    "iterations instead of 30, and ROAR with 16 integrated-gradients points instead of 50 on the whole digits test split (see the "
+    "experiment files)."
 )
 
 
 TABLE1 = TableSpec("table1", "Table 1: ROAR (accuracy degradation after remove-and-retrain), CIFAR-10", ROAR, DROP,
                    Axis("model", TABLE1_MODELS, header="Network"), Axis("attack", list(ROAR_METHODS), ROAR_METHODS),
                    pl.col("attack").is_in(list(ROAR_METHODS)),
-                   caption="Clean accuracy minus the accuracy of a model retrained from scratch on images whose 30 % "
-                           "most important pixels (integrated gradients of the predicted class's logit, eq. 2 with "
-                           "fixed samples for the generative models) are replaced by the training mean; higher = "
-                           "better interpretability (§4.3). Control: 30 % random pixels. Integrated gradients: 50 "
-                           "points (paper scale), 16 (ci).")
+                   caption="Clean accuracy minus the accuracy of a model retrained from scratch on images whose 30 % most "
+                           "important pixels (integrated gradients of the predicted class's logit, eq. 2 with fixed samples for "
+                           "the generative models) are replaced by the training mean; higher = better interpretability (§4.3). "
+                           "Control: 30 % random pixels. Integrated gradients: 50 points (paper scale), 16 (ci).")
 table1 = TABLE1.build  # Table 1 from the labelled ROAR rows
 _T2 = {f"{e}|{d}": label for (e, d), label in TABLE2.items()}
 TABLE2_SPEC = TableSpec("table2", "Table 2: ablation on the depth of the discriminative features (clean accuracy)",
@@ -88,8 +85,7 @@ def roar_checks(rows: pl.DataFrame) -> list[CheckResult]:
                          "compared networks"),
         beats_all(rows, DROP, DEEP_CAMA, [m for m in TABLE1_MODELS if m != DEEP_CAMA], _roar,
                    "ROAR (IG, 30 %)", name="roar-deep-cama-lowest", lowest=True,
-                   claim="Table 1: Deep CAMA has the lowest ROAR of all compared networks (0.2462; the next is "
-                         "GBZ-CONV9's 0.4278)"),
+                   claim="Table 1: Deep CAMA has the lowest ROAR of all compared networks (0.2462; the next is GBZ-CONV9's 0.4278)"),
         compare_means(rows, _roar(OURS), _roar(OURS_DEEP), DROP, ">", label_a=OURS,
                       label_b=OURS_DEEP, at="ROAR (IG, 30 %)", name="roar-shallow-above-deep",
                       claim="Table 1 / §4.4: the shallow causal model has a higher ROAR than the deep one"),
@@ -128,10 +124,9 @@ def build(ctx: PaperContext) -> list[Section]:
     roar = label_models(ctx.rows(ROAR))
     return [
         Section("Table 1: ROAR (§4.1, §4.3)", tables=[table1(roar)], checks=roar_checks(roar),
-                text="Integrated gradients (captum) of each model's predicted-class logit, the 30 % most important "
-                     "pixels of every training and test image replaced by the training mean, the model retrained "
-                     "from scratch with its own settings (p000_cifar10_roar.yaml); the table gives clean minus "
-                     "retrained accuracy."),
+                text="Integrated gradients (captum) of each model's predicted-class logit, the 30 % most important pixels of every "
+                     "training and test image replaced by the training mean, the model retrained from scratch with its own "
+                     "settings (p000_cifar10_roar.yaml); the table gives clean minus retrained accuracy."),
         Section("Table 2: feature-depth ablation (§4.4)", tables=[table2(ctx)], checks=table2_checks(ctx),
                 text="Clean accuracy of the causal model with a shallow (convolutional) and a deep (convolutional + "
                      "dense) backbone tap. CIFAR-10 rows come from p000_cifar10.yaml, CIFAR-100 from "

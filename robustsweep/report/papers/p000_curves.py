@@ -86,8 +86,7 @@ def proximity_table(rows: pl.DataFrame, cv: Curves = FIG4) -> Table:
     return pivot_table(one, row_key="model", col_key="attack", metric=columns.metric("min_perturbation"), row_order=MODELS,
                        col_order=list(ATTACKS), col_labels={a: f"{lab} min. ε" for a, lab in ATTACKS.items()},
                        id=cv.tid("proximity"), row_header="Model",
-                       title=f"Fig. {cv.fig}(b)/(e): counterfactual proximity (perturbation size needed), "
-                             f"{cv.dataset}",
+                       title=f"Fig. {cv.fig}(b)/(e): counterfactual proximity (perturbation size needed), {cv.dataset}",
                        caption="Mean smallest ε of the grid that changes the prediction (larger = lower proximity "
                                "= better interpretability, §4.3); inputs never flipped count as max ε + 0.1.")
 
@@ -122,8 +121,7 @@ def robustness_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult
         beats_all(rows, "adv_accuracy", OURS, BASELINES, "pgd", 0.1, name=f"causal-beats-all-baselines-pgd{sfx}",
                   claim=f"§4.2: the causal model outperforms every baseline (VGG16, DBX-FC1, Deep CAMA, GBZ-CONV9, "
                         f"GBY-CONV9) under PGD (eps 0.1, {ds})"),
-        above(OURS, OURS_DEEP, "shallow-more-robust", f"§4.4: shallower features give a more robust model (PGD eps "
-              f"0.1, {ds})"),
+        above(OURS, OURS_DEEP, "shallow-more-robust", f"§4.4: shallower features give a more robust model (PGD eps 0.1, {ds})"),
     ]
     if cv.fig == 4:
         out += [pgd(OURS, 0.05, ">", 0.8, "causal-pgd-0.05-above-0.8", "§4.2: on CIFAR-10 the model keeps over 0.8 "
@@ -141,9 +139,8 @@ def robustness_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult
         compare_to_value(one_row_per_trial(rows), pl.col("model") == DEEP_CAMA, "clean_accuracy", "<", 0.5,
                          label=f"{DEEP_CAMA} clean", name=f"deep-cama-clean-below-0.5{sfx}",
                          claim=f"§4.2: Deep CAMA does not generalise to {ds} (clean accuracy below 0.5)"),
-        above(OURS_FT, OURS, "m-finetune-more-robust", f"(ours, not the paper's) fine-tuning q(m) on perturbed "
-              f"inputs as Deep CAMA does makes the causal model more robust under PGD (eps 0.1, {ds}) than the "
-              f"paper's untrained q(m)"),
+        above(OURS_FT, OURS, "m-finetune-more-robust", f"(ours, not the paper's) fine-tuning q(m) on perturbed inputs as Deep CAMA "
+              f"does makes the causal model more robust under PGD (eps 0.1, {ds}) than the paper's untrained q(m)"),
     ]
 
 
@@ -166,8 +163,7 @@ def proximity_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult]
     fgsm = rows.filter(pl.col("attack") == "fgsm").unique(subset=["trial_id"], keep="first", maintain_order=True)
     return [compare_means(fgsm, pl.col("model") == m, pl.col("model") == "VGG16", columns.metric("min_perturbation"), ">",
                           label_a=m, label_b="VGG16", at="FGSM", name=f"proximity-{key}-vs-vgg16{cv.check_suffix}",
-                          claim=f"§4.3: {m} needs a larger FGSM perturbation than VGG16 (lower proximity; "
-                                f"{cv.dataset})")
+                          claim=f"§4.3: {m} needs a larger FGSM perturbation than VGG16 (lower proximity; {cv.dataset})")
             for m, key in ((OURS, "causal"), ("GBZ-CONV9", "gbz"))]
 
 
@@ -184,8 +180,7 @@ def speed_checks(rows: pl.DataFrame, cv: Curves = FIG4) -> list[CheckResult]:
                          claim=f"§4.3: I-FGSM needs the maximum number of iterations on the causal model at every "
                                f"eps (accuracy never below 0.4; {ds})"),
         beats_all(rows, "value", OURS, ["VGG16", "GBZ-CONV9"], "cf-ifgsm", 0.1, name=f"causal-ifgsm-slowest{sfx}",
-                  claim=f"§4.3: I-FGSM counterfactuals are slower on the causal model than on VGG16 and GBZ-CONV9 "
-                        f"(eps 0.1, {ds})"),
+                  claim=f"§4.3: I-FGSM counterfactuals are slower on the causal model than on VGG16 and GBZ-CONV9 (eps 0.1, {ds})"),
         beats_all(rows, "value", OURS, ["VGG16", "GBZ-CONV9"], "cf-pgd", SPEED_EPS[0],
                   name=f"causal-pgd-slowest-small-eps{sfx}",
                   claim=f"§4.3: at small eps ({SPEED_EPS[0]:g}) PGD counterfactuals are slower on the causal model "
@@ -240,9 +235,8 @@ def figure_sections(ctx: PaperContext, cv: Curves) -> list[Section]:
                 figures=_curves(ctx, rows, ATTACKS, "mean_l2", f"{stem}-proximity",
                                 "mean l2 of successful adversarials", "mean ||x_adv - x||_2", where),
                 checks=proximity_checks(rows, cv),
-                text="The figures plot the mean l2 size of the successful adversarial perturbations per eps (points "
-                     "where no attack succeeds are left out); the table gives the mean smallest eps that flips an "
-                     "input."),
+                text="The figures plot the mean l2 size of the successful adversarial perturbations per eps (points where no "
+                     "attack succeeds are left out); the table gives the mean smallest eps that flips an input."),
         Section(f"Fig. {f}(c)/(f): counterfactual speed on {cv.dataset} (§4.3)", tables=[speed_table(speed, cv)],
                 figures=_curves(ctx, speed, CF_METHODS, "value", f"{stem}-speed", "iterations to accuracy < 0.4",
                                 "iterations", where),

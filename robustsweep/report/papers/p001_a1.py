@@ -117,7 +117,6 @@ def build_a1(ctx: PaperContext) -> list[Section]:
     """The A.1 section (three tables and the named checks) for p001's report."""
     rows = ctx.rows(ADAPTIVE)
     return [Section("Appendix A.1: attacking classifier and detector together",
-                    text="PGD whose loss also descends a hinge on the detector's fitted threshold "
-                         "(public code superwhite.py), with and without averaging the gradient over the random "
-                         "draws (EOT), over λ; λ = 0 is plain PGD.",
+                    text="PGD whose loss also descends a hinge on the detector's fitted threshold (public code superwhite.py), "
+                         "with and without averaging the gradient over the random draws (EOT), over λ; λ = 0 is plain PGD.",
                     tables=a1_tables(rows), checks=a1_checks(rows))]

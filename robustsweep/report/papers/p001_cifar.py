@@ -66,10 +66,9 @@ def _claims(rows: pl.DataFrame, eps: float | None, spsa_eps: float) -> list[Chec
     white, grey = _ok("pgd", eps) & gen, _ok("pgd-grey", eps) & gen
     out.append(compare_means(rows, grey, white, "adv_accuracy", ">", label_a="grey-box PGD", label_b="white-box PGD",
                              at=f"eps={eps}, generative", margin=0.30, name="cb-transfer-weaker-than-white-box",
-                             claim="§4.2 / Table 2: transferred attacks succeed far less than white-box ones, the gap "
-                                   "over 30 % on CIFAR-binary (ε ≤ 0.1): grey-box accuracy > white-box accuracy + 0.30 "
-                                   "(the paper's own Table 2 means over the four models: 60.1 % vs 34.6 %, "
-                                   "a 25.5-point gap)"))
+                             claim="§4.2 / Table 2: transferred attacks succeed far less than white-box ones, the gap over 30 % on "
+                                   "CIFAR-binary (ε ≤ 0.1): grey-box accuracy > white-box accuracy + 0.30 (the paper's own Table 2 "
+                                   "means over the four models: 60.1 % vs 34.6 %, a 25.5-point gap)"))
     out.append(compare_means(rows, _ok("spsa") & gen, _ok("pgd", spsa_eps) & gen, "adv_accuracy", ">",
                              label_a="SPSA", label_b="white-box PGD", at=f"eps={spsa_eps:g}, generative",
                              name="cb-spsa-weaker-than-pgd",

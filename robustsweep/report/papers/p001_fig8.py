@@ -74,8 +74,7 @@ def build_fig8(ctx) -> list[Section]:
     rows = with_label(ctx.rows(EXPERIMENT))
     *acc, det = SPECS
     return [Section("Fig. 8: deep-Bayes heads on VGG16 features (CIFAR-10)",
-                    text="Rows as the paper's legend; at ci the small cnn stands in for VGG16, its pool1 tap for "
-                         "CONV9 and conv2+fc1 for FC1. The paper downloads a CIFAR-10 VGG16; ours is trained by the "
-                         "fusion code and cached.",
+                    text="Rows as the paper's legend; at ci the small cnn stands in for VGG16, its pool1 tap for CONV9 and "
+                         "conv2+fc1 for FC1. The paper downloads a CIFAR-10 VGG16; ours is trained by the fusion code and cached.",
                     tables=[*(s.build(rows) for s in acc), det.build(detection_rows(rows, "pgd", pl.col("__fig8")))],
                     checks=claims(rows))]

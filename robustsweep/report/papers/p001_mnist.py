@@ -145,8 +145,7 @@ def _claims(white: pl.DataFrame, black: pl.DataFrame) -> list[CheckResult]:
     spsa = black.filter(pl.col("attack").is_in(["spsa", "pgd"]))
     out.append(compare_means(spsa, at("spsa"), at("pgd"), "adv_accuracy", ">", label_a="SPSA",
                              label_b="white-box PGD", at="same eps, GFZ GBZ GFY GBY", name="spsa-weaker-than-pgd",
-                             claim="§4.2 / Table 3: SPSA performs much worse on the generative classifiers than "
-                                   "white-box PGD"))
+                             claim="§4.2 / Table 3: SPSA performs much worse on the generative classifiers than white-box PGD"))
     return out
 
 

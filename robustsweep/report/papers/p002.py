@@ -53,9 +53,8 @@ SPECS = [
               Axis("cfg.model.name", MODELS, MODEL_LABELS, "Classifier"),
               Axis("_set", ["test", "validation"], {"test": "Accuracy (test set)",
                                                     "validation": "Accuracy (validation set)"}), digits=4,
-              caption="Accuracy on the attacked test subset (eval.n_eval images) and on a seeded subset of the "
-                      "validation split of the same size (m.val_accuracy; the validation split is held out of the "
-                      "training data: dataset.val_size)."),
+              caption="Accuracy on the attacked test subset (eval.n_eval images) and on a seeded subset of the validation split of "
+                      "the same size (m.val_accuracy; the validation split is held out of the training data: dataset.val_size)."),
     TableSpec("table2", "Table 2: runtime of each attack (s)", EXPERIMENT, "attack_time_s", ROWS, ALL, digits=2,
               caption="Seconds for one attack over eval.n_eval images. "),
     TableSpec("table2_per_example", "Table 2 per attacked example (s / example; not in the paper)", EXPERIMENT,
@@ -230,8 +229,7 @@ def claims(rows: pl.DataFrame) -> dict[str, list[CheckResult]]:
         "table5": [
             all_of("gfz_detects_more", "§V.4 / Tab. 5: logit detection catches more attacks on GFZ than on DFZ, "
                    "under FGS and DeepFool", [_models(rows, a, TPR, ">") for a in PAPER_ATTACKS]),
-            all_of("fgs_mostly_detected", "§V.4: 'most of the FGS attacks are detected by both classifiers' "
-                   "(detection rate > 0.5)",
+            all_of("fgs_mostly_detected", "§V.4: 'most of the FGS attacks are detected by both classifiers' (detection rate > 0.5)",
                    [compare_to_value(rows, model_is(m) & attack_is("fgsm"), TPR, ">", 0.5,
                                      label=f"{MODEL_LABELS[m]} FGS") for m in MODELS]),
             all_of("deepfool_harder_to_detect", "§V.4: DeepFool attacks are much harder to detect than FGS "

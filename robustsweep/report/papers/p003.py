@@ -267,10 +267,9 @@ def build(ctx: PaperContext) -> list[Section]:
     t1_text = ("Rows are our eq. 7 trade-offs α (the paper states none; its numbers are compared with α = 1). "
                + ("The rows record the clean rejection split by correct / wrong prediction, so every cell is exact."
                   if split else
-                  "**Accuracy and error with thresholds are worst-case values**: these rows record only the "
-                  "total clean rejection (det.tau.fpr), not how it splits between correct and wrong predictions, "
-                  "so the cells assume every rejected input was a correct one; the claim that thresholding lowers "
-                  "the clean error cannot be decided from these rows."))
+                  "**Accuracy and error with thresholds are worst-case values**: these rows record only the total clean rejection "
+                  "(det.tau.fpr), not how it splits between correct and wrong predictions, so the cells assume every rejected "
+                  "input was a correct one; the claim that thresholding lowers the clean error cannot be decided from these rows."))
     return [
         Section("Table 1: selective classification on clean inputs", text=t1_text,
                 tables=[table1(df), table1_datasets([df, derive(ctx.rows(SVHN)), derive(ctx.rows(COIL))])]),

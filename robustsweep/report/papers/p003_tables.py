@@ -174,9 +174,8 @@ TABLE1 = _spec("table1", "Table 1: accuracy, error and rejection on the clean te
 TABLE1_DATASETS = _spec(
     "table1_datasets", "Table 1 by data set (the paper's rows), α = 1: accuracy, error and rejection on the clean test "
     "set without and with the τ_enc / τ_dec thresholds", "data set", _dataset_order, _by_setting(T1_METRICS),
-    "One row per data set that ran at this scale: MNIST (ci: digits, mini: mnist5k) from p003_gmmvae.yaml, SVHN and "
-    "COIL-100 from p003_svhn.yaml / p003_coil100.yaml (paper scale only). Semi-supervised: 100 labels per class "
-    "(ci: 20).")
+    "One row per data set that ran at this scale: MNIST (ci: digits, mini: mnist5k) from p003_gmmvae.yaml, SVHN and COIL-100 from "
+    "p003_svhn.yaml / p003_coil100.yaml (paper scale only). Semi-supervised: 100 labels per class (ci: 20).")
 ATTACKS = _spec(
     "attacks", "§4: white-box (eq. 10), fooling (eq. 11) and threshold-unaware attacks: success without and with "
     "τ_enc / τ_dec", "attack · α", lambda df: [f"{label} · {alpha_label(a)}" for _, label in attack_rows(df)
@@ -200,15 +199,13 @@ FIG4_TABLE = _spec(
 FIG4_TARGETS = _spec(
     "fig4_targets", f"Fig. 4 per target class: eq. 10 / eq. 11 at α = {REF_ALPHA:g}, target (y + k) mod C",
     "attack · target", _targets_order, _by_setting(FIG4_METRICS),
-    "As the fig4 table, one row per target offset k of the run's grid (every one of the nine other classes as the "
-    "target, §4).")
+    "As the fig4 table, one row per target offset k of the run's grid (every one of the nine other classes as the target, §4).")
 TABLE2 = _spec(
     "table2", "Table 2: reclassification (eq. 9) of the FGSM samples the thresholds rejected", "model: quantity",
     _blocks(T2_METRICS, fallback=False), EPS,
-    "Of the FGSM adversarials of initially-correct inputs that τ_enc / τ_dec rejected: fraction eq. 9 (z optimised "
-    "from every class mean, best reconstruction) gives their true label back (the paper's row), the same when eq. "
-    "9's own fooling check (z* beyond τ_enc or reconstruction beyond τ_dec) counts as a failure, and how many were "
-    "rejected (mean over seeds).")
+    "Of the FGSM adversarials of initially-correct inputs that τ_enc / τ_dec rejected: fraction eq. 9 (z optimised from every "
+    "class mean, best reconstruction) gives their true label back (the paper's row), the same when eq. 9's own fooling check (z* "
+    "beyond τ_enc or reconstruction beyond τ_dec) counts as a failure, and how many were rejected (mean over seeds).")
 TABLE2_CLEAN = _spec(
     "table2_clean", "§4: reclassifying the rejected clean test inputs", "model",
     lambda df: [f"{s}, {alpha_label(a)}" for s in SETTINGS for a in alphas(df)], [label for _, label in T2_CLEAN],

@@ -260,8 +260,7 @@ def _line_figure(ctx: PaperContext, df: pl.DataFrame, filt: pl.Expr, metrics: di
 
 
 @paper("004", name="energy",
-       title="Beadini & Masi: Exploring the connection between robust and generative models (energy detector, "
-             "High-Energy PGD)",
+       title="Beadini & Masi: Exploring the connection between robust and generative models (energy detector, High-Energy PGD)",
        source="004_61013f1954d73720.txt",
        experiments=["p004_imagenette.yaml", "p004_cifar10.yaml", "p004_cross.yaml", "p004_cross_gmmvae.yaml",
                     "p004_fig4.yaml"],
@@ -295,15 +294,13 @@ def build(ctx: PaperContext) -> list[Section]:
     lam_figs = [f for f in (_line_figure(ctx, cif, lam, {"DR ": E_DR, "AUC ": E_AUC},
                                          "he_pgd_lambda.png", "λ", "DR (Youden) / AUC",
                                          "HE-PGD: detection rate and energy AUC vs λ"),) if f]
-    mapping = ("At ci scale the labels' second names apply: mnist5k / digits with cnn / mlp, ε 0.2 / 0.4 for "
-               "8/255 / 16/255 (step ε/8 as the paper's 1/255). The paper-scale files run the paper's ResNet10 (and "
-               "VGG16, not in the paper).")
+    mapping = ("At ci scale the labels' second names apply: mnist5k / digits with cnn / mlp, ε 0.2 / 0.4 for 8/255 / 16/255 (step "
+               "ε/8 as the paper's 1/255). The paper-scale files run the paper's ResNet10 (and VGG16, not in the paper).")
     return [
-        Section("Table 1: energy detection of PGD and APGD", text=mapping + " DR is measured on successful "
-                "adversarials only, FPR on the clean test inputs. Thresholds never see test data: they are fitted on "
-                "a validation split held out of the training data (det.energy.fit_split) and, per attack point, on "
-                "validation adversarials of that very attack (det.energy.fit_adv), as the paper fits its threshold "
-                "for the attack it detects. KD+BU and LID rows not built.",
+        Section("Table 1: energy detection of PGD and APGD", text=mapping + " DR is measured on successful adversarials only, FPR "
+                "on the clean test inputs. Thresholds never see test data: they are fitted on a validation split held out of the "
+                "training data (det.energy.fit_split) and, per attack point, on validation adversarials of that very attack "
+                "(det.energy.fit_adv), as the paper fits its threshold for the attack it detects. KD+BU and LID rows not built.",
                 tables=[table1(data), energy_auc(data)], figures=figs, checks=ch["table1"]),
         Section("Fig. 2(b) / 3(b): energy vs number of steps", text="The paper plots the mean energy per step "
                 "count: E(adv) is the mean energy of the successful adversarials (the paper's sign: lower = more "

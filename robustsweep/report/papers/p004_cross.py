@@ -97,10 +97,9 @@ def cross_tables(rows: pl.DataFrame) -> list[Table]:
         _table(df, auc, "cross-auc", "AUC of each detector's score, successful adversarials vs clean test inputs "
                "(0.5 = blind; energy: the paper-004 low-energy score, whose AUC < 0.5 means adversarials have HIGHER "
                "energy). accuracy = accuracy under attack."),
-        _table(df, succ, "cross-success", "fraction of originally-correct test points whose adversarial is "
-               "misclassified AND accepted, each detector at 5 % FPR on its clean fit data; the last column, the "
-               "minimum over the detectors (τ included for the GMM-VAE), bounds the success against all of them "
-               "together from above."),
+        _table(df, succ, "cross-success", "fraction of originally-correct test points whose adversarial is misclassified AND "
+               "accepted, each detector at 5 % FPR on its clean fit data; the last column, the minimum over the detectors (τ "
+               "included for the GMM-VAE), bounds the success against all of them together from above."),
         _table(df, {"AUC · τ": columns.det("tau", "auc"), "DR · τ": columns.det("tau", "tpr"), "FPR · τ": columns.det("tau", "fpr"),
                     "success · τ": columns.det("tau", "attacker_success"), "success · τ at 5 % FPR":
                     columns.det("tau", "attacker_success_fpr5")}, "cross-tau",
@@ -148,10 +147,9 @@ def cross_checks(rows: pl.DataFrame) -> list[CheckResult]:
                         "not-lower"))
         own = "tau" if m == "gmmvae" else "logit"  # the detector the adaptive attacker of this file knows
         for d in ("marginal", "logit", "kl", *(("tau",) if own == "tau" else ())):
-            out.append(_cmp(rows, f"energy-evasion-not-transferred-{d} {tag}", f"cross-paper: HE-PGD (λ={lam:g}) "
-                            f"does not evade the {DETECTORS.get(d, 'τ')} detector (its AUC not lower than under "
-                            f"plain PGD; for a deep-Bayes model E = -log p(x), so raising E is what the marginal "
-                            f"detector flags)",
+            out.append(_cmp(rows, f"energy-evasion-not-transferred-{d} {tag}", f"cross-paper: HE-PGD (λ={lam:g}) does "
+                            f"not evade the {DETECTORS.get(d, 'τ')} detector (its AUC not lower than under plain PGD; "
+                            f"for a deep-Bayes model E = -log p(x), so raising E is what the marginal detector flags)",
                             (hep, columns.det(d, "auc"), f"HE-PGD λ={lam:g} AUC"), (pgd, columns.det(d, "auc"), "PGD AUC"),
                             "not-lower"))
         shown = "τ" if own == "tau" else "logit"

@@ -70,8 +70,7 @@ def fig4_figure(ctx: PaperContext, df: pl.DataFrame) -> tuple[str, str]:
             grid_row(reg, "regular", GRAD, None, signed=True) if reg else None,
             grid_row(rob, "PGD-AT", GRAD, None, signed=True) if rob else None]
     path = image_grid(grid, ctx.figure("fig4_gradients.png"), title=FIG4)
-    return str(path), (FIG4 + ": d CE / d x of the same test images (red +, blue -, each map scaled on its own; "
-                       "lowest seed)")
+    return str(path), (FIG4 + ": d CE / d x of the same test images (red +, blue -, each map scaled on its own; lowest seed)")
 
 
 def build_fig4(ctx: PaperContext) -> list[Section]:
@@ -80,8 +79,7 @@ def build_fig4(ctx: PaperContext) -> list[Section]:
     robust, reg = pl.col("__kind") == "pgd-at", pl.col("__kind") == "regular"
     checks = [
         compare_means(sub, robust, reg, "adv_accuracy", ">", label_a="PGD-AT", label_b="regular",
-                      name="pgd-at-is-robust", claim="§5.3: the adversarially trained model is the robust one "
-                                                     "(higher PGD accuracy)"),
+                      name="pgd-at-is-robust", claim="§5.3: the adversarially trained model is the robust one (higher PGD accuracy)"),
         compare_means(sub, robust, reg, "__align", ">", label_a="PGD-AT", label_b="regular",
                       name="robust-gradients-aligned", claim="Fig. 4: a robust model's input gradients are more "
                       "meaningful (align with the image) than a regular model's sparse ones"),
