@@ -66,10 +66,13 @@ def _start(argv: list[str], results, log) -> subprocess.Popen:
                             start_new_session=True, env=_env(), cwd=REPO)
 
 
-def _marker_since(running, t0: float) -> bool:
+def _marker_since(running, t0: float, trials=None) -> bool:
+    """A running marker written by this run, of a trial without a result file: the slow trial's (the fast one's
+    marker lingers for a moment after its result is written, and cancelling then cuts nothing off)."""
+    finished = {f.stem for f in trials.glob("*.parquet")} if trials is not None else set()
     for m in running.glob("*.json"):
         with contextlib.suppress(FileNotFoundError):  # its trial may end meanwhile
-            if m.stat().st_mtime >= t0 - 1:
+            if m.stat().st_mtime >= t0 - 1 and m.stem not in finished:
                 return True
     return False
 
@@ -83,7 +86,8 @@ def test_cancel_a_local_run_and_its_resume_leaves_the_cut_off_trial_pending(tmp_
     """Cancelled twice: a fresh run, then the ``resume`` that restores its Tune state (which must not go on to a
     fresh Tune run for what the interrupted restore left)."""
     results, sweep = tmp_path / "results", "lcancel"
-    spec = tiny_spec(tmp_path, sweep, [1, 400])
+    # 5,000 epochs: on an idle machine 400 took ~12 s and finished before `cancel` (a fresh interpreter) reached it
+    spec = tiny_spec(tmp_path, sweep, [1, 5000])
     trials, running = results / sweep / "trials", results / sweep / "running"
     done: dict[str, int] = {}
     for i, argv in enumerate((["run", str(spec)], ["resume", sweep])):
@@ -91,7 +95,7 @@ def test_cancel_a_local_run_and_its_resume_leaves_the_cut_off_trial_pending(tmp_
         t0 = time.time()
         p = _start(argv, results, log)
         try:
-            wait_until(lambda t0=t0: list(trials.glob("*.parquet")) and _marker_since(running, t0), 240,
+            wait_until(lambda t0=t0: list(trials.glob("*.parquet")) and _marker_since(running, t0, trials), 240,
                        "the fast trial's result and the slow one's marker (of this run)")
             done = done or {f.name: f.stat().st_mtime_ns for f in trials.glob("*.parquet")}
             res = _cancel(results, sweep)
