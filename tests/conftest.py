@@ -86,3 +86,28 @@ def mlp_victim():
         p.requires_grad_(False)
     assert accuracy(m, xte, yte) > 0.9
     return m, xtr, xte, yte
+
+
+def register_quantised_mlp(name: str) -> None:
+    """Register ``name``: an MLP behind round(4x)/4. It trains as well as the MLP, but its input gradient is zero
+    almost everywhere -- the textbook shattered gradient (Athalye et al. 2018) the sanity probes and the report's
+    sanity section must catch. Unregister with ``MODELS.unregister(name)``."""
+    from robustsweep.models.baselines import mlp
+    from robustsweep.registry import MODELS
+
+    class Quantised(torch.nn.Module):
+        def __init__(self, **kw):
+            super().__init__()
+            self.net = mlp(**kw)
+            self.num_classes = self.net.num_classes
+
+        def forward(self, x):
+            return self.net(torch.round(x * 4) / 4)
+
+        def loss(self, x, y):
+            return torch.nn.functional.cross_entropy(self(x), y)
+
+    def build(input_shape, num_classes, hidden: int = 64):
+        return Quantised(input_shape=input_shape, num_classes=num_classes, hidden=hidden)
+
+    MODELS.register(name, kind="discriminative", input="any")(build)

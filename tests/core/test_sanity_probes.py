@@ -3,11 +3,11 @@ gradients; a model whose input is quantised (zero gradient almost everywhere) ke
 from __future__ import annotations
 
 import pytest
-import torch
 
 from robustsweep.config.spec import spec_from_dict
 from robustsweep.core.trial import Runtime, run_trial
 from robustsweep.registry import MODELS
+from tests.conftest import register_quantised_mlp
 
 BASE = {"name": "t", "dataset": {"name": "digits"}, "train": {"epochs": 8, "lr": 3e-3}, "eval": {"n_eval": 60},
         "attacks": [{"name": "fgsm", "eps": [0.1, 0.2]}]}
@@ -15,26 +15,7 @@ BASE = {"name": "t", "dataset": {"name": "digits"}, "train": {"epochs": 8, "lr":
 
 @pytest.fixture
 def masked_model():
-    """An MLP behind round(4x)/4: trains as well as the MLP, but its input gradient is zero almost everywhere --
-    the textbook shattered gradient (Athalye et al. 2018)."""
-    from robustsweep.models.baselines import mlp
-
-    class Quantised(torch.nn.Module):
-        def __init__(self, **kw):
-            super().__init__()
-            self.net = mlp(**kw)
-            self.num_classes = self.net.num_classes
-
-        def forward(self, x):
-            return self.net(torch.round(x * 4) / 4)
-
-        def loss(self, x, y):
-            return torch.nn.functional.cross_entropy(self(x), y)
-
-    def build(input_shape, num_classes, hidden: int = 64):
-        return Quantised(input_shape=input_shape, num_classes=num_classes, hidden=hidden)
-
-    MODELS.register("test-quantised", kind="discriminative", input="any")(build)
+    register_quantised_mlp("test-quantised")
     yield "test-quantised"
     MODELS.unregister("test-quantised")
 

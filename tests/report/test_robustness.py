@@ -8,7 +8,6 @@ import json
 
 import polars as pl
 import pytest
-import torch
 
 from robustsweep.config.spec import spec_from_dict
 from robustsweep.core.trial import Runtime, run_trial
@@ -17,29 +16,13 @@ from robustsweep.report.aggregate import CONFIG, config_label, label_columns
 from robustsweep.report.generic import build_report
 from robustsweep.report.robustness import robust_accuracy_table, sanity_checks, sanity_table
 from robustsweep.store.parquet import read_sweep
+from tests.conftest import register_quantised_mlp
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """One sweep: an MLP and the same MLP behind round(4x)/4, FGSM and PGD over an ε grid, APGD-DLR at one ε."""
-    from robustsweep.models.baselines import mlp
-
-    class Quantised(torch.nn.Module):
-        def __init__(self, **kw):
-            super().__init__()
-            self.net = mlp(**kw)
-            self.num_classes = self.net.num_classes
-
-        def forward(self, x):
-            return self.net(torch.round(x * 4) / 4)
-
-        def loss(self, x, y):
-            return torch.nn.functional.cross_entropy(self(x), y)
-
-    def build(input_shape, num_classes, hidden: int = 64):
-        return Quantised(input_shape=input_shape, num_classes=num_classes, hidden=hidden)
-
-    MODELS.register("test-quantised-r", kind="discriminative", input="any")(build)
+    register_quantised_mlp("test-quantised-r")
     root = tmp_path_factory.mktemp("rob")
     doc = {"name": "s", "dataset": {"name": "digits"}, "train": {"epochs": 8, "lr": 3e-3}, "eval": {"n_eval": 80},
            "model": {"name": "mlp", "hidden": 64},
