@@ -255,7 +255,7 @@ def build_report(rows: pl.DataFrame, out_dir: str | Path, *, sweep: str, formats
         fig = accuracy_figure(rows, attack, out / "figures" / f"accuracy_{_slug(attack)}.png")
         figs = [(wrote(fig), f"{attack}: accuracy vs grid value, mean ± std over seeds per config")] if fig else []
         sections.append(Section(f"Attack: {attack}", tables=tables, figures=figs))
-    evaluation, files = evaluation_sections(rows, out / "tables", formats)
+    evaluation, files, _ = evaluation_sections(rows, out / "tables", formats)
     sections += evaluation
     for p in files:
         wrote(p)

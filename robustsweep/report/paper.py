@@ -47,7 +47,7 @@ class PaperReport:
     checks: list[CheckResult] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     absent_tables: list[str] = field(default_factory=list)  # declared by the paper, not produced by its builder
-    sanity: list[str] = field(default_factory=list)  # every sanity check's status (report/robustness.py)
+    sanity: list[str] = field(default_factory=list)  # every sanity check's CheckResult.status (report/robustness.py)
     error: str | None = None  # the builder crashed: its traceback (the report still lists what it has)
 
     @property
@@ -134,7 +134,7 @@ def _verdict_section(report: PaperReport, paper: Paper, scale: str, smoke: bool,
         lines.append(f"\nQualitative claims: {counts['holds']} hold, {counts['does not hold']} do not hold, "
                      f"{counts['not evaluated']} not evaluated (each section lists its claims with the numbers).")
     if report.sanity:
-        bad = sum("DOES NOT HOLD" in v for v in report.sanity)
+        bad = report.sanity.count("does not hold")
         lines.append(f"\nBeside the paper's layout, every experiment's robust accuracy (each attack and the worst case "
                      f"over attacks, 95 % intervals) and its gradient-masking sanity checks: {bad} of "
                      f"{len(report.sanity)} checks do not hold (sections at the end).")
@@ -189,12 +189,11 @@ def build_paper_report(paper: Paper, experiments: Mapping[str, pl.DataFrame], ou
     for name, rows in experiments.items():
         if rows.is_empty():
             continue
-        secs, files = evaluation_sections(_labelled(rows), out / "tables", formats, prefix=f"{name}-")
+        secs, files, checks = evaluation_sections(_labelled(rows), out / "tables", formats, prefix=f"{name}-")
         evaluation += secs
+        report.sanity += [c.status for c in checks]
         for p in files:
             wrote(p)
-    report.sanity = [c for s in evaluation for t in s.tables if t.id.endswith("-sanity")
-                     for c in t.frame["status"].to_list()]
     all_sections = [_verdict_section(report, paper, scale, smoke, _datasets(experiments)), *sections, *evaluation]
     (out / "summary.json").write_text(json.dumps(report.summary(), indent=1), encoding="utf-8")
     wrote(out / "summary.json")

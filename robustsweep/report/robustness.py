@@ -275,25 +275,25 @@ def sanity_table(rows: pl.DataFrame, *, id: str = "sanity") -> tuple[Table, list
 
 
 def evaluation_sections(rows: pl.DataFrame, out_tables: Path | None = None, formats: Iterable[str] = (),
-                        *, prefix: str = "") -> tuple[list[Section], list[Path]]:
+                        *, prefix: str = "") -> tuple[list[Section], list[Path], list[CheckResult]]:
     """The robust-accuracy and sanity sections of a report over ``rows`` (which carry a ``config`` label column),
-    and the table files written under ``out_tables`` (ids prefixed by ``prefix``: a paper writes one pair per
-    experiment)."""
+    the table files written under ``out_tables`` (ids prefixed by ``prefix``: a paper writes one pair per
+    experiment), and the sanity checks themselves."""
     from robustsweep.report.tables import write_table_files
 
-    sections, written = [], []
+    sections, written, checks = [], [], []
     if (t := robust_accuracy_table(rows, id=f"{prefix}robust-accuracy")) is not None:
         sections.append(Section(f"Robust accuracy{': ' + prefix.rstrip('-') if prefix else ''} "
                                 "(every attack and the worst case, 95 % intervals)", text=t.caption, tables=[t]))
     if (st := sanity_table(rows, id=f"{prefix}sanity")) is not None:
-        table, _ = st
+        table, checks = st
         sections.append(Section(f"Sanity checks{': ' + prefix.rstrip('-') if prefix else ''} (gradient masking)",
                                 text=SANITY_TEXT + " " + table.caption, tables=[table]))
     if out_tables is not None:
         for s in sections:
             for t in s.tables:
                 written += write_table_files(t, out_tables, formats)
-    return sections, written
+    return sections, written, checks
 
 
 SANITY_TEXT = ("Checks for gradient masking (Carlini et al. 2019; Athalye et al. 2018), per model config, from "

@@ -1,5 +1,5 @@
 """Gradient-masking probes on every trial with gradient attacks (issue 38, part 7): the numbers the report's sanity
-section judges (report/sanity.py), measured once per trial and written as ``m.sanity_*`` columns on every row.
+section judges (report/robustness.py), measured once per trial and written as ``m.sanity_*`` columns on every row.
 
 Why in the trial: a user's own sweep gets the checks without writing them (they existed only as paper-001 claims),
 and the probes must run on the very model and points the attacks ran on. What is measured, on the first
