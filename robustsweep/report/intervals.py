@@ -79,21 +79,6 @@ def _denominator(metric: str, columns: Sequence[str]) -> pl.Expr | None:
     return pl.when(averaged).then(None).otherwise(n)
 
 
-def with_intervals(rows: pl.DataFrame, metrics: Sequence[str]) -> pl.DataFrame:
-    """``rows`` with ``<metric>_points``, ``<metric>_lo`` and ``<metric>_hi`` for each binomial rate among
-    ``metrics`` (one row = its own points; see :func:`pooled` for cells over seeds)."""
-    add = []
-    for m in metrics:
-        if m not in rows.columns or (n := denominator(m, rows.columns)) is None:
-            continue
-        add.append(n.alias(f"{m}_points"))
-    out = rows.with_columns(add)
-    for m in metrics:
-        if f"{m}_points" in out.columns:
-            out = _bounds(out, pl.col(m).cast(pl.Float64) * pl.col(f"{m}_points"), f"{m}_points", m)
-    return out
-
-
 def _bounds(df: pl.DataFrame, k: pl.Expr, n_col: str, prefix: str) -> pl.DataFrame:
     k_vals = df.select(k.round(0)).to_series().to_list()
     n_vals = df[n_col].to_list()

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy.stats import binomtest
 
 from robustsweep.report.aggregate import aggregate
-from robustsweep.report.intervals import THIN, denominator, fmt_interval, pooled, wilson, with_intervals
+from robustsweep.report.intervals import THIN, denominator, fmt_interval, pooled, wilson
 
 
 @given(st.integers(1, 2000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
@@ -36,16 +36,18 @@ ROWS = pl.DataFrame({
 
 
 def test_each_rate_counts_its_own_points():
-    df = with_intervals(ROWS, ["adv_accuracy", "success_rate", "det.d.tpr", "det.d.attacker_success", "det.c.tpr",
-                               "mean_l2"])
-    assert df["adv_accuracy_points"].to_list() == [10, 30]
-    assert df["success_rate_points"].to_list() == [8, 27]  # the initially-correct points
-    assert df["det.d.tpr_points"].to_list() == [4, 12]  # the successful adversarials
-    assert df["det.d.attacker_success_points"].to_list() == [8, 27]
-    assert df["det.c.tpr_points"].to_list() == [None, None]  # class-averaged: no binomial count
-    assert "mean_l2_points" not in df.columns and denominator("mean_l2", ROWS.columns) is None
+    def points(metric: str) -> list:  # one cell per seed: each row's own points
+        return pooled(ROWS, ["seed"], metric)["points"].to_list()
+
+    assert points("adv_accuracy") == [10, 30]
+    assert points("success_rate") == [8, 27]  # the initially-correct points
+    assert points("det.d.tpr") == [4, 12]  # the successful adversarials
+    assert points("det.d.attacker_success") == [8, 27]
+    assert points("det.c.tpr") == []  # class-averaged: no binomial count
+    assert pooled(ROWS, ["seed"], "mean_l2").is_empty() and denominator("mean_l2", ROWS.columns) is None
     lo, hi = wilson(3, 10)
-    assert df["adv_accuracy_lo"][0] == pytest.approx(lo) and df["adv_accuracy_hi"][0] == pytest.approx(hi)
+    first = pooled(ROWS, ["seed"], "adv_accuracy").row(0, named=True)
+    assert first["lo"] == pytest.approx(lo) and first["hi"] == pytest.approx(hi)
 
 
 def test_seeds_pool_their_counts():
